@@ -1,0 +1,207 @@
+"""The job's arguments: parsed once, around Glue's `getResolvedOptions`, and checked.
+
+Every bad value raises `ArgumentError` whose message names the argument, before any
+Spark session exists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import asdict, dataclass, field
+
+from awsglue.utils import GlueArgumentError, getResolvedOptions
+
+ATHENA = "athena"
+CORRECTED = "corrected"
+SEMANTICS = (ATHENA, CORRECTED)
+PARQUET = "parquet"
+JSON = "json"
+SOURCE_FORMATS = (PARQUET, JSON)
+CORRUPT_FILE_POLICIES = ("fail", "skip")
+
+# The corrected 20-minute window looks back 1140 s: less context would change values.
+MIN_CORRECTED_LOOKBACK_MINUTES = 20
+
+DEFAULTS = {
+    "semantics": CORRECTED,
+    "source_format": PARQUET,
+    "late_hours": "24",
+    "lookback_minutes": "60",
+    "max_days": "400",
+    "corrupt_files": "fail",
+}
+OPTIONAL = (
+    "source_path",
+    "source_table",
+    "target_path",
+    "target_table",
+    "start_date",
+    "end_date",
+    "locations",
+    "run_id",
+    "catalog_dir",
+    "WORKFLOW_NAME",
+    "WORKFLOW_RUN_ID",
+    "JOB_RUN_ID",
+    *DEFAULTS,
+)
+REQUIRED = ("JOB_NAME",)
+_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class ArgumentError(ValueError):
+    """A job argument is missing or wrong; the message names it."""
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    job_name: str
+    start_date: dt.date | None
+    end_date: dt.date | None
+    source_path: str | None = None
+    source_table: str | None = None
+    target_path: str | None = None
+    target_table: str | None = None
+    semantics: str = CORRECTED
+    source_format: str = PARQUET
+    late_hours: int = 24
+    lookback_minutes: int = 60
+    max_days: int = 400
+    locations: tuple[int, ...] | None = None
+    corrupt_files: str = "fail"
+    run_id: str | None = None
+    catalog_dir: str | None = None
+    workflow_name: str | None = None
+    workflow_run_id: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def with_dates(self, start: dt.date, end: dt.date) -> "JobConfig":
+        checked = _check_range(start, end, self.max_days)
+        values = asdict(self)
+        values.update(start_date=checked[0], end_date=checked[1])
+        return JobConfig(**values)
+
+    def as_report(self) -> dict:
+        values = asdict(self)
+        for key in ("start_date", "end_date"):
+            values[key] = values[key].isoformat() if values[key] else None
+        values["locations"] = list(self.locations) if self.locations else None
+        return values
+
+
+def parse_job_args(argv: list[str]) -> JobConfig:
+    """Parse `sys.argv` the way Glue passes it (`--name value`)."""
+    present = [name for name in OPTIONAL if f"--{name}" in argv]
+    try:
+        args = getResolvedOptions(argv, list(REQUIRED) + present)
+    except GlueArgumentError as error:
+        raise ArgumentError(str(error)) from None
+    values = {**DEFAULTS, **{k: v for k, v in args.items() if v is not None}}
+
+    semantics = _choice(values, "semantics", SEMANTICS)
+    lookback = _int(values, "lookback_minutes", minimum=0)
+    if semantics == CORRECTED and lookback < MIN_CORRECTED_LOOKBACK_MINUTES:
+        raise ArgumentError(
+            f"--lookback_minutes must be at least {MIN_CORRECTED_LOOKBACK_MINUTES} with "
+            f"--semantics corrected (its 20-minute window needs them), got {lookback}"
+        )
+    max_days = _int(values, "max_days", minimum=1)
+    start = _date(values, "start_date")
+    end = _date(values, "end_date")
+    if (start is None) != (end is None):
+        missing = "end_date" if end is None else "start_date"
+        raise ArgumentError(f"--{missing} is required when the other date is given")
+    if start is not None:
+        start, end = _check_range(start, end, max_days)
+
+    source_path, source_table = _one_of(values, "source_path", "source_table")
+    target_path, target_table = values.get("target_path"), values.get("target_table")
+    if not target_path and not target_table:
+        raise ArgumentError("--target_path or --target_table is required")
+    for name, table in (("source_table", source_table), ("target_table", target_table)):
+        if table and not _TABLE_NAME.match(table):
+            raise ArgumentError(f"--{name} must be database.table, got {table!r}")
+
+    return JobConfig(
+        job_name=values["JOB_NAME"],
+        start_date=start,
+        end_date=end,
+        source_path=source_path,
+        source_table=source_table,
+        target_path=target_path,
+        target_table=target_table,
+        semantics=semantics,
+        source_format=_choice(values, "source_format", SOURCE_FORMATS),
+        late_hours=_int(values, "late_hours", minimum=0),
+        lookback_minutes=lookback,
+        max_days=max_days,
+        locations=_locations(values.get("locations")),
+        corrupt_files=_choice(values, "corrupt_files", CORRUPT_FILE_POLICIES),
+        run_id=values.get("run_id") or values.get("JOB_RUN_ID"),
+        catalog_dir=values.get("catalog_dir"),
+        workflow_name=values.get("WORKFLOW_NAME"),
+        workflow_run_id=values.get("WORKFLOW_RUN_ID"),
+    )
+
+
+def yesterday_utc(now: dt.datetime | None = None) -> dt.date:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return now.date() - dt.timedelta(days=1)
+
+
+def parse_date(name: str, text: str) -> dt.date:
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text or ""):
+        raise ArgumentError(f"--{name} must be a date YYYY-MM-DD, got {text!r}")
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ArgumentError(f"--{name} is not a calendar date: {text!r}") from None
+
+
+def _check_range(start: dt.date, end: dt.date, max_days: int) -> tuple[dt.date, dt.date]:
+    if end < start:
+        raise ArgumentError(f"--end_date {end} is before --start_date {start}")
+    days = (end - start).days + 1
+    if days > max_days:
+        raise ArgumentError(
+            f"--start_date/--end_date span {days} days, more than --max_days {max_days}"
+        )
+    return start, end
+
+
+def _date(values: dict, name: str) -> dt.date | None:
+    return parse_date(name, values[name]) if values.get(name) else None
+
+
+def _choice(values: dict, name: str, allowed: tuple[str, ...]) -> str:
+    value = values[name]
+    if value not in allowed:
+        raise ArgumentError(f"--{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _int(values: dict, name: str, minimum: int) -> int:
+    text = values[name]
+    if not re.fullmatch(r"\d+", str(text).strip()):
+        raise ArgumentError(f"--{name} must be a whole number >= {minimum}, got {text!r}")
+    number = int(text)
+    if number < minimum:
+        raise ArgumentError(f"--{name} must be >= {minimum}, got {number}")
+    return number
+
+
+def _one_of(values: dict, first: str, second: str) -> tuple[str | None, str | None]:
+    a, b = values.get(first), values.get(second)
+    if bool(a) == bool(b):
+        raise ArgumentError(f"exactly one of --{first} and --{second} is required")
+    return a, b
+
+
+def _locations(text: str | None) -> tuple[int, ...] | None:
+    if not text:
+        return None
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not parts or not all(re.fullmatch(r"\d+", part) for part in parts):
+        raise ArgumentError(f"--locations must be comma-separated location ids, got {text!r}")
+    return tuple(sorted({int(part) for part in parts}))

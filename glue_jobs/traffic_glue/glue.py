@@ -1,0 +1,108 @@
+"""The one place that knows about AWS Glue's runtime.
+
+On Glue (and in the Glue docker image) the script runs under spark-submit with Glue's
+JARs: it gets a `GlueContext` and a `Job` to commit. Anywhere else it gets a plain local
+SparkSession. Every other module works on a SparkSession only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from traffic_glue.config import ArgumentError, JobConfig, parse_date, yesterday_utc
+from traffic_glue.session import COMMON_CONF, local_spark_session
+
+# Spark's own catalog for local runs: an embedded Derby metastore in the project.
+DEFAULT_LOCAL_CATALOG = Path(__file__).resolve().parents[2] / ".local" / "catalog"
+
+
+@dataclass
+class Runtime:
+    spark: SparkSession
+    job: object | None = None  # awsglue.job.Job on Glue
+
+    @property
+    def on_glue(self) -> bool:
+        return self.job is not None
+
+    def commit(self) -> None:
+        if self.job is not None:
+            self.job.commit()
+
+
+def _launched_by_spark_submit() -> bool:
+    # spark-submit starts the JVM first and hands the Python process its gateway.
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def _glue_jars_present(spark_context) -> bool:
+    from py4j.java_gateway import JavaClass
+
+    return isinstance(spark_context._jvm.com.amazonaws.services.glue.GlueContext, JavaClass)
+
+
+def start(config: JobConfig, argv: list[str]) -> Runtime:
+    """Glue's session and Job where Glue's JARs are, a local session elsewhere."""
+    if _launched_by_spark_submit():
+        from pyspark import SparkContext
+
+        spark_context = SparkContext.getOrCreate()
+        if _glue_jars_present(spark_context):
+            from awsglue.context import GlueContext
+            from awsglue.job import Job
+            from awsglue.utils import getResolvedOptions
+
+            glue_context = GlueContext(spark_context)
+            spark = glue_context.spark_session
+            for key, value in COMMON_CONF.items():
+                spark.conf.set(key, value)
+            job = Job(glue_context)
+            job.init(config.job_name, getResolvedOptions(argv, ["JOB_NAME"]))
+            return Runtime(spark, job)
+    uses_catalog = bool(config.source_table or config.target_table)
+    catalog_dir = config.catalog_dir or os.environ.get("TRAFFIC_GLUE_CATALOG_DIR")
+    return Runtime(
+        local_spark_session(
+            app_name=config.job_name,
+            catalog_dir=(catalog_dir or str(DEFAULT_LOCAL_CATALOG)) if uses_catalog else None,
+        )
+    )
+
+
+def workflow_run_dates(glue_client, workflow_name: str, run_id: str) -> tuple | None:
+    """`start_date`/`end_date` from the workflow run's properties, if it carries them."""
+    properties = glue_client.get_workflow_run_properties(Name=workflow_name, RunId=run_id)[
+        "RunProperties"
+    ]
+    if not properties.get("start_date") and not properties.get("end_date"):
+        return None
+    if not properties.get("start_date") or not properties.get("end_date"):
+        raise ArgumentError(
+            f"workflow run {run_id} sets only one of the run properties start_date/end_date"
+        )
+    return parse_date("start_date", properties["start_date"]), parse_date(
+        "end_date", properties["end_date"]
+    )
+
+
+def resolve_dates(config: JobConfig, glue_client_factory=None, now: dt.datetime | None = None) -> JobConfig:
+    """Dates given as arguments win; else the workflow run's properties; else yesterday."""
+    if config.start_date is not None:
+        return config
+    if config.workflow_name and config.workflow_run_id:
+        if glue_client_factory is None:
+            import boto3
+
+            glue_client_factory = lambda: boto3.client("glue")  # noqa: E731
+        dates = workflow_run_dates(
+            glue_client_factory(), config.workflow_name, config.workflow_run_id
+        )
+        if dates:
+            return config.with_dates(*dates)
+    day = yesterday_utc(now)
+    return config.with_dates(day, day)

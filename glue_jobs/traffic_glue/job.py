@@ -1,0 +1,198 @@
+"""One run of the transform: read, compute, write staged, publish, report.
+
+Works on any SparkSession (Glue's or a local one); takes a `JobConfig` whose dates
+are already resolved.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+
+from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import functions as F
+
+from traffic_glue import catalog, pipeline, publish, sources, storage, validation
+from traffic_glue import schema as S
+from traffic_glue.config import JobConfig
+from traffic_glue.report import RunReport, status_metrics
+
+TOP_JAM_LOCATIONS = 10
+
+
+class NoReadingsError(RuntimeError):
+    """The run found nothing to write; nothing was changed."""
+
+
+# Errors whose message says all a user needs: the job prints it as one line.
+EXPECTED_ERRORS = (
+    sources.SourceError,
+    catalog.CatalogError,
+    publish.TargetLockedError,
+    NoReadingsError,
+)
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def resolve_source(spark: SparkSession, config: JobConfig) -> tuple[str, str]:
+    if config.source_table:
+        info = catalog.describe(spark, config.source_table)
+        return info.location, info.source_format
+    return config.source_path, config.source_format
+
+
+def resolve_target(spark: SparkSession, config: JobConfig) -> str:
+    if not config.target_table:
+        return config.target_path
+    if not spark.catalog.tableExists(config.target_table):
+        if not config.target_path:
+            raise catalog.CatalogError(
+                f"--target_table {config.target_table} does not exist; give --target_path "
+                "too to create it there"
+            )
+        catalog.create_curated_table(spark, config.target_table, config.target_path)
+    return catalog.describe(spark, config.target_table).location
+
+
+def run(spark: SparkSession, config: JobConfig) -> RunReport:
+    """Process `config`'s days; the report says what happened, also when it fails."""
+    started = time.monotonic()
+    run_id = config.run_id or new_run_id()
+    report = RunReport(run_id, config.job_name, config.as_report(), _now().isoformat())
+    target = None
+    try:
+        source_root, source_format = resolve_source(spark, config)
+        target = resolve_target(spark, config)
+        with publish.TargetLock(spark, target, run_id):
+            report.recovered_runs = publish.recover(spark, target)
+            _process(spark, config, report, source_root, source_format, target)
+        report.status = "succeeded"
+    except Exception as error:
+        report.status, report.error = "failed", str(error).strip().splitlines()[0]
+        raise
+    finally:
+        report.finished_at = _now().isoformat()
+        report.duration_seconds = round(time.monotonic() - started, 3)
+        if target:
+            report.report_path = _write_report(spark, target, report)
+    return report
+
+
+def _process(
+    spark: SparkSession,
+    config: JobConfig,
+    report: RunReport,
+    source_root: str,
+    source_format: str,
+    target: str,
+) -> None:
+    first, after = sources.processing_hours(
+        config.start_date, config.end_date, config.lookback_minutes, config.late_hours
+    )
+    raw_input = sources.read_raw(
+        spark, source_root, source_format, first, after, config.semantics,
+        skip_corrupt=config.corrupt_files == "skip",
+    )
+    report.source = {
+        "root": source_root,
+        "format": source_format,
+        "processing_hours": [first.isoformat(), after.isoformat()],
+        "files": len(raw_input.files),
+        "readings_per_file": {f.path: f.rows for f in raw_input.files if f.rows is not None},
+        "skipped": raw_input.skipped,
+    }
+
+    statuses = Observation("reading_statuses")
+    kept = Observation("kept_readings")
+    rows = Observation("output_rows")
+    observers = {
+        pipeline.STATUSES: lambda df: df.observe(statuses, *status_metrics()),
+        pipeline.KEPT_READINGS: lambda df: df.observe(kept, F.count(F.lit(1)).alias("n")),
+        pipeline.OUTPUT_ROWS: lambda df: df.observe(rows, F.count(F.lit(1)).alias("n")),
+    }
+    curated = pipeline.curated_minutes(
+        validation.typed_readings(raw_input.readings),
+        config.semantics,
+        pipeline.RunWindow.for_days(config.start_date, config.end_date, config.lookback_minutes),
+        config.locations,
+        observe=lambda stage, df: observers[stage](df),
+    )
+    staging = publish.staging_dir(target, report.run_id)
+    publish.write_staged(curated, staging)  # the one pass over the data
+    report.count_readings(statuses.get, int(kept.get["n"]))
+    row_count = int(rows.get["n"])
+
+    if report.readings["rejected_total"]:
+        report.output["rejected_path"] = _quarantine(
+            raw_input.readings, target, report.run_id, report.started_at[:10]
+        )
+    if row_count == 0:
+        storage.delete(spark, staging)
+        r = report.readings
+        raise NoReadingsError(
+            f"no rows to write for {config.start_date} .. {config.end_date}: "
+            f"{r['read']} readings read from {len(raw_input.files)} files, "
+            f"{r['kept']} kept; the table was left unchanged"
+        )
+    report.top_jam_locations = _top_jam_locations(spark.read.parquet(staging))
+
+    days = publish.day_partitions(config.start_date, config.end_date)
+    result = publish.publish(spark, target, report.run_id, days)
+    if config.target_table:
+        catalog.register_partitions(
+            spark, config.target_table, target,
+            [p.partition for p in result.written], result.removed,
+        )
+    report.output.update(
+        path=target,
+        rows=row_count,
+        partitions=len(result.written),
+        files=result.files,
+        bytes=result.bytes,
+        max_files_per_partition=max((p.files for p in result.written), default=0),
+        partitions_removed=result.removed,
+        per_partition={p.partition: {"files": p.files, "bytes": p.bytes} for p in result.written},
+    )
+
+
+def _quarantine(raw: DataFrame, target: str, run_id: str, run_date: str) -> str:
+    """Rejected readings beside the curated data, by run date, with their reason."""
+    path = f"{target.rstrip('/')}/{publish.REJECTED}"
+    (
+        validation.rejected_readings(raw, F.input_file_name())
+        .withColumn("run_id", F.lit(run_id))
+        .withColumn("run_date", F.lit(run_date))
+        .coalesce(1)
+        .write.mode("append")
+        .partitionBy("run_date")
+        .parquet(path)
+    )
+    return path
+
+
+def _top_jam_locations(output: DataFrame) -> list[dict]:
+    ranked = (
+        output.where(F.col(S.JAM) == 1)
+        .groupBy(S.LOCATION_ID)
+        .agg(F.count(F.lit(1)).alias("jam_minutes"))
+        .orderBy(F.desc("jam_minutes"), S.LOCATION_ID)
+        .limit(TOP_JAM_LOCATIONS)
+    )
+    return [row.asDict() for row in ranked.collect()]
+
+
+def _write_report(spark: SparkSession, target: str, report: RunReport) -> str:
+    day = report.started_at[:10]
+    path = f"{target.rstrip('/')}/{publish.REPORTS}/run_date={day}/{report.run_id}.json"
+    report.report_path = path
+    storage.write_text(spark, path, report.to_json())
+    return path

@@ -1,0 +1,84 @@
+"""The whole computation of SEMANTICS.md, from typed readings to curated rows.
+
+The plan has one shuffle: readings are hash-partitioned by `lve_nr` once, and
+deduplication, lane grouping and every series window are keyed by `lve_nr` plus more,
+so Spark reuses that partitioning for all of them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Callable
+
+from pyspark.sql import DataFrame
+
+from traffic_glue import schema as S
+from traffic_glue import transforms as T
+from traffic_glue.config import CORRECTED
+
+# Stages at which the caller may attach metrics (`DataFrame.observe`).
+STATUSES, KEPT_READINGS, OUTPUT_ROWS = "statuses", "kept_readings", "output_rows"
+Observer = Callable[[str, DataFrame], DataFrame]
+
+
+def _no_observer(stage: str, df: DataFrame) -> DataFrame:
+    return df
+
+
+def epoch_seconds(moment: dt.datetime) -> int:
+    return int(moment.replace(tzinfo=dt.timezone.utc).timestamp())
+
+
+@dataclass(frozen=True)
+class RunWindow:
+    """The run's time ranges in epoch seconds (docs/SEMANTICS_NOTES.md)."""
+
+    context_start: int
+    output_start: int
+    output_end: int
+
+    @classmethod
+    def for_days(cls, start: dt.date, end: dt.date, lookback_minutes: int) -> "RunWindow":
+        first = dt.datetime.combine(start, dt.time())
+        after = dt.datetime.combine(end + dt.timedelta(days=1), dt.time())
+        return cls(
+            context_start=epoch_seconds(first - dt.timedelta(minutes=lookback_minutes)),
+            output_start=epoch_seconds(first),
+            output_end=epoch_seconds(after),
+        )
+
+
+def curated_minutes(
+    typed: DataFrame,
+    semantics: str,
+    window: RunWindow,
+    locations: tuple[int, ...] | None = None,
+    observe: Observer = _no_observer,
+) -> DataFrame:
+    """Typed readings (`validation.typed_readings`) to curated rows with partition columns."""
+    readings = observe(
+        STATUSES, typed.transform(T.with_reading_status, window.context_start, window.output_end)
+    )
+    # The one shuffle: everything below is keyed by lve_nr (plus more).
+    readings = readings.repartition(S.UNIT_ID)
+    if semantics == CORRECTED:
+        # One sort serves the location-id window and the deduplication window.
+        readings = readings.sortWithinPartitions(
+            S.UNIT_ID, S.LANE_ID, S.OBSERVED_AT, *T.deduplication_order()
+        )
+    kept = readings.transform(T.with_location_id, semantics).transform(T.filter_kept_readings)
+    if semantics == CORRECTED:
+        kept = kept.transform(T.deduplicate_readings)
+    kept = observe(KEPT_READINGS, kept)
+    rows = (
+        kept.transform(T.with_lane_speed, semantics)
+        .transform(T.group_lanes, semantics)
+        .transform(T.with_previous_speed, semantics)
+        .transform(T.with_speed_diff_indicator)
+        .transform(T.with_rolling_speeds, semantics)
+        .transform(T.with_jam_indicators, semantics)
+        .transform(T.filter_output_rows, window.output_start, window.output_end, locations)
+        .transform(T.to_curated)
+    )
+    return observe(OUTPUT_ROWS, rows)

@@ -1,0 +1,112 @@
+"""The run report: what a run read, kept, left out and wrote, as JSON and as text.
+
+Its accounting is exact: read = kept + filtered + rejected, each reading counted once
+by the first rule that applies (docs/SEMANTICS_NOTES.md).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+from traffic_glue.transforms import DUPLICATE, FILTER_RULES, KEPT, READING_STATUS
+from traffic_glue.validation import REJECT_REASONS
+
+READ = "read"
+CANDIDATES = "passed_filters"  # kept before duplicates are resolved
+
+
+def status_metrics() -> list[Column]:
+    """Aggregates for `DataFrame.observe` over readings with a status."""
+    status = F.col(READING_STATUS)
+    counts = [F.count(F.lit(1)).alias(READ)]
+    for name in (*REJECT_REASONS, *FILTER_RULES):
+        counts.append(F.sum(F.when(status == name, 1).otherwise(0)).alias(name))
+    counts.append(F.sum(F.when(status == KEPT, 1).otherwise(0)).alias(CANDIDATES))
+    return counts
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    job_name: str
+    arguments: dict
+    started_at: str
+    status: str = "running"
+    error: str | None = None
+    finished_at: str | None = None
+    duration_seconds: float | None = None
+    source: dict = field(default_factory=dict)
+    readings: dict = field(default_factory=dict)
+    output: dict = field(default_factory=dict)
+    top_jam_locations: list = field(default_factory=list)
+    recovered_runs: list = field(default_factory=list)
+    report_path: str | None = None
+
+    def count_readings(self, statuses: dict, kept: int) -> None:
+        """Fill `readings` from the observed status counts and the deduplicated count."""
+        filtered = {rule: int(statuses.get(rule) or 0) for rule in FILTER_RULES}
+        filtered[DUPLICATE] = int(statuses.get(CANDIDATES) or 0) - kept
+        rejected = {reason: int(statuses.get(reason) or 0) for reason in REJECT_REASONS}
+        self.readings = {
+            "read": int(statuses.get(READ) or 0),
+            "kept": kept,
+            "filtered": filtered,
+            "rejected": {k: v for k, v in rejected.items() if v},
+            "rejected_total": sum(rejected.values()),
+            "filtered_total": sum(filtered.values()),
+        }
+
+    @property
+    def accounting_holds(self) -> bool:
+        r = self.readings
+        return bool(r) and r["read"] == r["kept"] + r["filtered_total"] + r["rejected_total"]
+
+    def to_json(self) -> str:
+        values = asdict(self)
+        values["accounting_holds"] = self.accounting_holds
+        return json.dumps(values, indent=2, sort_keys=True) + "\n"
+
+    def summary(self) -> str:
+        r, o, s = self.readings, self.output, self.source
+        lines = [
+            f"traffic-glue run {self.run_id}: {self.status}"
+            + (f" in {self.duration_seconds:.1f} s" if self.duration_seconds is not None else ""),
+            f"  days {self.arguments.get('start_date')} .. {self.arguments.get('end_date')}, "
+            f"semantics {self.arguments.get('semantics')}",
+        ]
+        if self.error:
+            lines.append(f"  error: {self.error}")
+        if s:
+            lines.append(
+                f"  source: {s.get('files', 0)} files in {s.get('root')}"
+                + (f", {len(s['skipped'])} skipped as unreadable" if s.get("skipped") else "")
+            )
+        if r:
+            lines.append(f"  readings read        {r['read']:>12,}")
+            lines.append(f"  kept                 {r['kept']:>12,}")
+            for rule, n in r["filtered"].items():
+                lines.append(f"  left out: {rule:<17} {n:>9,}")
+            for reason, n in r["rejected"].items():
+                lines.append(f"  rejected: {reason:<17} {n:>9,}")
+            if r["rejected_total"]:
+                lines.append(f"  rejected readings are in {o.get('rejected_path')}")
+        if o:
+            lines.append(
+                f"  rows written         {o.get('rows', 0):>12,} in {o.get('partitions', 0)} hour "
+                f"partitions, {o.get('files', 0)} files ({o.get('bytes', 0) / 1e6:.1f} MB; "
+                f"at most {o.get('max_files_per_partition', 0)} per partition)"
+            )
+            if o.get("partitions_removed"):
+                lines.append(f"  partitions removed   {len(o['partitions_removed'])}")
+            lines.append(f"  output: {o.get('path')}")
+        if self.top_jam_locations:
+            lines.append("  most jam minutes (trafficjamindicator = 1):")
+            for item in self.top_jam_locations:
+                lines.append(f"    location {item['uniqueid']:>6}: {item['jam_minutes']:>5} minutes")
+        if self.report_path:
+            lines.append(f"  report: {self.report_path}")
+        return "\n".join(lines)

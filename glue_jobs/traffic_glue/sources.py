@@ -1,0 +1,238 @@
+"""Reading the raw landing: only the processing-hour folders a run needs.
+
+Files are listed per processing hour (the pruning), Parquet footers are checked before
+any data is read (a corrupt file or a missing essential column stops the job naming
+the file), and files are grouped by their schema so that a column landing as int in
+one file and as string in another reads correctly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from traffic_glue import schema as S
+from traffic_glue import storage
+from traffic_glue.config import CORRECTED, JSON, PARQUET
+from traffic_glue.validation import CORRUPT_RECORD
+
+FOOTER_THREADS = 16
+_FIELD = re.compile(r"^\s*(?:required|optional|repeated)\s+(\w+)\s+([^\s;(]+)(?:\s*\(([^)]*)\))?")
+
+
+class SourceError(RuntimeError):
+    """The raw input cannot be read as it is; the message names the file or column."""
+
+
+@dataclass(frozen=True)
+class RawFile:
+    path: str
+    size: int
+    rows: int | None = None  # from the Parquet footer
+    signature: tuple = ()  # (column, physical type, logical type) per column
+
+
+@dataclass
+class RawInput:
+    """What a run reads: the files, those skipped as corrupt, and the readings."""
+
+    files: list[RawFile]
+    skipped: list[dict] = field(default_factory=list)
+    readings: DataFrame | None = None
+
+
+def processing_hours(
+    start: dt.date, end: dt.date, lookback_minutes: int, late_hours: int
+) -> tuple[dt.datetime, dt.datetime]:
+    """First processing hour to read and the hour after the last one."""
+    first = dt.datetime.combine(start, dt.time()) - dt.timedelta(minutes=lookback_minutes)
+    first = first.replace(minute=0, second=0, microsecond=0)
+    after = dt.datetime.combine(end + dt.timedelta(days=1), dt.time()) + dt.timedelta(
+        hours=late_hours
+    )
+    return first, after
+
+
+def hour_folder_globs(root: str, first: dt.datetime, after: dt.datetime) -> list[str]:
+    """One glob per processing day; Firehose pads (`month=04`), hand-made data may not."""
+    globs, day = [], first.date()
+    while day <= (after - dt.timedelta(hours=1)).date():
+        globs.append(
+            f"{root.rstrip('/')}/year={day.year}/month={{{day.month:02d},{day.month}}}"
+            f"/day={{{day.day:02d},{day.day}}}/hour=*"
+        )
+        day += dt.timedelta(days=1)
+    return globs
+
+
+def _folder_hour(path: str) -> dt.datetime | None:
+    found = dict(re.findall(r"(year|month|day|hour)=(\d+)", path))
+    if len(found) < 4:
+        return None
+    return dt.datetime(*(int(found[k]) for k in ("year", "month", "day", "hour")))
+
+
+def list_raw_files(
+    spark: SparkSession, root: str, first: dt.datetime, after: dt.datetime
+) -> list[RawFile]:
+    """Data files in the processing-hour folders `[first, after)` under `root`."""
+    if not storage.exists(spark, root):
+        raise SourceError(f"--source_path {root} does not exist")
+    files = []
+    for pattern in hour_folder_globs(root, first, after):
+        for folder in storage.glob(spark, pattern):
+            hour = _folder_hour(folder.path)
+            if hour is None or not (first <= hour < after):
+                continue
+            files.extend(
+                RawFile(path=f.path, size=f.size)
+                for f in storage.list_files(spark, folder.path)
+            )
+    return sorted(files, key=lambda f: f.path)
+
+
+def read_footer(spark: SparkSession, raw_file: RawFile) -> RawFile:
+    """The file's Parquet schema and row count; `SourceError` if it is not Parquet."""
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    try:
+        input_file = jvm.org.apache.parquet.hadoop.util.HadoopInputFile.fromPath(
+            jvm.org.apache.hadoop.fs.Path(raw_file.path), conf
+        )
+        reader = jvm.org.apache.parquet.hadoop.ParquetFileReader.open(input_file)
+        try:
+            text = reader.getFooter().getFileMetaData().getSchema().toString()
+            rows = reader.getRecordCount()
+        finally:
+            reader.close()
+    except Exception as error:  # py4j wraps the JVM's reason; keep its first line
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise SourceError(f"raw file {raw_file.path} is not a readable Parquet file: {reason}")
+    signature = tuple(
+        (m.group(2), m.group(1), m.group(3) or "")
+        for m in (_FIELD.match(line) for line in text.splitlines()[1:])
+        if m
+    )
+    return RawFile(raw_file.path, raw_file.size, int(rows), signature)
+
+
+def essential_columns(semantics: str) -> tuple[str, ...]:
+    extra = S.ESSENTIAL_FOR_DEDUPLICATION if semantics == CORRECTED else ()
+    return S.ESSENTIAL_COLUMNS + extra
+
+
+def inspect_parquet(
+    spark: SparkSession, files: list[RawFile], semantics: str, skip_corrupt: bool
+) -> RawInput:
+    """Footers of every file, read in parallel; stops on a bad file unless told to skip."""
+    def attempt(raw_file: RawFile):
+        try:
+            return read_footer(spark, raw_file), None
+        except SourceError as error:
+            return None, {"file": raw_file.path, "reason": str(error)}
+
+    with ThreadPoolExecutor(max_workers=FOOTER_THREADS) as pool:
+        results = list(pool.map(attempt, files))
+    good = [f for f, _ in results if f is not None]
+    skipped = [problem for _, problem in results if problem is not None]
+    if skipped and not skip_corrupt:
+        raise SourceError(
+            skipped[0]["reason"] + " (rerun with --corrupt_files skip to leave such files out)"
+        )
+    for raw_file in good:
+        columns = {name for name, _, _ in raw_file.signature}
+        missing = [c for c in essential_columns(semantics) if c not in columns]
+        if missing:
+            raise SourceError(
+                f"raw file {raw_file.path} has no column {missing[0]}, which the computation "
+                f"needs (missing: {', '.join(missing)})"
+            )
+    return RawInput(files=good, skipped=skipped)
+
+
+def read_parquet_readings(spark: SparkSession, raw_input: RawInput) -> DataFrame:
+    """All files' readings; files are read in groups of one schema, each group once."""
+    groups: dict[tuple, list[str]] = {}
+    for raw_file in raw_input.files:
+        groups.setdefault(raw_file.signature, []).append(raw_file.path)
+    frames = []
+    for paths in groups.values():
+        group_schema = spark.read.parquet(paths[0]).schema
+        wanted = [f for f in group_schema.fields if f.name in S.RAW_COLUMNS]
+        frames.append(spark.read.schema(T.StructType(wanted)).parquet(*paths))
+    return _union_as_text_where_types_differ(frames)
+
+
+def read_json_readings(spark: SparkSession, files: list[RawFile]) -> DataFrame:
+    """JSON lines as the stream carries them: every value read as text, parsed later."""
+    text_schema = T.StructType(
+        [T.StructField(name, T.StringType()) for name in S.RAW_COLUMNS]
+        + [T.StructField(CORRUPT_RECORD, T.StringType())]
+    )
+    return (
+        spark.read.schema(text_schema)
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
+        .json([f.path for f in files])
+    )
+
+
+def _union_as_text_where_types_differ(frames: list[DataFrame]) -> DataFrame:
+    if len(frames) == 1:
+        return frames[0]
+    types: dict[str, set] = {}
+    for frame in frames:
+        for f in frame.schema.fields:
+            types.setdefault(f.name, set()).add(f.dataType.simpleString())
+    # Where files disagree on a column's type, carry it as text; validation parses it.
+    mixed = {name for name, seen in types.items() if len(seen) > 1}
+    columns = [name for name in S.RAW_COLUMNS if name in types]
+    aligned = [
+        frame.select(
+            *(
+                (F.col(c).cast("string") if c in mixed else F.col(c)).alias(c)
+                if c in frame.columns
+                else F.lit(None).cast("string" if c in mixed else next(iter(types[c]))).alias(c)
+                for c in columns
+            )
+        )
+        for frame in frames
+    ]
+    result = aligned[0]
+    for frame in aligned[1:]:
+        result = result.unionByName(frame)
+    return result
+
+
+def read_raw(
+    spark: SparkSession,
+    root: str,
+    source_format: str,
+    first: dt.datetime,
+    after: dt.datetime,
+    semantics: str,
+    skip_corrupt: bool,
+) -> RawInput:
+    """The run's raw readings with their files; `SourceError` names what is wrong."""
+    files = list_raw_files(spark, root, first, after)
+    if not files:
+        raise SourceError(
+            f"no raw files under {root} for processing hours "
+            f"{first:%Y-%m-%d %H}:00 to {after:%Y-%m-%d %H}:00 (UTC)"
+        )
+    if source_format == PARQUET:
+        raw_input = inspect_parquet(spark, files, semantics, skip_corrupt)
+        if not raw_input.files:
+            raise SourceError(f"no readable raw files under {root}: every one was skipped")
+        raw_input.readings = read_parquet_readings(spark, raw_input)
+        return raw_input
+    if source_format == JSON:
+        return RawInput(files=files, readings=read_json_readings(spark, files))
+    raise SourceError(f"unknown --source_format {source_format!r}")
+

@@ -1,0 +1,121 @@
+"""File-system operations through Hadoop's FileSystem, so `s3://` and local paths work alike.
+
+On Glue, `s3://` is EMRFS; locally, plain paths are the local file system. Spark's JVM
+is reached through py4j; nothing here reads data rows.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from pyspark.sql import SparkSession
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: str
+    size: int
+    is_dir: bool
+
+
+def _jvm(spark: SparkSession):
+    return spark.sparkContext._jvm
+
+
+def _path(spark: SparkSession, path: str):
+    return _jvm(spark).org.apache.hadoop.fs.Path(path)
+
+
+def _fs(spark: SparkSession, path: str):
+    return _path(spark, path).getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+
+
+def qualified(spark: SparkSession, path: str) -> str:
+    """The path with its scheme (`file:/...` for a local path)."""
+    return str(_fs(spark, path).makeQualified(_path(spark, path)))
+
+
+def exists(spark: SparkSession, path: str) -> bool:
+    return bool(_fs(spark, path).exists(_path(spark, path)))
+
+
+def _entry(status) -> Entry:
+    return Entry(str(status.getPath()), int(status.getLen()), bool(status.isDirectory()))
+
+
+def glob(spark: SparkSession, pattern: str) -> list[Entry]:
+    statuses = _fs(spark, pattern).globStatus(_path(spark, pattern))
+    return [_entry(s) for s in statuses] if statuses is not None else []
+
+
+def _hidden(path: str) -> bool:
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    return name.startswith(("_", "."))
+
+
+def list_files(spark: SparkSession, folder: str, recursive: bool = False) -> list[Entry]:
+    """Data files in `folder` (Spark's rule: names starting with `_` or `.` are not data)."""
+    if not exists(spark, folder):
+        return []
+    found = []
+    for status in _fs(spark, folder).listStatus(_path(spark, folder)):
+        entry = _entry(status)
+        if _hidden(entry.path):
+            continue
+        if entry.is_dir:
+            if recursive:
+                found.extend(list_files(spark, entry.path, recursive=True))
+        else:
+            found.append(entry)
+    return found
+
+
+def list_dirs(spark: SparkSession, folder: str) -> list[Entry]:
+    if not exists(spark, folder):
+        return []
+    return [
+        _entry(s) for s in _fs(spark, folder).listStatus(_path(spark, folder)) if s.isDirectory()
+    ]
+
+
+def mkdirs(spark: SparkSession, path: str) -> None:
+    _fs(spark, path).mkdirs(_path(spark, path))
+
+
+def rename(spark: SparkSession, source: str, target: str) -> None:
+    """Move `source` to `target`, which must not exist (its parent is created)."""
+    fs = _fs(spark, source)
+    target_path = _path(spark, target)
+    fs.mkdirs(target_path.getParent())
+    if not fs.rename(_path(spark, source), target_path):
+        raise OSError(f"could not move {source} to {target}")
+
+
+def delete(spark: SparkSession, path: str) -> None:
+    _fs(spark, path).delete(_path(spark, path), True)
+
+
+def write_text(spark: SparkSession, path: str, text: str) -> None:
+    stream = _fs(spark, path).create(_path(spark, path), True)
+    try:
+        stream.write(bytearray(text.encode("utf-8")))
+    finally:
+        stream.close()
+
+
+def read_text(spark: SparkSession, path: str) -> str:
+    stream = _fs(spark, path).open(_path(spark, path))
+    try:
+        # py4j copies byte arrays, so let the JVM build the string (commons-io ships with Spark).
+        return _jvm(spark).org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+    finally:
+        stream.close()
+
+
+def write_json(spark: SparkSession, path: str, value: dict) -> None:
+    write_text(spark, path, json.dumps(value, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(spark: SparkSession, path: str) -> dict:
+    return json.loads(read_text(spark, path))

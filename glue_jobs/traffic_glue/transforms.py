@@ -1,0 +1,218 @@
+"""Pure transforms, one per step of SEMANTICS.md's table.
+
+Each takes a DataFrame and plain values and returns a DataFrame; the mode is
+`config.ATHENA` or `config.CORRECTED`. `pipeline.curated_minutes` chains them.
+Windows over series are partitioned by (`lve_nr`, `uniqueid`): a lane belongs to one
+`lve_nr`, so this is the series of SEMANTICS.md step 5, and it lets every step share
+the job's one partitioning by `lve_nr` (docs/SEMANTICS_NOTES.md).
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from traffic_glue import schema as S
+from traffic_glue.config import ATHENA, CORRECTED
+
+LANE_SPEED = "lane_speed"
+READING_STATUS = "reading_status"
+
+# Reading statuses besides the reject reasons (validation.REJECT_REASONS).
+OUTSIDE_DAYS = "outside_days"
+DEFECT = "defect"
+UNKNOWN_OCCUPANCY = "unknown_occupancy"
+DUPLICATE = "duplicate"
+KEPT = "kept"
+FILTER_RULES = (OUTSIDE_DAYS, DEFECT, UNKNOWN_OCCUPANCY)
+
+NOT_DEFECT = 0
+UNKNOWN_OCCUPANCY_MAX = -1  # occupancy must be above this
+
+SPEED_JUMP = 20  # km/h between consecutive minutes that counts as a speed change
+PREVIOUS_ROW_MAX_GAP_SECONDS = 60
+# athena: rows before the current one; corrected: seconds before the current one.
+SHORT_WINDOW_ROWS, LONG_WINDOW_ROWS = 2, 19
+SHORT_WINDOW_SECONDS, LONG_WINDOW_SECONDS = 120, 1140
+JAM_MAX_SPEED = 40
+FREE_FLOW_MIN_SPEED_ATHENA = 41
+MAX_PLAUSIBLE_SPEED = 250
+JAM, FLOWING, UNKNOWN = 1, 0, -1
+
+_COUNTS = [S.intensity(k) for k in S.COUNTED_CLASSES]
+_SPEEDS = [S.arithmetic_speed(k) for k in S.COUNTED_CLASSES]
+
+
+def with_reading_status(readings: DataFrame, context_start: int, context_end: int) -> DataFrame:
+    """Step 1 as a status per reading: a reject reason, a filter rule, or `kept`.
+
+    Readings outside `[context_start, context_end)` (epoch seconds) are not the run's.
+    NULL `defect` or occupancy fails the rule, as it did in the Athena `WHERE`.
+    """
+    observed = F.col(S.OBSERVED_AT)
+    status = (
+        F.when(F.col("reject_reason").isNotNull(), F.col("reject_reason"))
+        .when((observed < context_start) | (observed >= context_end), OUTSIDE_DAYS)
+        .when(~F.coalesce(F.col(S.DEFECT) == NOT_DEFECT, F.lit(False)), DEFECT)
+        .when(
+            ~F.coalesce(F.col(S.OCCUPANCY) > UNKNOWN_OCCUPANCY_MAX, F.lit(False)),
+            UNKNOWN_OCCUPANCY,
+        )
+        .otherwise(KEPT)
+    )
+    return readings.withColumn(READING_STATUS, status)
+
+
+def filter_kept_readings(readings: DataFrame) -> DataFrame:
+    return readings.where(F.col(READING_STATUS) == KEPT)
+
+
+def deduplication_order() -> list[Column]:
+    """Latest modification first (NULL oldest), then the documented tie-break."""
+    return [F.col(S.MODIFIED_AT).desc_nulls_last()] + [
+        F.col(name).desc_nulls_last() for name in (*_COUNTS, *_SPEEDS, S.OCCUPANCY)
+    ]
+
+
+def deduplicate_readings(readings: DataFrame) -> DataFrame:
+    """Step 2 (`corrected`): one reading per lane and measurement time."""
+    same_reading = Window.partitionBy(S.UNIT_ID, S.LANE_ID, S.OBSERVED_AT).orderBy(
+        *deduplication_order()
+    )
+    return (
+        readings.withColumn("_copy", F.row_number().over(same_reading))
+        .where(F.col("_copy") == 1)
+        .drop("_copy")
+    )
+
+
+def with_lane_speed(readings: DataFrame, semantics: str) -> DataFrame:
+    """Step 3: one speed per lane and minute, NULL when no vehicle of class 2..5 passed."""
+    vehicles = sum((F.col(c) for c in _COUNTS), F.lit(0))
+    if semantics == ATHENA:
+        # The Athena query averaged the class speeds with integer division (DIV
+        # truncates), over the classes that saw a vehicle.
+        speed_sum = " + ".join(f"`{s}`" for s in _SPEEDS)
+        classes_seen = " + ".join(f"IF(`{c}` > 0, 1, 0)" for c in _COUNTS)
+        speed = F.expr(f"({speed_sum}) DIV ({classes_seen})")
+    else:
+        # Speed of the average vehicle; a class with no vehicle contributes nothing
+        # (its speed field may be 0, 252 or missing).
+        weighted = sum(
+            (F.when(F.col(c) > 0, F.col(c) * F.col(s)).otherwise(0) for c, s in zip(_COUNTS, _SPEEDS)),
+            F.lit(0),
+        )
+        speed = weighted.cast("double") / vehicles
+    return readings.withColumn(LANE_SPEED, F.when(vehicles > 0, speed.cast("double")))
+
+
+def with_location_id(readings: DataFrame, semantics: str) -> DataFrame:
+    """Step 4's id for `corrected`: the largest lane id of the `lve_nr` in all the data read.
+
+    `athena` takes the largest lane id per minute instead, in `group_lanes`.
+    """
+    if semantics == ATHENA:
+        return readings
+    unit = Window.partitionBy(S.UNIT_ID)
+    return readings.withColumn(S.LOCATION_ID, F.max(S.LANE_ID).over(unit))
+
+
+def group_lanes(readings: DataFrame, semantics: str) -> DataFrame:
+    """Steps 4 and 4a: one row per location and minute."""
+    keys = [S.UNIT_ID, S.OBSERVED_AT] + ([S.LOCATION_ID] if semantics == CORRECTED else [])
+    location = [] if semantics == CORRECTED else [F.max(S.LANE_ID).alias(S.LOCATION_ID)]
+    vehicles = sum((F.col(c) for c in _COUNTS), F.lit(0))
+    return readings.groupBy(*keys).agg(
+        *location,
+        F.avg(LANE_SPEED).alias(S.CURRENT_SPEED),
+        # The Athena query's "bezettingsgraad" is the rounded mean vehicle count per lane.
+        F.round(F.avg(vehicles)).cast("int").alias(S.INTENSITY_SUM),
+        *(F.sum(S.intensity(k)).cast("int").alias(S.class_total(k)) for k in S.COUNTED_CLASSES),
+    )
+
+
+def series() -> Window:
+    """Step 5: one series per location, in time order (a function: specs need a JVM)."""
+    return Window.partitionBy(S.UNIT_ID, S.LOCATION_ID).orderBy(S.OBSERVED_AT)
+
+
+def with_previous_speed(rows: DataFrame, semantics: str) -> DataFrame:
+    """Step 6: the previous row's speed (`corrected`: only if at most 60 s earlier)."""
+    in_series = series()
+    previous = F.lag(S.CURRENT_SPEED).over(in_series)
+    if semantics == CORRECTED:
+        gap = F.col(S.OBSERVED_AT) - F.lag(S.OBSERVED_AT).over(in_series)
+        previous = F.when(gap <= PREVIOUS_ROW_MAX_GAP_SECONDS, previous)
+    return rows.withColumn(S.PREVIOUS_SPEED, previous)
+
+
+def with_speed_diff_indicator(rows: DataFrame) -> DataFrame:
+    """Step 7: +1 for a jump of 20 km/h or more, -1 for a drop of 20 or more, else 0."""
+    change = F.col(S.CURRENT_SPEED) - F.col(S.PREVIOUS_SPEED)
+    indicator = F.when(change >= SPEED_JUMP, 1).when(change <= -SPEED_JUMP, -1).otherwise(0)
+    return rows.withColumn(S.SPEED_DIFF, indicator.cast("int"))
+
+
+def with_rolling_speeds(rows: DataFrame, semantics: str) -> DataFrame:
+    """Steps 8 and 9: mean speed over the last 3 and 20 minutes (rows in `athena`)."""
+    in_series = series()
+    if semantics == ATHENA:
+        short = in_series.rowsBetween(-SHORT_WINDOW_ROWS, Window.currentRow)
+        long = in_series.rowsBetween(-LONG_WINDOW_ROWS, Window.currentRow)
+    else:
+        short = in_series.rangeBetween(-SHORT_WINDOW_SECONDS, Window.currentRow)
+        long = in_series.rangeBetween(-LONG_WINDOW_SECONDS, Window.currentRow)
+    return rows.withColumn(S.AVG_SPEED_3, F.avg(S.CURRENT_SPEED).over(short)).withColumn(
+        S.AVG_SPEED_20, F.avg(S.CURRENT_SPEED).over(long)
+    )
+
+
+def jam_indicator(average: Column, semantics: str) -> Column:
+    """Step 10: 1 jam, 0 flowing, -1 unknown (NULL or implausible)."""
+    if semantics == ATHENA:
+        # BETWEEN bounds as the Athena query wrote them: 40.5 falls in neither band.
+        band = F.when(average.between(0, JAM_MAX_SPEED), JAM).when(
+            average.between(FREE_FLOW_MIN_SPEED_ATHENA, MAX_PLAUSIBLE_SPEED), FLOWING
+        )
+    else:
+        band = F.when((average >= 0) & (average <= JAM_MAX_SPEED), JAM).when(
+            (average > JAM_MAX_SPEED) & (average <= MAX_PLAUSIBLE_SPEED), FLOWING
+        )
+    return band.otherwise(UNKNOWN).cast("int")
+
+
+def with_jam_indicators(rows: DataFrame, semantics: str) -> DataFrame:
+    return rows.withColumn(S.JAM, jam_indicator(F.col(S.AVG_SPEED_3), semantics)).withColumn(
+        S.JAM_LONG, jam_indicator(F.col(S.AVG_SPEED_20), semantics)
+    )
+
+
+def with_event_hour_partitions(rows: DataFrame) -> DataFrame:
+    """Step 11: year, month, day, hour of the measurement, in UTC (the session's zone)."""
+    moment = F.timestamp_seconds(F.col(S.RECORD_TIMESTAMP))
+    parts = {
+        "year": F.year(moment),
+        "month": F.month(moment),
+        "day": F.dayofmonth(moment),
+        "hour": F.hour(moment),
+    }
+    return rows.withColumns({name: part.cast("bigint") for name, part in parts.items()})
+
+
+def filter_output_rows(
+    rows: DataFrame, output_start: int, output_end: int, locations: tuple[int, ...] | None
+) -> DataFrame:
+    """The run's rows: measured in `[output_start, output_end)`, of the chosen locations."""
+    observed = F.col(S.OBSERVED_AT)
+    selected = (observed >= output_start) & (observed < output_end)
+    if locations:
+        selected = selected & F.col(S.LOCATION_ID).isin(list(locations))
+    return rows.where(selected)
+
+
+def to_curated(rows: DataFrame) -> DataFrame:
+    """The curated table's columns and types, partition columns last."""
+    rows = rows.withColumnRenamed(S.OBSERVED_AT, S.RECORD_TIMESTAMP)
+    return with_event_hour_partitions(rows).select(
+        *(F.col(f.name).cast(f.dataType) for f in S.CURATED_TABLE_SCHEMA.fields)
+    )

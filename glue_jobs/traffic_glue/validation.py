@@ -1,0 +1,159 @@
+"""From raw readings as they land (any column may be a string) to typed readings.
+
+A reading that cannot be used gets a `reject_reason` (docs/SEMANTICS_NOTES.md lists
+them, in the order they are checked); it is quarantined, never silently dropped.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from traffic_glue import schema as S
+
+REJECT_REASON = "reject_reason"
+CORRUPT_RECORD = "_corrupt_record"
+
+MALFORMED_RECORD = "malformed_record"
+BAD_LANE_ID = "bad_unieke_id"
+BAD_UNIT_ID = "bad_lve_nr"
+BAD_OBSERVED_AT = "bad_tijd_waarneming"
+BAD_MODIFIED_AT = "bad_tijd_laatst_gewijzigd"
+BAD_INTENSITY = "bad_intensity"
+NEGATIVE_INTENSITY = "negative_intensity"
+BAD_SPEED = "bad_speed"
+REJECT_REASONS = (
+    MALFORMED_RECORD,
+    BAD_LANE_ID,
+    BAD_UNIT_ID,
+    BAD_OBSERVED_AT,
+    BAD_MODIFIED_AT,
+    BAD_INTENSITY,
+    NEGATIVE_INTENSITY,
+    BAD_SPEED,
+)
+
+MAX_SPEED = 250
+# Epoch seconds outside 1970..2100 are not a measurement time of this feed (epoch
+# milliseconds, for one, land here).
+MIN_EPOCH_SECONDS = 0
+MAX_EPOCH_SECONDS = 4_102_444_800
+_DIGITS = r"^\s*-?[0-9]+\s*$"
+
+# Typed columns the computation uses, in this order.
+READING_COLUMNS = (
+    S.LANE_ID,
+    S.UNIT_ID,
+    S.OBSERVED_AT,
+    S.MODIFIED_AT,
+    S.DEFECT,
+    S.OCCUPANCY,
+    *(S.intensity(k) for k in S.COUNTED_CLASSES),
+    *(S.arithmetic_speed(k) for k in S.COUNTED_CLASSES),
+)
+_INT_COLUMNS = tuple(c for c in READING_COLUMNS if c not in (S.OBSERVED_AT, S.MODIFIED_AT))
+
+
+def typed_readings(raw: DataFrame) -> DataFrame:
+    """The columns the computation needs, typed, plus `reject_reason` (NULL if usable)."""
+    typed = {name: _as_int(raw, name) for name in _INT_COLUMNS}
+    typed[S.OBSERVED_AT] = _as_epoch_seconds(raw, S.OBSERVED_AT)
+    typed[S.MODIFIED_AT] = _as_instant(raw, S.MODIFIED_AT)
+    reason = _reject_reason(raw, typed)
+    return raw.select(
+        *(typed[name].alias(name) for name in READING_COLUMNS), reason.alias(REJECT_REASON)
+    )
+
+
+def rejected_readings(raw: DataFrame, source_file: Column) -> DataFrame:
+    """The unusable readings as they arrived (every raw column as text), with the reason."""
+    typed = {name: _as_int(raw, name) for name in _INT_COLUMNS}
+    typed[S.OBSERVED_AT] = _as_epoch_seconds(raw, S.OBSERVED_AT)
+    typed[S.MODIFIED_AT] = _as_instant(raw, S.MODIFIED_AT)
+    present = set(raw.columns)
+    as_text = [
+        (F.col(name).cast("string") if name in present else F.lit(None).cast("string")).alias(name)
+        for name in S.RAW_COLUMNS
+    ]
+    corrupt = (
+        F.col(CORRUPT_RECORD) if CORRUPT_RECORD in present else F.lit(None).cast("string")
+    ).alias("raw_record")
+    return (
+        raw.select(*as_text, corrupt, _reject_reason(raw, typed).alias(REJECT_REASON),
+                   source_file.alias("source_file"))
+        .where(F.col(REJECT_REASON).isNotNull())
+    )
+
+
+def _reject_reason(raw: DataFrame, typed: dict[str, Column]) -> Column:
+    intensities = [typed[S.intensity(k)] for k in S.COUNTED_CLASSES]
+    speeds = [typed[S.arithmetic_speed(k)] for k in S.COUNTED_CLASSES]
+    modified_text = _present(raw, S.MODIFIED_AT)
+    malformed = (
+        F.col(CORRUPT_RECORD).isNotNull() if CORRUPT_RECORD in raw.columns else F.lit(False)
+    )
+    bad_speed = F.lit(False)
+    for count, speed in zip(intensities, speeds):
+        bad_speed = bad_speed | (
+            (count > 0) & (speed.isNull() | (speed < 0) | (speed > MAX_SPEED))
+        )
+    return (
+        F.when(malformed, MALFORMED_RECORD)
+        .when(typed[S.LANE_ID].isNull(), BAD_LANE_ID)
+        .when(typed[S.UNIT_ID].isNull(), BAD_UNIT_ID)
+        .when(typed[S.OBSERVED_AT].isNull(), BAD_OBSERVED_AT)
+        .when(modified_text.isNotNull() & typed[S.MODIFIED_AT].isNull(), BAD_MODIFIED_AT)
+        .when(_any(c.isNull() for c in intensities), BAD_INTENSITY)
+        .when(_any(c < 0 for c in intensities), NEGATIVE_INTENSITY)
+        .when(bad_speed, BAD_SPEED)
+    )
+
+
+def _any(conditions) -> Column:
+    result = F.lit(False)
+    for condition in conditions:
+        result = result | condition
+    return result
+
+
+def _present(raw: DataFrame, name: str) -> Column:
+    """The raw column, or NULL where this input does not carry it."""
+    return F.col(name) if name in raw.columns else F.lit(None)
+
+
+def _type_of(raw: DataFrame, name: str) -> T.DataType | None:
+    return raw.schema[name].dataType if name in raw.columns else None
+
+
+def _try_cast(name: str, to: str) -> Column:
+    return F.expr(f"try_cast(`{name}` AS {to})")
+
+
+def _as_int(raw: DataFrame, name: str) -> Column:
+    if _type_of(raw, name) is None:
+        return F.lit(None).cast("int")
+    return _try_cast(name, "int")
+
+
+def _as_epoch_seconds(raw: DataFrame, name: str) -> Column:
+    kind = _type_of(raw, name)
+    if kind is None:
+        seconds = F.lit(None).cast("bigint")
+    elif isinstance(kind, T.StringType):
+        seconds = F.when(
+            F.col(name).rlike(_DIGITS), F.expr(f"try_cast(trim(`{name}`) AS bigint)")
+        ).otherwise(F.unix_seconds(_try_cast(name, "timestamp")))
+    elif isinstance(kind, (T.TimestampType, T.TimestampNTZType)):
+        seconds = F.unix_seconds(F.col(name).cast("timestamp"))
+    else:
+        seconds = _try_cast(name, "bigint")
+    in_range = (seconds >= MIN_EPOCH_SECONDS) & (seconds < MAX_EPOCH_SECONDS)
+    return F.when(in_range, seconds)
+
+
+def _as_instant(raw: DataFrame, name: str) -> Column:
+    kind = _type_of(raw, name)
+    if kind is None:
+        return F.lit(None).cast("timestamp")
+    return _try_cast(name, "timestamp")
