@@ -1,0 +1,76 @@
+# traffic-glue: `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_BOOT ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+CHECKOV_VENV := .venv-checkov
+CHECKOV_VERSION := 3.3.30
+STAMP := $(VENV)/.installed
+
+# Local defaults for `make run`: a small sample, two days, the embedded catalog.
+DATA ?= data
+SAMPLE_START ?= 2020-04-06
+SAMPLE_DAYS ?= 2
+SAMPLE_LANES ?= 300
+START_DATE ?= 2020-04-06
+END_DATE ?= 2020-04-07
+SEMANTICS ?= corrected
+
+.PHONY: help setup checkov-env java-check sample run job sql test test-fast bench glue-docker-test package deploy clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
+
+java-check:
+	@v=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1); \
+	if [ -z "$$v" ] || [ "$$v" -lt 17 ]; then \
+	  echo "error: Java 17 is required (Spark 3.5 as on AWS Glue 5.1); found: $${v:-no java on PATH}. Install a JDK 17 (e.g. apt-get install openjdk-17-jdk-headless)."; exit 1; fi
+
+$(STAMP): pyproject.toml
+	@$(MAKE) --no-print-directory java-check
+	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+setup: $(STAMP) ## Make .venv with the pinned dependencies (quick when done already)
+
+$(CHECKOV_VENV)/bin/checkov:
+	$(PYTHON_BOOT) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet "checkov==$(CHECKOV_VERSION)"
+
+checkov-env: $(CHECKOV_VENV)/bin/checkov ## Make checkov's own venv (its pins clash with pytest's)
+
+sample: setup ## Generate a small raw sample in data/raw (once)
+	@if [ -d $(DATA)/raw ]; then echo "sample: $(DATA)/raw exists, keeping it"; else \
+	  $(PY) -m tools.sample_data --out $(DATA)/raw --start-date $(SAMPLE_START) --days $(SAMPLE_DAYS) --lanes $(SAMPLE_LANES); fi
+
+job: sample ## Run the transform job alone over the sample (START_DATE, END_DATE, SEMANTICS)
+	$(PY) glue_jobs/traffic_transform.py --JOB_NAME local-traffic-transform \
+	  --source_path $(DATA)/raw --target_path $(DATA)/curated \
+	  --start_date $(START_DATE) --end_date $(END_DATE) --semantics $(SEMANTICS)
+
+run: job ## Set up, make a sample and process it (the whole pipeline, locally)
+
+test: setup checkov-env ## Run the test suite
+	$(PY) -m pytest -q
+
+bench: setup ## Benchmark the job against DuckDB at full Flanders scale (slow)
+	$(PY) -m benchmarks.bench
+
+package: setup ## Zip the library and the job script for Glue into build/
+	$(PY) -m tools.deploy package --out build
+
+deploy: setup ## Deploy both stacks and the artifacts to AWS (needs credentials)
+	$(PY) -m tools.deploy deploy
+
+glue-docker-test: ## Run the tests inside the AWS Glue 5 docker image (needs a docker engine)
+	docker run --rm -v "$$PWD":/home/hadoop/workspace -w /home/hadoop/workspace \
+	  -e DISABLE_SSL=true -e CI=$${CI:-} --entrypoint bash public.ecr.aws/glue/aws-glue-libs:5 \
+	  -c "python3 -m pip install --user -q pytest chispa moto duckdb numpy && python3 -m pytest -q -p no:cacheprovider"
+
+clean: ## Remove generated data, build output and the local catalog (keeps .venv)
+	rm -rf $(DATA) build .local spark-warehouse metastore_db derby.log

@@ -1,0 +1,372 @@
+"""Every step of SEMANTICS.md's table, in both modes, on inline rows worked out by hand."""
+
+import pytest
+from chispa import assert_approx_df_equality, assert_df_equality
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from tests.factories import T0, reading, readings_df
+from traffic_glue import schema as S
+from traffic_glue import transforms as TR
+from traffic_glue.config import ATHENA, CORRECTED
+
+ROW_KEY = [S.UNIT_ID, S.OBSERVED_AT]
+
+
+def _sorted(df, *keys):
+    return df.orderBy(*keys)
+
+
+# --- step 1: which readings are kept ------------------------------------------------
+
+
+def test_reading_status_applies_rules_in_order(spark):
+    rows = [
+        reading(1, 1, T0),                                   # kept
+        reading(2, 1, T0, defect=1),                         # defect
+        reading(3, 1, T0, defect=None),                      # NULL defect fails "defect = 0"
+        reading(4, 1, T0, occupancy=-1),                     # unknown occupancy
+        reading(5, 1, T0, occupancy=None),                   # NULL fails "> -1"
+        reading(6, 1, T0, occupancy=0),                      # 0 is above -1: kept
+        reading(7, 1, T0 - 3601),                            # before the context
+        reading(8, 1, T0 - 3600),                            # first second of the context: kept
+        reading(9, 1, T0 + 86400),                           # context end is exclusive
+        reading(10, 1, T0, defect=1, reject_reason="bad_speed"),  # rejection wins
+    ]
+    statuses = (
+        readings_df(spark, rows)
+        .transform(TR.with_reading_status, T0 - 3600, T0 + 86400)
+        .select(S.LANE_ID, TR.READING_STATUS)
+    )
+    expected = spark.createDataFrame(
+        [(1, "kept"), (2, "defect"), (3, "defect"), (4, "unknown_occupancy"),
+         (5, "unknown_occupancy"), (6, "kept"), (7, "outside_days"), (8, "kept"),
+         (9, "outside_days"), (10, "bad_speed")],
+        f"{S.LANE_ID} int, {TR.READING_STATUS} string",
+    )
+    assert_df_equality(statuses, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+# --- step 2: duplicates -----------------------------------------------------------------
+
+
+def test_deduplicate_keeps_latest_modification_as_an_instant(spark):
+    rows = [
+        # 10:00+02:00 is 08:00Z; 09:30+01:00 is 08:30Z, the later one, despite reading earlier.
+        reading(1, 1, T0, counts=(1, 0, 0, 0), modified="2020-04-07T10:00:00+02:00"),
+        reading(1, 1, T0, counts=(2, 0, 0, 0), modified="2020-04-07T09:30:00+01:00"),
+        # NULL modification time is older than any time.
+        reading(1, 1, T0, counts=(9, 0, 0, 0), modified=None),
+        # Tied on the time: the greater (i2, i3, ...) wins: (3, 1) > (3, 0).
+        reading(2, 1, T0, counts=(3, 0, 0, 0), modified="2020-04-07T10:00:00+02:00"),
+        reading(2, 1, T0, counts=(3, 1, 0, 0), modified="2020-04-07T10:00:00+02:00"),
+        # Another minute of lane 1 is another reading.
+        reading(1, 1, T0 + 60, counts=(5, 0, 0, 0), modified=None),
+    ]
+    result = (
+        readings_df(spark, rows)
+        .transform(TR.deduplicate_readings)
+        .select(S.LANE_ID, S.OBSERVED_AT, S.intensity(2), S.intensity(3))
+    )
+    expected = spark.createDataFrame(
+        [(1, T0, 2, 0), (2, T0, 3, 1), (1, T0 + 60, 5, 0)],
+        f"{S.LANE_ID} int, {S.OBSERVED_AT} bigint, {S.intensity(2)} int, {S.intensity(3)} int",
+    )
+    assert_df_equality(result, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_deduplicate_is_deterministic_whatever_the_input_order(spark):
+    rows = [
+        reading(1, 1, T0, counts=(3, 0, 0, 0), speeds=(90, 0, 0, 0), modified="2020-04-07T10:00:00+02:00"),
+        reading(1, 1, T0, counts=(3, 0, 0, 0), speeds=(95, 0, 0, 0), modified="2020-04-07T10:00:00+02:00"),
+    ]
+    first = readings_df(spark, rows).transform(TR.deduplicate_readings).collect()
+    second = readings_df(spark, rows[::-1]).transform(TR.deduplicate_readings).collect()
+    assert first == second
+    assert first[0][S.arithmetic_speed(2)] == 95  # tied counts: the greater s2 wins
+
+
+# --- step 3: lane speed -------------------------------------------------------------------
+
+LANE_CASES = [
+    # counts (i2..i5), speeds (s2..s5), athena, corrected
+    ((3, 1, 0, 0), (100, 80, 0, 0), 90.0, 95.0),          # (100+80) DIV 2; (300+80)/4
+    ((1, 1, 1, 0), (100, 81, 70, 0), 83.0, 251 / 3),      # 251 DIV 3 = 83 (truncated)
+    ((0, 2, 0, 0), (0, 60, 0, 0), 60.0, 60.0),
+    ((0, 0, 0, 0), (0, 0, 0, 0), None, None),             # no vehicle: NULL in both
+    ((2, 0, 0, 0), (100, 252, 0, 0), 352.0, 100.0),       # athena sums every class's field
+]
+
+
+@pytest.mark.parametrize("semantics, column", [(ATHENA, 2), (CORRECTED, 3)])
+def test_lane_speed(spark, semantics, column):
+    rows = [reading(n, 1, T0, counts=c[0], speeds=c[1]) for n, c in enumerate(LANE_CASES)]
+    result = (
+        readings_df(spark, rows)
+        .transform(TR.with_lane_speed, semantics)
+        .select(S.LANE_ID, TR.LANE_SPEED)
+    )
+    expected = spark.createDataFrame(
+        [(n, c[column]) for n, c in enumerate(LANE_CASES)],
+        T.StructType([T.StructField(S.LANE_ID, T.IntegerType()), T.StructField(TR.LANE_SPEED, T.DoubleType())]),
+    )
+    assert_approx_df_equality(result, expected, 1e-12, ignore_row_order=True, ignore_nullable=True)
+
+
+# --- step 4: grouping lanes -----------------------------------------------------------------
+
+
+def _grouped(spark, rows, semantics):
+    readings = readings_df(spark, rows).transform(TR.with_lane_speed, semantics)
+    return (
+        readings.transform(TR.with_location_id, semantics)
+        .transform(TR.group_lanes, semantics)
+        .select(S.UNIT_ID, S.OBSERVED_AT, S.LOCATION_ID, S.CURRENT_SPEED, S.INTENSITY_SUM,
+                *(S.class_total(k) for k in S.COUNTED_CLASSES))
+    )
+
+
+GROUP_ROWS = [
+    # minute 0: lanes 11 and 12 of unit 1; vehicles 3 and 4 -> mean 3.5 -> 4
+    reading(11, 1, T0, counts=(2, 1, 0, 0), speeds=(100, 70, 0, 0)),
+    reading(12, 1, T0, counts=(4, 0, 0, 0), speeds=(80, 0, 0, 0)),
+    # minute 1: lane 12 is missing; lane 11 alone, 2 vehicles
+    reading(11, 1, T0 + 60, counts=(1, 1, 0, 0), speeds=(90, 60, 0, 0)),
+    # minute 2: lane 12 saw nothing (NULL speed, ignored by AVG); vehicles 1 and 0 -> 0.5 -> 1
+    reading(11, 1, T0 + 120, counts=(1, 0, 0, 0), speeds=(50, 0, 0, 0)),
+    reading(12, 1, T0 + 120, counts=(0, 0, 0, 0), speeds=(0, 0, 0, 0)),
+    # unit 2: one lane, nobody passed
+    reading(21, 2, T0, counts=(0, 0, 0, 0), speeds=(0, 0, 0, 0)),
+]
+
+
+def test_group_lanes_athena_takes_the_largest_lane_present(spark):
+    result = _grouped(spark, GROUP_ROWS, ATHENA)
+    expected = spark.createDataFrame(
+        [
+            # lane speeds: (100+70) DIV 2 = 85 and 80 -> 82.5
+            (1, T0, 12, 82.5, 4, 6, 1, 0, 0),
+            # lane 12 missing: the id changes to 11 (the Athena quirk); (90+60) DIV 2 = 75
+            (1, T0 + 60, 11, 75.0, 2, 1, 1, 0, 0),
+            (1, T0 + 120, 12, 50.0, 1, 1, 0, 0, 0),
+            (2, T0, 21, None, 0, 0, 0, 0, 0),
+        ],
+        _group_schema(),
+    )
+    assert_approx_df_equality(result, expected, 1e-12, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_group_lanes_corrected_keeps_one_id_per_location(spark):
+    result = _grouped(spark, GROUP_ROWS, CORRECTED)
+    expected = spark.createDataFrame(
+        [
+            # weighted: (200+70)/3 = 90 and 80 -> 85
+            (1, T0, 12, 85.0, 4, 6, 1, 0, 0),
+            # lane 12 missing, the id stays 12; (90+60)/2 = 75
+            (1, T0 + 60, 12, 75.0, 2, 1, 1, 0, 0),
+            (1, T0 + 120, 12, 50.0, 1, 1, 0, 0, 0),
+            (2, T0, 21, None, 0, 0, 0, 0, 0),
+        ],
+        _group_schema(),
+    )
+    assert_approx_df_equality(result, expected, 1e-12, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_corrected_location_id_counts_lanes_that_were_left_out(spark):
+    # Lane 13 is defect at its only reading: it still names the location.
+    rows = [reading(11, 1, T0), reading(13, 1, T0 + 60, defect=1)]
+    readings = readings_df(spark, rows).transform(TR.with_location_id, CORRECTED)
+    assert {r[S.LOCATION_ID] for r in readings.collect()} == {13}
+
+
+def test_group_lanes_athena_counts_a_duplicate_twice(spark):
+    rows = [
+        reading(11, 1, T0, counts=(1, 0, 0, 0), speeds=(100, 0, 0, 0)),
+        reading(11, 1, T0, counts=(1, 0, 0, 0), speeds=(100, 0, 0, 0)),
+        reading(12, 1, T0, counts=(2, 0, 0, 0), speeds=(70, 0, 0, 0)),
+    ]
+    row = _grouped(spark, rows, ATHENA).collect()[0]
+    # AVG(100, 100, 70) = 90; SUM(i2) = 1 + 1 + 2; ROUND(AVG(1, 1, 2)) = ROUND(1.33) = 1
+    assert (row[S.CURRENT_SPEED], row[S.class_total(2)], row[S.INTENSITY_SUM]) == (90.0, 4, 1)
+
+
+def _group_schema():
+    return T.StructType(
+        [T.StructField(S.UNIT_ID, T.IntegerType()), T.StructField(S.OBSERVED_AT, T.LongType()),
+         T.StructField(S.LOCATION_ID, T.IntegerType()), T.StructField(S.CURRENT_SPEED, T.DoubleType()),
+         T.StructField(S.INTENSITY_SUM, T.IntegerType())]
+        + [T.StructField(S.class_total(k), T.IntegerType()) for k in S.COUNTED_CLASSES]
+    )
+
+
+def test_intensity_mean_rounds_half_away_from_zero(spark):
+    rows = [
+        reading(11, 1, T0, counts=(1, 0, 0, 0)), reading(12, 1, T0, counts=(2, 0, 0, 0)),      # 1.5 -> 2
+        reading(21, 2, T0, counts=(2, 0, 0, 0)), reading(22, 2, T0, counts=(3, 0, 0, 0)),      # 2.5 -> 3
+        reading(31, 3, T0, counts=(1, 0, 0, 0)), reading(32, 3, T0, counts=(1, 1, 0, 0)),
+        reading(33, 3, T0, counts=(1, 0, 0, 0)),                                                # 1.33 -> 1
+    ]
+    result = _grouped(spark, rows, CORRECTED).select(S.UNIT_ID, S.INTENSITY_SUM)
+    expected = spark.createDataFrame(
+        [(1, 2), (2, 3), (3, 1)], f"{S.UNIT_ID} int, {S.INTENSITY_SUM} int"
+    )
+    assert_df_equality(result, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+# --- steps 5..9: series -----------------------------------------------------------------
+
+SERIES_SCHEMA = T.StructType(
+    [T.StructField(S.UNIT_ID, T.IntegerType()), T.StructField(S.LOCATION_ID, T.IntegerType()),
+     T.StructField(S.OBSERVED_AT, T.LongType()), T.StructField(S.CURRENT_SPEED, T.DoubleType())]
+)
+# One location; minute 3 (T0+180) is missing, T0+1500 comes after a long gap.
+SERIES = [(1, 12, T0 + t, v) for t, v in
+          [(0, 10.0), (60, 20.0), (120, 30.0), (240, 40.0), (300, 50.0), (1500, 60.0)]]
+# A second location whose speeds must never leak into the first one's windows.
+OTHER = [(2, 21, T0 + 60, 1000.0)]
+
+
+def _series(spark, rows=SERIES + OTHER):
+    return spark.createDataFrame(rows, SERIES_SCHEMA)
+
+
+def _values(df, column):
+    return [r[column] for r in df.where(F.col(S.UNIT_ID) == 1).orderBy(S.OBSERVED_AT).collect()]
+
+
+def test_previous_speed_athena_takes_the_previous_row(spark):
+    result = _series(spark).transform(TR.with_previous_speed, ATHENA)
+    assert _values(result, S.PREVIOUS_SPEED) == [None, 10.0, 20.0, 30.0, 40.0, 50.0]
+
+
+def test_previous_speed_corrected_needs_a_row_at_most_60_seconds_earlier(spark):
+    rows = SERIES + [(1, 12, T0 + 330, 55.0)]  # 30 s after T0+300
+    result = _series(spark, rows).transform(TR.with_previous_speed, CORRECTED)
+    # T0+240 follows a 120 s gap and T0+1500 a long one: NULL
+    assert _values(result, S.PREVIOUS_SPEED) == [None, 10.0, 20.0, None, 40.0, 50.0, None]
+
+
+def test_previous_speed_of_a_row_after_a_null_speed_is_null(spark):
+    rows = [(1, 12, T0, None), (1, 12, T0 + 60, 30.0)]
+    for semantics in (ATHENA, CORRECTED):
+        result = _series(spark, rows).transform(TR.with_previous_speed, semantics)
+        assert _values(result, S.PREVIOUS_SPEED) == [None, None]
+
+
+def test_rolling_speeds_athena_counts_rows(spark):
+    result = _series(spark).transform(TR.with_rolling_speeds, ATHENA)
+    # avg3 = mean of this and the 2 rows before, whatever their times
+    assert _values(result, S.AVG_SPEED_3) == pytest.approx(
+        [10.0, 15.0, 20.0, 30.0, 40.0, 50.0])  # (20+30+40)/3, (30+40+50)/3, (40+50+60)/3
+    # avg20 = mean of up to 20 rows: all six at T0+1500 = 210/6
+    assert _values(result, S.AVG_SPEED_20) == pytest.approx([10.0, 15.0, 20.0, 25.0, 30.0, 35.0])
+
+
+def test_rolling_speeds_corrected_counts_time(spark):
+    result = _series(spark).transform(TR.with_rolling_speeds, CORRECTED)
+    # [t-120, t]: at T0+240 only T0+120 and T0+240 -> 35; at T0+300: 40 and 50 -> 45
+    assert _values(result, S.AVG_SPEED_3) == pytest.approx([10.0, 15.0, 20.0, 35.0, 45.0, 60.0])
+    # [t-1140, t]: at T0+1500 the window starts at T0+360, so only itself
+    assert _values(result, S.AVG_SPEED_20) == pytest.approx([10.0, 15.0, 20.0, 25.0, 30.0, 60.0])
+
+
+def test_rolling_speeds_ignore_nulls_and_are_null_when_all_are(spark):
+    rows = [(1, 12, T0, None), (1, 12, T0 + 60, 40.0), (1, 12, T0 + 600, None)]
+    for semantics in (ATHENA, CORRECTED):
+        result = _series(spark, rows).transform(TR.with_rolling_speeds, semantics)
+        avg3 = _values(result, S.AVG_SPEED_3)
+        assert avg3[:2] == [None, 40.0]
+        # athena: rows T0+60 and T0+600 -> 40; corrected: [T0+480, T0+600] holds only NULL
+        assert avg3[2] == (40.0 if semantics == ATHENA else None)
+
+
+# --- step 7 and 10: indicators ----------------------------------------------------------
+
+
+def test_speed_diff_indicator(spark):
+    schema = T.StructType([T.StructField("case", T.StringType()),
+                           T.StructField(S.CURRENT_SPEED, T.DoubleType()),
+                           T.StructField(S.PREVIOUS_SPEED, T.DoubleType())])
+    rows = spark.createDataFrame(
+        [("+20", 70.0, 50.0), ("-20", 50.0, 70.0), ("+19", 69.0, 50.0), ("-19.5", 50.5, 70.0),
+         ("+20 fractional", 70.5, 50.5), ("no previous", 50.0, None), ("no current", None, 50.0)],
+        schema,
+    )
+    result = rows.transform(TR.with_speed_diff_indicator).select("case", S.SPEED_DIFF)
+    expected = spark.createDataFrame(
+        [("+20", 1), ("-20", -1), ("+19", 0), ("-19.5", 0), ("+20 fractional", 1),
+         ("no previous", 0), ("no current", 0)],
+        T.StructType([T.StructField("case", T.StringType()), T.StructField(S.SPEED_DIFF, T.IntegerType())]),
+    )
+    assert_df_equality(result, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+JAM_BANDS = [
+    # average, athena, corrected
+    (0.0, 1, 1),
+    (40.0, 1, 1),
+    (40.5, -1, 0),   # in neither BETWEEN band of the Athena query
+    (41.0, 0, 0),
+    (250.0, 0, 0),
+    (250.5, -1, -1),
+    (-0.5, -1, -1),
+    (None, -1, -1),
+]
+
+
+@pytest.mark.parametrize("semantics, column", [(ATHENA, 1), (CORRECTED, 2)])
+def test_jam_indicators(spark, semantics, column):
+    schema = T.StructType([T.StructField(S.AVG_SPEED_3, T.DoubleType()),
+                           T.StructField(S.AVG_SPEED_20, T.DoubleType())])
+    # The long indicator is read from the 20-minute average: feed it a fixed 30 (jam).
+    rows = spark.createDataFrame([(band[0], 30.0) for band in JAM_BANDS], schema)
+    result = rows.transform(TR.with_jam_indicators, semantics).select(S.AVG_SPEED_3, S.JAM, S.JAM_LONG)
+    expected = spark.createDataFrame(
+        [(band[0], band[column], 1) for band in JAM_BANDS],
+        T.StructType([T.StructField(S.AVG_SPEED_3, T.DoubleType()), T.StructField(S.JAM, T.IntegerType()),
+                      T.StructField(S.JAM_LONG, T.IntegerType())]),
+    )
+    assert_df_equality(result, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+# --- step 11: partitions ----------------------------------------------------------------
+
+
+def test_event_hour_partitions_around_midnight_utc(spark):
+    moments = [
+        (1586217540, (2020, 4, 6, 23)),   # 2020-04-06 23:59:00Z (01:59 in Brussels)
+        (1586217600, (2020, 4, 7, 0)),    # 2020-04-07 00:00:00Z
+        (1609459199, (2020, 12, 31, 23)), # the last second of 2020
+        (1609459200, (2021, 1, 1, 0)),
+    ]
+    rows = spark.createDataFrame([(m,) for m, _ in moments], [S.RECORD_TIMESTAMP])
+    result = rows.transform(TR.with_event_hour_partitions)
+    expected = spark.createDataFrame(
+        [(m, *parts) for m, parts in moments],
+        T.StructType([T.StructField(S.RECORD_TIMESTAMP, T.LongType())]
+                     + [T.StructField(n, T.LongType()) for n in S.EVENT_PARTITIONS]),
+    )
+    assert_df_equality(result, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_filter_output_rows_keeps_the_days_and_the_chosen_locations(spark):
+    rows = spark.createDataFrame(
+        [(12, T0 - 60), (12, T0), (12, T0 + 86399), (12, T0 + 86400), (21, T0)],
+        [S.LOCATION_ID, S.OBSERVED_AT],
+    )
+    everything = rows.transform(TR.filter_output_rows, T0, T0 + 86400, None)
+    assert sorted(tuple(r) for r in everything.collect()) == [(12, T0), (12, T0 + 86399), (21, T0)]
+    chosen = rows.transform(TR.filter_output_rows, T0, T0 + 86400, (21, 957))
+    assert [tuple(r) for r in chosen.collect()] == [(21, T0)]
+
+
+def test_to_curated_has_the_curated_schema(spark):
+    rows = _series(spark).select(
+        S.LOCATION_ID, S.OBSERVED_AT, S.CURRENT_SPEED,
+        *(F.lit(None).alias(c) for c in S.CURATED_COLUMNS
+          if c not in (S.LOCATION_ID, S.RECORD_TIMESTAMP, S.CURRENT_SPEED)),
+    )
+    curated = rows.transform(TR.to_curated)
+    assert [(f.name, f.dataType) for f in curated.schema.fields] == [
+        (f.name, f.dataType) for f in S.CURATED_TABLE_SCHEMA.fields
+    ]
