@@ -1,0 +1,512 @@
+"""The CloudFormation templates: lint, security scan, and the structure others rely on.
+
+Expected columns and types come from `traffic_glue.schema` (the one definition of
+the tables), expected partitioning from SEMANTICS.md; the templates are only ever the
+thing under test.
+"""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from cfnlint.api import lint_all
+from pyspark.sql import types as T
+
+from traffic_glue import schema
+from workflows.template import load_template
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE_DIRS = ("infra", "workflows")
+TEMPLATES = sorted(path for folder in TEMPLATE_DIRS for path in (ROOT / folder).glob("*.yaml"))
+FOUNDATION = ROOT / "infra" / "foundation.yaml"
+WORKFLOW = ROOT / "workflows" / "traffic_workflow.yaml"
+CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
+# checkov pins an old `packaging` that conflicts with pytest, so it has its own venv.
+CHECKOV_INSTALL = "python3.11 -m venv .venv-checkov && .venv-checkov/bin/pip install checkov==3.3.30"
+
+# The Glue release the project is pinned to (pyproject.toml: Glue 5.1, Spark 3.5.6).
+GLUE_VERSION = "5.1"
+# SEMANTICS.md: the raw folders are Firehose's zero-padded processing hours (strings),
+# the curated partitions are event hours stored as bigint.
+RAW_TABLE = "raw_measurements"
+CURATED_TABLE = "traffic_minutes"
+RAW_PARTITION_TYPE = "string"
+
+SPARK_TO_GLUE = {
+    T.IntegerType: "int",
+    T.LongType: "bigint",
+    T.DoubleType: "double",
+    T.StringType: "string",
+}
+
+FOUNDATION_OUTPUTS = (
+    "RawBucketName",
+    "CuratedBucketName",
+    "ArtifactsBucketName",
+    "TempBucketName",
+    "DatabaseName",
+    "GlueRoleArn",
+    "SecurityConfigurationName",
+    "KmsKeyArn",
+)
+# Buckets that hold data worth keeping (versioned); temp is scratch space.
+VERSIONED_BUCKET_OUTPUTS = ("RawBucketName", "CuratedBucketName", "ArtifactsBucketName")
+TEMP_BUCKET_OUTPUT = "TempBucketName"
+
+
+# --- helpers -------------------------------------------------------------------------
+
+
+def glue_columns(struct: T.StructType) -> list:
+    return [(field.name, SPARK_TO_GLUE[type(field.dataType)]) for field in struct.fields]
+
+
+def resources_of_type(template: dict, resource_type: str) -> dict:
+    return {
+        name: resource
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == resource_type
+    }
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def render(value) -> str:
+    """An intrinsic as the string it stands for, references kept as ${...}."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        (key, arg), = value.items()
+        if key == "Ref":
+            return f"${{{arg}}}"
+        if key == "Fn::GetAtt":
+            return "${" + ".".join(as_list(arg)) + "}"
+        if key == "Fn::Sub":
+            return arg if isinstance(arg, str) else arg[0]
+    return json.dumps(value, sort_keys=True)
+
+
+def is_ref(value, logical_id: str) -> bool:
+    return value == {"Ref": logical_id}
+
+
+def output_resource(template: dict, output_name: str) -> str:
+    """Logical id of the resource an output names (`!Ref X` or `!GetAtt X.Arn`)."""
+    value = template["Outputs"][output_name]["Value"]
+    if "Ref" in value:
+        return value["Ref"]
+    return value["Fn::GetAtt"][0]
+
+
+@pytest.fixture(scope="module")
+def foundation() -> dict:
+    return load_template(FOUNDATION)
+
+
+@pytest.fixture(scope="module")
+def workflow() -> dict:
+    return load_template(WORKFLOW)
+
+
+@pytest.fixture(scope="module")
+def workflow_resources(workflow) -> dict:
+    return workflow["Resources"]
+
+
+# --- the loader -------------------------------------------------------------------------
+
+
+def test_loader_turns_short_form_intrinsics_into_long_form(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        "Resources:\n"
+        "  A:\n"
+        "    Type: X\n"
+        "    Properties:\n"
+        "      R: !Ref B\n"
+        "      S: !Sub arn:${AWS::Partition}:s3:::${B}\n"
+        "      G: !GetAtt B.Arn\n"
+        "      J: !Join ['', [!Ref B, x]]\n"
+        "      C: !If [Cond, !GetAtt [B, Arn], !Ref AWS::NoValue]\n"
+    )
+    properties = load_template(path)["Resources"]["A"]["Properties"]
+    assert properties == {
+        "R": {"Ref": "B"},
+        "S": {"Fn::Sub": "arn:${AWS::Partition}:s3:::${B}"},
+        "G": {"Fn::GetAtt": ["B", "Arn"]},
+        "J": {"Fn::Join": ["", [{"Ref": "B"}, "x"]]},
+        "C": {"Fn::If": ["Cond", {"Fn::GetAtt": ["B", "Arn"]}, {"Ref": "AWS::NoValue"}]},
+    }
+
+
+# --- cfn-lint and checkov ---------------------------------------------------------------
+
+
+def test_templates_exist():
+    assert FOUNDATION in TEMPLATES and WORKFLOW in TEMPLATES, TEMPLATES
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_cfn_lint_finds_no_error_or_warning(path):
+    # lint_all: every region, every rule; informational (I*) findings are advice only.
+    matches = [m for m in lint_all(path.read_text(encoding="utf-8")) if not m.rule.id.startswith("I")]
+    assert not matches, "cfn-lint:\n" + "\n".join(
+        f"  {path.name}:{m.linenumber} {m.rule.id} {m.message}" for m in matches
+    )
+
+
+def _require_checkov():
+    if CHECKOV.exists():
+        return
+    reason = f"checkov is not installed at {CHECKOV.relative_to(ROOT)}; install it with: {CHECKOV_INSTALL}"
+    if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@pytest.mark.parametrize("folder", TEMPLATE_DIRS)
+def test_checkov_finds_no_failed_check(folder):
+    _require_checkov()
+    completed = subprocess.run(
+        [
+            str(CHECKOV),
+            "-d",
+            str(ROOT / folder),
+            "--framework",
+            "cloudformation",
+            "-o",
+            "json",
+            "--quiet",
+            # No network here or in CI: do not fetch guidelines from the vendor's platform.
+            "--skip-download",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_NO_OUTPUT_COLOR": "true"},
+    )
+    # Exit code 1 means "failed checks", which the JSON below lists; anything else is a crash.
+    assert completed.returncode in (0, 1), completed.stderr[-4000:]
+    reports = json.loads(completed.stdout)
+    reports = reports if isinstance(reports, list) else [reports]
+    reports = [r for r in reports if r.get("check_type") == "cloudformation"]
+    assert reports, f"checkov scanned no CloudFormation template in {folder}: {completed.stdout[:2000]}"
+    failed = [check for r in reports for check in r["results"].get("failed_checks", [])]
+    parsing_errors = [error for r in reports for error in r["results"].get("parsing_errors", [])]
+    assert not parsing_errors, f"checkov could not parse: {parsing_errors}"
+    assert not failed, "checkov:\n" + "\n".join(
+        f"  {c['check_id']} {c['resource']} ({c['file_path']}): {c['check_name']}" for c in failed
+    )
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_checkov_suppression_is_explained(path):
+    for name, resource in load_template(path)["Resources"].items():
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
+            assert skip.get("id", "").startswith("CKV"), f"{name}: {skip}"
+            assert len(skip.get("comment", "").split()) >= 5, f"{name}: {skip['id']} needs a written reason"
+
+
+# --- foundation: encryption, buckets, role ----------------------------------------------
+
+
+def test_foundation_parameters_and_exported_outputs(foundation):
+    parameters = foundation["Parameters"]
+    assert parameters["ProjectName"]["Default"] == "traffic-glue"
+    assert "AllowedPattern" in parameters["ProjectName"]
+    assert parameters["DatabaseName"]["Default"] == "traffic"
+    assert int(parameters["TempExpiryDays"]["Default"]) == 7
+    for name in FOUNDATION_OUTPUTS:
+        output = foundation["Outputs"][name]
+        assert output["Export"]["Name"] == {"Fn::Sub": f"${{AWS::StackName}}-{name}"}, name
+
+
+def test_workflow_takes_the_foundation_outputs_as_parameters(foundation, workflow):
+    # Deploying the workflow is "foundation outputs as parameter overrides".
+    needed = set(FOUNDATION_OUTPUTS) - {"KmsKeyArn"}
+    assert needed <= set(workflow["Parameters"]), needed - set(workflow["Parameters"])
+
+
+def test_kms_key_rotates_and_lets_glue_and_logs_use_it(foundation):
+    keys = resources_of_type(foundation, "AWS::KMS::Key")
+    assert list(keys) == [output_resource(foundation, "KmsKeyArn")]
+    key = next(iter(keys.values()))["Properties"]
+    assert key["EnableKeyRotation"] is True
+    statements = key["KeyPolicy"]["Statement"]
+    principals = [render(as_list(s["Principal"].get("AWS", s["Principal"].get("Service")))[0]) for s in statements]
+    assert any(p.endswith(":root") for p in principals), principals
+    assert any(p.startswith("logs.") for p in principals), principals
+    logs = next(s for s in statements if "Service" in s["Principal"])
+    assert "kms:EncryptionContext:aws:logs:arn" in json.dumps(logs["Condition"])
+    glue = [s for s in statements if "role/" in json.dumps(s)]
+    assert glue, "no key policy statement for the Glue role"
+    assert resources_of_type(foundation, "AWS::KMS::Alias")
+
+
+def _buckets(foundation) -> dict:
+    buckets = resources_of_type(foundation, "AWS::S3::Bucket")
+    named = {output_resource(foundation, name) for name in VERSIONED_BUCKET_OUTPUTS + (TEMP_BUCKET_OUTPUT,)}
+    assert set(buckets) == named, "every bucket is one of raw, curated, artifacts, temp"
+    return buckets
+
+
+def test_every_bucket_is_kms_encrypted_and_private(foundation):
+    key_id = output_resource(foundation, "KmsKeyArn")
+    for name, bucket in _buckets(foundation).items():
+        properties = bucket["Properties"]
+        assert "BucketName" not in properties or "${AWS::" in render(properties["BucketName"]), name
+        (rule,) = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms", name
+        assert key_id in render(rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"]), name
+        assert rule["BucketKeyEnabled"] is True, name
+        assert properties["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }, name
+
+
+def test_every_bucket_denies_requests_without_tls(foundation):
+    policies = resources_of_type(foundation, "AWS::S3::BucketPolicy").values()
+    for name in _buckets(foundation):
+        statements = [
+            statement
+            for policy in policies
+            if is_ref(policy["Properties"]["Bucket"], name)
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        ]
+        tls_only = [
+            s
+            for s in statements
+            if s["Effect"] == "Deny"
+            and s["Principal"] in ("*", {"AWS": "*"})
+            and "s3:*" in as_list(s["Action"])
+            and str(s["Condition"]["Bool"]["aws:SecureTransport"]).lower() == "false"
+        ]
+        assert tls_only, f"{name} has no TLS-only bucket policy"
+        covered = {render(r) for s in tls_only for r in as_list(s["Resource"])}
+        assert {f"${{{name}.Arn}}", f"${{{name}.Arn}}/*"} <= covered, (name, covered)
+
+
+def test_data_buckets_are_versioned_and_temp_expires(foundation):
+    for output in VERSIONED_BUCKET_OUTPUTS:
+        properties = foundation["Resources"][output_resource(foundation, output)]["Properties"]
+        assert properties["VersioningConfiguration"]["Status"] == "Enabled", output
+        rules = properties["LifecycleConfiguration"]["Rules"]
+        assert any("NoncurrentVersionExpiration" in r and r["Status"] == "Enabled" for r in rules), output
+    temp = foundation["Resources"][output_resource(foundation, TEMP_BUCKET_OUTPUT)]["Properties"]
+    rules = temp["LifecycleConfiguration"]["Rules"]
+    assert any(is_ref(r.get("ExpirationInDays"), "TempExpiryDays") and r["Status"] == "Enabled" for r in rules)
+
+
+def _role_statements(template: dict):
+    for name, role in resources_of_type(template, "AWS::IAM::Role").items():
+        for policy in role["Properties"].get("Policies", []):
+            for statement in as_list(policy["PolicyDocument"]["Statement"]):
+                yield name, statement
+    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for name, policy in resources_of_type(template, kind).items():
+            for statement in as_list(policy["Properties"]["PolicyDocument"]["Statement"]):
+                yield name, statement
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_s3_or_glue_action_on_a_wildcard_resource(path):
+    template = load_template(path)
+    for name, statement in _role_statements(template):
+        if statement["Effect"] != "Allow":
+            continue
+        actions = [a.lower() for a in as_list(statement["Action"])]
+        scoped = [a for a in actions if a.split(":")[0] in ("s3", "glue") or a == "*"]
+        if not scoped:
+            continue
+        assert not any(a in ("*", "s3:*", "glue:*") for a in scoped), (name, statement.get("Sid"), scoped)
+        for resource in map(render, as_list(statement["Resource"])):
+            assert resource != "*", (name, statement.get("Sid"), scoped)
+            assert not resource.startswith("arn:aws:s3:::*"), (name, resource)
+            assert "database/*" not in resource and "table/*" not in resource, (name, resource)
+    for role in resources_of_type(template, "AWS::IAM::Role").values():
+        managed = json.dumps(role["Properties"].get("ManagedPolicyArns", []))
+        assert "AWSGlueServiceRole" not in managed
+
+
+def test_glue_role_is_for_glue_and_reaches_only_this_project(foundation):
+    role_id = output_resource(foundation, "GlueRoleArn")
+    role = foundation["Resources"][role_id]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "glue.amazonaws.com"}
+    statements = [s for name, s in _role_statements(foundation) if name == role_id]
+    granted = {}
+    for statement in statements:
+        for action in as_list(statement["Action"]):
+            granted.setdefault(action, set()).update(map(render, as_list(statement["Resource"])))
+
+    database = "${DatabaseName}"
+    catalog_actions = (
+        "GetDatabase GetTable GetTables CreateTable UpdateTable GetPartition GetPartitions "
+        "BatchGetPartition CreatePartition BatchCreatePartition UpdatePartition DeletePartition "
+        "BatchDeletePartition"
+    ).split()
+    for action in catalog_actions:
+        resources = granted[f"glue:{action}"]
+        assert any(r.endswith(f":table/{database}/*") for r in resources) or action == "GetDatabase"
+        assert any(r.endswith(f":database/{database}") for r in resources), action
+    for action in ("glue:GetWorkflowRunProperties", "glue:PutWorkflowRunProperties", "glue:GetWorkflowRun"):
+        assert all(":workflow/${ProjectName}-" in r for r in granted[action]), action
+    raw = "${" + output_resource(foundation, "RawBucketName") + ".Arn}"
+    curated = "${" + output_resource(foundation, "CuratedBucketName") + ".Arn}"
+    assert granted["s3:GetObject"] >= {f"{raw}/${{RawPrefix}}*", f"{curated}/*"}
+    assert f"{curated}/*" in granted["s3:PutObject"] and f"{curated}/*" in granted["s3:DeleteObject"]
+    assert not any(r.startswith(raw) for r in granted["s3:PutObject"] | granted["s3:DeleteObject"])
+    metrics = next(s for s in statements if "cloudwatch:PutMetricData" in as_list(s["Action"]))
+    assert metrics["Condition"]["StringEquals"]["cloudwatch:namespace"] == "Glue"
+    key = "${" + output_resource(foundation, "KmsKeyArn") + ".Arn}"
+    for action in ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*"):
+        assert granted[action] == {key}, action
+
+
+def test_security_configuration_encrypts_everything_with_the_key(foundation):
+    config_id = output_resource(foundation, "SecurityConfigurationName")
+    encryption = foundation["Resources"][config_id]["Properties"]["EncryptionConfiguration"]
+    key = "${" + output_resource(foundation, "KmsKeyArn") + ".Arn}"
+    (s3,) = encryption["S3Encryptions"]
+    assert (s3["S3EncryptionMode"], render(s3["KmsKeyArn"])) == ("SSE-KMS", key)
+    cloudwatch = encryption["CloudWatchEncryption"]
+    assert (cloudwatch["CloudWatchEncryptionMode"], render(cloudwatch["KmsKeyArn"])) == ("SSE-KMS", key)
+    bookmarks = encryption["JobBookmarksEncryption"]
+    assert (bookmarks["JobBookmarksEncryptionMode"], render(bookmarks["KmsKeyArn"])) == ("CSE-KMS", key)
+
+
+# --- workflow: tables, crawler, job, triggers -----------------------------------------------
+
+
+def _table(workflow_resources, logical_id: str) -> dict:
+    resource = workflow_resources[logical_id]
+    assert resource["Type"] == "AWS::Glue::Table"
+    return resource["Properties"]["TableInput"]
+
+
+def _columns(columns: list) -> list:
+    return [(column["Name"], column["Type"]) for column in columns]
+
+
+def test_raw_table_has_the_raw_schema_and_processing_hour_folders(workflow_resources):
+    table = _table(workflow_resources, "RawTable")
+    assert table["Name"] == RAW_TABLE
+    assert table["TableType"] == "EXTERNAL_TABLE"
+    assert _columns(table["StorageDescriptor"]["Columns"]) == glue_columns(schema.RAW_SCHEMA)
+    assert _columns(table["PartitionKeys"]) == [
+        (name, RAW_PARTITION_TYPE) for name in schema.PROCESSING_PARTITIONS
+    ]
+    assert "Parquet" in table["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"]
+    assert render(table["StorageDescriptor"]["Location"]) == "s3://${RawBucketName}/${RawPrefix}"
+
+
+def test_curated_table_has_the_curated_schema_and_event_hour_partitions(workflow_resources):
+    table = _table(workflow_resources, "CuratedTable")
+    assert table["Name"] == CURATED_TABLE
+    assert table["TableType"] == "EXTERNAL_TABLE"
+    assert _columns(table["StorageDescriptor"]["Columns"]) == glue_columns(schema.CURATED_SCHEMA)
+    assert _columns(table["PartitionKeys"]) == glue_columns(schema.EVENT_PARTITION_SCHEMA)
+    assert table["Parameters"]["classification"] == "parquet"
+    assert table["Parameters"]["parquet.compression"] == "SNAPPY"
+    descriptor = table["StorageDescriptor"]
+    assert "Parquet" in descriptor["InputFormat"] and "Parquet" in descriptor["OutputFormat"]
+    assert render(descriptor["Location"]) == "s3://${CuratedBucketName}/${CuratedPrefix}"
+
+
+def test_raw_crawler_adds_new_folders_to_the_raw_table_without_changing_it(workflow_resources):
+    crawler = workflow_resources["RawCrawler"]
+    assert crawler["Type"] == "AWS::Glue::Crawler"
+    properties = crawler["Properties"]
+    assert properties["RecrawlPolicy"] == {"RecrawlBehavior": "CRAWL_NEW_FOLDERS_ONLY"}
+    assert properties["SchemaChangePolicy"] == {"UpdateBehavior": "LOG", "DeleteBehavior": "LOG"}
+    configuration = json.loads(properties["Configuration"])
+    assert configuration["Version"] == 1.0
+    assert configuration["CrawlerOutput"]["Partitions"]["AddOrUpdateBehavior"] == "InheritFromTable"
+    assert configuration["Grouping"]["TableGroupingPolicy"] == "CombineCompatibleSchemas"
+    # The crawler finds RawTable by location: its one S3 target is the table's location.
+    raw_location = _table(workflow_resources, "RawTable")["StorageDescriptor"]["Location"]
+    (target,) = properties["Targets"]["S3Targets"]
+    assert target["Path"] == raw_location
+    assert is_ref(properties["DatabaseName"], "DatabaseName")
+    assert is_ref(properties["CrawlerSecurityConfiguration"], "SecurityConfigurationName")
+    assert is_ref(properties["Role"], "GlueRoleArn")
+
+
+def test_transform_job_runs_one_at_a_time_on_glue_5_1_with_the_library(workflow, workflow_resources):
+    job = workflow_resources["TransformJob"]
+    assert job["Type"] == "AWS::Glue::Job"
+    properties = job["Properties"]
+    assert properties["GlueVersion"] == GLUE_VERSION
+    assert properties["ExecutionProperty"]["MaxConcurrentRuns"] == 1
+    assert properties["Command"]["Name"] == "glueetl"
+    assert str(properties["Command"]["PythonVersion"]) == "3"
+    assert is_ref(properties["SecurityConfiguration"], "SecurityConfigurationName")
+    assert properties["MaxRetries"] == 0
+    arguments = properties["DefaultArguments"]
+    assert render(arguments["--extra-py-files"]) == "s3://${ArtifactsBucketName}/${LibraryKey}"
+    assert render(arguments["--source_table"]) == f"${{DatabaseName}}.{RAW_TABLE}"
+    assert render(arguments["--target_table"]) == f"${{DatabaseName}}.{CURATED_TABLE}"
+    assert arguments["--enable-glue-datacatalog"] == "true"
+    assert arguments["--conf"] == "spark.sql.session.timeZone=UTC"
+    assert is_ref(arguments["--semantics"], "Semantics")
+    # SEMANTICS.md: the two modes, `corrected` the default.
+    semantics = workflow["Parameters"]["Semantics"]
+    assert set(semantics["AllowedValues"]) == {"corrected", "athena"}
+    assert semantics["Default"] == "corrected"
+
+
+def test_workflow_runs_one_at_a_time(workflow_resources):
+    workflows = {n: r for n, r in workflow_resources.items() if r["Type"] == "AWS::Glue::Workflow"}
+    assert list(workflows) == ["TrafficWorkflow"]
+    assert workflows["TrafficWorkflow"]["Properties"]["MaxConcurrentRuns"] == 1
+
+
+def test_start_triggers_crawl_and_the_crawl_starts_the_job(workflow_resources):
+    triggers = {n: r["Properties"] for n, r in workflow_resources.items() if r["Type"] == "AWS::Glue::Trigger"}
+    assert set(triggers) == {"ScheduledStart", "OnDemandStart", "StartTransformWhenRawCrawled"}
+    for name, trigger in triggers.items():
+        assert is_ref(trigger["WorkflowName"], "TrafficWorkflow"), name
+
+    crawl_raw = [{"CrawlerName": {"Ref": "RawCrawler"}}]
+    assert triggers["ScheduledStart"]["Type"] == "SCHEDULED"
+    assert is_ref(triggers["ScheduledStart"]["Schedule"], "Schedule")
+    assert triggers["ScheduledStart"]["StartOnCreation"] is True
+    assert triggers["ScheduledStart"]["Actions"] == crawl_raw
+    assert triggers["OnDemandStart"]["Type"] == "ON_DEMAND"
+    assert triggers["OnDemandStart"]["Actions"] == crawl_raw
+
+    conditional = triggers["StartTransformWhenRawCrawled"]
+    assert conditional["Type"] == "CONDITIONAL"
+    assert conditional["StartOnCreation"] is True
+    assert conditional["Actions"] == [{"JobName": {"Ref": "TransformJob"}}]
+    assert conditional["Predicate"]["Logical"] == "AND"
+    assert conditional["Predicate"]["Conditions"] == [
+        {"LogicalOperator": "EQUALS", "CrawlerName": {"Ref": "RawCrawler"}, "CrawlState": "SUCCEEDED"}
+    ]
+
+
+def _depends_on(resource: dict) -> set:
+    return set(as_list(resource.get("DependsOn", [])))
+
+
+def test_triggers_are_created_one_at_a_time(workflow_resources):
+    # Glue refuses a trigger added while another is being added to the same workflow,
+    # so every two triggers must be ordered by (transitive) DependsOn.
+    triggers = {n for n, r in workflow_resources.items() if r["Type"] == "AWS::Glue::Trigger"}
+
+    def before(name: str) -> set:
+        direct = _depends_on(workflow_resources[name]) & triggers
+        return direct.union(*(before(d) for d in direct))
+
+    parallel = [
+        (a, b) for a in sorted(triggers) for b in sorted(triggers)
+        if a < b and a not in before(b) and b not in before(a)
+    ]
+    assert not parallel, f"triggers created in parallel: {parallel}"

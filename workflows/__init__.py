@@ -1,0 +1,1 @@
+"""The Glue workflow's CloudFormation template and the helpers that read it."""
