@@ -1,0 +1,438 @@
+"""The workflow run locally from its template: graph, walk, crawler, runner, SQL.
+
+The pure tests build the graph from the real template and walk it with a fake node
+runner (no Spark). Everything that needs the Hive catalog runs in ONE subprocess
+(`scenario` below, this file run as a script): embedded Derby and a Hive-enabled
+SparkSession cannot share the suite's session, and each JVM costs ~10 s.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from traffic_glue.config import parse_job_args
+from workflows.local_runner import (
+    CRAWLER,
+    FAILED,
+    JOB,
+    SUCCEEDED,
+    Condition,
+    Predicate,
+    Resolver,
+    TemplateError,
+    build_graph,
+    create_table_sql,
+    job_argv,
+    local_locations,
+    local_parameters,
+    relocate_graph,
+    relocate_table,
+    template_tables,
+    walk,
+)
+from workflows.template import load_template
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW = ROOT / "workflows" / "traffic_workflow.yaml"
+JOB_SCRIPT = ROOT / "glue_jobs" / "traffic_transform.py"
+# SEMANTICS.md: raw folders are Firehose's zero-padded processing hours (string keys),
+# curated partitions are event hours (bigint).
+HOUR_KEYS = ("year", "month", "day", "hour")
+RUN_PROPERTIES = {"start_date": "2020-04-06", "end_date": "2020-04-07"}
+SAMPLE_START, SAMPLE_DAYS, SAMPLE_LANES = dt.date(2020, 4, 6), 2, 20
+
+
+@pytest.fixture
+def template() -> dict:
+    return load_template(WORKFLOW)
+
+
+def graph_of(template: dict, **parameters):
+    return build_graph(template, Resolver(template, local_parameters(template, parameters)))
+
+
+def tables_of(template: dict) -> list:
+    return template_tables(template, Resolver(template, local_parameters(template)))
+
+
+def transform_job(graph):
+    (conditional,) = graph.conditional_triggers
+    (job,) = conditional.actions
+    return job
+
+
+def table_names(template: dict) -> tuple[str, str]:
+    """The tables the job reads and writes, as its DefaultArguments name them."""
+    arguments = dict(transform_job(graph_of(template)).arguments)
+    return arguments["--source_table"], arguments["--target_table"]
+
+
+class FakeNodes:
+    """A node runner that records the order and returns the states it is given."""
+
+    def __init__(self, states: dict | None = None):
+        self.states, self.ran, self.fired = states or {}, [], []
+
+    def __call__(self, node) -> str:
+        self.ran.append(node.logical_id)
+        return self.states.get(node.logical_id, SUCCEEDED)
+
+    def on_fire(self, trigger) -> None:
+        self.fired.append(trigger.logical_id)
+
+
+# --- the graph, from the real template --------------------------------------------------
+
+
+@pytest.mark.parametrize("trigger_type", ["ON_DEMAND", "SCHEDULED"])
+def test_each_start_trigger_is_found_by_type_and_crawls_the_raw_table(template, trigger_type):
+    graph = graph_of(template)
+    start = graph.start_trigger(trigger_type)
+    (crawler,) = start.actions
+    raw_table, _ = table_names(template)
+    (raw,) = [t for t in tables_of(template) if t.full_name == raw_table]
+    assert crawler.kind == CRAWLER
+    assert crawler.targets == (raw.location,) and crawler.database == raw.database
+
+    # Logical ids are not what the runner goes by: renamed, the same trigger is found.
+    renamed = copy.deepcopy(template)
+    renamed["Resources"] = {
+        (f"Trigger{i}" if r["Type"] == "AWS::Glue::Trigger" else name): r
+        for i, (name, r) in enumerate(template["Resources"].items())
+    }
+    assert graph_of(renamed).start_trigger(trigger_type).actions == start.actions
+
+
+def test_the_crawler_succeeding_starts_the_transform_job(template):
+    graph = graph_of(template)
+    (crawler,) = graph.start_trigger("ON_DEMAND").actions
+    (conditional,) = graph.conditional_triggers
+    assert conditional.predicate == Predicate("AND", (Condition(CRAWLER, crawler.name, SUCCEEDED),))
+    job = transform_job(graph)
+    assert job.kind == JOB and job.script == str(JOB_SCRIPT) and JOB_SCRIPT.is_file()
+
+
+def test_a_start_trigger_type_the_workflow_lacks_is_an_error(template):
+    with pytest.raises(TemplateError, match="exactly one EVENT trigger, has none"):
+        graph_of(template).start_trigger("EVENT")
+
+
+# --- walking it -------------------------------------------------------------------------
+
+
+def test_walk_crawls_then_transforms(template):
+    graph, nodes = graph_of(template), FakeNodes()
+    ran = walk(graph, graph.start_trigger("ON_DEMAND"), nodes, nodes.on_fire)
+    crawler = graph.start_trigger("ON_DEMAND").actions[0]
+    assert ran == [(crawler, SUCCEEDED), (transform_job(graph), SUCCEEDED)]
+    assert nodes.fired == ["OnDemandStart", "StartTransformWhenRawCrawled"]
+
+
+def test_nothing_fires_after_the_crawler_fails(template):
+    graph, nodes = graph_of(template), FakeNodes({"RawCrawler": FAILED})
+    ran = walk(graph, graph.start_trigger("SCHEDULED"), nodes, nodes.on_fire)
+    assert [(n.logical_id, state) for n, state in ran] == [("RawCrawler", FAILED)]
+    assert nodes.fired == ["ScheduledStart"]
+
+
+def with_failure_handlers(template: dict) -> dict:
+    """The template plus an alert on a failed crawl and a clean-up after the transform
+    whatever its outcome (Logical ANY)."""
+    extended = copy.deepcopy(template)
+    resources = extended["Resources"]
+    for job in ("AlertJob", "CleanUpJob"):
+        resources[job] = {"Type": "AWS::Glue::Job", "Properties": {
+            "Name": {"Fn::Sub": "${ProjectName}-" + job.lower()},
+            "Command": {"Name": "glueetl", "ScriptLocation": f"s3://bucket/{job}.py"},
+        }}
+    crawler, transform = {"Ref": "RawCrawler"}, {"Ref": "TransformJob"}
+    resources["AlertWhenCrawlFails"] = {"Type": "AWS::Glue::Trigger", "Properties": {
+        "Name": "alert", "WorkflowName": {"Ref": "TrafficWorkflow"}, "Type": "CONDITIONAL",
+        "Predicate": {"Conditions": [
+            {"LogicalOperator": "EQUALS", "CrawlerName": crawler, "CrawlState": "FAILED"}]},
+        "Actions": [{"JobName": {"Ref": "AlertJob"}}],
+    }}
+    resources["CleanUpAfterTransform"] = {"Type": "AWS::Glue::Trigger", "Properties": {
+        "Name": "clean-up", "WorkflowName": {"Ref": "TrafficWorkflow"}, "Type": "CONDITIONAL",
+        "Predicate": {"Logical": "ANY", "Conditions": [
+            {"LogicalOperator": "EQUALS", "JobName": transform, "State": state}
+            for state in ("SUCCEEDED", "FAILED", "TIMEOUT")]},
+        "Actions": [{"JobName": {"Ref": "CleanUpJob"}}],
+    }}
+    return extended
+
+
+@pytest.mark.parametrize(
+    "states, expected",
+    [
+        ({"RawCrawler": FAILED}, ["RawCrawler", "AlertJob"]),
+        ({"TransformJob": FAILED}, ["RawCrawler", "TransformJob", "CleanUpJob"]),
+        ({}, ["RawCrawler", "TransformJob", "CleanUpJob"]),
+    ],
+)
+def test_a_predicate_on_a_failure_fires_on_that_failure_only(template, states, expected):
+    graph, nodes = graph_of(with_failure_handlers(template)), FakeNodes(states)
+    walk(graph, graph.start_trigger("ON_DEMAND"), nodes)
+    assert nodes.ran == expected
+
+
+# --- the job node -----------------------------------------------------------------------
+
+
+def test_run_properties_and_the_default_arguments_reach_the_job(template):
+    job = transform_job(graph_of(template))
+    argv = job_argv(job, RUN_PROPERTIES, "/tmp/catalog")
+    assert argv[0] == str(JOB_SCRIPT)
+    # Glue-only arguments go through as on Glue, and the job ignores them.
+    assert {"--TempDir", "--extra-py-files", "--conf", "--enable-metrics"} <= set(argv)
+    config = parse_job_args(argv)
+    source, target = table_names(template)
+    assert (config.job_name, config.source_table, config.target_table) == (job.name, source, target)
+    assert (config.start_date, config.end_date) == (dt.date(2020, 4, 6), dt.date(2020, 4, 7))
+    assert config.catalog_dir == "/tmp/catalog"
+    assert config.semantics == template["Parameters"]["Semantics"]["Default"]
+
+    without_dates = job_argv(job, {"start_date": "", "end_date": ""}, "/tmp/catalog")
+    assert "--start_date" not in without_dates and "--end_date" not in without_dates
+
+
+def test_a_template_parameter_given_locally_reaches_the_job(template):
+    athena = job_argv(transform_job(graph_of(template, Semantics="athena")), {}, "/c")
+    assert parse_job_args(athena).semantics == "athena"
+    with pytest.raises(TemplateError, match="Semantics must be one of corrected, athena"):
+        local_parameters(template, {"Semantics": "fast"})
+
+
+# --- local tables and locations -----------------------------------------------------------
+
+
+def test_tables_and_crawler_target_move_to_the_local_folders(template, tmp_path):
+    graph, tables = graph_of(template), tables_of(template)
+    raw, curated = tmp_path / "raw", tmp_path / "curated"
+    locations = local_locations(graph, tables, str(raw), str(curated))
+    local = {t.full_name: relocate_table(t, locations) for t in tables}
+    raw_table, curated_table = table_names(template)
+    assert local[raw_table].location == str(raw) and local[curated_table].location == str(curated)
+    moved = relocate_graph(graph, locations)
+    assert moved.start_trigger("ON_DEMAND").actions[0].targets == (str(raw),)
+
+    raw_sql, curated_sql = create_table_sql(local[raw_table]), create_table_sql(local[curated_table])
+    for sql, key_type, table in ((raw_sql, "string", raw_table), (curated_sql, "bigint", curated_table)):
+        database, name = table.split(".")
+        assert sql.startswith(f"CREATE EXTERNAL TABLE IF NOT EXISTS `{database}`.`{name}` (")
+        keys = ", ".join(f"`{key}` {key_type}" for key in HOUR_KEYS)
+        assert f"PARTITIONED BY ({keys}) STORED AS PARQUET LOCATION '{local[table].location}'" in sql
+        assert "'EXTERNAL'" not in sql  # reserved in Spark; CREATE EXTERNAL says it
+    assert "`tijd_waarneming` bigint" in raw_sql and "`currentspeed` double" in curated_sql
+
+
+# --- intrinsics ---------------------------------------------------------------------------
+
+
+def test_sub_resolves_parameters_pseudo_parameters_resources_and_escapes(template):
+    resolve = Resolver(template, local_parameters(template))
+    value = {"Fn::Sub": ["${Job}/${!Literal}/${AWS::Region}/${RawCrawler.Name}/${DatabaseName}",
+                         {"Job": {"Ref": "TransformJob"}}]}
+    assert resolve(value, "here") == "traffic-glue-transform/${Literal}/local/traffic-glue-raw-crawler/traffic"
+    assert resolve({"Ref": "RawBucketName"}, "here") == "local-raw-bucket"
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ({"Fn::Join": ["", ["a", "b"]]}, r"DefaultArguments.--semantics: Fn::Join is not supported"),
+        ({"Ref": "GlueRoleArn"}, r"GlueRoleArn has no Default and no local value \(pass --parameter"),
+        ({"Ref": "NoSuchThing"}, r"Ref NoSuchThing: no such parameter or resource"),
+        ({"Fn::GetAtt": ["TransformJob", "Arn"]}, r"Fn::GetAtt TransformJob.Arn is not supported"),
+        ({"Fn::Sub": "${RawTable.Arn}"}, r"Fn::GetAtt RawTable.Arn is not supported"),
+    ],
+)
+def test_what_cannot_be_resolved_is_a_clear_error(template, value, message):
+    broken = copy.deepcopy(template)
+    broken["Resources"]["TransformJob"]["Properties"]["DefaultArguments"]["--semantics"] = value
+    with pytest.raises(TemplateError, match=r"Resources.TransformJob.Properties.*" + message):
+        graph_of(broken)
+
+
+def _misspell_state(resources: dict) -> None:
+    resources["StartTransformWhenRawCrawled"]["Properties"]["Predicate"]["Conditions"][0]["CrawlState"] = "SUCCEEDS"
+
+
+def _drop_conditions(resources: dict) -> None:
+    resources["StartTransformWhenRawCrawled"]["Properties"]["Predicate"]["Conditions"] = []
+
+
+def _start_unknown_job(resources: dict) -> None:
+    resources["StartTransformWhenRawCrawled"]["Properties"]["Actions"] = [{"JobName": "nope"}]
+
+
+@pytest.mark.parametrize(
+    "mistake, message",
+    [
+        (_misspell_state, r"Conditions\[0\]: crawler state must be one of .*got 'SUCCEEDS'"),
+        (_drop_conditions, r"Predicate: a CONDITIONAL trigger needs at least one condition"),
+        (_start_unknown_job, r"Actions\[0\]: starts job nope, which the template does not define"),
+    ],
+)
+def test_a_trigger_the_runner_cannot_follow_is_an_error(template, mistake, message):
+    broken = copy.deepcopy(template)
+    mistake(broken["Resources"])
+    with pytest.raises(TemplateError, match=r"Resources.StartTransformWhenRawCrawled.Properties.*" + message):
+        graph_of(broken)
+
+
+# --- the whole thing, in one subprocess ------------------------------------------------------
+
+
+def _copy_folders(source: Path, target: Path, folders: list[Path]) -> None:
+    for folder in folders:
+        shutil.copytree(source / folder, target / folder)
+
+
+def scenario(work: Path) -> dict:
+    """Generate raw data, run the workflow twice as folders arrive (the crawls are
+    incremental), run the job directly on the same data, compare; all in this process."""
+    import runpy
+
+    from pyspark.sql import SparkSession
+    from pyspark.sql import functions as F
+
+    from tools.sample_data import SampleSpec, generate
+    from traffic_glue import schema as S
+    from workflows import local_crawler, local_runner, local_sql
+
+    landing, raw, catalog = work / "landing", work / "raw", work / "catalog"
+    curated, direct = work / "curated", work / "direct"
+    stats = generate(str(landing), SampleSpec(start_date=SAMPLE_START, days=SAMPLE_DAYS, lanes=SAMPLE_LANES))
+    folders = sorted(p.relative_to(landing) for p in landing.glob("year=*/month=*/day=*/hour=*"))
+    first_day = [f for f in folders if f.parts[2] == f"day={SAMPLE_START.day:02d}"]
+    later = [f for f in folders if f not in first_day]
+    raw_table, curated_table = table_names(load_template(WORKFLOW))
+    common = ["--raw", str(raw), "--curated", str(curated), "--catalog-dir", str(catalog)]
+    result = {"folders": [len(first_day), len(later)], "generated_readings": stats.readings}
+
+    _copy_folders(landing, raw, first_day)
+    result["run1"] = local_runner.main(
+        [*common, "--start-date", "2020-04-06", "--end-date", "2020-04-06"])
+    _copy_folders(landing, raw, later)
+    result["run2"] = local_runner.main(
+        [*common, "--trigger", "scheduled", "--start-date", "2020-04-06", "--end-date", "2020-04-07"])
+
+    spark = SparkSession.getActiveSession()
+    again = local_crawler.crawl(spark, raw_table, str(raw))
+    result["crawl_again"] = {"added": again.added, "seen": again.seen}
+    local_sql.main([f"SELECT count(*) AS raw_readings FROM {raw_table}", "--catalog-dir", str(catalog)])
+
+    job_main = runpy.run_path(str(JOB_SCRIPT))["main"]
+    result["direct"] = job_main([str(JOB_SCRIPT), "--JOB_NAME", "direct", "--source_path", str(raw),
+                                 "--target_path", str(direct), "--start_date", "2020-04-06",
+                                 "--end_date", "2020-04-07"])
+    columns = [*S.CURATED_COLUMNS, *(F.col(k).cast("bigint").alias(k) for k in HOUR_KEYS)]
+    from_table = spark.table(curated_table).select(*columns)
+    from_direct = spark.read.parquet(str(direct)).select(*columns)
+    result["table_rows"], result["direct_rows"] = from_table.count(), from_direct.count()
+    result["only_in_table"] = from_table.exceptAll(from_direct).count()
+    result["only_in_direct"] = from_direct.exceptAll(from_table).count()
+
+    # Days without data: the crawler finds nothing new, the job fails, the run stops.
+    result["run_without_data"] = local_runner.main(
+        [*common, "--start-date", "2021-01-01", "--end-date", "2021-01-01"])
+    return result
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("local_workflow")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "glue_jobs"), str(ROOT)]),
+               TRAFFIC_GLUE_LOG_LEVEL="ERROR")
+    done = subprocess.run([sys.executable, __file__, str(work)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    return work, json.loads((work / "result.json").read_text()), done.stdout
+
+
+def _workflow_runs(stdout: str) -> list[list[str]]:
+    """The `[workflow]` lines of each run, one list per run."""
+    runs = []
+    for line in stdout.splitlines():
+        if re.match(r"\[workflow\] \S+: (on-demand|scheduled) run", line):
+            runs.append([])
+        if line.startswith("[workflow]") and runs:
+            runs[-1].append(line.removeprefix("[workflow] "))
+    return runs
+
+
+def test_the_workflow_runs_its_nodes_in_order_and_crawls_only_new_folders(local_run, template):
+    _, result, stdout = local_run
+    graph = graph_of(template)
+    crawler = graph.start_trigger("ON_DEMAND").actions[0].name
+    job, (conditional,) = transform_job(graph).name, graph.conditional_triggers
+    first, later = result["folders"]
+    assert first and later and (result["run1"], result["run2"]) == (0, 0)
+
+    runs = _workflow_runs(stdout)
+    assert len(runs) == 3
+    expected = ((runs[0], "ON_DEMAND", first, first), (runs[1], "SCHEDULED", later, first + later))
+    for lines, start, added, seen in expected:
+        steps = [re.sub(r" in [\d.]+ s", "", line) for line in lines[1:]]
+        assert steps == [
+            f"trigger {graph.start_trigger(start).name}: fired",
+            f"crawler {crawler}: RUNNING",
+            f"crawler {crawler}: SUCCEEDED (added {added} partitions, {seen} seen)",
+            f"trigger {conditional.name}: fired",
+            f"job {job}: RUNNING",
+            f"job {job}: SUCCEEDED",
+            f"{graph.name}: SUCCEEDED (2 nodes)",
+        ]
+    # A third crawl finds every folder registered already.
+    assert result["crawl_again"] == {"added": [], "seen": first + later}
+
+
+def test_the_crawled_raw_table_holds_every_reading(local_run):
+    _, result, stdout = local_run
+    match = re.search(r"\|raw_readings\|\n\+-+\+\n\|(\d+)\s*\|", stdout)
+    assert match, stdout[-2000:]
+    assert int(match.group(1)) == result["generated_readings"]
+
+
+def test_the_workflow_gives_the_table_the_job_gives_run_directly(local_run):
+    import pyarrow.dataset as ds
+
+    work, result, _ = local_run
+    assert result["direct"] == 0
+    assert result["table_rows"] == result["direct_rows"] > 0
+    assert result["only_in_table"] == result["only_in_direct"] == 0
+
+    def rows(folder: Path) -> list[dict]:
+        table = ds.dataset(str(folder), format="parquet", partitioning="hive").to_table()
+        return sorted(table.to_pylist(), key=lambda r: (r["uniqueid"], r["recordtimestamp"]))
+
+    from_workflow = rows(work / "curated")
+    assert from_workflow == rows(work / "direct")
+    assert len(from_workflow) == result["table_rows"]
+
+
+def test_a_failed_job_stops_the_workflow_naming_it(local_run, template):
+    _, result, stdout = local_run
+    job = transform_job(graph_of(template)).name
+    assert result["run_without_data"] == 1
+    lines = _workflow_runs(stdout)[2]
+    assert re.fullmatch(rf"job {job}: FAILED in [\d.]+ s: exit code 1: .*no raw files.*", lines[-2])
+    assert re.fullmatch(rf"\S+: FAILED at job {job}: .*no raw files.*", lines[-1])
+
+
+if __name__ == "__main__":
+    # The subprocess of `local_run`: python tests/test_local_workflow.py WORK_DIR
+    work_dir = Path(sys.argv[1])
+    outcome = scenario(work_dir)
+    (work_dir / "result.json").write_text(json.dumps(outcome, indent=2))
