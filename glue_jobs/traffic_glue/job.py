@@ -7,6 +7,7 @@ are already resolved.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 import uuid
 
@@ -19,6 +20,8 @@ from traffic_glue.config import JobConfig
 from traffic_glue.report import RunReport, status_metrics
 
 TOP_JAM_LOCATIONS = 10
+# Metrics are published when the write's job ends; this is a guard, not a wait.
+METRICS_TIMEOUT_SECONDS = 120
 
 
 class NoReadingsError(RuntimeError):
@@ -128,8 +131,8 @@ def _process(
     )
     staging = publish.staging_dir(target, report.run_id)
     publish.write_staged(curated, staging)  # the one pass over the data
-    report.count_readings(statuses.get, int(kept.get["n"]))
-    row_count = int(rows.get["n"])
+    report.count_readings(_metrics(statuses), int(_metrics(kept)["n"]))
+    row_count = int(_metrics(rows)["n"])
 
     if report.readings["rejected_total"]:
         report.output["rejected_path"] = _quarantine(
@@ -162,6 +165,17 @@ def _process(
         partitions_removed=result.removed,
         per_partition={p.partition: {"files": p.files, "bytes": p.bytes} for p in result.written},
     )
+
+
+def _metrics(observation: Observation, timeout_seconds: float = METRICS_TIMEOUT_SECONDS) -> dict:
+    """An observation's values; fail loudly rather than wait forever (a hung Glue job bills)."""
+    result: dict = {}
+    waiter = threading.Thread(target=lambda: result.update(observation.get), daemon=True)
+    waiter.start()
+    waiter.join(timeout_seconds)
+    if waiter.is_alive():
+        raise RuntimeError(f"run metrics {observation._name!r} did not arrive after the write")
+    return result
 
 
 def _quarantine(raw: DataFrame, target: str, run_id: str, run_date: str) -> str:

@@ -14,6 +14,12 @@ COMMON_CONF = {
     "spark.sql.parquet.compression.codec": "snappy",
     # try_cast is used where input may be junk; keep Spark's lenient casts elsewhere too.
     "spark.sql.ansi.enabled": "false",
+    # The run report's counts come from DataFrame.observe on the single write pass.
+    # When a stage turns out empty, this AQE rule swaps the subtree holding those
+    # metrics for an empty relation and the metrics never arrive (Spark 3.5).
+    "spark.sql.adaptive.optimizer.excludedRules": (
+        "org.apache.spark.sql.execution.adaptive.AQEPropagateEmptyRelation"
+    ),
 }
 
 
@@ -28,6 +34,12 @@ def local_spark_session(
     `catalog_dir` turns on the Hive catalog with an embedded Derby metastore and
     warehouse under that folder: the local stand-in for the Glue Data Catalog.
     """
+    active = SparkSession.getActiveSession()
+    if active is not None and catalog_dir is None:
+        # A job called in-process (tests, the local workflow runner) shares the
+        # caller's session as it is; only the time zone is not negotiable.
+        active.conf.set("spark.sql.session.timeZone", "UTC")
+        return active
     builder = (
         SparkSession.builder.appName(app_name)
         .master(master or os.environ.get("TRAFFIC_GLUE_MASTER", "local[*]"))

@@ -1,0 +1,163 @@
+"""Job arguments: defaults, every bad value named, and where the days come from."""
+
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from traffic_glue.config import ArgumentError, parse_job_args
+from traffic_glue.glue import resolve_dates
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "glue_jobs" / "traffic_transform.py"
+BASE = ["script.py", "--JOB_NAME", "t", "--source_path", "raw", "--target_path", "out"]
+DAYS = ["--start_date", "2020-04-07", "--end_date", "2020-04-08"]
+
+
+def test_defaults():
+    config = parse_job_args(BASE + DAYS)
+    assert (config.semantics, config.source_format, config.late_hours, config.lookback_minutes) == (
+        "corrected", "parquet", 24, 60)
+    assert (config.start_date, config.end_date) == (dt.date(2020, 4, 7), dt.date(2020, 4, 8))
+    assert config.locations is None and config.corrupt_files == "fail"
+
+
+def test_every_option():
+    config = parse_job_args(BASE + DAYS + [
+        "--semantics", "athena", "--source_format", "json", "--late_hours", "6",
+        "--lookback_minutes", "10", "--locations", "3159, 957,957", "--corrupt_files", "skip",
+        # Glue's own arguments pass through untouched.
+        "--TempDir", "s3://tmp/", "--enable-metrics", "true",
+    ])
+    assert (config.semantics, config.source_format, config.late_hours) == ("athena", "json", 6)
+    assert config.lookback_minutes == 10 and config.locations == (957, 3159)
+    assert config.corrupt_files == "skip"
+
+
+def test_catalog_tables_in_place_of_paths():
+    config = parse_job_args(["s", "--JOB_NAME", "t", "--source_table", "traffic.raw_measurements",
+                             "--target_table", "traffic.traffic_minutes"] + DAYS)
+    assert (config.source_table, config.target_table, config.source_path) == (
+        "traffic.raw_measurements", "traffic.traffic_minutes", None)
+
+
+@pytest.mark.parametrize("extra, named", [
+    (["--semantics", "exact"], "--semantics"),
+    (["--source_format", "csv"], "--source_format"),
+    (["--late_hours", "-1"], "--late_hours"),
+    (["--late_hours", "two"], "--late_hours"),
+    (["--lookback_minutes", "19"], "--lookback_minutes"),   # corrected needs 20
+    (["--locations", "957,abc"], "--locations"),
+    (["--corrupt_files", "ignore"], "--corrupt_files"),
+    (["--max_days", "1"], "--max_days"),                     # the range spans 2 days
+])
+def test_bad_values_are_named(extra, named):
+    with pytest.raises(ArgumentError, match=named):
+        parse_job_args(BASE + DAYS + extra)
+
+
+@pytest.mark.parametrize("dates, named", [
+    (["--start_date", "2020-04-08", "--end_date", "2020-04-07"], "--end_date 2020-04-07 is before"),
+    (["--start_date", "2020-4-7", "--end_date", "2020-04-08"], "--start_date must be a date"),
+    (["--start_date", "2020-02-30", "--end_date", "2020-03-01"], "--start_date is not a calendar date"),
+    (["--start_date", "2020-04-07"], "--end_date is required"),
+])
+def test_bad_dates_are_named(dates, named):
+    with pytest.raises(ArgumentError, match=named):
+        parse_job_args(BASE + dates)
+
+
+@pytest.mark.parametrize("argv, named", [
+    (["s", "--source_path", "r", "--target_path", "o"], "JOB_NAME"),
+    (["s", "--JOB_NAME", "t", "--target_path", "o"], "--source_path and --source_table"),
+    (["s", "--JOB_NAME", "t", "--source_path", "r", "--source_table", "a.b", "--target_path", "o"],
+     "--source_path and --source_table"),
+    (["s", "--JOB_NAME", "t", "--source_path", "r"], "--target_path or --target_table"),
+    (["s", "--JOB_NAME", "t", "--source_table", "raw", "--target_path", "o"], "--source_table must be database.table"),
+])
+def test_missing_or_conflicting_arguments_are_named(argv, named):
+    with pytest.raises(ArgumentError, match=named):
+        parse_job_args(argv + DAYS)
+
+
+@pytest.mark.parametrize("extra, named", [
+    (["--semantics", "exact"], "--semantics"),
+    (["--start_date", "2020-04-08", "--end_date", "2020-04-07"], "--end_date"),
+    (["--start_date", "2020-13-01", "--end_date", "2020-04-07"], "--start_date"),
+])
+def test_the_script_exits_non_zero_with_one_line_before_spark_starts(extra, named):
+    argv = [sys.executable, str(SCRIPT), "--JOB_NAME", "t", "--source_path", "raw",
+            "--target_path", "out"] + (extra if "--start_date" in extra else DAYS + extra)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("traffic_transform: error: ") and named in lines[0]
+    assert done.stdout == ""
+
+
+def test_the_script_names_a_missing_required_argument():
+    argv = [sys.executable, str(SCRIPT), "--source_path", "raw", "--target_path", "out"] + DAYS
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "JOB_NAME" in done.stderr and len(done.stderr.splitlines()) == 1
+
+
+# --- where the days come from ------------------------------------------------------
+
+
+def _glue_client():
+    return boto3.client("glue", region_name="eu-west-1", aws_access_key_id="testing",
+                        aws_secret_access_key="testing")
+
+
+def test_dates_given_as_arguments_win():
+    config = parse_job_args(BASE + DAYS + ["--WORKFLOW_NAME", "w", "--WORKFLOW_RUN_ID", "wr_1"])
+    # No client is asked: a factory that fails proves it.
+    resolved = resolve_dates(config, glue_client_factory=lambda: 1 / 0)
+    assert resolved.start_date == dt.date(2020, 4, 7)
+
+
+def test_dates_from_the_workflow_run_properties():
+    """Botocore Stubber: asserts the exact GetWorkflowRunProperties call."""
+    client = _glue_client()
+    with Stubber(client) as stub:
+        stub.add_response(
+            "get_workflow_run_properties",
+            {"RunProperties": {"start_date": "2024-02-01", "end_date": "2024-02-29"}},
+            {"Name": "traffic-glue-workflow", "RunId": "wr_42"},
+        )
+        config = parse_job_args(BASE + ["--WORKFLOW_NAME", "traffic-glue-workflow",
+                                        "--WORKFLOW_RUN_ID", "wr_42"])
+        resolved = resolve_dates(config, glue_client_factory=lambda: client)
+    assert (resolved.start_date, resolved.end_date) == (dt.date(2024, 2, 1), dt.date(2024, 2, 29))
+
+
+def test_a_workflow_run_without_dates_processes_yesterday():
+    client = _glue_client()
+    with Stubber(client) as stub:
+        stub.add_response("get_workflow_run_properties", {"RunProperties": {}},
+                          {"Name": "w", "RunId": "wr_1"})
+        config = parse_job_args(BASE + ["--WORKFLOW_NAME", "w", "--WORKFLOW_RUN_ID", "wr_1"])
+        now = dt.datetime(2026, 11, 25, 0, 30, tzinfo=dt.timezone.utc)
+        resolved = resolve_dates(config, glue_client_factory=lambda: client, now=now)
+    assert (resolved.start_date, resolved.end_date) == (dt.date(2026, 11, 24),) * 2
+
+
+def test_bad_workflow_dates_are_named():
+    client = _glue_client()
+    with Stubber(client) as stub:
+        stub.add_response("get_workflow_run_properties",
+                          {"RunProperties": {"start_date": "2024-02-31", "end_date": "2024-03-01"}},
+                          {"Name": "w", "RunId": "wr_1"})
+        config = parse_job_args(BASE + ["--WORKFLOW_NAME", "w", "--WORKFLOW_RUN_ID", "wr_1"])
+        with pytest.raises(ArgumentError, match="--start_date"):
+            resolve_dates(config, glue_client_factory=lambda: client)
+
+
+def test_no_dates_and_no_workflow_means_yesterday_utc():
+    now = dt.datetime(2026, 1, 1, 0, 5, tzinfo=dt.timezone.utc)
+    resolved = resolve_dates(parse_job_args(BASE), now=now)
+    assert (resolved.start_date, resolved.end_date) == (dt.date(2025, 12, 31),) * 2

@@ -1,0 +1,195 @@
+"""The job run the way Glue runs it: the script with its arguments in `sys.argv`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import runpy
+import sys
+from pathlib import Path
+from unittest import mock
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.factories import T0, land_parquet, raw_reading
+from tools.sample_data import SampleSpec, generate
+from traffic_glue import schema as S
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "glue_jobs" / "traffic_transform.py"
+
+
+def run_job(source: Path, target: Path, start: str, end: str, *extra: str) -> int:
+    """Run the job script in this process (sharing the suite's Spark session)."""
+    argv = [str(SCRIPT), "--JOB_NAME", "test-transform", "--source_path", str(source),
+            "--target_path", str(target), "--start_date", start, "--end_date", end, *extra]
+    with mock.patch.object(sys, "argv", argv):
+        try:
+            runpy.run_path(str(SCRIPT), run_name="__main__")
+        except SystemExit as done:
+            return done.code
+    raise AssertionError("the script did not exit")
+
+
+def table_rows(root: Path, day: dt.date | None = None) -> list[tuple]:
+    """Every row of the curated table (partition values from the folders), sorted."""
+    rows = []
+    for path in sorted(root.glob("year=*/month=*/day=*/hour=*/*.parquet")):
+        parts = dict(p.split("=") for p in path.parent.relative_to(root).parts)
+        if day and (int(parts["year"]), int(parts["month"]), int(parts["day"])) != (
+            day.year, day.month, day.day):
+            continue
+        for row in pq.read_table(path).to_pylist():
+            rows.append(tuple(row[c] for c in S.CURATED_COLUMNS)
+                        + tuple(int(parts[k]) for k in S.EVENT_PARTITIONS))
+    return sorted(rows, key=lambda r: (r[0], r[1]))
+
+
+def partition_digests(root: Path) -> dict[str, list[str]]:
+    """Per partition folder, the sorted content hashes of its data files."""
+    digests: dict[str, list[str]] = {}
+    for path in root.glob("year=*/month=*/day=*/hour=*/*.parquet"):
+        key = str(path.parent.relative_to(root))
+        digests.setdefault(key, []).append(hashlib.sha256(path.read_bytes()).hexdigest())
+    return {k: sorted(v) for k, v in digests.items()}
+
+
+def last_report(target: Path) -> dict:
+    reports = sorted(target.glob("_reports/run_date=*/*.json"), key=lambda p: p.stat().st_mtime)
+    return json.loads(reports[-1].read_text())
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory) -> Path:
+    """Four days of 16 lanes with duplicates, defects, missing minutes and late arrivals."""
+    root = tmp_path_factory.mktemp("landing")
+    generate(str(root), SampleSpec(start_date=dt.date(2020, 4, 6), days=4, lanes=16, seed=7,
+                                   duplicate_fraction=0.03, late_fraction=0.01))
+    return root
+
+
+def test_a_day_alone_equals_that_day_of_a_three_day_run(landing, tmp_path):
+    assert run_job(landing, tmp_path / "three", "2020-04-07", "2020-04-09") == 0
+    assert run_job(landing, tmp_path / "one", "2020-04-08", "2020-04-08") == 0
+    alone = table_rows(tmp_path / "one")
+    locations = {r[0] for r in alone}
+    assert len(alone) > 0.95 * len(locations) * 1440  # a real day of minutes per location
+    assert table_rows(tmp_path / "three", dt.date(2020, 4, 8)) == alone
+
+
+def test_athena_day_alone_differs_only_where_the_lookback_lacks_19_rows(landing, tmp_path):
+    """SEMANTICS: the lookback holds the preceding 19 rows of every series without a
+    long gap there. Athena's per-minute id makes sparse series (an id that only shows
+    when the larger lane is missing); only those may differ."""
+    assert run_job(landing, tmp_path / "three", "2020-04-07", "2020-04-09",
+                   "--semantics", "athena") == 0
+    assert run_job(landing, tmp_path / "one", "2020-04-08", "2020-04-08",
+                   "--semantics", "athena") == 0
+    alone, inside = table_rows(tmp_path / "one"), table_rows(tmp_path / "three", dt.date(2020, 4, 8))
+    midnight = T0 + 86400  # 2020-04-08 00:00Z
+    rows_in_lookback = {}
+    for row in table_rows(tmp_path / "three", dt.date(2020, 4, 7)):
+        if row[1] >= midnight - 3600:
+            rows_in_lookback[row[0]] = rows_in_lookback.get(row[0], 0) + 1
+    dense = {loc for loc, n in rows_in_lookback.items() if n >= 19}
+    assert len(dense) >= 5
+    assert [r for r in alone if r[0] in dense] == [r for r in inside if r[0] in dense]
+    differing = {r[0] for r in set(alone) ^ set(inside)}
+    assert not differing & dense
+
+
+def test_a_rerun_leaves_the_table_unchanged(landing, tmp_path):
+    target = tmp_path / "curated"
+    assert run_job(landing, target, "2020-04-07", "2020-04-07") == 0
+    before = partition_digests(target)
+    assert len(before) == 24 and all(len(files) == 1 for files in before.values())
+    assert run_job(landing, target, "2020-04-07", "2020-04-07") == 0
+    assert partition_digests(target) == before  # same partitions, same bytes, never twice
+
+
+def test_a_run_replaces_only_its_days(landing, tmp_path):
+    target = tmp_path / "curated"
+    assert run_job(landing, target, "2020-04-07", "2020-04-08") == 0
+    day_8 = {k: v for k, v in partition_digests(target).items() if "/day=8/" in k}
+    assert run_job(landing, target, "2020-04-07", "2020-04-07", "--semantics", "athena") == 0
+    after = partition_digests(target)
+    assert {k: v for k, v in after.items() if "/day=8/" in k} == day_8
+    assert sorted(k for k in after if "/day=7/" in k) == [
+        f"year=2020/month=4/day=7/hour={h}" for h in sorted(range(24), key=str)
+    ]
+
+
+def test_the_report_accounts_for_every_reading(landing, tmp_path):
+    assert run_job(landing, tmp_path / "c", "2020-04-07", "2020-04-07") == 0
+    report = last_report(tmp_path / "c")
+    readings = report["readings"]
+    assert report["accounting_holds"] is True
+    assert readings["read"] == readings["kept"] + readings["filtered_total"] + readings["rejected_total"]
+    # The generator lands every reading valid: some are defect, some -1, some duplicates.
+    assert readings["rejected_total"] == 0
+    assert min(readings["filtered"][rule] for rule in ("defect", "unknown_occupancy", "duplicate")) > 0
+    # Parquet footers' row counts are the readings read.
+    assert sum(report["source"]["readings_per_file"].values()) == readings["read"]
+    assert report["output"]["rows"] == len(table_rows(tmp_path / "c"))
+    assert report["output"]["max_files_per_partition"] == 1
+
+
+def test_output_schema_and_layout(landing, tmp_path):
+    assert run_job(landing, tmp_path / "c", "2020-04-07", "2020-04-07") == 0
+    files = sorted((tmp_path / "c").glob("year=2020/month=4/day=7/hour=*/*.parquet"))
+    assert len(files) == 24
+    arrow_schema = pq.read_schema(files[0])
+    assert arrow_schema.names == list(S.CURATED_COLUMNS)
+    assert [str(t) for t in arrow_schema.types] == [
+        {"int": "int32", "bigint": "int64", "double": "double"}[f.dataType.simpleString()]
+        for f in S.CURATED_SCHEMA.fields
+    ]
+    assert pq.ParquetFile(files[0]).metadata.row_group(0).column(0).compression == "SNAPPY"
+
+
+def test_a_late_reading_is_included_and_one_too_late_is_not(tmp_path):
+    noon = T0 + 12 * 3600  # 2020-04-07 12:00Z
+    on_time = [raw_reading(11, 1, noon + 60 * m, counts=(2, 0, 0, 0), speeds=(90, 0, 0, 0))
+               for m in range(3)]
+    land_parquet(tmp_path / "raw", on_time)
+    # 20 h after the end of the day: inside the default 24 late hours.
+    late = raw_reading(11, 1, noon + 180, counts=(2, 0, 0, 0), speeds=(30, 0, 0, 0))
+    land_parquet(tmp_path / "raw", [late], arrival_delay=(12 + 20) * 3600, name="late.parquet")
+    # 25 h after the end of the day: outside them.
+    too_late = raw_reading(11, 1, noon + 240, counts=(2, 0, 0, 0), speeds=(30, 0, 0, 0))
+    land_parquet(tmp_path / "raw", [too_late], arrival_delay=(12 + 25) * 3600, name="late.parquet")
+
+    assert run_job(tmp_path / "raw", tmp_path / "c", "2020-04-07", "2020-04-07") == 0
+    rows = table_rows(tmp_path / "c")
+    assert [(r[1], r[2]) for r in rows] == [
+        (noon, 90.0), (noon + 60, 90.0), (noon + 120, 90.0), (noon + 180, 30.0)]
+    # the late minute follows a 20 km/h+ drop: avg3 over [t-120, t] = (90+90+30)/3 = 70
+    assert rows[-1][S.CURATED_COLUMNS.index(S.SPEED_DIFF)] == -1
+    assert rows[-1][S.CURATED_COLUMNS.index(S.AVG_SPEED_3)] == pytest.approx(70.0)
+
+
+def test_no_readings_exits_non_zero_and_changes_nothing(landing, tmp_path, capsys):
+    target = tmp_path / "c"
+    assert run_job(landing, target, "2020-04-07", "2020-04-07") == 0
+    before = partition_digests(target)
+    capsys.readouterr()
+    # The landing holds no folder of 2021.
+    assert run_job(landing, target, "2021-04-07", "2021-04-07") == 1
+    message = capsys.readouterr().err.strip().splitlines()
+    assert len(message) == 1 and "no raw files under" in message[0]
+    assert partition_digests(target) == before
+
+
+def test_readings_all_left_out_exit_non_zero_and_change_nothing(tmp_path, capsys):
+    land_parquet(tmp_path / "raw", [raw_reading(11, 1, T0 + 600, counts=(0, 0, 0, 0))])
+    target = tmp_path / "c"
+    assert run_job(tmp_path / "raw", target, "2020-04-07", "2020-04-07") == 0
+    before = partition_digests(target)
+    land_parquet(tmp_path / "raw", [raw_reading(11, 1, T0 + 600, defect=1)])  # overwrites
+    capsys.readouterr()
+    assert run_job(tmp_path / "raw", target, "2020-04-07", "2020-04-07") == 1
+    err = capsys.readouterr().err
+    assert "no rows to write for 2020-04-07 .. 2020-04-07: 1 readings read" in err
+    assert partition_digests(target) == before
