@@ -18,7 +18,7 @@ START_DATE ?= 2020-04-06
 END_DATE ?= 2020-04-07
 SEMANTICS ?= corrected
 
-.PHONY: help setup checkov-env java-check sample run job sql test test-fast bench glue-docker-test package deploy clean
+.PHONY: help setup checkov-env java-check sample run job sql test bench glue-docker-test package deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -53,7 +53,13 @@ job: sample ## Run the transform job alone over the sample (START_DATE, END_DATE
 	  --source_path $(DATA)/raw --target_path $(DATA)/curated \
 	  --start_date $(START_DATE) --end_date $(END_DATE) --semantics $(SEMANTICS)
 
-run: job ## Set up, make a sample and process it (the whole pipeline, locally)
+run: sample ## Run the workflow locally from its template (crawler, trigger, job) over the sample
+	$(PY) -m workflows.local_runner --raw $(DATA)/raw --curated $(DATA)/curated \
+	  --start-date $(START_DATE) --end-date $(END_DATE) --semantics $(SEMANTICS)
+
+sql: setup ## Query the local catalog: make sql Q="SELECT ... FROM traffic.traffic_minutes"
+	@test -n "$(Q)" || { echo 'usage: make sql Q="SELECT count(*) FROM traffic.traffic_minutes"'; exit 2; }
+	$(PY) -m workflows.local_sql "$(Q)"
 
 test: setup checkov-env ## Run the test suite
 	$(PY) -m pytest -q
@@ -68,9 +74,9 @@ deploy: setup ## Deploy both stacks and the artifacts to AWS (needs credentials)
 	$(PY) -m tools.deploy deploy
 
 glue-docker-test: ## Run the tests inside the AWS Glue 5 docker image (needs a docker engine)
-	docker run --rm -v "$$PWD":/home/hadoop/workspace -w /home/hadoop/workspace \
-	  -e DISABLE_SSL=true -e CI=$${CI:-} --entrypoint bash public.ecr.aws/glue/aws-glue-libs:5 \
-	  -c "python3 -m pip install --user -q pytest chispa moto duckdb numpy && python3 -m pytest -q -p no:cacheprovider"
+	docker run -i --rm -v "$$PWD":/home/hadoop/workspace/ --workdir /home/hadoop/workspace \
+	  -e CI=$${CI:-} --name traffic_glue_pytest public.ecr.aws/glue/aws-glue-libs:5 \
+	  -c "python3 -m pip install --user --quiet chispa moto duckdb numpy cfn-lint && python3 -m pytest -p no:cacheprovider --disable-warnings"
 
 clean: ## Remove generated data, build output and the local catalog (keeps .venv)
 	rm -rf $(DATA) build .local spark-warehouse metastore_db derby.log

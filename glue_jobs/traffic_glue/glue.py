@@ -40,10 +40,26 @@ def _launched_by_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
-def _glue_jars_present(spark_context) -> bool:
+def glue_jars_present(spark_context) -> bool:
+    """True on Glue and in the Glue docker image, where Glue's JVM classes exist."""
     from py4j.java_gateway import JavaClass
 
     return isinstance(spark_context._jvm.com.amazonaws.services.glue.GlueContext, JavaClass)
+
+
+def glue_runtime(spark_context, config: JobConfig, argv: list[str]) -> Runtime:
+    """GlueContext, its session with this project's settings, and an initialised Job."""
+    from awsglue.context import GlueContext
+    from awsglue.job import Job
+    from awsglue.utils import getResolvedOptions
+
+    glue_context = GlueContext(spark_context)
+    spark = glue_context.spark_session
+    for key, value in COMMON_CONF.items():
+        spark.conf.set(key, value)
+    job = Job(glue_context)
+    job.init(config.job_name, getResolvedOptions(argv, ["JOB_NAME"]))
+    return Runtime(spark, job)
 
 
 def start(config: JobConfig, argv: list[str]) -> Runtime:
@@ -52,18 +68,8 @@ def start(config: JobConfig, argv: list[str]) -> Runtime:
         from pyspark import SparkContext
 
         spark_context = SparkContext.getOrCreate()
-        if _glue_jars_present(spark_context):
-            from awsglue.context import GlueContext
-            from awsglue.job import Job
-            from awsglue.utils import getResolvedOptions
-
-            glue_context = GlueContext(spark_context)
-            spark = glue_context.spark_session
-            for key, value in COMMON_CONF.items():
-                spark.conf.set(key, value)
-            job = Job(glue_context)
-            job.init(config.job_name, getResolvedOptions(argv, ["JOB_NAME"]))
-            return Runtime(spark, job)
+        if glue_jars_present(spark_context):
+            return glue_runtime(spark_context, config, argv)
     uses_catalog = bool(config.source_table or config.target_table)
     catalog_dir = config.catalog_dir or os.environ.get("TRAFFIC_GLUE_CATALOG_DIR")
     return Runtime(

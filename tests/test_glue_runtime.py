@@ -1,0 +1,49 @@
+"""The Glue-only path: GlueContext, Job.init and Job.commit around a real run.
+
+These need Glue's JARs, which exist on AWS Glue and in the official Glue docker image
+(`make glue-docker-test`); everywhere else they are skipped with that reason. The
+plain-PySpark path of the same job is covered by tests/test_job.py.
+"""
+
+import datetime as dt
+
+import pytest
+
+from tests.factories import T0, land_parquet, raw_reading
+from traffic_glue import glue, job
+from traffic_glue.config import parse_job_args
+
+
+@pytest.fixture
+def glue_context_available(spark):
+    if not glue.glue_jars_present(spark.sparkContext):
+        pytest.skip("needs AWS Glue's JARs (GlueContext): run `make glue-docker-test` "
+                    "in the Glue 5 docker image")
+
+
+def test_start_gives_a_local_runtime_outside_spark_submit(spark, monkeypatch):
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
+    argv = ["t.py", "--JOB_NAME", "local", "--source_path", "r", "--target_path", "o"]
+    runtime = glue.start(parse_job_args(argv), argv)
+    assert not runtime.on_glue and runtime.job is None
+    assert runtime.spark.sparkContext is spark.sparkContext  # the running session, reused
+    assert runtime.spark.conf.get("spark.sql.session.timeZone") == "UTC"
+    runtime.commit()  # nothing to commit locally, and no error
+
+
+@pytest.mark.glue
+def test_glue_runtime_runs_and_commits_the_job(spark, glue_context_available, tmp_path):
+    land_parquet(tmp_path / "raw", [
+        raw_reading(11, 1, T0 + 60 * m, counts=(2, 0, 0, 0), speeds=(80, 0, 0, 0)) for m in range(3)
+    ])
+    argv = ["traffic_transform.py", "--JOB_NAME", "glue-test", "--source_path",
+            str(tmp_path / "raw"), "--target_path", str(tmp_path / "curated"),
+            "--start_date", "2020-04-07", "--end_date", "2020-04-07"]
+    config = parse_job_args(argv)
+    runtime = glue.glue_runtime(spark.sparkContext, config, argv)
+    assert runtime.on_glue
+    assert runtime.spark.conf.get("spark.sql.session.timeZone") == "UTC"
+    report = job.run(runtime.spark, config)
+    runtime.commit()
+    assert report.output["rows"] == 3 and report.accounting_holds
+    assert config.start_date == dt.date(2020, 4, 7)
