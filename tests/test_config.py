@@ -8,6 +8,7 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.stub import Stubber
+from moto import mock_aws
 
 from traffic_glue.config import ArgumentError, parse_job_args
 from traffic_glue.glue import resolve_dates
@@ -108,9 +109,23 @@ def test_the_script_names_a_missing_required_argument():
 # --- where the days come from ------------------------------------------------------
 
 
-def _glue_client():
-    return boto3.client("glue", region_name="eu-west-1", aws_access_key_id="testing",
-                        aws_secret_access_key="testing")
+@pytest.fixture
+def glue_client(monkeypatch):
+    """moto's Glue, in process: a workflow and a run started with properties."""
+    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        client = boto3.client("glue", region_name="eu-west-1")
+        client.create_workflow(Name="traffic-glue-workflow")
+        yield client
+
+
+def _started(client, properties: dict) -> list[str]:
+    run_id = client.start_workflow_run(Name="traffic-glue-workflow",
+                                       RunProperties=properties)["RunId"]
+    return BASE + ["--WORKFLOW_NAME", "traffic-glue-workflow", "--WORKFLOW_RUN_ID", run_id]
 
 
 def test_dates_given_as_arguments_win():
@@ -120,41 +135,42 @@ def test_dates_given_as_arguments_win():
     assert resolved.start_date == dt.date(2020, 4, 7)
 
 
-def test_dates_from_the_workflow_run_properties():
-    """Botocore Stubber: asserts the exact GetWorkflowRunProperties call."""
-    client = _glue_client()
-    with Stubber(client) as stub:
-        stub.add_response(
-            "get_workflow_run_properties",
-            {"RunProperties": {"start_date": "2024-02-01", "end_date": "2024-02-29"}},
-            {"Name": "traffic-glue-workflow", "RunId": "wr_42"},
-        )
-        config = parse_job_args(BASE + ["--WORKFLOW_NAME", "traffic-glue-workflow",
-                                        "--WORKFLOW_RUN_ID", "wr_42"])
-        resolved = resolve_dates(config, glue_client_factory=lambda: client)
+def test_dates_from_the_workflow_run_properties(glue_client):
+    argv = _started(glue_client, {"start_date": "2024-02-01", "end_date": "2024-02-29"})
+    resolved = resolve_dates(parse_job_args(argv), glue_client_factory=lambda: glue_client)
     assert (resolved.start_date, resolved.end_date) == (dt.date(2024, 2, 1), dt.date(2024, 2, 29))
 
 
-def test_a_workflow_run_without_dates_processes_yesterday():
-    client = _glue_client()
+def test_the_run_properties_are_asked_of_the_right_run():
+    """botocore's Stubber: the exact GetWorkflowRunProperties call the job makes."""
+    client = boto3.client("glue", region_name="eu-west-1", aws_access_key_id="testing",
+                          aws_secret_access_key="testing")
     with Stubber(client) as stub:
-        stub.add_response("get_workflow_run_properties", {"RunProperties": {}},
-                          {"Name": "w", "RunId": "wr_1"})
-        config = parse_job_args(BASE + ["--WORKFLOW_NAME", "w", "--WORKFLOW_RUN_ID", "wr_1"])
-        now = dt.datetime(2026, 11, 25, 0, 30, tzinfo=dt.timezone.utc)
-        resolved = resolve_dates(config, glue_client_factory=lambda: client, now=now)
+        stub.add_response("get_workflow_run_properties",
+                          {"RunProperties": {"start_date": "2024-02-01", "end_date": "2024-02-02"}},
+                          {"Name": "traffic-glue-workflow", "RunId": "wr_42"})
+        config = parse_job_args(BASE + ["--WORKFLOW_NAME", "traffic-glue-workflow",
+                                        "--WORKFLOW_RUN_ID", "wr_42"])
+        resolve_dates(config, glue_client_factory=lambda: client)
+        stub.assert_no_pending_responses()
+
+
+def test_a_workflow_run_without_dates_processes_yesterday(glue_client):
+    argv = _started(glue_client, {"note": "scheduled"})
+    now = dt.datetime(2026, 11, 25, 0, 30, tzinfo=dt.timezone.utc)
+    resolved = resolve_dates(parse_job_args(argv), glue_client_factory=lambda: glue_client, now=now)
     assert (resolved.start_date, resolved.end_date) == (dt.date(2026, 11, 24),) * 2
 
 
-def test_bad_workflow_dates_are_named():
-    client = _glue_client()
-    with Stubber(client) as stub:
-        stub.add_response("get_workflow_run_properties",
-                          {"RunProperties": {"start_date": "2024-02-31", "end_date": "2024-03-01"}},
-                          {"Name": "w", "RunId": "wr_1"})
-        config = parse_job_args(BASE + ["--WORKFLOW_NAME", "w", "--WORKFLOW_RUN_ID", "wr_1"])
-        with pytest.raises(ArgumentError, match="--start_date"):
-            resolve_dates(config, glue_client_factory=lambda: client)
+@pytest.mark.parametrize("properties, named", [
+    ({"start_date": "2024-02-31", "end_date": "2024-03-01"}, "--start_date is not a calendar date"),
+    ({"start_date": "2024-02-01"}, "sets only one of the run properties"),
+    ({"start_date": "2024-03-02", "end_date": "2024-03-01"}, "--end_date 2024-03-01 is before"),
+])
+def test_bad_workflow_dates_are_named(glue_client, properties, named):
+    argv = _started(glue_client, properties)
+    with pytest.raises(ArgumentError, match=named):
+        resolve_dates(parse_job_args(argv), glue_client_factory=lambda: glue_client)
 
 
 def test_no_dates_and_no_workflow_means_yesterday_utc():
