@@ -1,0 +1,223 @@
+"""workflows/graph.py: the graph built from the real template, walked with a fake node
+runner (no Spark), and the intrinsics it resolves.
+
+The helpers below (`template`, `graph_of`, `transform_job`, ...) are shared with
+test_local_workflow.py, which imports them.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from workflows.graph import (
+    CRAWLER,
+    FAILED,
+    JOB,
+    SUCCEEDED,
+    Condition,
+    Predicate,
+    Resolver,
+    TemplateError,
+    build_graph,
+    local_parameters,
+    walk,
+)
+from workflows.local_runner import template_tables
+from workflows.template import load_template
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW = ROOT / "workflows" / "traffic_workflow.yaml"
+JOB_SCRIPT = ROOT / "glue_jobs" / "traffic_transform.py"
+
+
+@pytest.fixture
+def template() -> dict:
+    return load_template(WORKFLOW)
+
+
+def graph_of(template: dict, **parameters):
+    return build_graph(template, Resolver(template, local_parameters(template, parameters)))
+
+
+def tables_of(template: dict) -> list:
+    return template_tables(template, Resolver(template, local_parameters(template)))
+
+
+def transform_job(graph):
+    (conditional,) = graph.conditional_triggers
+    (job,) = conditional.actions
+    return job
+
+
+def table_names(template: dict) -> tuple[str, str]:
+    """The tables the job reads and writes, as its DefaultArguments name them."""
+    arguments = dict(transform_job(graph_of(template)).arguments)
+    return arguments["--source_table"], arguments["--target_table"]
+
+
+class FakeNodes:
+    """A node runner that records the order and returns the states it is given."""
+
+    def __init__(self, states: dict | None = None):
+        self.states, self.ran, self.fired = states or {}, [], []
+
+    def __call__(self, node) -> str:
+        self.ran.append(node.logical_id)
+        return self.states.get(node.logical_id, SUCCEEDED)
+
+    def on_fire(self, trigger) -> None:
+        self.fired.append(trigger.logical_id)
+
+
+# --- the graph, from the real template --------------------------------------------------
+
+
+@pytest.mark.parametrize("trigger_type", ["ON_DEMAND", "SCHEDULED"])
+def test_each_start_trigger_is_found_by_type_and_crawls_the_raw_table(template, trigger_type):
+    graph = graph_of(template)
+    start = graph.start_trigger(trigger_type)
+    (crawler,) = start.actions
+    raw_table, _ = table_names(template)
+    (raw,) = [t for t in tables_of(template) if t.full_name == raw_table]
+    assert crawler.kind == CRAWLER
+    assert crawler.targets == (raw.location,) and crawler.database == raw.database
+
+    # Logical ids are not what the runner goes by: renamed, the same trigger is found.
+    renamed = copy.deepcopy(template)
+    renamed["Resources"] = {
+        (f"Trigger{i}" if r["Type"] == "AWS::Glue::Trigger" else name): r
+        for i, (name, r) in enumerate(template["Resources"].items())
+    }
+    assert graph_of(renamed).start_trigger(trigger_type).actions == start.actions
+
+
+def test_the_crawler_succeeding_starts_the_transform_job(template):
+    graph = graph_of(template)
+    (crawler,) = graph.start_trigger("ON_DEMAND").actions
+    (conditional,) = graph.conditional_triggers
+    assert conditional.predicate == Predicate("AND", (Condition(CRAWLER, crawler.name, SUCCEEDED),))
+    job = transform_job(graph)
+    assert job.kind == JOB and job.script == str(JOB_SCRIPT) and JOB_SCRIPT.is_file()
+
+
+def test_a_start_trigger_type_the_workflow_lacks_is_an_error(template):
+    with pytest.raises(TemplateError, match="exactly one EVENT trigger, has none"):
+        graph_of(template).start_trigger("EVENT")
+
+
+# --- walking it -------------------------------------------------------------------------
+
+
+def test_walk_crawls_then_transforms(template):
+    graph, nodes = graph_of(template), FakeNodes()
+    ran = walk(graph, graph.start_trigger("ON_DEMAND"), nodes, nodes.on_fire)
+    crawler = graph.start_trigger("ON_DEMAND").actions[0]
+    assert ran == [(crawler, SUCCEEDED), (transform_job(graph), SUCCEEDED)]
+    assert nodes.fired == ["OnDemandStart", "StartTransformWhenRawCrawled"]
+
+
+def test_nothing_fires_after_the_crawler_fails(template):
+    graph, nodes = graph_of(template), FakeNodes({"RawCrawler": FAILED})
+    ran = walk(graph, graph.start_trigger("SCHEDULED"), nodes, nodes.on_fire)
+    assert [(n.logical_id, state) for n, state in ran] == [("RawCrawler", FAILED)]
+    assert nodes.fired == ["ScheduledStart"]
+
+
+def with_failure_handlers(template: dict) -> dict:
+    """The template plus an alert on a failed crawl and a clean-up after the transform
+    whatever its outcome (Logical ANY)."""
+    extended = copy.deepcopy(template)
+    resources = extended["Resources"]
+    for job in ("AlertJob", "CleanUpJob"):
+        resources[job] = {"Type": "AWS::Glue::Job", "Properties": {
+            "Name": {"Fn::Sub": "${ProjectName}-" + job.lower()},
+            "Command": {"Name": "glueetl", "ScriptLocation": f"s3://bucket/{job}.py"},
+        }}
+    crawler, transform = {"Ref": "RawCrawler"}, {"Ref": "TransformJob"}
+    resources["AlertWhenCrawlFails"] = {"Type": "AWS::Glue::Trigger", "Properties": {
+        "Name": "alert", "WorkflowName": {"Ref": "TrafficWorkflow"}, "Type": "CONDITIONAL",
+        "Predicate": {"Conditions": [
+            {"LogicalOperator": "EQUALS", "CrawlerName": crawler, "CrawlState": "FAILED"}]},
+        "Actions": [{"JobName": {"Ref": "AlertJob"}}],
+    }}
+    resources["CleanUpAfterTransform"] = {"Type": "AWS::Glue::Trigger", "Properties": {
+        "Name": "clean-up", "WorkflowName": {"Ref": "TrafficWorkflow"}, "Type": "CONDITIONAL",
+        "Predicate": {"Logical": "ANY", "Conditions": [
+            {"LogicalOperator": "EQUALS", "JobName": transform, "State": state}
+            for state in ("SUCCEEDED", "FAILED", "TIMEOUT")]},
+        "Actions": [{"JobName": {"Ref": "CleanUpJob"}}],
+    }}
+    return extended
+
+
+@pytest.mark.parametrize(
+    "states, expected",
+    [
+        ({"RawCrawler": FAILED}, ["RawCrawler", "AlertJob"]),
+        ({"TransformJob": FAILED}, ["RawCrawler", "TransformJob", "CleanUpJob"]),
+        ({}, ["RawCrawler", "TransformJob", "CleanUpJob"]),
+    ],
+)
+def test_a_predicate_on_a_failure_fires_on_that_failure_only(template, states, expected):
+    graph, nodes = graph_of(with_failure_handlers(template)), FakeNodes(states)
+    walk(graph, graph.start_trigger("ON_DEMAND"), nodes)
+    assert nodes.ran == expected
+
+
+
+# --- intrinsics ---------------------------------------------------------------------------
+
+
+def test_sub_resolves_parameters_pseudo_parameters_resources_and_escapes(template):
+    resolve = Resolver(template, local_parameters(template))
+    value = {"Fn::Sub": ["${Job}/${!Literal}/${AWS::Region}/${RawCrawler.Name}/${DatabaseName}",
+                         {"Job": {"Ref": "TransformJob"}}]}
+    assert resolve(value, "here") == "traffic-glue-transform/${Literal}/local/traffic-glue-raw-crawler/traffic"
+    assert resolve({"Ref": "RawBucketName"}, "here") == "local-raw-bucket"
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ({"Fn::Join": ["", ["a", "b"]]}, r"DefaultArguments.--semantics: Fn::Join is not supported"),
+        ({"Ref": "GlueRoleArn"}, r"GlueRoleArn has no Default and no local value \(pass --parameter"),
+        ({"Ref": "NoSuchThing"}, r"Ref NoSuchThing: no such parameter or resource"),
+        ({"Fn::GetAtt": ["TransformJob", "Arn"]}, r"Fn::GetAtt TransformJob.Arn is not supported"),
+        ({"Fn::Sub": "${RawTable.Arn}"}, r"Fn::GetAtt RawTable.Arn is not supported"),
+    ],
+)
+def test_what_cannot_be_resolved_is_a_clear_error(template, value, message):
+    broken = copy.deepcopy(template)
+    broken["Resources"]["TransformJob"]["Properties"]["DefaultArguments"]["--semantics"] = value
+    with pytest.raises(TemplateError, match=r"Resources.TransformJob.Properties.*" + message):
+        graph_of(broken)
+
+
+def _misspell_state(resources: dict) -> None:
+    resources["StartTransformWhenRawCrawled"]["Properties"]["Predicate"]["Conditions"][0]["CrawlState"] = "SUCCEEDS"
+
+
+def _drop_conditions(resources: dict) -> None:
+    resources["StartTransformWhenRawCrawled"]["Properties"]["Predicate"]["Conditions"] = []
+
+
+def _start_unknown_job(resources: dict) -> None:
+    resources["StartTransformWhenRawCrawled"]["Properties"]["Actions"] = [{"JobName": "nope"}]
+
+
+@pytest.mark.parametrize(
+    "mistake, message",
+    [
+        (_misspell_state, r"Conditions\[0\]: crawler state must be one of .*got 'SUCCEEDS'"),
+        (_drop_conditions, r"Predicate: a CONDITIONAL trigger needs at least one condition"),
+        (_start_unknown_job, r"Actions\[0\]: starts job nope, which the template does not define"),
+    ],
+)
+def test_a_trigger_the_runner_cannot_follow_is_an_error(template, mistake, message):
+    broken = copy.deepcopy(template)
+    mistake(broken["Resources"])
+    with pytest.raises(TemplateError, match=r"Resources.StartTransformWhenRawCrawled.Properties.*" + message):
+        graph_of(broken)
