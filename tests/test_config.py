@@ -15,7 +15,8 @@ from traffic_glue.glue import resolve_dates
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "glue_jobs" / "traffic_transform.py"
-BASE = ["script.py", "--JOB_NAME", "t", "--source_path", "raw", "--target_path", "out"]
+# A source folder that exists: a local one that does not is refused before Spark starts.
+BASE = ["script.py", "--JOB_NAME", "t", "--source_path", str(ROOT / "tests"), "--target_path", "out"]
 DAYS = ["--start_date", "2020-04-07", "--end_date", "2020-04-08"]
 
 

@@ -1,5 +1,5 @@
 """tools/deploy.py, the command line, against moto (server mode where HTTP matters) and
-botocore Stubbers; and the AWS fakes that test_stacks.py and test_runs.py import from here.
+botocore Stubbers (the fakes are in tests/aws_fakes.py, their fixtures in conftest.py).
 
 What moto 5.2.5 implements and what it does not, and so which tool each test uses:
 - CloudFormation create/update/describe_stacks/describe_stack_events: implemented,
@@ -14,103 +14,29 @@ What moto 5.2.5 implements and what it does not, and so which tool each test use
   (node states, success, failure) is a Stubber.
 """
 
-import datetime as dt
-import logging
 import os
 import subprocess
 import sys
-import urllib.request
-from pathlib import Path
 
 import boto3
 import pytest
-from botocore.stub import Stubber
-from moto.server import ThreadedMotoServer
 
-from tools import deploy, stacks
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = Path(__file__).parent / "fixtures" / "deploy"
-FOUNDATION_STAND_IN = FIXTURES / "foundation.yaml"
-WORKFLOW_STAND_IN = FIXTURES / "workflow.yaml"
-REGION = "eu-west-1"
-ACCOUNT = "123456789012"  # moto's default account
-T0 = dt.datetime(2024, 3, 4, 5, 0, 0, tzinfo=dt.timezone.utc)
-
-
-# --- fixtures ----------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def fake_aws(monkeypatch, tmp_path):
-    """Fake credentials, a fixed region, and no way to reach a real account's config."""
-    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_REGION"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-
-
-@pytest.fixture(scope="module")
-def moto_server():
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def endpoint(moto_server, monkeypatch):
-    """A clean moto server that boto3 reaches through AWS_ENDPOINT_URL."""
-    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"))
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    return moto_server
-
-
-class FakeSession:
-    """Hands out the given (stubbed) clients and records which services were asked for."""
-
-    def __init__(self, **clients):
-        self.clients, self.asked = clients, []
-
-    def client(self, service):
-        self.asked.append(service)
-        return self.clients[service]
-
-
-def stubbed(service):
-    client = boto3.client(service, region_name=REGION)
-    return client, Stubber(client)
-
-
-def no_sleep():
-    slept = []
-    return slept, slept.append
-
-
-def as_params(parameters: dict) -> list:
-    return [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()]
-
+from tests.aws_fakes import (
+    FakeSession,
+    REPO_ROOT,
+    create_stand_in_workflow_stack,
+    stubbed,
+)
+from tools import deploy
 
 # --- start-workflow ----------------------------------------------------------
-
-
-def _create_stand_in_workflow_stack(cfn):
-    parameters = {key: f"{key}-value" for key in stacks.SHARED_OUTPUTS}
-    cfn.create_stack(StackName="traffic-glue-workflow", TemplateBody=WORKFLOW_STAND_IN.read_text(),
-                     Parameters=as_params(parameters))
 
 
 def test_start_workflow_as_a_subprocess_sends_the_backfill_run_properties(endpoint):
     """Moto server, and the CLI run as `python -m tools.deploy` reaching it only through
     AWS_ENDPOINT_URL; the workflow name comes from the workflow stack's output."""
     cfn, glue = boto3.client("cloudformation"), boto3.client("glue")
-    _create_stand_in_workflow_stack(cfn)
+    create_stand_in_workflow_stack(cfn)
     glue.create_workflow(Name="traffic-glue-workflow")
     result = subprocess.run(
         [sys.executable, "-m", "tools.deploy", "start-workflow", "--start-date", "2024-02-01",

@@ -19,16 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_workflow_graph import (  # `template` is a fixture
-    JOB_SCRIPT,
-    ROOT,
-    WORKFLOW,
-    graph_of,
-    table_names,
-    tables_of,
-    template,
-    transform_job,
-)
+from tests.workflow_helpers import JOB_SCRIPT, ROOT, WORKFLOW, graph_of, table_names, tables_of, transform_job
 from traffic_glue.config import parse_job_args
 from workflows.graph import TemplateError, local_parameters
 from workflows.local_runner import (

@@ -8,14 +8,11 @@ import pytest
 from moto import mock_aws
 from moto.moto_api import state_manager
 
-from tests.test_deploy import (  # fake_aws is autouse: imported, it guards these tests too
+from tests.aws_fakes import (
+    FakeSession,
     REGION,
     T0,
-    FakeSession,
-    _create_stand_in_workflow_stack,
-    endpoint,
-    fake_aws,
-    moto_server,
+    create_stand_in_workflow_stack,
     no_sleep,
     stubbed,
 )
@@ -182,7 +179,7 @@ def test_runs_lists_workflow_and_job_runs(capsys):
     """In-process moto; the names come from the workflow stand-in stack's outputs."""
     with mock_aws():
         cfn, glue = (boto3.client(s, region_name=REGION) for s in ("cloudformation", "glue"))
-        _create_stand_in_workflow_stack(cfn)
+        create_stand_in_workflow_stack(cfn)
         glue.create_workflow(Name="traffic-glue-workflow")
         glue.create_job(Name="traffic-glue-transform", Role="arn:aws:iam::123456789012:role/glue",
                         Command={"Name": "glueetl", "ScriptLocation": "s3://a/b.py"})

@@ -13,18 +13,15 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.test_deploy import (  # fake_aws is autouse: imported, it guards these tests too
+from tests.aws_fakes import (
     ACCOUNT,
     FOUNDATION_STAND_IN,
+    FakeSession,
     REGION,
     REPO_ROOT,
     T0,
     WORKFLOW_STAND_IN,
-    FakeSession,
     as_params,
-    endpoint,
-    fake_aws,
-    moto_server,
     no_sleep,
     stubbed,
 )

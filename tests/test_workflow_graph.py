@@ -1,14 +1,12 @@
 """workflows/graph.py: the graph built from the real template, walked with a fake node
 runner (no Spark), and the intrinsics it resolves.
 
-The helpers below (`template`, `graph_of`, `transform_job`, ...) are shared with
-test_local_workflow.py, which imports them.
+The template fixture is in conftest.py, the helpers in tests/workflow_helpers.py.
 """
 
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import pytest
 
@@ -21,42 +19,10 @@ from workflows.graph import (
     Predicate,
     Resolver,
     TemplateError,
-    build_graph,
     local_parameters,
     walk,
 )
-from workflows.local_runner import template_tables
-from workflows.template import load_template
-
-ROOT = Path(__file__).resolve().parents[1]
-WORKFLOW = ROOT / "workflows" / "traffic_workflow.yaml"
-JOB_SCRIPT = ROOT / "glue_jobs" / "traffic_transform.py"
-
-
-@pytest.fixture
-def template() -> dict:
-    return load_template(WORKFLOW)
-
-
-def graph_of(template: dict, **parameters):
-    return build_graph(template, Resolver(template, local_parameters(template, parameters)))
-
-
-def tables_of(template: dict) -> list:
-    return template_tables(template, Resolver(template, local_parameters(template)))
-
-
-def transform_job(graph):
-    (conditional,) = graph.conditional_triggers
-    (job,) = conditional.actions
-    return job
-
-
-def table_names(template: dict) -> tuple[str, str]:
-    """The tables the job reads and writes, as its DefaultArguments name them."""
-    arguments = dict(transform_job(graph_of(template)).arguments)
-    return arguments["--source_table"], arguments["--target_table"]
-
+from tests.workflow_helpers import JOB_SCRIPT, graph_of, table_names, tables_of, transform_job
 
 class FakeNodes:
     """A node runner that records the order and returns the states it is given."""

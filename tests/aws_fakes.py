@@ -1,0 +1,51 @@
+"""Fakes for the AWS tests: stand-in templates, stubbed clients, a session that records.
+
+The fixtures that go with them (`fake_aws`, `moto_server`, `endpoint`) are in conftest.py.
+"""
+
+import datetime as dt
+from pathlib import Path
+
+import boto3
+from botocore.stub import Stubber
+
+from tools import stacks
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "fixtures" / "deploy"
+FOUNDATION_STAND_IN = FIXTURES / "foundation.yaml"
+WORKFLOW_STAND_IN = FIXTURES / "workflow.yaml"
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"  # moto's default account
+T0 = dt.datetime(2024, 3, 4, 5, 0, 0, tzinfo=dt.timezone.utc)
+
+
+class FakeSession:
+    """Hands out the given (stubbed) clients and records which services were asked for."""
+
+    def __init__(self, **clients):
+        self.clients, self.asked = clients, []
+
+    def client(self, service):
+        self.asked.append(service)
+        return self.clients[service]
+
+
+def stubbed(service):
+    client = boto3.client(service, region_name=REGION)
+    return client, Stubber(client)
+
+
+def no_sleep():
+    slept = []
+    return slept, slept.append
+
+
+def as_params(parameters: dict) -> list:
+    return [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()]
+
+
+def create_stand_in_workflow_stack(cfn):
+    parameters = {key: f"{key}-value" for key in stacks.SHARED_OUTPUTS}
+    cfn.create_stack(StackName="traffic-glue-workflow", TemplateBody=WORKFLOW_STAND_IN.read_text(),
+                     Parameters=as_params(parameters))
