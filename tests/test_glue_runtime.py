@@ -21,9 +21,9 @@ def glue_context_available(spark):
                     "in the Glue 5 docker image")
 
 
-def test_start_gives_a_local_runtime_outside_spark_submit(spark, monkeypatch):
+def test_start_gives_a_local_runtime_outside_spark_submit(spark, monkeypatch, tmp_path):
     monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
-    argv = ["t.py", "--JOB_NAME", "local", "--source_path", "r", "--target_path", "o"]
+    argv = ["t.py", "--JOB_NAME", "local", "--source_path", str(tmp_path), "--target_path", "o"]
     runtime = glue.start(parse_job_args(argv), argv)
     assert not runtime.on_glue and runtime.job is None
     assert runtime.spark.sparkContext is spark.sparkContext  # the running session, reused

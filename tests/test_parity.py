@@ -12,7 +12,7 @@ import math
 
 import pytest
 
-from tests.test_job import run_job, table_rows
+from tests.job_helpers import run_job, table_rows
 from tools.duckdb_reference import curated_rows
 from tools.sample_data import SampleSpec, generate
 from traffic_glue import schema as S

@@ -179,6 +179,13 @@ def test_corrected_location_id_counts_lanes_that_were_left_out(spark):
     assert {r[S.LOCATION_ID] for r in readings.collect()} == {13}
 
 
+def test_corrected_location_id_ignores_rejected_readings(spark):
+    # Lane 99 of unit 1 only ever arrived unusable: it names nothing.
+    rows = [reading(11, 1, T0), reading(99, 1, T0, reject_reason="bad_speed")]
+    readings = readings_df(spark, rows).transform(TR.with_location_id, CORRECTED)
+    assert {r[S.LOCATION_ID] for r in readings.collect()} == {11}
+
+
 def test_group_lanes_athena_counts_a_duplicate_twice(spark):
     rows = [
         reading(11, 1, T0, counts=(1, 0, 0, 0), speeds=(100, 0, 0, 0)),

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
 
 from awsglue.utils import GlueArgumentError, getResolvedOptions
 
@@ -123,7 +125,7 @@ def parse_job_args(argv: list[str]) -> JobConfig:
         if table and not _TABLE_NAME.match(table):
             raise ArgumentError(f"--{name} must be database.table, got {table!r}")
 
-    return JobConfig(
+    config = JobConfig(
         job_name=values["JOB_NAME"],
         start_date=start,
         end_date=end,
@@ -143,6 +145,23 @@ def parse_job_args(argv: list[str]) -> JobConfig:
         workflow_name=values.get("WORKFLOW_NAME"),
         workflow_run_id=values.get("WORKFLOW_RUN_ID"),
     )
+    # Checked last, once every value is known to be well formed: a local source that is
+    # not there is known now, before Spark starts (sources.list_raw_files would find it
+    # only after the session is up, seconds later). S3 paths are checked by the run.
+    local_source = _local_path(source_path)
+    if local_source is not None and not local_source.exists():
+        raise ArgumentError(f"--source_path {source_path} does not exist")
+    return config
+
+
+def _local_path(path: str | None) -> Path | None:
+    """The local file-system path of `path` (no scheme, or `file:`); None elsewhere."""
+    if not path:
+        return None
+    parsed = urlparse(path)
+    if parsed.scheme == "file":
+        return Path(parsed.path)
+    return Path(path) if not parsed.scheme else None
 
 
 def yesterday_utc(now: dt.datetime | None = None) -> dt.date:

@@ -71,7 +71,7 @@ def run(spark: SparkSession, config: JobConfig) -> RunReport:
     started = time.monotonic()
     run_id = config.run_id or new_run_id()
     report = RunReport(run_id, config.job_name, config.as_report(), _now().isoformat())
-    target = None
+    target, refused = None, False
     try:
         source_root, source_format = resolve_source(spark, config)
         target = resolve_target(spark, config)
@@ -81,11 +81,13 @@ def run(spark: SparkSession, config: JobConfig) -> RunReport:
         report.status = "succeeded"
     except Exception as error:
         report.status, report.error = "failed", str(error).strip().splitlines()[0]
+        # A run refused because another one is writing the target writes nothing there.
+        refused = isinstance(error, publish.TargetLockedError)
         raise
     finally:
         report.finished_at = _now().isoformat()
         report.duration_seconds = round(time.monotonic() - started, 3)
-        if target:
+        if target and not refused:
             report.report_path = _write_report(spark, target, report)
     return report
 

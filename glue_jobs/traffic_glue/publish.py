@@ -51,12 +51,17 @@ def _join(root: str, *parts: str) -> str:
     return "/".join([root.rstrip("/"), *parts])
 
 
-def write_staged(curated: DataFrame, staging: str) -> None:
+def layout_for_write(curated: DataFrame) -> DataFrame:
     """One task per hour partition, rows in a fixed order: one file per partition whose
-    content does not depend on how Spark scheduled the run."""
+    content does not depend on how Spark scheduled the run (the plan's second shuffle)."""
+    return curated.repartition(*S.EVENT_PARTITIONS).sortWithinPartitions(
+        *S.EVENT_PARTITIONS, S.LOCATION_ID, S.RECORD_TIMESTAMP
+    )
+
+
+def write_staged(curated: DataFrame, staging: str) -> None:
     (
-        curated.repartition(*S.EVENT_PARTITIONS)
-        .sortWithinPartitions(*S.EVENT_PARTITIONS, S.LOCATION_ID, S.RECORD_TIMESTAMP)
+        layout_for_write(curated)
         .write.mode("overwrite")
         .option("compression", "snappy")
         .partitionBy(*S.EVENT_PARTITIONS)
@@ -149,7 +154,14 @@ def recover(spark: SparkSession, target: str) -> list[str]:
     finished = []
     for entry in storage.list_files(spark, _join(target, JOURNAL)):
         if entry.path.endswith(".json"):
-            journal = storage.read_json(spark, entry.path)
+            try:
+                journal = storage.read_json(spark, entry.path)
+            except json.JSONDecodeError:
+                # Cut short by a crash while it was written: `publish` writes the whole
+                # journal before its first move, so nothing was moved yet. Without this
+                # every later run would stop here; its staging goes below.
+                storage.delete(spark, entry.path)
+                continue
             _apply(spark, target, journal)
             finished.append(journal["run_id"])
     for leftover in storage.list_dirs(spark, _join(target, STAGING)):

@@ -67,7 +67,9 @@ class RunReport:
 
     def to_json(self) -> str:
         values = asdict(self)
-        values["accounting_holds"] = self.accounting_holds
+        # A run that stopped before counting (bad input, a locked target) has nothing to
+        # account for: null, not a false alarm of readings lost.
+        values["accounting_holds"] = self.accounting_holds if self.readings else None
         return json.dumps(values, indent=2, sort_keys=True) + "\n"
 
     def summary(self) -> str:

@@ -175,11 +175,18 @@ def read_json_readings(spark: SparkSession, files: list[RawFile]) -> DataFrame:
         [T.StructField(name, T.StringType()) for name in S.RAW_COLUMNS]
         + [T.StructField(CORRUPT_RECORD, T.StringType())]
     )
+    # Parsed line by line: Spark's JSON reader turns a line holding an array of objects
+    # into one reading per object, but such a line is not a JSON object and must be
+    # rejected whole as malformed_record (SEMANTICS_NOTES). Blank lines are no reading.
+    lines = spark.read.text([f.path for f in files])
+    parsed = F.from_json(
+        "value", text_schema,
+        {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD},
+    )
     return (
-        spark.read.schema(text_schema)
-        .option("mode", "PERMISSIVE")
-        .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
-        .json([f.path for f in files])
+        lines.where(F.trim(F.col("value")) != "")
+        .select(parsed.alias("reading"))
+        .select(*(F.col(f"reading.{f.name}").alias(f.name) for f in text_schema.fields))
     )
 
 

@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 
 from traffic_glue import schema as S
 from traffic_glue.config import ATHENA, CORRECTED
+from traffic_glue.validation import REJECT_REASON
 
 LANE_SPEED = "lane_speed"
 READING_STATUS = "reading_status"
@@ -51,7 +52,7 @@ def with_reading_status(readings: DataFrame, context_start: int, context_end: in
     """
     observed = F.col(S.OBSERVED_AT)
     status = (
-        F.when(F.col("reject_reason").isNotNull(), F.col("reject_reason"))
+        F.when(F.col(REJECT_REASON).isNotNull(), F.col(REJECT_REASON))
         .when((observed < context_start) | (observed >= context_end), OUTSIDE_DAYS)
         .when(~F.coalesce(F.col(S.DEFECT) == NOT_DEFECT, F.lit(False)), DEFECT)
         .when(
@@ -107,14 +108,15 @@ def with_lane_speed(readings: DataFrame, semantics: str) -> DataFrame:
 
 
 def with_location_id(readings: DataFrame, semantics: str) -> DataFrame:
-    """Step 4's id for `corrected`: the largest lane id of the `lve_nr` in all the data read.
+    """Step 4's id for `corrected`: the largest lane id of the `lve_nr` over every valid
+    reading read (kept or left out by step 1); a rejected reading names nothing.
 
     `athena` takes the largest lane id per minute instead, in `group_lanes`.
     """
     if semantics == ATHENA:
         return readings
-    unit = Window.partitionBy(S.UNIT_ID)
-    return readings.withColumn(S.LOCATION_ID, F.max(S.LANE_ID).over(unit))
+    valid_lane = F.when(F.col(REJECT_REASON).isNull(), F.col(S.LANE_ID))
+    return readings.withColumn(S.LOCATION_ID, F.max(valid_lane).over(Window.partitionBy(S.UNIT_ID)))
 
 
 def group_lanes(readings: DataFrame, semantics: str) -> DataFrame:

@@ -39,7 +39,11 @@ MAX_SPEED = 250
 # milliseconds, for one, land here).
 MIN_EPOCH_SECONDS = 0
 MAX_EPOCH_SECONDS = 4_102_444_800
-_DIGITS = r"^\s*-?[0-9]+\s*$"
+# SEMANTICS_NOTES "Parsing text": an integer is an optional sign and digits; an ISO-8601
+# time starts with a YYYY-MM-DD date. Spark's casts alone take more ("2020-04", a bare
+# "11:30" on today's date), so text is matched against these first, as tools/sql/macros.sql does.
+_DIGITS = r"^\s*[+-]?[0-9]+\s*$"
+_ISO_DATE = r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}([T ].*)?$"
 
 # Typed columns the computation uses, in this order.
 READING_COLUMNS = (
@@ -130,24 +134,39 @@ def _try_cast(name: str, to: str) -> Column:
     return F.expr(f"try_cast(`{name}` AS {to})")
 
 
+def _text(name: str) -> str:
+    return f"CAST(`{name}` AS STRING)"
+
+
 def _as_int(raw: DataFrame, name: str) -> Column:
-    if _type_of(raw, name) is None:
+    kind = _type_of(raw, name)
+    if kind is None:
         return F.lit(None).cast("int")
-    return _try_cast(name, "int")
+    if isinstance(kind, (T.StringType, T.IntegralType)):
+        return _try_cast(name, "int")  # on text, try_cast takes exactly sign and digits
+    # A double, decimal or boolean column is read as its text: 12.0 and true are not
+    # integers (try_cast would truncate 12.5 to 12 and make true 1).
+    return F.expr(f"try_cast({_text(name)} AS int)")
+
+
+def _iso_instant(name: str) -> Column:
+    return F.when(
+        F.expr(_text(name)).rlike(_ISO_DATE), F.expr(f"try_cast({_text(name)} AS timestamp)")
+    )
 
 
 def _as_epoch_seconds(raw: DataFrame, name: str) -> Column:
     kind = _type_of(raw, name)
     if kind is None:
         seconds = F.lit(None).cast("bigint")
-    elif isinstance(kind, T.StringType):
-        seconds = F.when(
-            F.col(name).rlike(_DIGITS), F.expr(f"try_cast(trim(`{name}`) AS bigint)")
-        ).otherwise(F.unix_seconds(_try_cast(name, "timestamp")))
     elif isinstance(kind, (T.TimestampType, T.TimestampNTZType)):
         seconds = F.unix_seconds(F.col(name).cast("timestamp"))
-    else:
+    elif isinstance(kind, T.IntegralType):
         seconds = _try_cast(name, "bigint")
+    else:
+        seconds = F.when(
+            F.expr(_text(name)).rlike(_DIGITS), F.expr(f"try_cast(trim({_text(name)}) AS bigint)")
+        ).otherwise(F.unix_seconds(_iso_instant(name)))
     in_range = (seconds >= MIN_EPOCH_SECONDS) & (seconds < MAX_EPOCH_SECONDS)
     return F.when(in_range, seconds)
 
@@ -156,4 +175,6 @@ def _as_instant(raw: DataFrame, name: str) -> Column:
     kind = _type_of(raw, name)
     if kind is None:
         return F.lit(None).cast("timestamp")
-    return _try_cast(name, "timestamp")
+    if isinstance(kind, (T.TimestampType, T.TimestampNTZType)):
+        return F.col(name).cast("timestamp")
+    return _iso_instant(name)

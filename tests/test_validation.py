@@ -1,0 +1,191 @@
+"""Validation: raw readings as they land (text or typed) to typed readings and a reason.
+
+Inline rows, each written out by hand; docs/SEMANTICS_NOTES.md ("Validation", "Parsing
+text") is the rule. Raw text rows are what the JSON landing gives: every column a string.
+"""
+
+from __future__ import annotations
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from tests.factories import T0, raw_reading, reading, readings_df
+from traffic_glue import schema as S
+from traffic_glue import validation as V
+
+TEXT_SCHEMA = T.StructType([T.StructField(name, T.StringType()) for name in S.RAW_COLUMNS])
+NOON = T0 + 12 * 3600
+MODIFIED = "2020-04-07T02:00:30+02:00"
+
+
+def text_row(lane="11", unit="1", t=str(NOON), **changes) -> dict:
+    """A good raw reading of lane 11 at noon as JSON gives it (strings), then `changes`
+    (keyword names are the raw columns; None is a JSON null)."""
+    row = {k: (None if v is None else str(v)) for k, v in raw_reading(11, 1, NOON).items()}
+    row.update({S.LANE_ID: lane, S.UNIT_ID: unit, S.OBSERVED_AT: t})
+    row.update(changes)
+    return row
+
+
+def text_df(spark, rows: list[dict], with_corrupt: list[str | None] | None = None):
+    schema = TEXT_SCHEMA
+    values = [tuple(r[name] for name in S.RAW_COLUMNS) for r in rows]
+    if with_corrupt is not None:
+        corrupt = T.StructField(V.CORRUPT_RECORD, T.StringType())
+        schema = T.StructType(TEXT_SCHEMA.fields + [corrupt])
+        values = [v + (c,) for v, c in zip(values, with_corrupt)]
+    return spark.createDataFrame(values, schema)
+
+
+def typed(spark, rows, **kwargs):
+    return V.typed_readings(text_df(spark, rows, **kwargs))
+
+
+def reasons(spark, rows, **kwargs) -> list[str | None]:
+    return [r[V.REJECT_REASON] for r in typed(spark, rows, **kwargs).collect()]
+
+
+I2, S2, I3, S3 = S.intensity(2), S.arithmetic_speed(2), S.intensity(3), S.arithmetic_speed(3)
+
+
+def test_text_values_parse_to_typed_readings(spark):
+    rows = [
+        text_row(),  # epoch seconds as a digit string
+        text_row(lane=" 12 ", unit="+1", t="2020-04-07T14:01:00+02:00"),  # ISO with offset
+        text_row(lane="13", t="2020-04-07T12:02:00Z", **{I2: "3", S2: "250"}),
+        text_row(lane="14", t="2020-04-07 12:03:00.75", **{S.MODIFIED_AT: None}),  # no offset: UTC
+        text_row(lane="15", t=f" {NOON + 240} ",
+                 **{I2: "0", S2: "0", S.DEFECT: "1", S.OCCUPANCY: "-1"}),
+    ]
+    expected = readings_df(spark, [
+        reading(11, 1, NOON, modified=MODIFIED),
+        reading(12, 1, NOON + 60, modified=MODIFIED),
+        reading(13, 1, NOON + 120, counts=(3, 0, 0, 0), speeds=(250, 0, 0, 0), modified=MODIFIED),
+        reading(14, 1, NOON + 180),
+        reading(15, 1, NOON + 240, counts=(0, 0, 0, 0), speeds=(0, 0, 0, 0), defect=1,
+                occupancy=-1, modified=MODIFIED),
+    ])
+    assert_df_equality(typed(spark, rows), expected, ignore_nullable=True)
+
+
+@pytest.mark.parametrize("changes, reason", [
+    ({S.LANE_ID: None}, V.BAD_LANE_ID),
+    ({S.LANE_ID: "12.5"}, V.BAD_LANE_ID),
+    ({S.LANE_ID: "12.0"}, V.BAD_LANE_ID),
+    ({S.LANE_ID: "1e3"}, V.BAD_LANE_ID),
+    ({S.LANE_ID: "0x10"}, V.BAD_LANE_ID),
+    ({S.LANE_ID: "2147483648"}, V.BAD_LANE_ID),  # beyond int
+    ({S.UNIT_ID: "abc"}, V.BAD_UNIT_ID),
+    ({S.UNIT_ID: ""}, V.BAD_UNIT_ID),
+    ({S.OBSERVED_AT: None}, V.BAD_OBSERVED_AT),
+    ({S.OBSERVED_AT: "yesterday"}, V.BAD_OBSERVED_AT),
+    ({S.OBSERVED_AT: "today"}, V.BAD_OBSERVED_AT),
+    ({S.OBSERVED_AT: "now"}, V.BAD_OBSERVED_AT),
+    ({S.OBSERVED_AT: "epoch"}, V.BAD_OBSERVED_AT),
+    ({S.OBSERVED_AT: str(NOON * 1000)}, V.BAD_OBSERVED_AT),  # epoch milliseconds
+    ({S.OBSERVED_AT: "-5"}, V.BAD_OBSERVED_AT),  # before 1970
+    ({S.OBSERVED_AT: "11:30:00"}, V.BAD_OBSERVED_AT),  # a time without a date
+    ({S.OBSERVED_AT: "T11:30:00"}, V.BAD_OBSERVED_AT),
+    ({S.OBSERVED_AT: "2020-04"}, V.BAD_OBSERVED_AT),
+    ({S.OBSERVED_AT: "2020-4-7"}, V.BAD_OBSERVED_AT),
+    ({S.MODIFIED_AT: "soon"}, V.BAD_MODIFIED_AT),
+    ({S.MODIFIED_AT: "2020"}, V.BAD_MODIFIED_AT),
+    ({S.MODIFIED_AT: "14:05"}, V.BAD_MODIFIED_AT),
+    ({I3: None}, V.BAD_INTENSITY),
+    ({I3: "many"}, V.BAD_INTENSITY),
+    ({S.intensity(5): "-1"}, V.NEGATIVE_INTENSITY),
+    ({I2: "4", S2: "251"}, V.BAD_SPEED),
+    ({I2: "4", S2: "-1"}, V.BAD_SPEED),
+    ({I2: "4", S2: None}, V.BAD_SPEED),
+    ({I2: "4", S2: "fast"}, V.BAD_SPEED),
+    ({I3: "1", S3: "251"}, V.BAD_SPEED),
+])
+def test_each_reject_reason(spark, changes, reason):
+    assert reasons(spark, [text_row(**changes)]) == [reason]
+
+
+@pytest.mark.parametrize("changes", [
+    {S.MODIFIED_AT: None},  # NULL is allowed: older than any time
+    {I2: "0", S2: "251"},  # no vehicles: the speed field is not looked at
+    {I2: "0", S2: None},
+    {I2: "1", S2: "0"},  # 0 and 250 are the bounds, inside
+    {S.DEFECT: "x"},  # defect and occupancy are not validated: step 1 decides
+    {S.OCCUPANCY: None},
+    {S.LANE_NAME: None, S.harmonic_speed(2): "x", S.intensity(1): "-9"},  # not used
+    {S.OBSERVED_AT: f"+{NOON}"},
+    {S.OBSERVED_AT: "2020-04-07T12:00:00 Europe/Brussels"},
+])
+def test_values_that_are_not_rejected(spark, changes):
+    assert reasons(spark, [text_row(**changes)]) == [None]
+
+
+def test_the_first_reason_in_the_documented_order_wins(spark):
+    rows = [
+        text_row(unit="abc", **{I2: "-1", S2: "251"}),  # bad_lve_nr before negative_intensity
+        text_row(lane=None, unit=None, t=None),  # bad_unieke_id first
+        text_row(t="soon", **{S.MODIFIED_AT: "soon"}),
+        text_row(**{S.MODIFIED_AT: "soon", I3: None}),
+        text_row(**{I3: None, S.intensity(4): "-2"}),
+        text_row(**{S.intensity(4): "-2", I2: "4", S2: "251"}),
+    ]
+    assert reasons(spark, rows) == [V.BAD_UNIT_ID, V.BAD_LANE_ID, V.BAD_OBSERVED_AT,
+                                    V.BAD_MODIFIED_AT, V.BAD_INTENSITY, V.NEGATIVE_INTENSITY]
+
+
+def test_a_malformed_record_is_rejected_first(spark):
+    rows = [text_row(), {name: None for name in S.RAW_COLUMNS}, text_row()]
+    corrupt = [None, "[1, 2]", '{"unieke_id": "11"']  # the last parsed partly, then broke
+    assert reasons(spark, rows, with_corrupt=corrupt) == [None, V.MALFORMED_RECORD,
+                                                          V.MALFORMED_RECORD]
+
+
+def test_a_rejected_reading_keeps_its_values_and_gets_its_reason(spark):
+    """Validation only labels; that a rejected lane names no location is
+    `transforms.with_location_id`'s rule (tests/test_transforms.py)."""
+    rows = [text_row(), text_row(lane="99", **{I2: "4", S2: "251"})]
+    result = typed(spark, rows).select(S.LANE_ID, S.UNIT_ID, V.REJECT_REASON)
+    expected = spark.createDataFrame([(11, 1, None), (99, 1, V.BAD_SPEED)],
+                                     f"{S.LANE_ID} int, {S.UNIT_ID} int, {V.REJECT_REASON} string")
+    assert_df_equality(result, expected, ignore_nullable=True)
+
+
+def test_typed_parquet_columns_and_missing_ones(spark):
+    """Parquet types as landed: int32 tijd_waarneming, bigint ids, a double that is not
+    an integer; no tijd_laatst_gewijzigd column at all (allowed: NULL)."""
+    schema = T.StructType([
+        T.StructField(S.LANE_ID, T.LongType()), T.StructField(S.UNIT_ID, T.IntegerType()),
+        T.StructField(S.OBSERVED_AT, T.IntegerType()), T.StructField(S.DEFECT, T.IntegerType()),
+        T.StructField(S.OCCUPANCY, T.DoubleType()),
+    ] + [T.StructField(name, T.IntegerType()) for k in S.COUNTED_CLASSES
+         for name in (S.intensity(k), S.arithmetic_speed(k))])
+    counts = (2, 0, 0, 0, 90, 0, 0, 0)  # i2, s2, i3, s3, ... interleaved below
+    values = [c for pair in zip(counts[:4], counts[4:]) for c in pair]
+    raw = spark.createDataFrame([
+        (11, 1, NOON, 0, 5.0, *values),
+        (12, 1, NOON, 0, 5.5, *values),  # occupancy 5.5: not an integer, NULL, not rejected
+        (13, 1, None, 0, 5.0, *values),
+    ], schema)
+    expected = readings_df(spark, [
+        reading(11, 1, NOON, counts=(2, 0, 0, 0), speeds=(90, 0, 0, 0), occupancy=None),
+        reading(12, 1, NOON, counts=(2, 0, 0, 0), speeds=(90, 0, 0, 0), occupancy=None),
+        reading(13, 1, None, counts=(2, 0, 0, 0), speeds=(90, 0, 0, 0), occupancy=None,
+                reject_reason=V.BAD_OBSERVED_AT),
+    ])
+    # 5.0 is a double's text "5.0": not an integer either (SEMANTICS_NOTES "Parsing text").
+    assert_df_equality(V.typed_readings(raw), expected, ignore_nullable=True)
+
+
+def test_rejected_readings_keep_the_raw_text_the_reason_and_the_file(spark):
+    rows = [text_row(), text_row(unit="abc"), {name: None for name in S.RAW_COLUMNS}]
+    raw = text_df(spark, rows, with_corrupt=[None, None, "[1, 2]"])
+    result = V.rejected_readings(raw, F.lit("file:/landing/part-0.json")).select(
+        S.LANE_ID, S.UNIT_ID, S.OBSERVED_AT, "raw_record", V.REJECT_REASON, "source_file")
+    expected = spark.createDataFrame([
+        ("11", "abc", str(NOON), None, V.BAD_UNIT_ID, "file:/landing/part-0.json"),
+        (None, None, None, "[1, 2]", V.MALFORMED_RECORD, "file:/landing/part-0.json"),
+    ], result.schema)
+    assert_df_equality(result, expected, ignore_nullable=True)
+    # Every raw column is there, as text, whatever the input carried.
+    assert V.rejected_readings(raw, F.lit("f")).columns[: len(S.RAW_COLUMNS)] == list(S.RAW_COLUMNS)
