@@ -179,10 +179,11 @@ def test_lane_grouping_corrected_keeps_one_id(tmp_path):
 
 @pytest.mark.parametrize("semantics, locations", [
     ("athena", [61, 661]),  # MAX of the kept lanes of the minute
-    # MAX over every valid reading of the lve_nr in the folders read, kept or not:
+    # MAX over every valid reading of the lve_nr in the run's context range, kept or not:
     # lve 6: 62 (occupancy -1) and 63 (defect) count, 69 is invalid (speed 300);
-    # lve 66: 668, seen only on 2020-04-08 (outside the run's days, in a late folder)
-    ("corrected", [63, 668]),
+    # lve 66: 668, seen only on 2020-04-08 (outside the run's days, in a late folder),
+    # does not count: 661 stays
+    ("corrected", [63, 661]),
 ])
 def test_location_id_of_lanes_not_kept(tmp_path, semantics, locations):
     write_parquet(tmp_path, [

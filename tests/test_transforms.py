@@ -117,7 +117,11 @@ def test_lane_speed(spark, semantics, column):
 
 
 def _grouped(spark, rows, semantics):
-    readings = readings_df(spark, rows).transform(TR.with_lane_speed, semantics)
+    readings = (
+        readings_df(spark, rows)
+        .transform(TR.with_reading_status, T0 - 3600, T0 + 86400)
+        .transform(TR.with_lane_speed, semantics)
+    )
     return (
         readings.transform(TR.with_location_id, semantics)
         .transform(TR.group_lanes, semantics)
@@ -172,18 +176,17 @@ def test_group_lanes_corrected_keeps_one_id_per_location(spark):
     assert_approx_df_equality(result, expected, 1e-12, ignore_row_order=True, ignore_nullable=True)
 
 
-def test_corrected_location_id_counts_lanes_that_were_left_out(spark):
-    # Lane 13 is defect at its only reading: it still names the location.
-    rows = [reading(11, 1, T0), reading(13, 1, T0 + 60, defect=1)]
-    readings = readings_df(spark, rows).transform(TR.with_location_id, CORRECTED)
+def test_corrected_location_id_ignores_rejected_readings_and_other_days(spark):
+    # Lane 99 of unit 1 only ever arrived unusable; lane 98 only the day after (a late
+    # folder holds it). Neither names the location; defect lane 13 does.
+    rows = [reading(11, 1, T0), reading(99, 1, T0, reject_reason="bad_speed"),
+            reading(98, 1, T0 + 86400), reading(13, 1, T0 + 60, defect=1)]
+    readings = (
+        readings_df(spark, rows)
+        .transform(TR.with_reading_status, T0 - 3600, T0 + 86400)
+        .transform(TR.with_location_id, CORRECTED)
+    )
     assert {r[S.LOCATION_ID] for r in readings.collect()} == {13}
-
-
-def test_corrected_location_id_ignores_rejected_readings(spark):
-    # Lane 99 of unit 1 only ever arrived unusable: it names nothing.
-    rows = [reading(11, 1, T0), reading(99, 1, T0, reject_reason="bad_speed")]
-    readings = readings_df(spark, rows).transform(TR.with_location_id, CORRECTED)
-    assert {r[S.LOCATION_ID] for r in readings.collect()} == {11}
 
 
 def test_group_lanes_athena_counts_a_duplicate_twice(spark):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from traffic_glue import schema as S
 from traffic_glue import transforms as T
@@ -60,6 +61,10 @@ def curated_minutes(
     readings = observe(
         STATUSES, typed.transform(T.with_reading_status, window.context_start, window.output_end)
     )
+    # Only readings the computation uses cross the shuffle: kept ones, plus in corrected
+    # the left-out ones of the run's days that still name a location.
+    needed = T.NAMES_LOCATION if semantics == CORRECTED else (T.KEPT,)
+    readings = readings.where(F.col(T.READING_STATUS).isin(*needed))
     # The one shuffle: everything below is keyed by lve_nr (plus more).
     readings = readings.repartition(S.UNIT_ID)
     if semantics == CORRECTED:

@@ -26,6 +26,8 @@ UNKNOWN_OCCUPANCY = "unknown_occupancy"
 DUPLICATE = "duplicate"
 KEPT = "kept"
 FILTER_RULES = (OUTSIDE_DAYS, DEFECT, UNKNOWN_OCCUPANCY)
+# Readings that count for the corrected location id (docs/SEMANTICS_NOTES.md step 4).
+NAMES_LOCATION = (KEPT, DEFECT, UNKNOWN_OCCUPANCY)
 
 NOT_DEFECT = 0
 UNKNOWN_OCCUPANCY_MAX = -1  # occupancy must be above this
@@ -109,13 +111,14 @@ def with_lane_speed(readings: DataFrame, semantics: str) -> DataFrame:
 
 def with_location_id(readings: DataFrame, semantics: str) -> DataFrame:
     """Step 4's id for `corrected`: the largest lane id of the `lve_nr` over every valid
-    reading read (kept or left out by step 1); a rejected reading names nothing.
+    reading of the run's context range, kept or left out by step 1. Rejected readings
+    and readings of other days name nothing.
 
     `athena` takes the largest lane id per minute instead, in `group_lanes`.
     """
     if semantics == ATHENA:
         return readings
-    valid_lane = F.when(F.col(REJECT_REASON).isNull(), F.col(S.LANE_ID))
+    valid_lane = F.when(F.col(READING_STATUS).isin(*NAMES_LOCATION), F.col(S.LANE_ID))
     return readings.withColumn(S.LOCATION_ID, F.max(valid_lane).over(Window.partitionBy(S.UNIT_ID)))
 
 

@@ -3,8 +3,8 @@
 --   * one reading per (unieke_id, tijd_waarneming): latest tijd_laatst_gewijzigd as an
 --     instant (NULL oldest), then the greatest (i2..i5, s2..s5, bezettingsgraad);
 --   * lane speed = (i2*s2+i3*s3+i4*s4+i5*s5) / (i2+i3+i4+i5) as double;
---   * uniqueid = MAX(unieke_id) over every valid reading of the lve_nr in the folders
---     read (kept or not, context, outside-days and late readings included);
+--   * uniqueid = MAX(unieke_id) over every valid reading of the lve_nr measured in the
+--     run's context range (kept or not: defect and unknown-occupancy lanes count);
 --   * windows are time ranges [t-120, t] and [t-1140, t] on tijd_waarneming;
 --   * previousspeed only when the previous row is at most 60 s earlier;
 --   * jam bands 0 <= avg <= 40 -> 1, 40 < avg <= 250 -> 0, else -1.
@@ -25,6 +25,8 @@ valid AS (
 location_ids AS (
     SELECT lve_nr, MAX(unieke_id) AS uniqueid
     FROM valid
+    WHERE tijd_waarneming >= getvariable('context_start')
+      AND tijd_waarneming < getvariable('output_end')
     GROUP BY lve_nr
 ),
 
