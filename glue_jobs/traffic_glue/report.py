@@ -94,7 +94,7 @@ class RunReport:
                 lines.append(f"  left out: {rule:<17} {n:>9,}")
             for reason, n in r["rejected"].items():
                 lines.append(f"  rejected: {reason:<17} {n:>9,}")
-            if r["rejected_total"]:
+            if r["rejected_total"] and o.get("rejected_path"):
                 lines.append(f"  rejected readings are in {o.get('rejected_path')}")
         if o:
             lines.append(
@@ -102,6 +102,14 @@ class RunReport:
                 f"partitions, {o.get('files', 0)} files ({o.get('bytes', 0) / 1e6:.1f} MB; "
                 f"at most {o.get('max_files_per_partition', 0)} per partition)"
             )
+            per_partition = list(o.get("per_partition", {}).values())
+            if per_partition:
+                files = [p["files"] for p in per_partition]
+                sizes = [p["bytes"] / 1e6 for p in per_partition]
+                lines.append(
+                    f"  per hour partition   {min(files)}..{max(files)} files, "
+                    f"{min(sizes):.2f}..{max(sizes):.2f} MB"
+                )
             if o.get("partitions_removed"):
                 lines.append(f"  partitions removed   {len(o['partitions_removed'])}")
             lines.append(f"  output: {o.get('path')}")
