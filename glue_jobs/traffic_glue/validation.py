@@ -59,22 +59,41 @@ READING_COLUMNS = (
 _INT_COLUMNS = tuple(c for c in READING_COLUMNS if c not in (S.OBSERVED_AT, S.MODIFIED_AT))
 
 
+_MODIFIED_PRESENT, _MALFORMED = "_modified_present", "_malformed"
+
+
 def typed_readings(raw: DataFrame) -> DataFrame:
     """The columns the computation needs, typed, plus `reject_reason` (NULL if usable)."""
+    # Two projections: parse once, then judge the parsed values by name. In one, the
+    # reason's CASE branches would parse tijd_laatst_gewijzigd again for every reading
+    # (Spark does not share subexpressions inside conditional branches), and that parse
+    # was most of the job's time. Spark keeps projections apart that would repeat it.
+    parsed = raw.select(
+        *(expression.alias(name) for name, expression in _typed(raw).items()),
+        _present(raw, S.MODIFIED_AT).isNotNull().alias(_MODIFIED_PRESENT),
+        _malformed(raw).alias(_MALFORMED),
+    )
+    columns = {name: F.col(name) for name in READING_COLUMNS}
+    reason = _reject_reason(columns, F.col(_MODIFIED_PRESENT), F.col(_MALFORMED))
+    return parsed.select(*READING_COLUMNS, reason.alias(REJECT_REASON))
+
+
+def _typed(raw: DataFrame) -> dict[str, Column]:
     typed = {name: _as_int(raw, name) for name in _INT_COLUMNS}
     typed[S.OBSERVED_AT] = _as_epoch_seconds(raw, S.OBSERVED_AT)
     typed[S.MODIFIED_AT] = _as_instant(raw, S.MODIFIED_AT)
-    reason = _reject_reason(raw, typed)
-    return raw.select(
-        *(typed[name].alias(name) for name in READING_COLUMNS), reason.alias(REJECT_REASON)
-    )
+    return {name: typed[name] for name in READING_COLUMNS}
+
+
+def _malformed(raw: DataFrame) -> Column:
+    return F.col(CORRUPT_RECORD).isNotNull() if CORRUPT_RECORD in raw.columns else F.lit(False)
 
 
 def rejected_readings(raw: DataFrame, source_file: Column) -> DataFrame:
     """The unusable readings as they arrived (every raw column as text), with the reason."""
-    typed = {name: _as_int(raw, name) for name in _INT_COLUMNS}
-    typed[S.OBSERVED_AT] = _as_epoch_seconds(raw, S.OBSERVED_AT)
-    typed[S.MODIFIED_AT] = _as_instant(raw, S.MODIFIED_AT)
+    reason = _reject_reason(
+        _typed(raw), _present(raw, S.MODIFIED_AT).isNotNull(), _malformed(raw)
+    )
     present = set(raw.columns)
     as_text = [
         (F.col(name).cast("string") if name in present else F.lit(None).cast("string")).alias(name)
@@ -84,19 +103,16 @@ def rejected_readings(raw: DataFrame, source_file: Column) -> DataFrame:
         F.col(CORRUPT_RECORD) if CORRUPT_RECORD in present else F.lit(None).cast("string")
     ).alias("raw_record")
     return (
-        raw.select(*as_text, corrupt, _reject_reason(raw, typed).alias(REJECT_REASON),
+        raw.select(*as_text, corrupt, reason.alias(REJECT_REASON),
                    source_file.alias("source_file"))
         .where(F.col(REJECT_REASON).isNotNull())
     )
 
 
-def _reject_reason(raw: DataFrame, typed: dict[str, Column]) -> Column:
+def _reject_reason(typed: dict[str, Column], modified_present: Column, malformed: Column) -> Column:
+    """The first reason a reading cannot be used, from its typed values."""
     intensities = [typed[S.intensity(k)] for k in S.COUNTED_CLASSES]
     speeds = [typed[S.arithmetic_speed(k)] for k in S.COUNTED_CLASSES]
-    modified_text = _present(raw, S.MODIFIED_AT)
-    malformed = (
-        F.col(CORRUPT_RECORD).isNotNull() if CORRUPT_RECORD in raw.columns else F.lit(False)
-    )
     bad_speed = F.lit(False)
     for count, speed in zip(intensities, speeds):
         bad_speed = bad_speed | (
@@ -107,7 +123,7 @@ def _reject_reason(raw: DataFrame, typed: dict[str, Column]) -> Column:
         .when(typed[S.LANE_ID].isNull(), BAD_LANE_ID)
         .when(typed[S.UNIT_ID].isNull(), BAD_UNIT_ID)
         .when(typed[S.OBSERVED_AT].isNull(), BAD_OBSERVED_AT)
-        .when(modified_text.isNotNull() & typed[S.MODIFIED_AT].isNull(), BAD_MODIFIED_AT)
+        .when(modified_present & typed[S.MODIFIED_AT].isNull(), BAD_MODIFIED_AT)
         .when(_any(c.isNull() for c in intensities), BAD_INTENSITY)
         .when(_any(c < 0 for c in intensities), NEGATIVE_INTENSITY)
         .when(bad_speed, BAD_SPEED)
