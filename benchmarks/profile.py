@@ -1,0 +1,302 @@
+"""Where the job's time goes: one run, timed phase by phase, with Spark's own stage metrics.
+
+    .venv/bin/python -m benchmarks.profile [--days 1] [--mode corrected] [--lanes 4600]
+        [--ablation] [--out benchmarks/results/profile-days1-corrected.json]
+
+Runs the job's own `main` in this process (local[2], default memory, on the raw data
+`make bench` cached) without changing a line of it:
+
+- the driver's phases are timed by wrapping the library's functions (listing, footer
+  reads, planning, the staged write, the top-jam read-back, publish, the report);
+- Spark's event log is turned on through `PYSPARK_SUBMIT_ARGS` and read back for each
+  stage: wall time, task time, CPU, GC, records and bytes in, shuffled and spilled;
+- `--ablation` then reruns, in the same (warm) JVM, ever longer prefixes of the plan
+  into Spark's `noop` sink: the scan alone, scan + validation + status, + the shuffle
+  by lve_nr, the whole computation, + the write's repartition and sort. The differences
+  are the cost of each part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "glue_jobs")]
+
+from benchmarks import bench  # noqa: E402
+from benchmarks.measure import machine_busy_seconds  # noqa: E402
+
+def _process_start_time() -> float:
+    stat = Path("/proc/self/stat").read_text()
+    start_ticks = int(stat[stat.rindex(")") + 2 :].split()[19])
+    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    return time.time() - (uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+
+
+def _own_tree_seconds() -> float:
+    """CPU seconds of this process and of the JVM (read live from /proc: not reaped yet)."""
+    from benchmarks.measure import CLOCK_TICKS, descendants
+
+    total = 0.0
+    for pid in [os.getpid(), *descendants(os.getpid())]:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+    return total
+
+
+# --- the driver's phases ----------------------------------------------------------------
+
+
+class Phases:
+    def __init__(self) -> None:
+        self.spans: list[dict] = []
+        self._depth = 0
+
+    def wrap(self, module, name: str, label: str) -> None:
+        original = getattr(module, name)
+
+        @functools.wraps(original)
+        def timed(*args, **kwargs):
+            began, depth = time.time(), self._depth
+            self._depth += 1
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self._depth -= 1
+                self.spans.append({"phase": label, "start": began, "end": time.time(), "depth": depth})
+
+        setattr(module, name, timed)
+
+
+def instrument(phases: Phases) -> None:
+    from traffic_glue import glue, job, pipeline, publish, sources, validation
+
+    for module, name, label in (
+        (glue, "start", "Spark session (JVM start, Glue or local)"),
+        (job, "run", "job.run (everything after the session)"),
+        (publish, "recover", "recover (journal and staging of crashed runs)"),
+        (sources, "list_raw_files", "list the processing-hour folders"),
+        (sources, "inspect_parquet", "read every file's Parquet footer (py4j, 16 threads)"),
+        (sources, "read_parquet_readings", "plan the read (schema of one file per group)"),
+        (validation, "typed_readings", "plan: validation"),
+        (pipeline, "curated_minutes", "plan: the computation"),
+        (publish, "write_staged", "the staged write (scan, shuffles, windows, Parquet)"),
+        (job, "_quarantine", "quarantine rejected readings"),
+        (job, "_top_jam_locations", "top jam locations (reads the staged output back)"),
+        (publish, "publish", "publish (journal, rename partitions into place)"),
+        (job, "_write_report", "write the run report"),
+    ):
+        phases.wrap(module, name, label)
+
+
+# --- Spark's event log -------------------------------------------------------------------
+
+
+def read_event_log(folder: Path) -> dict:
+    logs = sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime)
+    if not logs:
+        raise RuntimeError(f"no event log in {folder}")
+    stages, tasks, jobs, sql = {}, defaultdict(lambda: defaultdict(float)), {}, {}
+    app_start = None
+    for line in logs[-1].read_text().splitlines():
+        event = json.loads(line)
+        kind = event["Event"]
+        if kind == "SparkListenerApplicationStart":
+            app_start = event["Timestamp"] / 1000
+        elif kind == "SparkListenerJobStart":
+            props = event.get("Properties") or {}
+            jobs[event["Job ID"]] = {
+                "job": event["Job ID"], "start": event["Submission Time"] / 1000,
+                "stages": event["Stage IDs"], "sql": props.get("spark.sql.execution.id"),
+                "call_site": props.get("callSite.short", ""),
+            }
+        elif kind == "SparkListenerJobEnd":
+            jobs[event["Job ID"]]["end"] = event["Completion Time"] / 1000
+        elif kind == "SparkListenerStageCompleted":
+            info = event["Stage Info"]
+            stages[info["Stage ID"]] = {
+                "stage": info["Stage ID"], "name": info["Stage Name"], "tasks": info["Number of Tasks"],
+                "start": info["Submission Time"] / 1000, "end": info["Completion Time"] / 1000,
+            }
+        elif kind == "SparkListenerTaskEnd":
+            _add_task(tasks[event["Stage ID"]], event.get("Task Metrics") or {})
+        elif kind.endswith("SparkListenerSQLExecutionStart"):
+            sql[event["executionId"]] = {"description": event["description"], "start": event["time"] / 1000}
+        elif kind.endswith("SparkListenerSQLExecutionEnd"):
+            sql[event["executionId"]]["end"] = event["time"] / 1000
+    for stage_id, stage in stages.items():
+        stage.update({k: round(v, 3) for k, v in tasks[stage_id].items()})
+    return {"app_start": app_start, "jobs": list(jobs.values()), "stages": sorted(stages.values(), key=lambda s: s["stage"]),
+            "sql": sql}
+
+
+def _add_task(total: dict, m: dict) -> None:
+    total["task_seconds"] += m.get("Executor Run Time", 0) / 1000
+    total["cpu_seconds"] += m.get("Executor CPU Time", 0) / 1e9
+    total["gc_seconds"] += m.get("JVM GC Time", 0) / 1000
+    total["records_in"] += (m.get("Input Metrics") or {}).get("Records Read", 0)
+    total["bytes_in"] += (m.get("Input Metrics") or {}).get("Bytes Read", 0)
+    shuffle_read = m.get("Shuffle Read Metrics") or {}
+    total["shuffle_read_bytes"] += shuffle_read.get("Local Bytes Read", 0) + shuffle_read.get("Remote Bytes Read", 0)
+    total["shuffle_read_records"] += shuffle_read.get("Total Records Read", 0)
+    shuffle_write = m.get("Shuffle Write Metrics") or {}
+    total["shuffle_write_bytes"] += shuffle_write.get("Shuffle Bytes Written", 0)
+    total["shuffle_write_records"] += shuffle_write.get("Shuffle Records Written", 0)
+    total["shuffle_write_seconds"] += shuffle_write.get("Shuffle Write Time", 0) / 1e9
+    total["records_out"] += (m.get("Output Metrics") or {}).get("Records Written", 0)
+    total["bytes_out"] += (m.get("Output Metrics") or {}).get("Bytes Written", 0)
+    total["spill_disk_bytes"] += m.get("Disk Bytes Spilled", 0)
+    total["spill_memory_bytes"] += m.get("Memory Bytes Spilled", 0)
+
+
+# --- ablation: ever longer prefixes of the plan into the noop sink -------------------------
+
+
+def ablation(spark, raw: Path, start, end, mode: str) -> list[dict]:
+    from traffic_glue import pipeline, publish, sources, validation
+    from traffic_glue import schema as S
+    from traffic_glue import transforms as T
+
+    first, after = sources.processing_hours(start, end, 60, 24)
+    window = pipeline.RunWindow.for_days(start, end, 60)
+    readings = sources.read_raw(spark, str(raw), "parquet", first, after, mode, skip_corrupt=False).readings
+    typed = validation.typed_readings(readings)
+    statused = typed.transform(T.with_reading_status, window.context_start, window.output_end)
+    curated = pipeline.curated_minutes(typed, mode, window)
+    prefixes = [
+        ("scan the raw columns", readings),
+        ("+ validation and reading status", statused),
+        ("+ shuffle by lve_nr (all readings read)", statused.repartition(S.UNIT_ID)),
+        ("+ the whole computation (curated rows)", curated),
+        ("+ the write's shuffle by hour and sort", curated.repartition(*S.EVENT_PARTITIONS)
+         .sortWithinPartitions(*S.EVENT_PARTITIONS, S.LOCATION_ID, S.RECORD_TIMESTAMP)),
+    ]
+    found = []
+    for label, frame in prefixes:
+        began = time.time()
+        frame.write.format("noop").mode("overwrite").save()
+        found.append({"prefix": label, "seconds": round(time.time() - began, 2)})
+        print(f"  ablation: {label}: {found[-1]['seconds']:.1f} s", flush=True)
+    with tempfile.TemporaryDirectory(dir=REPO / "benchmarks" / "data") as scratch:
+        began = time.time()
+        publish.write_staged(curated, scratch + "/staged")
+        found.append({"prefix": "+ Parquet write (write_staged as the job does it)",
+                      "seconds": round(time.time() - began, 2)})
+        print(f"  ablation: {found[-1]['prefix']}: {found[-1]['seconds']:.1f} s", flush=True)
+    return found
+
+
+# --- report ---------------------------------------------------------------------------
+
+
+def timeline(phases: Phases, events: dict, process_start: float) -> list[dict]:
+    rows = [{"phase": "python start and imports, until the session is asked for", "start": process_start,
+             "end": min(s["start"] for s in phases.spans), "depth": 0}]
+    rows += sorted(phases.spans, key=lambda s: (s["start"], s["depth"]))
+    if events.get("app_start"):
+        rows.insert(2, {"phase": "until SparkContext started (JVM up)", "start": rows[1]["start"],
+                        "end": events["app_start"], "depth": 1})
+    for row in rows:
+        row["seconds"] = round(row["end"] - row["start"], 2)
+        row["at"] = round(row["start"] - process_start, 2)
+    return rows
+
+
+def render(result: dict) -> str:
+    lines = ["Driver timeline (s from process start):"]
+    for row in result["timeline"]:
+        lines.append(f"  {row['at']:7.2f}  {row['seconds']:7.2f}  {'  ' * row['depth']}{row['phase']}")
+    lines.append("\nSpark stages (wall = submission to completion; task/CPU/GC summed over tasks):")
+    lines.append(f"  {'stage':>5} {'tasks':>5} {'wall':>6} {'task':>7} {'cpu':>7} {'gc':>5} {'rec in':>11} "
+                 f"{'MB in':>7} {'shufW MB':>8} {'shufR MB':>8} {'spill MB':>8} {'rec out':>10}  name")
+    for s in result["events"]["stages"]:
+        lines.append(
+            f"  {s['stage']:>5} {s['tasks']:>5} {s['end'] - s['start']:6.1f} {s.get('task_seconds', 0):7.1f} "
+            f"{s.get('cpu_seconds', 0):7.1f} {s.get('gc_seconds', 0):5.1f} {int(s.get('records_in', 0)):>11,} "
+            f"{s.get('bytes_in', 0) / 1e6:7.0f} {s.get('shuffle_write_bytes', 0) / 1e6:8.0f} "
+            f"{s.get('shuffle_read_bytes', 0) / 1e6:8.0f} {s.get('spill_disk_bytes', 0) / 1e6:8.0f} "
+            f"{int(s.get('records_out', 0)):>10,}  {s['name'][:60]}")
+    if result.get("ablation"):
+        lines.append("\nAblation (warm JVM; each line runs the plan up to that point into the noop sink):")
+        previous = 0.0
+        for row in result["ablation"]:
+            lines.append(f"  {row['seconds']:7.1f} s  (+{row['seconds'] - previous:6.1f})  {row['prefix']}")
+            previous = row["seconds"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    process_start = _process_start_time()
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--days", type=int, choices=(1, 7), default=1)
+    parser.add_argument("--mode", choices=("athena", "corrected"), default="corrected")
+    parser.add_argument("--lanes", type=int, default=bench.FULL_LANES)
+    parser.add_argument("--cache-dir", type=Path, default=REPO / "benchmarks" / "data")
+    parser.add_argument("--ablation", action="store_true")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    out = args.out or REPO / "benchmarks" / "results" / f"profile-days{args.days}-{args.mode}.json"
+
+    raw = bench.ensure_raw_data(args.cache_dir.resolve(), bench.data_spec(args.lanes, [1, 7]), 7)
+    start, end = bench.case_days(args.days, 7)
+    event_dir = Path(tempfile.mkdtemp(prefix="eventlog-", dir=args.cache_dir.resolve()))
+    target = args.cache_dir.resolve() / "_outputs" / f"profile-days{args.days}-{args.mode}"
+    os.environ["TRAFFIC_GLUE_MASTER"] = bench.JOB_MASTER
+    os.environ["PYSPARK_SUBMIT_ARGS"] = (
+        f"--conf spark.eventLog.enabled=true --conf spark.eventLog.compress=false "
+        f"--conf spark.eventLog.dir=file://{event_dir} pyspark-shell"
+    )
+    phases = Phases()
+    instrument(phases)
+    busy_before, clock_before = machine_busy_seconds(), time.time()
+    own_before = _own_tree_seconds()
+    spec = importlib.util.spec_from_file_location("traffic_transform", REPO / "glue_jobs" / "traffic_transform.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    code = script.main(["traffic_transform.py", "--JOB_NAME", "profile", "--source_path", str(raw),
+                        "--target_path", str(target), "--start_date", start.isoformat(),
+                        "--end_date", end.isoformat(), "--semantics", args.mode])
+    if code:
+        return code
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.getActiveSession()
+    ablation_rows = ablation(spark, raw, start, end, args.mode) if args.ablation else []
+    stopping = time.time()
+    spark.stop()  # the job itself leaves this to the interpreter's exit
+    stopped = time.time()
+    # Everything the machine did that was not this process (or the JVM, its child).
+    other_load = ((machine_busy_seconds() - busy_before) - (_own_tree_seconds() - own_before)) / (stopped - clock_before)
+    events = read_event_log(event_dir)
+    rows = timeline(phases, events, process_start)
+    rows.append({"phase": "spark.stop", "start": stopping, "end": stopped, "depth": 0,
+                 "seconds": round(stopped - stopping, 2), "at": round(stopping - process_start, 2)})
+    result = {"days": args.days, "mode": args.mode, "start_date": str(start), "end_date": str(end),
+              "other_load_cores": round(max(0.0, other_load), 2), "timeline": rows, "events": events,
+              "ablation": ablation_rows}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(render(result))
+    print(f"\nother processes used {result['other_load_cores']:.2f} cores meanwhile")
+    for folder in (event_dir, target):
+        shutil.rmtree(folder, ignore_errors=True)
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
