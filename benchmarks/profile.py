@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "glue_jobs")]
 
 from benchmarks import bench  # noqa: E402
-from benchmarks.measure import machine_busy_seconds  # noqa: E402
+from benchmarks.measure import machine_busy_seconds, wait_for_idle  # noqa: E402
 
 def _process_start_time() -> float:
     stat = Path("/proc/self/stat").read_text()
@@ -205,7 +205,9 @@ def ablation(spark, raw: Path, start, end, mode: str) -> list[dict]:
 def timeline(phases: Phases, events: dict, process_start: float) -> list[dict]:
     rows = [{"phase": "python start and imports, until the session is asked for", "start": process_start,
              "end": min(s["start"] for s in phases.spans), "depth": 0}]
-    rows += sorted(phases.spans, key=lambda s: (s["start"], s["depth"]))
+    job_end = max(s["end"] for s in phases.spans if s["phase"].startswith("job.run"))
+    # the job's own phases only (the ablation calls the same functions again later)
+    rows += sorted((s for s in phases.spans if s["end"] <= job_end), key=lambda s: (s["start"], s["depth"]))
     if events.get("app_start"):
         rows.insert(2, {"phase": "until SparkContext started (JVM up)", "start": rows[1]["start"],
                         "end": events["app_start"], "depth": 1})
@@ -247,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lanes", type=int, default=bench.FULL_LANES)
     parser.add_argument("--cache-dir", type=Path, default=REPO / "benchmarks" / "data")
     parser.add_argument("--ablation", action="store_true")
+    parser.add_argument("--max-wait", type=float, default=600,
+                        help="seconds to wait for other processes to go quiet first")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     out = args.out or REPO / "benchmarks" / "results" / f"profile-days{args.days}-{args.mode}.json"
@@ -262,6 +266,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     phases = Phases()
     instrument(phases)
+    started_up = time.time() - process_start
+    waited, load = wait_for_idle(bench.QUIET_OTHER_CORES, args.max_wait)
+    print(f"waited {waited:.0f} s for a quiet machine (other load {load:.2f} cores)", flush=True)
+    process_start = time.time() - started_up  # the timeline leaves the wait out
     busy_before, clock_before = machine_busy_seconds(), time.time()
     own_before = _own_tree_seconds()
     spec = importlib.util.spec_from_file_location("traffic_transform", REPO / "glue_jobs" / "traffic_transform.py")
