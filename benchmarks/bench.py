@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import glob
+import hashlib
 import json
 import os
 import platform
@@ -342,6 +343,22 @@ def targets(cases: list[dict], ratios: list[dict]) -> list[dict]:
 # --- the machine and the report ---------------------------------------------------------
 
 
+def code_version() -> dict:
+    """The commit and a hash of the code the runs execute (job, library, DuckDB SQL), so
+    that a recorded run says what it measured and a change during the run shows."""
+    digest = hashlib.sha256()
+    for path in sorted([*REPO.glob("glue_jobs/**/*.py"), *REPO.glob("tools/**/*.py"), *REPO.glob("tools/sql/*.sql")]):
+        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "glue_jobs", "tools"], cwd=REPO,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit, dirty = "unknown", ""
+    return {"commit": commit, "uncommitted_changes": bool(dirty), "code_sha256": digest.hexdigest()[:16]}
+
+
 def machine() -> dict:
     meminfo = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
     cpu_model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -383,6 +400,31 @@ def table(cases: list[dict]) -> str:
                           enumerate(zip(row, widths))) for row in lines]
     rendered.insert(1, "-" * len(rendered[0]))
     return "\n".join(rendered)
+
+
+def markdown(result: dict) -> str:
+    """The table, ratios and targets as Markdown, for docs/BENCHMARKS.md."""
+    lines = ["| case | run | wall s (min-max) | CPU s | cores | peak GiB | readings | readings/s | per core "
+             "| rows | partitions | files/partition max, mean | job/DuckDB |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for case in result["cases"]:
+        for r in case["runs"]:
+            lines.append(
+                f"| {case['days']} d | {r['name']} | {r['wall_seconds']:.1f} ({r['wall_seconds_min']:.1f}-"
+                f"{r['wall_seconds_max']:.1f}) | {r['cpu_seconds']:.1f} | {r['cores_busy']:.2f} | "
+                f"{r['peak_rss_gib']:.2f} | {r['readings']:,} | {r['readings_per_second']:,} | "
+                f"{r['readings_per_second_per_core']:,} | {r['rows']:,} | {r['partitions']} | "
+                f"{r['files_per_partition_max']}, {r['files_per_partition_mean']:g} | "
+                + (f"{r['job_to_duckdb']:.2f}x |" if "job_to_duckdb" in r else "|"))
+    lines.append("")
+    for ratio in result["scaling"]:
+        lines.append(f"- {ratio['name']}: {ratio['days'][1]} d / {ratio['days'][0]} d wall = "
+                     f"{ratio['wall_ratio']:.2f}x (readings {ratio['readings_ratio']:.2f}x; per reading "
+                     f"{ratio['seconds_per_reading_ratio']:.2f}x)")
+    lines += ["", "| target | measured | |", "|---|---|---|"]
+    for check in result["targets"]:
+        lines.append(f"| {check['target']} | {check['measured']} | {'met' if check['met'] else '**not met**'} |")
+    return "\n".join(lines) + "\n"
 
 
 def summary(result: dict) -> str:
@@ -431,6 +473,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     become_subreaper()
     info = machine()
+    code_before = code_version()
     spec = data_spec(args.lanes, args.days)
     raw = ensure_raw_data(args.cache_dir.resolve(), spec, max(args.days))
     work = args.cache_dir.resolve() / "_outputs"
@@ -440,9 +483,15 @@ def main(argv: list[str] | None = None) -> int:
     cases = [run_case(raw, work, logs, days, max(args.days), args.modes, patience) for days in args.days]
     shutil.rmtree(work, ignore_errors=True)
     ratios = scaling(cases)
+    code_after = code_version()
+    if code_after["code_sha256"] != code_before["code_sha256"]:
+        print(f"\n! the job's or DuckDB's code changed during the run ({code_before} -> {code_after}): "
+              "the runs did not all measure the same code. Rerun.")
     result = {
         "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": info,
+        "code": {"before": code_before, "after": code_after,
+                 "changed_during_run": code_after["code_sha256"] != code_before["code_sha256"]},
         "settings": {"job_master": JOB_MASTER, "job_driver_memory": os.environ.get("TRAFFIC_GLUE_DRIVER_MEMORY", "2g (default)"),
                      "duckdb_threads": CORES, "lookback_minutes": 60, "late_hours": 24,
                      "quiet_below_other_cores": QUIET_OTHER_CORES, "max_wait_seconds": args.max_wait,
@@ -454,8 +503,9 @@ def main(argv: list[str] | None = None) -> int:
     result["targets"] = targets(cases, ratios)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
+    args.out.with_suffix(".md").write_text(markdown(result))
     print(summary(result))
-    print(f"\nwrote {args.out}; logs in {logs}")
+    print(f"\nwrote {args.out} (and {args.out.with_suffix('.md').name}); logs in {logs}")
     return 0
 
 
