@@ -173,7 +173,7 @@ def ablation(spark, raw: Path, start, end, mode: str) -> list[dict]:
     first, after = sources.processing_hours(start, end, 60, 24)
     window = pipeline.RunWindow.for_days(start, end, 60)
     readings = sources.read_raw(spark, str(raw), "parquet", first, after, mode, skip_corrupt=False).readings
-    typed = validation.typed_readings(readings)
+    typed = validation.typed_readings(readings, window.context)
     statused = typed.transform(T.with_reading_status, window.context_start, window.output_end)
     curated = pipeline.curated_minutes(typed, mode, window)
     prefixes = [

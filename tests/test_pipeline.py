@@ -47,9 +47,9 @@ def _shuffle_keys(plan: str) -> list[str]:
 
 def _curated(spark, landing, semantics):
     raw = _raw(spark, landing, semantics)
+    window = pipeline.RunWindow.for_days(DAY, DAY, 60)
     curated = pipeline.curated_minutes(
-        validation.typed_readings(raw.readings), semantics,
-        pipeline.RunWindow.for_days(DAY, DAY, 60),
+        validation.typed_readings(raw.readings, window.context), semantics, window
     )
     return raw, curated
 

@@ -124,14 +124,77 @@ def test_values_that_are_not_rejected(spark, changes):
 def test_the_first_reason_in_the_documented_order_wins(spark):
     rows = [
         text_row(unit="abc", **{I2: "-1", S2: "251"}),  # bad_lve_nr before negative_intensity
-        text_row(lane=None, unit=None, t=None),  # bad_unieke_id first
+        text_row(lane=None, unit=None, t=None),  # the time first: no run owns the reading
+        text_row(lane=None, unit=None),  # then bad_unieke_id
         text_row(t="soon", **{S.MODIFIED_AT: "soon"}),
         text_row(**{S.MODIFIED_AT: "soon", I3: None}),
         text_row(**{I3: None, S.intensity(4): "-2"}),
         text_row(**{S.intensity(4): "-2", I2: "4", S2: "251"}),
     ]
-    assert reasons(spark, rows) == [V.BAD_UNIT_ID, V.BAD_LANE_ID, V.BAD_OBSERVED_AT,
-                                    V.BAD_MODIFIED_AT, V.BAD_INTENSITY, V.NEGATIVE_INTENSITY]
+    assert reasons(spark, rows) == [V.BAD_UNIT_ID, V.BAD_OBSERVED_AT, V.BAD_LANE_ID,
+                                    V.BAD_OBSERVED_AT, V.BAD_MODIFIED_AT, V.BAD_INTENSITY,
+                                    V.NEGATIVE_INTENSITY]
+
+
+CONTEXT = (NOON - 3600, NOON + 3600)  # a run's context range: [11:00, 13:00)
+
+
+def test_a_run_judges_only_the_readings_of_its_context(spark):
+    """Outside the context a reading is another run's: no reason, nothing parsed past
+    its time. An unusable time belongs to no run: every run that reads it rejects it."""
+    bad = {I2: "4", S2: "251", S.MODIFIED_AT: "soon"}
+    rows = [
+        text_row(lane="1", t=str(NOON - 3600), **bad),  # first second of the context
+        text_row(lane="2", t=str(NOON + 3599), **bad),  # last second
+        text_row(lane="3", t=str(NOON + 3600), **bad),  # the end is exclusive: outside
+        text_row(lane="4", t="2020-04-07T10:59:59Z", **bad),  # before: outside
+        text_row(lane="5", t="soon"),
+        text_row(lane="6", t=str(NOON + 7200), unit="abc"),  # outside: ids not judged
+    ]
+    result = V.typed_readings(text_df(spark, rows), CONTEXT).select(
+        S.LANE_ID, S.OBSERVED_AT, F.unix_seconds(S.MODIFIED_AT).alias("modified"), I2,
+        V.REJECT_REASON)
+    modified = T0 + 30  # MODIFIED, 02:00:30+02:00
+    expected = spark.createDataFrame([
+        (1, NOON - 3600, None, 4, V.BAD_MODIFIED_AT),
+        (2, NOON + 3599, None, 4, V.BAD_MODIFIED_AT),
+        (None, NOON + 3600, None, None, None),
+        (None, NOON - 3601, None, None, None),
+        (5, None, modified, 1, V.BAD_OBSERVED_AT),
+        (None, NOON + 7200, None, None, None),
+    ], result.schema)
+    assert_df_equality(result, expected, ignore_nullable=True)
+
+    quarantined = V.rejected_readings(text_df(spark, rows), F.lit("f"), CONTEXT)
+    assert sorted(r[S.LANE_ID] for r in quarantined.collect()) == ["1", "2", "5"]
+
+
+@pytest.mark.parametrize("text, seconds", [
+    # The feed's form, with the offsets Flanders uses: the offset is subtracted.
+    ("2020-04-07T14:05:30+02:00", T0 + 12 * 3600 + 5 * 60 + 30),
+    ("2020-01-07T13:05:30+01:00", T0 - 91 * 86400 + 12 * 3600 + 5 * 60 + 30),
+    ("2020-04-07T12:05:30Z", T0 + 12 * 3600 + 5 * 60 + 30),
+    ("2020-04-07T12:05:30+00:00", T0 + 12 * 3600 + 5 * 60 + 30),
+    ("2020-04-07T12:05:30", T0 + 12 * 3600 + 5 * 60 + 30),
+    ("2020-04-08T00:30:00+02:00", T0 + 86400 - 90 * 60),  # 22:30Z, the day before
+    ("2020-12-31T23:59:59+01:00", 1609455599),  # 22:59:59Z
+    # Any other form takes Spark's general parse: the same instants.
+    ("2020-04-07T08:35:30-03:30", T0 + 12 * 3600 + 5 * 60 + 30),
+    ("2020-04-07T17:50:30+05:45", T0 + 12 * 3600 + 5 * 60 + 30),
+    ("2020-04-07 14:05:30.9+02:00", T0 + 12 * 3600 + 5 * 60 + 30),  # fraction dropped
+    (" 2020-04-07T14:05:30+02:00", T0 + 12 * 3600 + 5 * 60 + 30),
+    # Not a time, in either path.
+    ("2020-02-30T10:00:00+01:00", None),
+    ("2020-04-07T24:00:00+02:00", None),
+    ("2020-04-07T12:00:00+25:00", None),
+    ("2020-4-07T12:05:30+02:00", None),
+])
+def test_iso_times_in_the_feeds_form_and_any_other(spark, text, seconds):
+    row = typed(spark, [text_row(t=text, **{S.MODIFIED_AT: text})]).collect()[0]
+    assert row[S.OBSERVED_AT] == seconds
+    modified = row[S.MODIFIED_AT]
+    assert (None if modified is None else int(modified.timestamp())) == seconds
+    assert row[V.REJECT_REASON] == (None if seconds is not None else V.BAD_OBSERVED_AT)
 
 
 def test_a_malformed_record_is_rejected_first(spark):

@@ -124,10 +124,13 @@ def _process(
         pipeline.KEPT_READINGS: lambda df: df.observe(kept, F.count(F.lit(1)).alias("n")),
         pipeline.OUTPUT_ROWS: lambda df: df.observe(rows, F.count(F.lit(1)).alias("n")),
     }
+    window = pipeline.RunWindow.for_days(
+        config.start_date, config.end_date, config.lookback_minutes
+    )
     curated = pipeline.curated_minutes(
-        validation.typed_readings(raw_input.readings),
+        validation.typed_readings(raw_input.readings, window.context),
         config.semantics,
-        pipeline.RunWindow.for_days(config.start_date, config.end_date, config.lookback_minutes),
+        window,
         config.locations,
         observe=lambda stage, df: observers[stage](df),
     )
@@ -138,7 +141,7 @@ def _process(
 
     if report.readings["rejected_total"]:
         report.output["rejected_path"] = _quarantine(
-            raw_input.readings, target, report.run_id, report.started_at[:10]
+            raw_input.readings, window.context, target, report.run_id, report.started_at[:10]
         )
     if row_count == 0:
         storage.delete(spark, staging)
@@ -180,11 +183,13 @@ def _metrics(observation: Observation, timeout_seconds: float = METRICS_TIMEOUT_
     return result
 
 
-def _quarantine(raw: DataFrame, target: str, run_id: str, run_date: str) -> str:
-    """Rejected readings beside the curated data, by run date, with their reason."""
+def _quarantine(
+    raw: DataFrame, context: tuple[int, int], target: str, run_id: str, run_date: str
+) -> str:
+    """The run's rejected readings beside the curated data, by run date, with their reason."""
     path = f"{target.rstrip('/')}/{publish.REJECTED}"
     (
-        validation.rejected_readings(raw, F.input_file_name())
+        validation.rejected_readings(raw, F.input_file_name(), context)
         .withColumn("run_id", F.lit(run_id))
         .withColumn("run_date", F.lit(run_date))
         .coalesce(1)

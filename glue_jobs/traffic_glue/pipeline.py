@@ -49,6 +49,11 @@ class RunWindow:
             output_end=epoch_seconds(after),
         )
 
+    @property
+    def context(self) -> tuple[int, int]:
+        """The readings the run uses and judges: `[context_start, output_end)`."""
+        return self.context_start, self.output_end
+
 
 def curated_minutes(
     typed: DataFrame,

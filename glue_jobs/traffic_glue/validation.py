@@ -1,7 +1,9 @@
 """From raw readings as they land (any column may be a string) to typed readings.
 
 A reading that cannot be used gets a `reject_reason` (docs/SEMANTICS_NOTES.md lists
-them, in the order they are checked); it is quarantined, never silently dropped.
+them, in the order they are checked); it is quarantined, never silently dropped. A run
+judges only its own readings: one measured outside the run's context range is typed no
+further than its time, and another run, whose days hold it, judges it.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ BAD_MODIFIED_AT = "bad_tijd_laatst_gewijzigd"
 BAD_INTENSITY = "bad_intensity"
 NEGATIVE_INTENSITY = "negative_intensity"
 BAD_SPEED = "bad_speed"
-REJECT_REASONS = (
+REJECT_REASONS = (  # in the order they are checked
     MALFORMED_RECORD,
+    BAD_OBSERVED_AT,
     BAD_LANE_ID,
     BAD_UNIT_ID,
-    BAD_OBSERVED_AT,
     BAD_MODIFIED_AT,
     BAD_INTENSITY,
     NEGATIVE_INTENSITY,
@@ -44,6 +46,13 @@ MAX_EPOCH_SECONDS = 4_102_444_800
 # "11:30" on today's date), so text is matched against these first, as tools/sql/macros.sql does.
 _DIGITS = r"^\s*[+-]?[0-9]+\s*$"
 _ISO_DATE = r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}([T ].*)?$"
+# The feed's own form of a time, "2020-04-07T11:30:00+02:00", with one of the offsets
+# Flanders uses (or Z, or none: UTC). Spark's general cast spends most of its time
+# resolving the zone text of every value, and a day holds 6.6 M of them; for these the
+# offset is subtracted instead, which is the same instant. Any other text takes the
+# general cast, so every text gets the value it always got.
+_FEED_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(Z|[+-][0-9]{2}:[0-9]{2})?$"
+_FEED_OFFSETS = {"": 0, "Z": 0, "+00:00": 0, "+01:00": 3600, "+02:00": 7200}
 
 # Typed columns the computation uses, in this order.
 READING_COLUMNS = (
@@ -59,29 +68,53 @@ READING_COLUMNS = (
 _INT_COLUMNS = tuple(c for c in READING_COLUMNS if c not in (S.OBSERVED_AT, S.MODIFIED_AT))
 
 
+_OBSERVED, _IN_CONTEXT = "_observed", "_in_context"
 _MODIFIED_PRESENT, _MALFORMED = "_modified_present", "_malformed"
 
 
-def typed_readings(raw: DataFrame) -> DataFrame:
-    """The columns the computation needs, typed, plus `reject_reason` (NULL if usable)."""
-    # Two projections: parse once, then judge the parsed values by name. In one, the
-    # reason's CASE branches would parse tijd_laatst_gewijzigd again for every reading
-    # (Spark does not share subexpressions inside conditional branches), and that parse
-    # was most of the job's time. Spark keeps projections apart that would repeat it.
-    parsed = raw.select(
-        *(expression.alias(name) for name, expression in _typed(raw).items()),
-        _present(raw, S.MODIFIED_AT).isNotNull().alias(_MODIFIED_PRESENT),
+def typed_readings(raw: DataFrame, context: tuple[int, int] | None = None) -> DataFrame:
+    """The columns the computation needs, typed, plus `reject_reason` (NULL if usable).
+
+    `context` is the run's context range in epoch seconds, [start, end)
+    (`pipeline.RunWindow.context`). A reading measured outside it is not the run's: it
+    gets no reason and its other columns are NULL, never parsed (in a one-day run,
+    half of what the late folders hold). One without a usable time is rejected.
+    """
+    # Projections apart: the time, then the columns it guards, then the reason from
+    # the parsed values by name. In one projection the reason's CASE branches would
+    # parse tijd_laatst_gewijzigd again for every reading (Spark does not share
+    # subexpressions inside conditional branches); Spark keeps projections apart that
+    # would repeat such work (SPARK-36718).
+    timed = _timed(raw, context)
+    guarded = F.col(_IN_CONTEXT)
+    parsed = timed.select(
+        *(expression.alias(name) for name, expression in _typed(raw, guarded).items()),
+        F.when(guarded, _present(raw, S.MODIFIED_AT).isNotNull()).alias(_MODIFIED_PRESENT),
         _malformed(raw).alias(_MALFORMED),
+        guarded,
     )
     columns = {name: F.col(name) for name in READING_COLUMNS}
-    reason = _reject_reason(columns, F.col(_MODIFIED_PRESENT), F.col(_MALFORMED))
+    reason = _reject_reason(columns, F.col(_MODIFIED_PRESENT), F.col(_MALFORMED), guarded)
     return parsed.select(*READING_COLUMNS, reason.alias(REJECT_REASON))
 
 
-def _typed(raw: DataFrame) -> dict[str, Column]:
-    typed = {name: _as_int(raw, name) for name in _INT_COLUMNS}
-    typed[S.OBSERVED_AT] = _as_epoch_seconds(raw, S.OBSERVED_AT)
-    typed[S.MODIFIED_AT] = _as_instant(raw, S.MODIFIED_AT)
+def _timed(raw: DataFrame, context: tuple[int, int] | None) -> DataFrame:
+    """`raw` plus the time in epoch seconds and whether the run judges the reading."""
+    timed = raw.withColumn(_OBSERVED, _as_epoch_seconds(raw, S.OBSERVED_AT))
+    if context is None:
+        return timed.withColumn(_IN_CONTEXT, F.lit(True))
+    start, end = context
+    observed = F.col(_OBSERVED)
+    # An unusable time is judged (rejected) by every run that reads it.
+    in_context = observed.isNull() | ((observed >= start) & (observed < end))
+    return timed.withColumn(_IN_CONTEXT, in_context)
+
+
+def _typed(raw: DataFrame, guarded: Column) -> dict[str, Column]:
+    """Typed columns of `_timed(raw)`; all but the time only where `guarded` holds."""
+    typed = {name: F.when(guarded, _as_int(raw, name)) for name in _INT_COLUMNS}
+    typed[S.OBSERVED_AT] = F.col(_OBSERVED)
+    typed[S.MODIFIED_AT] = F.when(guarded, _as_instant(raw, S.MODIFIED_AT))
     return {name: typed[name] for name in READING_COLUMNS}
 
 
@@ -89,11 +122,17 @@ def _malformed(raw: DataFrame) -> Column:
     return F.col(CORRUPT_RECORD).isNotNull() if CORRUPT_RECORD in raw.columns else F.lit(False)
 
 
-def rejected_readings(raw: DataFrame, source_file: Column) -> DataFrame:
-    """The unusable readings as they arrived (every raw column as text), with the reason."""
+def rejected_readings(
+    raw: DataFrame, source_file: Column, context: tuple[int, int] | None = None
+) -> DataFrame:
+    """The run's unusable readings as they arrived (every raw column as text), with the
+    reason; `context` as in `typed_readings`."""
+    guarded = F.col(_IN_CONTEXT)
     reason = _reject_reason(
-        _typed(raw), _present(raw, S.MODIFIED_AT).isNotNull(), _malformed(raw)
+        _typed(raw, guarded), F.when(guarded, _present(raw, S.MODIFIED_AT).isNotNull()),
+        _malformed(raw), guarded,
     )
+    timed = _timed(raw, context)
     present = set(raw.columns)
     as_text = [
         (F.col(name).cast("string") if name in present else F.lit(None).cast("string")).alias(name)
@@ -103,14 +142,16 @@ def rejected_readings(raw: DataFrame, source_file: Column) -> DataFrame:
         F.col(CORRUPT_RECORD) if CORRUPT_RECORD in present else F.lit(None).cast("string")
     ).alias("raw_record")
     return (
-        raw.select(*as_text, corrupt, reason.alias(REJECT_REASON),
+        timed.select(*as_text, corrupt, reason.alias(REJECT_REASON),
                    source_file.alias("source_file"))
         .where(F.col(REJECT_REASON).isNotNull())
     )
 
 
-def _reject_reason(typed: dict[str, Column], modified_present: Column, malformed: Column) -> Column:
-    """The first reason a reading cannot be used, from its typed values."""
+def _reject_reason(
+    typed: dict[str, Column], modified_present: Column, malformed: Column, in_context: Column
+) -> Column:
+    """The first reason a reading of the run cannot be used, from its typed values."""
     intensities = [typed[S.intensity(k)] for k in S.COUNTED_CLASSES]
     speeds = [typed[S.arithmetic_speed(k)] for k in S.COUNTED_CLASSES]
     bad_speed = F.lit(False)
@@ -120,9 +161,11 @@ def _reject_reason(typed: dict[str, Column], modified_present: Column, malformed
         )
     return (
         F.when(malformed, MALFORMED_RECORD)
+        .when(typed[S.OBSERVED_AT].isNull(), BAD_OBSERVED_AT)
+        # Another run's reading: that run judges it (and quarantines it, once).
+        .when(~in_context, F.lit(None))
         .when(typed[S.LANE_ID].isNull(), BAD_LANE_ID)
         .when(typed[S.UNIT_ID].isNull(), BAD_UNIT_ID)
-        .when(typed[S.OBSERVED_AT].isNull(), BAD_OBSERVED_AT)
         .when(modified_present & typed[S.MODIFIED_AT].isNull(), BAD_MODIFIED_AT)
         .when(_any(c.isNull() for c in intensities), BAD_INTENSITY)
         .when(_any(c < 0 for c in intensities), NEGATIVE_INTENSITY)
@@ -166,9 +209,19 @@ def _as_int(raw: DataFrame, name: str) -> Column:
 
 
 def _iso_instant(name: str) -> Column:
+    text = F.expr(_text(name))
+    offset = F.expr(f"substr({_text(name)}, 20)")
+    seconds_east = F.lit(None)
+    for form, seconds in _FEED_OFFSETS.items():
+        seconds_east = F.when(offset == form, seconds).otherwise(seconds_east)
+    # The first 19 characters are a wall-clock time; as TIMESTAMP_NTZ their epoch
+    # seconds are UTC's whatever the session's zone.
+    wall_clock = F.expr(f"unix_timestamp(try_cast(substr({_text(name)}, 1, 19) AS timestamp_ntz))")
+    # (Regexes as Column.rlike arguments: inside SQL text '\s' would lose its backslash.)
     return F.when(
-        F.expr(_text(name)).rlike(_ISO_DATE), F.expr(f"try_cast({_text(name)} AS timestamp)")
-    )
+        text.rlike(_FEED_TIME) & offset.isin(*_FEED_OFFSETS),
+        F.timestamp_seconds(wall_clock - seconds_east),
+    ).when(text.rlike(_ISO_DATE), F.expr(f"try_cast({_text(name)} AS timestamp)"))
 
 
 def _as_epoch_seconds(raw: DataFrame, name: str) -> Column:

@@ -8,16 +8,17 @@
 --   defect, rekendata_bezettingsgraad, verkeersintensiteit_klasse2..5,
 --   voertuigsnelheid_rekenkundig_klasse2..5 INTEGER.
 -- A JSON line that is not an object reads as a row of NULLs and is rejected as
--- bad_unieke_id rather than malformed_record: the reason is not written anywhere here,
--- only whether the reading takes part.
+-- bad_tijd_waarneming rather than malformed_record, and readings outside the run's
+-- range are judged too: the reason is not written anywhere here, only whether the
+-- reading takes part.
 
 CREATE OR REPLACE TEMP VIEW readings AS
 SELECT
     *,
     CASE
+        WHEN tijd_waarneming IS NULL THEN 'bad_tijd_waarneming'
         WHEN unieke_id IS NULL THEN 'bad_unieke_id'
         WHEN lve_nr IS NULL THEN 'bad_lve_nr'
-        WHEN tijd_waarneming IS NULL THEN 'bad_tijd_waarneming'
         WHEN tijd_laatst_gewijzigd_text IS NOT NULL AND tijd_laatst_gewijzigd IS NULL
             THEN 'bad_tijd_laatst_gewijzigd'
         WHEN verkeersintensiteit_klasse2 IS NULL OR verkeersintensiteit_klasse3 IS NULL
