@@ -27,6 +27,17 @@ def _no_observer(stage: str, df: DataFrame) -> DataFrame:
     return df
 
 
+def _barrier(statused: DataFrame) -> DataFrame:
+    """Keep the filter on the statuses above the projections that compute them.
+
+    Spark pushes a filter below any deterministic projection, copying the expressions
+    it refers to: here the whole validation, into one predicate whose generated code
+    runs the scan stage 6x slower (one-day benchmark: 55 s against 10). An observation
+    is a node the optimizer does not push filters through; it counts, nothing more.
+    """
+    return statused.observe("statuses_barrier", F.count(F.lit(1)).alias("readings"))
+
+
 def epoch_seconds(moment: dt.datetime) -> int:
     return int(moment.replace(tzinfo=dt.timezone.utc).timestamp())
 
@@ -65,7 +76,7 @@ def curated_minutes(
     """Typed readings (`validation.typed_readings`) to curated rows with partition columns."""
     readings = observe(
         STATUSES, typed.transform(T.with_reading_status, window.context_start, window.output_end)
-    )
+    ).transform(_barrier)
     # Only readings the computation uses cross the shuffle: kept ones, plus in corrected
     # the left-out ones of the run's days that still name a location.
     needed = T.NAMES_LOCATION if semantics == CORRECTED else (T.KEPT,)
