@@ -15,7 +15,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from traffic_glue.config import ArgumentError, JobConfig, parse_date, yesterday_utc
-from traffic_glue.session import COMMON_CONF, local_spark_session
+from traffic_glue.session import apply_job_conf, local_spark_session
 
 # Spark's own catalog for local runs: an embedded Derby metastore in the project.
 DEFAULT_LOCAL_CATALOG = Path(__file__).resolve().parents[2] / ".local" / "catalog"
@@ -55,8 +55,7 @@ def glue_runtime(spark_context, config: JobConfig, argv: list[str]) -> Runtime:
 
     glue_context = GlueContext(spark_context)
     spark = glue_context.spark_session
-    for key, value in COMMON_CONF.items():
-        spark.conf.set(key, value)
+    apply_job_conf(spark)
     job = Job(glue_context)
     job.init(config.job_name, getResolvedOptions(argv, ["JOB_NAME"]))
     return Runtime(spark, job)

@@ -23,6 +23,21 @@ COMMON_CONF = {
 }
 
 
+# Input splits per core: Spark packs a day's few dozen hour files into about one split
+# per core, of unequal sizes, and the last one runs alone; three per core even it out.
+SPLITS_PER_CORE = 3
+MIN_SPLITS = "spark.sql.files.minPartitionNum"
+
+
+def apply_job_conf(spark: SparkSession) -> None:
+    """This project's settings on a running session (Glue's, or a local one)."""
+    for key, value in COMMON_CONF.items():
+        spark.conf.set(key, value)
+    if spark.conf.get(MIN_SPLITS, None) is None:  # a value the user set wins
+        cores = spark.sparkContext.defaultParallelism
+        spark.conf.set(MIN_SPLITS, str(SPLITS_PER_CORE * cores))
+
+
 def local_spark_session(
     app_name: str = "traffic-glue",
     shuffle_partitions: int | None = None,
@@ -48,6 +63,9 @@ def local_spark_session(
         .config("spark.ui.showConsoleProgress", "false")
         # Plenty for a local run; AQE coalesces what a small input does not need.
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions or 16))
+        # Local folders list faster on the driver than a Spark job starts (about a
+        # second on every run); on Glue, S3 listings keep Spark's parallel default.
+        .config("spark.sql.sources.parallelPartitionDiscovery.threshold", "100000")
     )
     for key, value in COMMON_CONF.items():
         builder = builder.config(key, value)
@@ -65,5 +83,6 @@ def local_spark_session(
             .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={catalog}")
         )
     session = builder.getOrCreate()
+    apply_job_conf(session)
     session.sparkContext.setLogLevel(os.environ.get("TRAFFIC_GLUE_LOG_LEVEL", "WARN"))
     return session

@@ -9,6 +9,7 @@ one file and as string in another reads correctly.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,7 +24,6 @@ from traffic_glue.config import CORRECTED, JSON, PARQUET
 from traffic_glue.validation import CORRUPT_RECORD
 
 FOOTER_THREADS = 16
-_FIELD = re.compile(r"^\s*(?:required|optional|repeated)\s+(\w+)\s+([^\s;(]+)(?:\s*\(([^)]*)\))?")
 
 
 class SourceError(RuntimeError):
@@ -35,7 +35,11 @@ class RawFile:
     path: str
     size: int
     rows: int | None = None  # from the Parquet footer
-    signature: tuple = ()  # (column, physical type, logical type) per column
+    schema: str = ""  # the footer's schema as Spark reads it (StructType JSON)
+
+    @property
+    def columns(self) -> set[str]:
+        return {f["name"] for f in json.loads(self.schema)["fields"]} if self.schema else set()
 
 
 @dataclass
@@ -107,19 +111,19 @@ def read_footer(spark: SparkSession, raw_file: RawFile) -> RawFile:
         )
         reader = jvm.org.apache.parquet.hadoop.ParquetFileReader.open(input_file)
         try:
-            text = reader.getFooter().getFileMetaData().getSchema().toString()
+            parquet_schema = reader.getFooter().getFileMetaData().getSchema()
             rows = reader.getRecordCount()
         finally:
             reader.close()
     except Exception as error:  # py4j wraps the JVM's reason; keep its first line
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise SourceError(f"raw file {raw_file.path} is not a readable Parquet file: {reason}")
-    signature = tuple(
-        (m.group(2), m.group(1), m.group(3) or "")
-        for m in (_FIELD.match(line) for line in text.splitlines()[1:])
-        if m
+    # Spark's own footer-to-schema conversion, as its schema inference would do it, but
+    # without the inference's Spark job (a second over a cold JVM on every run).
+    converter = jvm.org.apache.spark.sql.execution.datasources.parquet.ParquetToSparkSchemaConverter(
+        spark._jsparkSession.sessionState().conf()
     )
-    return RawFile(raw_file.path, raw_file.size, int(rows), signature)
+    return RawFile(raw_file.path, raw_file.size, int(rows), converter.convert(parquet_schema).json())
 
 
 def essential_columns(semantics: str) -> tuple[str, ...]:
@@ -146,8 +150,7 @@ def inspect_parquet(
             skipped[0]["reason"] + " (rerun with --corrupt_files skip to leave such files out)"
         )
     for raw_file in good:
-        columns = {name for name, _, _ in raw_file.signature}
-        missing = [c for c in essential_columns(semantics) if c not in columns]
+        missing = [c for c in essential_columns(semantics) if c not in raw_file.columns]
         if missing:
             raise SourceError(
                 f"raw file {raw_file.path} has no column {missing[0]}, which the computation "
@@ -158,12 +161,12 @@ def inspect_parquet(
 
 def read_parquet_readings(spark: SparkSession, raw_input: RawInput) -> DataFrame:
     """All files' readings; files are read in groups of one schema, each group once."""
-    groups: dict[tuple, list[str]] = {}
+    groups: dict[str, list[str]] = {}
     for raw_file in raw_input.files:
-        groups.setdefault(raw_file.signature, []).append(raw_file.path)
+        groups.setdefault(raw_file.schema, []).append(raw_file.path)
     frames = []
-    for paths in groups.values():
-        group_schema = spark.read.parquet(paths[0]).schema
+    for schema_json, paths in groups.items():
+        group_schema = T.StructType.fromJson(json.loads(schema_json))
         wanted = [f for f in group_schema.fields if f.name in S.RAW_COLUMNS]
         frames.append(spark.read.schema(T.StructType(wanted)).parquet(*paths))
     return _union_as_text_where_types_differ(frames)
