@@ -172,6 +172,23 @@ def test_run_job_exits_1_with_the_error_message(capsys):
     assert captured.err == "error: job transform run jr_1 FAILED: Py4JJavaError: out of memory\n"
 
 
+def test_run_job_sizes_a_backfill_for_this_run_only(capsys):
+    """Stubber: it checks the exact StartJobRun request, which moto does not keep."""
+    glue, stub = stubbed("glue")
+    stub.add_response("start_job_run", {"JobRunId": "jr_2"}, {
+        "JobName": "transform", "WorkerType": "G.1X", "NumberOfWorkers": 10, "Timeout": 60,
+        "Arguments": {"--start_date": "2024-01-01", "--end_date": "2024-12-31"}})
+    with stub:
+        code = deploy.main(["run-job", "--job", "transform", "--start-date", "2024-01-01",
+                            "--end-date", "2024-12-31", "--workers", "10", "--worker-type", "G.1X",
+                            "--timeout", "60", "--no-follow"],
+                           session=FakeSession(glue=glue), sleep=lambda _: None)
+    assert code == 0
+    stub.assert_no_pending_responses()
+    assert capsys.readouterr().out.splitlines()[0].endswith(
+        "WorkerType=G.1X NumberOfWorkers=10 Timeout=60")
+
+
 # --- runs --------------------------------------------------------------------
 
 

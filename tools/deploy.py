@@ -5,6 +5,7 @@
     python -m tools.deploy deploy [--project traffic-glue] [--workers 2] ...
     python -m tools.deploy start-workflow [--start-date D --end-date D] [--no-follow]
     python -m tools.deploy run-job [--start-date D --end-date D] [--arg KEY=VALUE ...]
+        [--workers N --worker-type G.1X --timeout MINUTES]
     python -m tools.deploy runs [--limit 5]
 
 Every AWS call goes through clients of one `boto3.session.Session` built from
@@ -50,6 +51,7 @@ DEFAULT_SCRIPT_KEY = "glue/traffic_transform.py"
 DEFAULT_LIBRARY_KEY = "glue/traffic_glue.zip"
 DEFAULT_PROJECT = "traffic-glue"
 SEMANTICS = ("corrected", "athena")
+WORKER_TYPES = ("G.1X", "G.2X", "G.4X", "G.8X")  # the workflow template's AllowedValues
 
 
 # --- command line ------------------------------------------------------------
@@ -157,8 +159,17 @@ def cmd_run_job(args, clients, sleep) -> int:
         arguments["--semantics"] = args.semantics
     for key, value in args.arg:
         arguments[key if key.startswith("--") else f"--{key}"] = value
+    capacity = {
+        key: value
+        for key, value in (
+            ("WorkerType", args.worker_type),
+            ("NumberOfWorkers", args.workers),
+            ("Timeout", args.timeout),
+        )
+        if value is not None
+    }
     glue = clients("glue")
-    run_id = start_job(glue, job, arguments)
+    run_id = start_job(glue, job, arguments, capacity)
     if not args.no_follow:
         follow_job_run(glue, job, run_id, sleep=sleep, poll_seconds=args.poll_seconds)
     return 0
@@ -206,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--database", default="traffic")
     sub.add_argument("--temp-expiry-days", type=int)
     sub.add_argument("--raw-prefix", help="where Firehose lands raw data, e.g. raw/ (default: the templates')")
-    sub.add_argument("--worker-type", default="G.1X")
+    sub.add_argument("--worker-type", choices=WORKER_TYPES, default="G.1X")
     sub.add_argument("--workers", type=int, default=2)
     sub.add_argument("--semantics", choices=SEMANTICS, default="corrected")
     sub.add_argument("--schedule", help="cron(...) of the daily trigger (default: the template's)")
@@ -225,6 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--semantics", choices=SEMANTICS, help="default: the job's (the stack's Semantics)")
     sub.add_argument("--arg", type=key_value, action="append", default=[], metavar="KEY=VALUE",
                      help="another job argument, e.g. lookback_minutes=90 (sent as --KEY)")
+    # A backfill outgrows the daily run's sizing (docs/BENCHMARKS.md, "Glue sizing").
+    sub.add_argument("--worker-type", choices=WORKER_TYPES, help="this run's worker type (default: the job's)")
+    sub.add_argument("--workers", type=int, help="this run's number of workers (default: the job's)")
+    sub.add_argument("--timeout", type=int, metavar="MINUTES", help="this run's timeout (default: the job's)")
     sub.set_defaults(handler=cmd_run_job, command_parser=sub)
 
     sub = commands.add_parser("runs", parents=[aws], help="show the last workflow and job runs")

@@ -84,12 +84,14 @@ def follow_workflow_run(glue, workflow: str, run_id: str, *, sleep: Sleep, poll_
     raise DeployError(f"workflow {workflow} run {run_id} {status}: {reason}")
 
 
-def start_job(glue, job: str, arguments: dict) -> str:
-    request = {"JobName": job}
+def start_job(glue, job: str, arguments: dict, capacity: dict | None = None) -> str:
+    """`capacity`: this run's WorkerType, NumberOfWorkers and Timeout, where not the job's."""
+    request = {"JobName": job, **(capacity or {})}
     if arguments:
         request["Arguments"] = arguments
     run_id = glue.start_job_run(**request)["JobRunId"]
-    print(f"started job {job} run {run_id} {_properties(arguments)}".rstrip())
+    sized = " ".join(f"{key}={value}" for key, value in (capacity or {}).items())
+    print(f"started job {job} run {run_id} {_properties(arguments)} {sized}".rstrip())
     return run_id
 
 
