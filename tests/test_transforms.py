@@ -49,6 +49,21 @@ def test_reading_status_applies_rules_in_order(spark):
 
 # --- step 2: duplicates -----------------------------------------------------------------
 
+CONTEXT_START, CONTEXT_END = T0 - 3600, T0 + 86400
+
+
+def _statused(spark, rows):
+    return readings_df(spark, rows).transform(TR.with_reading_status, CONTEXT_START, CONTEXT_END)
+
+
+def _deduplicated(spark, rows):
+    """As the pipeline does in `corrected`: kept and left-out readings, deduplicated."""
+    return (
+        _statused(spark, rows)
+        .where(F.col(TR.READING_STATUS).isin(*TR.NAMES_LOCATION))
+        .transform(TR.deduplicate_readings, CONTEXT_START)
+    )
+
 
 def test_deduplicate_keeps_latest_modification_as_an_instant(spark):
     rows = [
@@ -64,8 +79,7 @@ def test_deduplicate_keeps_latest_modification_as_an_instant(spark):
         reading(1, 1, T0 + 60, counts=(5, 0, 0, 0), modified=None),
     ]
     result = (
-        readings_df(spark, rows)
-        .transform(TR.deduplicate_readings)
+        _deduplicated(spark, rows)
         .select(S.LANE_ID, S.OBSERVED_AT, S.intensity(2), S.intensity(3))
     )
     expected = spark.createDataFrame(
@@ -80,10 +94,24 @@ def test_deduplicate_is_deterministic_whatever_the_input_order(spark):
         reading(1, 1, T0, counts=(3, 0, 0, 0), speeds=(90, 0, 0, 0), modified="2020-04-07T10:00:00+02:00"),
         reading(1, 1, T0, counts=(3, 0, 0, 0), speeds=(95, 0, 0, 0), modified="2020-04-07T10:00:00+02:00"),
     ]
-    first = readings_df(spark, rows).transform(TR.deduplicate_readings).collect()
-    second = readings_df(spark, rows[::-1]).transform(TR.deduplicate_readings).collect()
+    first = _deduplicated(spark, rows).collect()
+    second = _deduplicated(spark, rows[::-1]).collect()
     assert first == second
     assert first[0][S.arithmetic_speed(2)] == 95  # tied counts: the greater s2 wins
+
+
+def test_deduplicate_never_lets_a_left_out_reading_beat_a_kept_one(spark):
+    rows = [
+        reading(1, 1, T0, counts=(1, 0, 0, 0), modified="2020-04-07T08:00:00+00:00"),
+        # Later and larger, but defect (or unknown occupancy): only the kept one counts.
+        reading(1, 1, T0, counts=(9, 0, 0, 0), modified="2020-04-07T09:00:00+00:00", defect=1),
+        reading(1, 1, T0, counts=(8, 0, 0, 0), modified="2020-04-07T09:00:00+00:00", occupancy=-1),
+        # Only left out: one of them remains, for the location id.
+        reading(2, 1, T0, counts=(7, 0, 0, 0), defect=1),
+    ]
+    for ordered in (rows, rows[::-1]):
+        result = _deduplicated(spark, ordered).select(S.LANE_ID, S.intensity(2), TR.READING_STATUS)
+        assert sorted(tuple(r) for r in result.collect()) == [(1, 1, "kept"), (2, 7, "defect")]
 
 
 # --- step 3: lane speed -------------------------------------------------------------------
@@ -117,14 +145,15 @@ def test_lane_speed(spark, semantics, column):
 
 
 def _grouped(spark, rows, semantics):
-    readings = (
-        readings_df(spark, rows)
-        .transform(TR.with_reading_status, T0 - 3600, T0 + 86400)
-        .transform(TR.with_lane_speed, semantics)
-    )
+    """Steps 1..4 as the pipeline chains them (`athena` keeps duplicates)."""
+    if semantics == ATHENA:
+        readings = _statused(spark, rows)
+    else:
+        readings = _deduplicated(spark, rows)
     return (
-        readings.transform(TR.with_location_id, semantics)
+        readings.transform(TR.with_lane_speed, semantics)
         .transform(TR.group_lanes, semantics)
+        .transform(TR.with_location_id, semantics)
         .select(S.UNIT_ID, S.OBSERVED_AT, S.LOCATION_ID, S.CURRENT_SPEED, S.INTENSITY_SUM,
                 *(S.class_total(k) for k in S.COUNTED_CLASSES))
     )
@@ -181,12 +210,26 @@ def test_corrected_location_id_ignores_rejected_readings_and_other_days(spark):
     # folder holds it). Neither names the location; defect lane 13 does.
     rows = [reading(11, 1, T0), reading(99, 1, T0, reject_reason="bad_speed"),
             reading(98, 1, T0 + 86400), reading(13, 1, T0 + 60, defect=1)]
-    readings = (
-        readings_df(spark, rows)
-        .transform(TR.with_reading_status, T0 - 3600, T0 + 86400)
-        .transform(TR.with_location_id, CORRECTED)
+    result = _grouped(spark, rows, CORRECTED)
+    # Only minute T0 has a kept reading.
+    assert [(r[S.OBSERVED_AT], r[S.LOCATION_ID]) for r in result.collect()] == [(T0, 13)]
+
+
+def test_corrected_minute_with_only_a_left_out_higher_lane_names_but_writes_nothing(spark):
+    rows = [
+        reading(11, 1, T0, counts=(2, 0, 0, 0), speeds=(100, 0, 0, 0)),
+        # A defect reading of lane 12 beside the kept one of lane 11: ignored in the values.
+        reading(12, 1, T0, counts=(6, 0, 0, 0), speeds=(10, 0, 0, 0), defect=1),
+        reading(11, 1, T0 + 60, counts=(4, 0, 0, 0), speeds=(50, 0, 0, 0)),
+        # Minute T0+120: only a defect reading of lane 13, the largest lane seen.
+        reading(13, 1, T0 + 120, counts=(1, 0, 0, 0), speeds=(70, 0, 0, 0), defect=1),
+    ]
+    result = _grouped(spark, rows, CORRECTED)
+    expected = spark.createDataFrame(
+        [(1, T0, 13, 100.0, 2, 2, 0, 0, 0), (1, T0 + 60, 13, 50.0, 4, 4, 0, 0, 0)],
+        _group_schema(),
     )
-    assert {r[S.LOCATION_ID] for r in readings.collect()} == {13}
+    assert_approx_df_equality(result, expected, 1e-12, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_group_lanes_athena_counts_a_duplicate_twice(spark):

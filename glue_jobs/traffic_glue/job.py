@@ -14,7 +14,7 @@ import uuid
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
-from traffic_glue import catalog, pipeline, publish, sources, storage, validation
+from traffic_glue import catalog, pipeline, publish, sources, storage, transforms, validation
 from traffic_glue import schema as S
 from traffic_glue.config import JobConfig
 from traffic_glue.report import RunReport, status_metrics
@@ -121,7 +121,10 @@ def _process(
     rows = Observation("output_rows")
     observers = {
         pipeline.STATUSES: lambda df: df.observe(statuses, *status_metrics()),
-        pipeline.KEPT_READINGS: lambda df: df.observe(kept, F.count(F.lit(1)).alias("n")),
+        # In corrected the observed frame also holds left-out readings naming a location.
+        pipeline.KEPT_READINGS: lambda df: df.observe(
+            kept, F.count(F.when(F.col(transforms.READING_STATUS) == transforms.KEPT, 1)).alias("n")
+        ),
         pipeline.OUTPUT_ROWS: lambda df: df.observe(rows, F.count(F.lit(1)).alias("n")),
     }
     window = pipeline.RunWindow.for_days(

@@ -1,8 +1,8 @@
 """The whole computation of SEMANTICS.md, from typed readings to curated rows.
 
 The plan has one shuffle: readings are hash-partitioned by `lve_nr` once, and
-deduplication, lane grouping and every series window are keyed by `lve_nr` plus more,
-so Spark reuses that partitioning for all of them.
+deduplication, lane grouping, the location id and every series window are keyed by
+`lve_nr` (plus more), so Spark reuses that partitioning for all of them.
 """
 
 from __future__ import annotations
@@ -84,17 +84,18 @@ def curated_minutes(
     # The one shuffle: everything below is keyed by lve_nr (plus more).
     readings = readings.repartition(S.UNIT_ID)
     if semantics == CORRECTED:
-        # One sort serves the location-id window and the deduplication window.
-        readings = readings.sortWithinPartitions(
-            S.UNIT_ID, S.LANE_ID, S.OBSERVED_AT, *T.deduplication_order()
-        )
-    kept = readings.transform(T.with_location_id, semantics).transform(T.filter_kept_readings)
-    if semantics == CORRECTED:
-        kept = kept.transform(T.deduplicate_readings)
-    kept = observe(KEPT_READINGS, kept)
+        # One reading per lane and minute, kept ones first: the left-out ones that
+        # remain only name the location (the id is computed on the grouped minutes,
+        # whose sort then serves every series window too).
+        readings = readings.transform(T.deduplicate_readings, window.context_start)
+    else:
+        readings = readings.transform(T.filter_kept_readings)
+    # The observer counts the rows whose status is kept.
+    readings = observe(KEPT_READINGS, readings)
     rows = (
-        kept.transform(T.with_lane_speed, semantics)
+        readings.transform(T.with_lane_speed, semantics)
         .transform(T.group_lanes, semantics)
+        .transform(T.with_location_id, semantics)
         .transform(T.with_previous_speed, semantics)
         .transform(T.with_speed_diff_indicator)
         .transform(T.with_rolling_speeds, semantics)

@@ -2,9 +2,11 @@
 
 Each takes a DataFrame and plain values and returns a DataFrame; the mode is
 `config.ATHENA` or `config.CORRECTED`. `pipeline.curated_minutes` chains them.
-Windows over series are partitioned by (`lve_nr`, `uniqueid`): a lane belongs to one
-`lve_nr`, so this is the series of SEMANTICS.md step 5, and it lets every step share
-the job's one partitioning by `lve_nr` (docs/SEMANTICS_NOTES.md).
+Every window and grouping is keyed by `lve_nr` plus more: a lane belongs to one
+`lve_nr`, so a series of SEMANTICS.md step 5 (`athena`: `lve_nr`, `uniqueid`;
+`corrected`, one id per `lve_nr`: `lve_nr` alone) and a duplicate (`lve_nr`, lane,
+time) are found within it, and every step shares the job's one partitioning by
+`lve_nr` (docs/SEMANTICS_NOTES.md).
 """
 
 from __future__ import annotations
@@ -77,15 +79,32 @@ def deduplication_order() -> list[Column]:
     ]
 
 
-def deduplicate_readings(readings: DataFrame) -> DataFrame:
-    """Step 2 (`corrected`): one reading per lane and measurement time."""
-    same_reading = Window.partitionBy(S.UNIT_ID, S.LANE_ID, S.OBSERVED_AT).orderBy(
-        *deduplication_order()
+_READING_KEY = "_reading_key"
+_LANE_SPAN = 1 << 32  # unieke_id + 2**31 lies in [0, 2**32)
+
+
+def deduplicate_readings(readings: DataFrame, context_start: int) -> DataFrame:
+    """Step 2 (`corrected`): one reading per lane and measurement time.
+
+    Takes kept and left-out readings (`NAMES_LOCATION`) and returns, per lane and
+    time, the winner of `deduplication_order` among the kept ones if there is one,
+    else one left-out reading (it only names the location, step 4).
+
+    The window is keyed by one long that is unique per (lane, time) for readings
+    measured from `context_start` on, put first so that the 64-bit prefix Spark's sort
+    compares first almost always decides (`lve_nr` first has few values).
+    """
+    key = (F.col(S.OBSERVED_AT).cast("long") - F.lit(context_start)) * F.lit(_LANE_SPAN) + (
+        F.col(S.LANE_ID).cast("long") + F.lit(_LANE_SPAN // 2)
+    )
+    same_reading = Window.partitionBy(_READING_KEY, S.UNIT_ID).orderBy(
+        (F.col(READING_STATUS) == KEPT).desc(), *deduplication_order()
     )
     return (
-        readings.withColumn("_copy", F.row_number().over(same_reading))
+        readings.withColumn(_READING_KEY, key)
+        .withColumn("_copy", F.row_number().over(same_reading))
         .where(F.col("_copy") == 1)
-        .drop("_copy")
+        .drop("_copy", _READING_KEY)
     )
 
 
@@ -109,41 +128,79 @@ def with_lane_speed(readings: DataFrame, semantics: str) -> DataFrame:
     return readings.withColumn(LANE_SPEED, F.when(vehicles > 0, speed.cast("double")))
 
 
-def with_location_id(readings: DataFrame, semantics: str) -> DataFrame:
-    """Step 4's id for `corrected`: the largest lane id of the `lve_nr` over every valid
-    reading of the run's context range, kept or left out by step 1. Rejected readings
-    and readings of other days name nothing.
+_LANES_MAX, _HAS_KEPT, _KEPT = "_lanes_max", "_has_kept", "_kept"
+
+
+def group_lanes(readings: DataFrame, semantics: str) -> DataFrame:
+    """Steps 4 and 4a: one row per `lve_nr` and minute.
+
+    `athena` (kept readings): the location id is the minute's largest lane id.
+    `corrected` (deduplicated kept and left-out readings, `deduplicate_readings`): every
+    value is over the kept readings only; `_lanes_max` (the largest lane id of all the
+    rows) and `_has_kept` are for `with_location_id`.
+    """
+    vehicles = sum((F.col(c) for c in _COUNTS), F.lit(0))
+    if semantics == ATHENA:
+        return readings.groupBy(S.UNIT_ID, S.OBSERVED_AT).agg(
+            F.max(S.LANE_ID).alias(S.LOCATION_ID),
+            F.avg(LANE_SPEED).alias(S.CURRENT_SPEED),
+            # The Athena query's "bezettingsgraad" is the rounded mean vehicle count per lane.
+            F.round(F.avg(vehicles)).cast("int").alias(S.INTENSITY_SUM),
+            *(F.sum(S.intensity(k)).cast("int").alias(S.class_total(k)) for k in S.COUNTED_CLASSES),
+        )
+    kept = F.col(_KEPT)
+
+    def of_kept(value: Column) -> Column:
+        return F.when(kept, value)
+
+    return (
+        readings.withColumn(_KEPT, F.col(READING_STATUS) == KEPT)
+        .groupBy(S.UNIT_ID, S.OBSERVED_AT)
+        .agg(
+            F.max(S.LANE_ID).alias(_LANES_MAX),
+            F.max(kept).alias(_HAS_KEPT),
+            F.avg(of_kept(F.col(LANE_SPEED))).alias(S.CURRENT_SPEED),
+            F.round(F.avg(of_kept(vehicles))).cast("int").alias(S.INTENSITY_SUM),
+            *(
+                F.sum(of_kept(F.col(S.intensity(k)))).cast("int").alias(S.class_total(k))
+                for k in S.COUNTED_CLASSES
+            ),
+        )
+    )
+
+
+def with_location_id(rows: DataFrame, semantics: str) -> DataFrame:
+    """Step 4's id for `corrected`, on `group_lanes`' rows: the largest lane id of the
+    `lve_nr` over every valid reading of the run's context range, kept or left out by
+    step 1 (the caller passes no other readings: rejected readings and readings of
+    other days name nothing). Then only minutes with a kept reading remain.
 
     `athena` takes the largest lane id per minute instead, in `group_lanes`.
     """
     if semantics == ATHENA:
-        return readings
-    valid_lane = F.when(F.col(READING_STATUS).isin(*NAMES_LOCATION), F.col(S.LANE_ID))
-    return readings.withColumn(S.LOCATION_ID, F.max(valid_lane).over(Window.partitionBy(S.UNIT_ID)))
-
-
-def group_lanes(readings: DataFrame, semantics: str) -> DataFrame:
-    """Steps 4 and 4a: one row per location and minute."""
-    keys = [S.UNIT_ID, S.OBSERVED_AT] + ([S.LOCATION_ID] if semantics == CORRECTED else [])
-    location = [] if semantics == CORRECTED else [F.max(S.LANE_ID).alias(S.LOCATION_ID)]
-    vehicles = sum((F.col(c) for c in _COUNTS), F.lit(0))
-    return readings.groupBy(*keys).agg(
-        *location,
-        F.avg(LANE_SPEED).alias(S.CURRENT_SPEED),
-        # The Athena query's "bezettingsgraad" is the rounded mean vehicle count per lane.
-        F.round(F.avg(vehicles)).cast("int").alias(S.INTENSITY_SUM),
-        *(F.sum(S.intensity(k)).cast("int").alias(S.class_total(k)) for k in S.COUNTED_CLASSES),
+        return rows
+    # Ordered like `series`, so one sort serves this window and the series windows.
+    every_minute = series(CORRECTED).rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    return (
+        rows.withColumn(S.LOCATION_ID, F.max(_LANES_MAX).over(every_minute))
+        .where(F.col(_HAS_KEPT))
+        .drop(_LANES_MAX, _HAS_KEPT)
     )
 
 
-def series() -> Window:
-    """Step 5: one series per location, in time order (a function: specs need a JVM)."""
+def series(semantics: str) -> Window:
+    """Step 5: one series per location, in time order (a function: specs need a JVM).
+
+    `corrected` has one location id per `lve_nr`, so the series is the `lve_nr`'s.
+    """
+    if semantics == CORRECTED:
+        return Window.partitionBy(S.UNIT_ID).orderBy(S.OBSERVED_AT)
     return Window.partitionBy(S.UNIT_ID, S.LOCATION_ID).orderBy(S.OBSERVED_AT)
 
 
 def with_previous_speed(rows: DataFrame, semantics: str) -> DataFrame:
     """Step 6: the previous row's speed (`corrected`: only if at most 60 s earlier)."""
-    in_series = series()
+    in_series = series(semantics)
     previous = F.lag(S.CURRENT_SPEED).over(in_series)
     if semantics == CORRECTED:
         gap = F.col(S.OBSERVED_AT) - F.lag(S.OBSERVED_AT).over(in_series)
@@ -160,7 +217,7 @@ def with_speed_diff_indicator(rows: DataFrame) -> DataFrame:
 
 def with_rolling_speeds(rows: DataFrame, semantics: str) -> DataFrame:
     """Steps 8 and 9: mean speed over the last 3 and 20 minutes (rows in `athena`)."""
-    in_series = series()
+    in_series = series(semantics)
     if semantics == ATHENA:
         short = in_series.rowsBetween(-SHORT_WINDOW_ROWS, Window.currentRow)
         long = in_series.rowsBetween(-LONG_WINDOW_ROWS, Window.currentRow)
