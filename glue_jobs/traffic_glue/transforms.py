@@ -141,31 +141,26 @@ def group_lanes(readings: DataFrame, semantics: str) -> DataFrame:
     """
     vehicles = sum((F.col(c) for c in _COUNTS), F.lit(0))
     if semantics == ATHENA:
-        return readings.groupBy(S.UNIT_ID, S.OBSERVED_AT).agg(
-            F.max(S.LANE_ID).alias(S.LOCATION_ID),
-            F.avg(LANE_SPEED).alias(S.CURRENT_SPEED),
-            # The Athena query's "bezettingsgraad" is the rounded mean vehicle count per lane.
-            F.round(F.avg(vehicles)).cast("int").alias(S.INTENSITY_SUM),
-            *(F.sum(S.intensity(k)).cast("int").alias(S.class_total(k)) for k in S.COUNTED_CLASSES),
-        )
-    kept = F.col(_KEPT)
+        location = [F.max(S.LANE_ID).alias(S.LOCATION_ID)]
 
-    def of_kept(value: Column) -> Column:
-        return F.when(kept, value)
+        def counted(value: Column) -> Column:
+            return value
+    else:
+        readings = readings.withColumn(_KEPT, F.col(READING_STATUS) == KEPT)
+        location = [F.max(S.LANE_ID).alias(_LANES_MAX), F.max(_KEPT).alias(_HAS_KEPT)]
 
-    return (
-        readings.withColumn(_KEPT, F.col(READING_STATUS) == KEPT)
-        .groupBy(S.UNIT_ID, S.OBSERVED_AT)
-        .agg(
-            F.max(S.LANE_ID).alias(_LANES_MAX),
-            F.max(kept).alias(_HAS_KEPT),
-            F.avg(of_kept(F.col(LANE_SPEED))).alias(S.CURRENT_SPEED),
-            F.round(F.avg(of_kept(vehicles))).cast("int").alias(S.INTENSITY_SUM),
-            *(
-                F.sum(of_kept(F.col(S.intensity(k)))).cast("int").alias(S.class_total(k))
-                for k in S.COUNTED_CLASSES
-            ),
-        )
+        def counted(value: Column) -> Column:
+            return F.when(F.col(_KEPT), value)
+
+    return readings.groupBy(S.UNIT_ID, S.OBSERVED_AT).agg(
+        *location,
+        F.avg(counted(F.col(LANE_SPEED))).alias(S.CURRENT_SPEED),
+        # The Athena query's "bezettingsgraad" is the rounded mean vehicle count per lane.
+        F.round(F.avg(counted(vehicles))).cast("int").alias(S.INTENSITY_SUM),
+        *(
+            F.sum(counted(F.col(S.intensity(k)))).cast("int").alias(S.class_total(k))
+            for k in S.COUNTED_CLASSES
+        ),
     )
 
 
