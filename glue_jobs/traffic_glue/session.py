@@ -67,8 +67,6 @@ def local_spark_session(
         # second on every run); on Glue, S3 listings keep Spark's parallel default.
         .config("spark.sql.sources.parallelPartitionDiscovery.threshold", "100000")
     )
-    for key, value in COMMON_CONF.items():
-        builder = builder.config(key, value)
     if catalog_dir:
         catalog = Path(catalog_dir).resolve()
         catalog.mkdir(parents=True, exist_ok=True)
