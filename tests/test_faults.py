@@ -179,6 +179,17 @@ def assert_accounting(report: dict) -> None:
     assert r["filtered_total"] == sum(r["filtered"].values())
 
 
+def assert_same_as_baseline(target: Path, before: dict, baseline: dict) -> dict:
+    """The run left the table and the accounting exactly as the good landing gives them;
+    returns its report."""
+    assert table_rows(target) == baseline["rows"]
+    assert partition_digests(target) == before
+    report = last_report(target)
+    assert_accounting(report)
+    assert report["readings"] == baseline["readings"]
+    return report
+
+
 def one_line_error(capsys) -> str:
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1, lines
@@ -289,11 +300,7 @@ def test_json_with_every_value_a_string_equals_parquet(baseline, tmp_path):
     target, before = published(baseline, tmp_path)
     land_json_at(tmp_path / "raw", good_readings())
     assert run_job(tmp_path / "raw", target, DAY, DAY, "--source_format", "json") == 0
-    assert table_rows(target) == baseline["rows"]
-    assert partition_digests(target) == before
-    report = last_report(target)
-    assert_accounting(report)
-    assert report["readings"] == baseline["readings"]
+    assert_same_as_baseline(target, before, baseline)
 
 
 def _replace(table: pa.Table, name: str, values: pa.Array) -> pa.Table:
@@ -325,11 +332,7 @@ def test_parquet_whose_columns_drift_between_files_gives_the_same_numbers(baseli
         18: _ids_as_bigint_times_as_int32_no_class_1,
     })
     assert run_job(tmp_path / "raw", target, DAY, DAY) == 0
-    assert table_rows(target) == baseline["rows"]
-    assert partition_digests(target) == before
-    report = last_report(target)
-    assert_accounting(report)
-    assert report["readings"] == baseline["readings"]
+    report = assert_same_as_baseline(target, before, baseline)
     assert report["source"]["files"] == len(list((tmp_path / "raw").rglob("*.parquet")))
 
 
@@ -395,11 +398,7 @@ def test_corrupt_files_skip_leaves_them_out_and_lists_them(baseline, tmp_path):
 
     assert run_job(tmp_path / "raw", target, DAY, DAY, "--corrupt_files", "skip") == 0
 
-    assert table_rows(target) == baseline["rows"]
-    assert partition_digests(target) == before
-    report = last_report(target)
-    assert_accounting(report)
-    assert report["readings"] == baseline["readings"]
+    report = assert_same_as_baseline(target, before, baseline)
     skipped = report["source"]["skipped"]
     assert {Path(s["file"].removeprefix("file:")) for s in skipped} == bad
     assert all("not a readable Parquet file" in s["reason"] for s in skipped)
