@@ -367,13 +367,16 @@ def _corrupt(kind: str, folder: Path, a_real_file: Path) -> Path:
     elif kind == "text":
         path = folder / "notes.txt"
         path.write_text("this is not a Parquet file\n")
+    elif kind == "spark_type":  # valid Parquet, with a column type Spark cannot read
+        path = folder / "clock.parquet"
+        pq.write_table(pa.table({"clock": pa.array([1], pa.time64("ns"))}), path)
     else:
         path = folder / "empty.parquet"
         path.write_bytes(b"")
     return path
 
 
-@pytest.mark.parametrize("kind", ["truncated", "text", "empty"])
+@pytest.mark.parametrize("kind", ["truncated", "text", "empty", "spark_type"])
 def test_an_unreadable_raw_file_stops_the_run_naming_it(baseline, tmp_path, capsys, kind):
     target, before = published(baseline, tmp_path)
     shutil.copytree(baseline["raw"], tmp_path / "raw")
@@ -385,6 +388,8 @@ def test_an_unreadable_raw_file_stops_the_run_naming_it(baseline, tmp_path, caps
 
     error = one_line_error(capsys)
     assert str(bad) in error and "--corrupt_files skip" in error
+    if kind == "spark_type":
+        assert "Illegal Parquet type: INT64 (TIME(NANOS" in error
     assert partition_digests(target) == before
     assert_nothing_left_behind(target)
 

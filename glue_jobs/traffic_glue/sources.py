@@ -115,15 +115,17 @@ def read_footer(spark: SparkSession, raw_file: RawFile) -> RawFile:
             rows = reader.getRecordCount()
         finally:
             reader.close()
+        # Spark's own footer-to-schema conversion, as its schema inference would do it,
+        # but without the inference's Spark job (a second over a cold JVM on every run).
+        # A column type Spark cannot read fails here, naming the file.
+        converter = jvm.org.apache.spark.sql.execution.datasources.parquet.ParquetToSparkSchemaConverter(
+            spark._jsparkSession.sessionState().conf()
+        )
+        schema = converter.convert(parquet_schema).json()
     except Exception as error:  # py4j wraps the JVM's reason; keep its first line
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise SourceError(f"raw file {raw_file.path} is not a readable Parquet file: {reason}")
-    # Spark's own footer-to-schema conversion, as its schema inference would do it, but
-    # without the inference's Spark job (a second over a cold JVM on every run).
-    converter = jvm.org.apache.spark.sql.execution.datasources.parquet.ParquetToSparkSchemaConverter(
-        spark._jsparkSession.sessionState().conf()
-    )
-    return RawFile(raw_file.path, raw_file.size, int(rows), converter.convert(parquet_schema).json())
+    return RawFile(raw_file.path, raw_file.size, int(rows), schema)
 
 
 def essential_columns(semantics: str) -> tuple[str, ...]:
