@@ -36,7 +36,7 @@ def test_reading_status_applies_rules_in_order(spark):
     statuses = (
         readings_df(spark, rows)
         .transform(TR.with_reading_status, T0 - 3600, T0 + 86400)
-        .select(S.LANE_ID, TR.READING_STATUS)
+        .select(S.LANE_ID, TR.status_name(F.col(TR.READING_STATUS)).alias(TR.READING_STATUS))
     )
     expected = spark.createDataFrame(
         [(1, "kept"), (2, "defect"), (3, "defect"), (4, "unknown_occupancy"),
@@ -60,7 +60,7 @@ def _deduplicated(spark, rows):
     """As the pipeline does in `corrected`: kept and left-out readings, deduplicated."""
     return (
         _statused(spark, rows)
-        .where(F.col(TR.READING_STATUS).isin(*TR.NAMES_LOCATION))
+        .where(TR.has_status(*TR.NAMES_LOCATION))
         .transform(TR.deduplicate_readings, CONTEXT_START)
     )
 
@@ -110,7 +110,9 @@ def test_deduplicate_never_lets_a_left_out_reading_beat_a_kept_one(spark):
         reading(2, 1, T0, counts=(7, 0, 0, 0), defect=1),
     ]
     for ordered in (rows, rows[::-1]):
-        result = _deduplicated(spark, ordered).select(S.LANE_ID, S.intensity(2), TR.READING_STATUS)
+        result = _deduplicated(spark, ordered).select(
+            S.LANE_ID, S.intensity(2), TR.status_name(F.col(TR.READING_STATUS))
+        )
         assert sorted(tuple(r) for r in result.collect()) == [(1, 1, "kept"), (2, 7, "defect")]
 
 

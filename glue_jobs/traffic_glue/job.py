@@ -123,7 +123,7 @@ def _process(
         pipeline.STATUSES: lambda df: df.observe(statuses, *status_metrics()),
         # In corrected the observed frame also holds left-out readings naming a location.
         pipeline.KEPT_READINGS: lambda df: df.observe(
-            kept, F.count(F.when(F.col(transforms.READING_STATUS) == transforms.KEPT, 1)).alias("n")
+            kept, F.count_if(transforms.has_status(transforms.KEPT)).alias("n")
         ),
         pipeline.OUTPUT_ROWS: lambda df: df.observe(rows, F.count(F.lit(1)).alias("n")),
     }

@@ -80,7 +80,7 @@ def curated_minutes(
     # Only readings the computation uses cross the shuffle: kept ones, plus in corrected
     # the left-out ones of the run's days that still name a location.
     needed = T.NAMES_LOCATION if semantics == CORRECTED else (T.KEPT,)
-    readings = readings.where(F.col(T.READING_STATUS).isin(*needed))
+    readings = readings.where(T.has_status(*needed))
     # The one shuffle: everything below is keyed by lve_nr (plus more).
     readings = readings.repartition(S.UNIT_ID)
     if semantics == CORRECTED:

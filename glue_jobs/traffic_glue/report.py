@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from traffic_glue.transforms import DUPLICATE, FILTER_RULES, KEPT, READING_STATUS
+from traffic_glue.transforms import DUPLICATE, FILTER_RULES, KEPT, has_status
 from traffic_glue.validation import REJECT_REASONS
 
 READ = "read"
@@ -21,11 +21,10 @@ CANDIDATES = "passed_filters"  # kept before duplicates are resolved
 
 def status_metrics() -> list[Column]:
     """Aggregates for `DataFrame.observe` over readings with a status."""
-    status = F.col(READING_STATUS)
     counts = [F.count(F.lit(1)).alias(READ)]
     for name in (*REJECT_REASONS, *FILTER_RULES):
-        counts.append(F.sum(F.when(status == name, 1).otherwise(0)).alias(name))
-    counts.append(F.sum(F.when(status == KEPT, 1).otherwise(0)).alias(CANDIDATES))
+        counts.append(F.count_if(has_status(name)).alias(name))
+    counts.append(F.count_if(has_status(KEPT)).alias(CANDIDATES))
     return counts
 
 

@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 
 from traffic_glue import schema as S
 from traffic_glue.config import ATHENA, CORRECTED
-from traffic_glue.validation import REJECT_REASON
+from traffic_glue.validation import REJECT_REASON, REJECT_REASONS
 
 LANE_SPEED = "lane_speed"
 READING_STATUS = "reading_status"
@@ -30,6 +30,10 @@ KEPT = "kept"
 FILTER_RULES = (OUTSIDE_DAYS, DEFECT, UNKNOWN_OCCUPANCY)
 # Readings that count for the corrected location id (docs/SEMANTICS_NOTES.md step 4).
 NAMES_LOCATION = (KEPT, DEFECT, UNKNOWN_OCCUPANCY)
+# A reading's status is the index of its name here: the run report counts every status
+# over every reading read, and thirteen comparisons of names per reading cost a seven-day
+# run about 3 s more than comparisons of small integers (benchmarks, docs/BENCHMARKS.md).
+READING_STATUSES = (KEPT, *FILTER_RULES, *REJECT_REASONS)
 
 NOT_DEFECT = 0
 UNKNOWN_OCCUPANCY_MAX = -1  # occupancy must be above this
@@ -48,28 +52,49 @@ _COUNTS = [S.intensity(k) for k in S.COUNTED_CLASSES]
 _SPEEDS = [S.arithmetic_speed(k) for k in S.COUNTED_CLASSES]
 
 
+def status_code(name: str) -> int:
+    return READING_STATUSES.index(name)
+
+
+def has_status(*names: str) -> Column:
+    """Whether a reading's `reading_status` is one of `names`."""
+    codes = [status_code(name) for name in names]
+    status = F.col(READING_STATUS)
+    return status == codes[0] if len(codes) == 1 else status.isin(*codes)
+
+
+def status_name(status: Column) -> Column:
+    """The name of a status code (for people and tests; the job compares codes)."""
+    return F.element_at(F.array(*(F.lit(name) for name in READING_STATUSES)), status + 1)
+
+
 def with_reading_status(readings: DataFrame, context_start: int, context_end: int) -> DataFrame:
-    """Step 1 as a status per reading: a reject reason, a filter rule, or `kept`.
+    """Step 1 as a status per reading: a reject reason, a filter rule, or `kept`, as
+    its code (`READING_STATUSES`).
 
     Readings outside `[context_start, context_end)` (epoch seconds) are not the run's.
     NULL `defect` or occupancy fails the rule, as it did in the Athena `WHERE`.
     """
     observed = F.col(S.OBSERVED_AT)
+    reason = F.col(REJECT_REASON)
+    rejected = F.lit(None)
+    for name in REJECT_REASONS:
+        rejected = F.when(reason == name, status_code(name)).otherwise(rejected)
     status = (
-        F.when(F.col(REJECT_REASON).isNotNull(), F.col(REJECT_REASON))
-        .when((observed < context_start) | (observed >= context_end), OUTSIDE_DAYS)
-        .when(~F.coalesce(F.col(S.DEFECT) == NOT_DEFECT, F.lit(False)), DEFECT)
+        F.when(reason.isNotNull(), rejected)
+        .when((observed < context_start) | (observed >= context_end), status_code(OUTSIDE_DAYS))
+        .when(~F.coalesce(F.col(S.DEFECT) == NOT_DEFECT, F.lit(False)), status_code(DEFECT))
         .when(
             ~F.coalesce(F.col(S.OCCUPANCY) > UNKNOWN_OCCUPANCY_MAX, F.lit(False)),
-            UNKNOWN_OCCUPANCY,
+            status_code(UNKNOWN_OCCUPANCY),
         )
-        .otherwise(KEPT)
+        .otherwise(status_code(KEPT))
     )
-    return readings.withColumn(READING_STATUS, status)
+    return readings.withColumn(READING_STATUS, status.cast("int"))
 
 
 def filter_kept_readings(readings: DataFrame) -> DataFrame:
-    return readings.where(F.col(READING_STATUS) == KEPT)
+    return readings.where(has_status(KEPT))
 
 
 def deduplication_order() -> list[Column]:
@@ -98,7 +123,7 @@ def deduplicate_readings(readings: DataFrame, context_start: int) -> DataFrame:
         F.col(S.LANE_ID).cast("long") + F.lit(_LANE_SPAN // 2)
     )
     same_reading = Window.partitionBy(_READING_KEY, S.UNIT_ID).orderBy(
-        (F.col(READING_STATUS) == KEPT).desc(), *deduplication_order()
+        has_status(KEPT).desc(), *deduplication_order()
     )
     return (
         readings.withColumn(_READING_KEY, key)
@@ -146,7 +171,7 @@ def group_lanes(readings: DataFrame, semantics: str) -> DataFrame:
         def counted(value: Column) -> Column:
             return value
     else:
-        readings = readings.withColumn(_KEPT, F.col(READING_STATUS) == KEPT)
+        readings = readings.withColumn(_KEPT, has_status(KEPT))
         location = [F.max(S.LANE_ID).alias(_LANES_MAX), F.max(_KEPT).alias(_HAS_KEPT)]
 
         def counted(value: Column) -> Column:
