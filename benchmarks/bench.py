@@ -4,8 +4,9 @@
         [--cache-dir benchmarks/data] [--out benchmarks/results/latest.json] [--quick]
 
 Generates the raw landing once (cached under `--cache-dir`), then for each case (1 day,
-7 days) runs, as separate processes on the same files, the job in each mode (local[2])
-and the DuckDB athena implementation (2 threads), each into a fresh output folder, and
+7 days) runs, as separate processes on the same files, the job in each mode (local[2]),
+the DuckDB athena implementation (2 threads) and the Spark floor (`benchmarks/floor.py`:
+the job's athena plan without its checks, local[2]), each into a fresh output folder, and
 measures wall time, CPU time and peak RSS of the process tree, throughput, output rows
 and files per hour partition. Prints a table and writes the same as JSON.
 docs/BENCHMARKS.md says what each figure means.
@@ -153,6 +154,13 @@ def _job_command(raw: Path, out: Path, start: dt.date, end: dt.date, mode: str) 
     ]
 
 
+def _floor_command(raw: Path, out: Path, start: dt.date, end: dt.date) -> list[str]:
+    return [
+        sys.executable, "-m", "benchmarks.floor", "--raw", str(raw), "--out", str(out),
+        "--start-date", start.isoformat(), "--end-date", end.isoformat(),
+    ]
+
+
 def _duckdb_command(raw: Path, out: Path, start: dt.date, end: dt.date) -> list[str]:
     return [
         sys.executable, "-m", "tools.duckdb_reference", "--raw", str(raw), "--out", str(out),
@@ -216,7 +224,8 @@ def _job_counts(out: Path, log: Path) -> tuple[int, int, float]:
     return report["readings"]["read"], report["output"]["rows"], report["duration_seconds"]
 
 
-def _duckdb_counts(readings: int):
+def _printed_counts(readings: int):
+    """Counts of a run that prints {"rows", "seconds"} last and reads `readings`."""
     def counts(out: Path, log: Path) -> tuple[int, int, float]:
         printed = json.loads(log.read_text().strip().splitlines()[-1])
         return readings, printed["rows"], round(printed["seconds"], 3)
@@ -261,7 +270,7 @@ def _result(name: str, m: Measurement, out: Path, log: Path, readings: int, rows
 
 
 def run_case(raw: Path, work: Path, logs: Path, days: int, longest: int, modes: list[str],
-             patience: Patience) -> dict:
+             patience: Patience, floor: bool) -> dict:
     start, end = case_days(days, longest)
     files, readings = readings_in_files(raw, start, end)
     print(f"\n{days} day(s): {start} .. {end}, {files} files, {readings:,} readings in the folders read",
@@ -274,11 +283,16 @@ def run_case(raw: Path, work: Path, logs: Path, days: int, longest: int, modes: 
         runs.append(measure(f"job {mode}", _job_command(raw, out, start, end, mode), env, out, log,
                             patience, _job_counts))
     out, log = work / f"days{days}-duckdb-athena", logs / f"days{days}-duckdb-athena.log"
-    runs.append(measure("duckdb athena", _duckdb_command(raw, out, start, end), dict(os.environ), out, log,
-                        patience, _duckdb_counts(readings)))
-    duckdb_wall = runs[-1]["wall_seconds"]
-    for run in runs[:-1]:
-        run["job_to_duckdb"] = round(run["wall_seconds"] / duckdb_wall, 2)
+    duckdb = measure("duckdb athena", _duckdb_command(raw, out, start, end), dict(os.environ), out, log,
+                     patience, _printed_counts(readings))
+    if floor:
+        out, log = work / f"days{days}-floor-athena", logs / f"days{days}-floor-athena.log"
+        env = {**os.environ, "TRAFFIC_GLUE_MASTER": JOB_MASTER}
+        runs.append(measure("spark floor athena", _floor_command(raw, out, start, end), env, out, log,
+                            patience, _printed_counts(readings)))
+    for run in runs:
+        run["to_duckdb"] = round(run["wall_seconds"] / duckdb["wall_seconds"], 2)
+    runs.append(duckdb)
     return {"days": days, "start_date": start.isoformat(), "end_date": end.isoformat(),
             "files_read": files, "readings_in_folders": readings, "runs": runs}
 
@@ -315,11 +329,11 @@ def targets(cases: list[dict], ratios: list[dict]) -> list[dict]:
     checks = []
     for case in cases:
         for run in case["runs"]:
-            if "job_to_duckdb" in run:
+            if run["name"].startswith("job"):
                 checks.append({
                     "target": f"{run['name']}, {case['days']} day(s): wall <= {MAX_JOB_TO_DUCKDB:g}x DuckDB's",
-                    "measured": f"{run['job_to_duckdb']:.2f}x",
-                    "met": run["job_to_duckdb"] <= MAX_JOB_TO_DUCKDB,
+                    "measured": f"{run['to_duckdb']:.2f}x",
+                    "met": run["to_duckdb"] <= MAX_JOB_TO_DUCKDB,
                 })
     for ratio in ratios:
         if ratio["name"].startswith("job") and ratio["days"] == [1, 7]:
@@ -347,12 +361,14 @@ def code_version() -> dict:
     """The commit and a hash of the code the runs execute (job, library, DuckDB SQL), so
     that a recorded run says what it measured and a change during the run shows."""
     digest = hashlib.sha256()
-    for path in sorted([*REPO.glob("glue_jobs/**/*.py"), *REPO.glob("tools/**/*.py"), *REPO.glob("tools/sql/*.sql")]):
+    code = [*REPO.glob("glue_jobs/**/*.py"), *REPO.glob("tools/**/*.py"), *REPO.glob("tools/sql/*.sql"),
+            REPO / "benchmarks" / "floor.py"]
+    for path in sorted(code):
         digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                                 text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "glue_jobs", "tools"], cwd=REPO,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "glue_jobs", "tools", "benchmarks/floor.py"], cwd=REPO,
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit, dirty = "unknown", ""
@@ -382,7 +398,7 @@ def machine() -> dict:
 
 def table(cases: list[dict]) -> str:
     header = ("case", "run", "wall s", "min-max", "in-proc s", "CPU s", "cores", "peak GiB", "readings",
-              "rd/s", "rd/s/core", "rows", "parts", "files/part max", "mean", "job/duckdb", "other load")
+              "rd/s", "rd/s/core", "rows", "parts", "files/part max", "mean", "x duckdb", "other load")
     lines = [header]
     for case in cases:
         for r in case["runs"]:
@@ -392,7 +408,7 @@ def table(cases: list[dict]) -> str:
                 f"{r['cpu_seconds']:.1f}", f"{r['cores_busy']:.2f}", f"{r['peak_rss_gib']:.2f}",
                 f"{r['readings']:,}", f"{r['readings_per_second']:,}", f"{r['readings_per_second_per_core']:,}",
                 f"{r['rows']:,}", str(r["partitions"]), str(r["files_per_partition_max"]),
-                f"{r['files_per_partition_mean']:g}", f"{r['job_to_duckdb']:.2f}" if "job_to_duckdb" in r else "-",
+                f"{r['files_per_partition_mean']:g}", f"{r['to_duckdb']:.2f}" if "to_duckdb" in r else "-",
                 f"{r['other_load_cores']:.2f}" + (" !" if r["other_load_cores"] > NOISY_OTHER_CORES else ""),
             ))
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
@@ -405,7 +421,7 @@ def table(cases: list[dict]) -> str:
 def markdown(result: dict) -> str:
     """The table, ratios and targets as Markdown, for docs/BENCHMARKS.md."""
     lines = ["| case | run | wall s (min-max) | CPU s | cores | peak GiB | readings | readings/s | per core "
-             "| rows | partitions | files/partition max, mean | job/DuckDB |",
+             "| rows | partitions | files/partition max, mean | x DuckDB |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for case in result["cases"]:
         for r in case["runs"]:
@@ -415,7 +431,7 @@ def markdown(result: dict) -> str:
                 f"{r['peak_rss_gib']:.2f} | {r['readings']:,} | {r['readings_per_second']:,} | "
                 f"{r['readings_per_second_per_core']:,} | {r['rows']:,} | {r['partitions']} | "
                 f"{r['files_per_partition_max']}, {r['files_per_partition_mean']:g} | "
-                + (f"{r['job_to_duckdb']:.2f}x |" if "job_to_duckdb" in r else "|"))
+                + (f"{r['to_duckdb']:.2f}x |" if "to_duckdb" in r else "|"))
     lines.append("")
     for ratio in result["scaling"]:
         lines.append(f"- {ratio['name']}: {ratio['days'][1]} d / {ratio['days'][0]} d wall = "
@@ -450,6 +466,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lanes", type=int, default=None, help=f"default {FULL_LANES} ({QUICK_LANES} with --quick)")
     parser.add_argument("--days", type=int, nargs="+", default=[1, 7], help="cases, in event-time days")
     parser.add_argument("--modes", nargs="+", choices=("athena", "corrected"), default=["athena", "corrected"])
+    parser.add_argument("--no-floor", dest="floor", action="store_false",
+                        help="leave out the Spark floor (benchmarks/floor.py)")
     parser.add_argument("--cache-dir", type=Path, default=REPO / "benchmarks" / "data")
     parser.add_argument("--out", type=Path, default=None,
                         help="JSON result (default benchmarks/results/latest.json, quick.json with --quick)")
@@ -480,7 +498,8 @@ def main(argv: list[str] | None = None) -> int:
     logs = args.out.resolve().parent / f"{args.out.stem}-logs"
     shutil.rmtree(work, ignore_errors=True)
     patience = Patience(args.max_wait, args.retries, args.repeat)
-    cases = [run_case(raw, work, logs, days, max(args.days), args.modes, patience) for days in args.days]
+    cases = [run_case(raw, work, logs, days, max(args.days), args.modes, patience, args.floor)
+             for days in args.days]
     shutil.rmtree(work, ignore_errors=True)
     ratios = scaling(cases)
     code_after = code_version()
