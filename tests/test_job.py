@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.factories import T0, land_parquet, raw_reading
+from tests.factories import RAW_ARROW_SCHEMA, T0, hour_folder, land_parquet, raw_reading
 from tests.job_helpers import last_report, partition_digests, run_job, table_rows
 from tools.sample_data import SampleSpec, generate
 from traffic_glue import schema as S
@@ -87,6 +88,29 @@ def test_the_report_accounts_for_every_reading(landing, tmp_path):
     assert sum(report["source"]["readings_per_file"].values()) == readings["read"]
     assert report["output"]["rows"] == len(table_rows(tmp_path / "c"))
     assert report["output"]["max_files_per_partition"] == 1
+
+
+def test_other_days_readings_skipped_on_statistics_still_count_as_read(tmp_path):
+    noon = T0 + 12 * 3600
+    day = [raw_reading(11, 1, noon + 60 * m) for m in range(3)]
+    land_parquet(tmp_path / "raw", day)
+    # The next day's readings, in a late folder: the file's statistics say none is ours.
+    next_day = [raw_reading(11, 1, T0 + 86400 + 10 * 3600 + 60 * m) for m in range(5)]
+    land_parquet(tmp_path / "raw", next_day, name="next.parquet")
+    # Epoch milliseconds in the same column are no time: rejected, not skipped.
+    in_millis = raw_reading(12, 1, noon * 1000)
+    folder = hour_folder(tmp_path / "raw", noon)
+    pq.write_table(pa.Table.from_pylist([in_millis], schema=RAW_ARROW_SCHEMA), folder / "ms.parquet")
+
+    assert run_job(tmp_path / "raw", tmp_path / "c", "2020-04-07", "2020-04-07") == 0
+    report = last_report(tmp_path / "c")
+    readings = report["readings"]
+    assert report["source"]["outside_days_skipped"] == 5
+    assert readings["read"] == 3 + 5 + 1 == sum(report["source"]["readings_per_file"].values())
+    assert readings["filtered"]["outside_days"] == 5
+    assert readings["rejected"] == {"bad_tijd_waarneming": 1}
+    assert readings["kept"] == 3 and report["accounting_holds"] is True
+    assert [r[1] for r in table_rows(tmp_path / "c")] == [noon, noon + 60, noon + 120]
 
 
 def test_output_schema_and_layout(landing, tmp_path):

@@ -11,7 +11,7 @@ import re
 import pytest
 
 from tools.sample_data import SampleSpec, generate
-from traffic_glue import pipeline, publish, sources, validation
+from traffic_glue import job, pipeline, publish, sources, validation
 from traffic_glue.config import ATHENA, CORRECTED
 
 DAY = dt.date(2020, 4, 7)
@@ -48,8 +48,9 @@ def _shuffle_keys(plan: str) -> list[str]:
 def _curated(spark, landing, semantics):
     raw = _raw(spark, landing, semantics)
     window = pipeline.RunWindow.for_days(DAY, DAY, 60)
+    readings, _ = job.judged_readings(raw, window.context)  # as the job composes it
     curated = pipeline.curated_minutes(
-        validation.typed_readings(raw.readings, window.context), semantics, window
+        validation.typed_readings(readings, window.context), semantics, window
     )
     return raw, curated
 
@@ -111,3 +112,15 @@ def test_validation_is_computed_once_not_copied_into_a_filter(spark, landing, se
     assert not [condition for condition in filters if "tijd_laatst_gewijzigd" in condition]
     # Its two regexes (the feed's form, any ISO date) appear once each, in one projection.
     assert len(re.findall(r"RLIKE\(tijd_laatst_gewijzigd", plan)) == 2
+
+
+def test_the_scan_hands_parquet_the_run_s_time_range(spark, landing):
+    """Row groups of other days' readings (a one-day run's late folders hold the next
+    day) are skipped on their statistics: the range is a filter pushed into the scan."""
+    _, curated = _curated(spark, landing, ATHENA)
+    pushed = re.search(r"^PushedFilters: \[(.*)\]$", _plan(curated), re.M).group(1)
+    window = pipeline.RunWindow.for_days(DAY, DAY, 60)
+    assert f"GreaterThanOrEqual(tijd_waarneming,{window.context_start})" in pushed
+    assert f"LessThan(tijd_waarneming,{window.output_end})" in pushed
+    # Readings without a usable time are let through, to be rejected.
+    assert "IsNull(tijd_waarneming)" in pushed

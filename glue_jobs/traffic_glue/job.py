@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from traffic_glue import catalog, pipeline, publish, sources, storage, transforms, validation
 from traffic_glue import schema as S
 from traffic_glue.config import JobConfig
-from traffic_glue.report import RunReport, status_metrics
+from traffic_glue.report import READ, RunReport, status_metrics
 
 TOP_JAM_LOCATIONS = 10
 # Metrics are published when the write's job ends; this is a guard, not a wait.
@@ -130,8 +130,9 @@ def _process(
     window = pipeline.RunWindow.for_days(
         config.start_date, config.end_date, config.lookback_minutes
     )
+    readings, total = judged_readings(raw_input, window.context)
     curated = pipeline.curated_minutes(
-        validation.typed_readings(raw_input.readings, window.context),
+        validation.typed_readings(readings, window.context),
         config.semantics,
         window,
         config.locations,
@@ -139,12 +140,15 @@ def _process(
     )
     staging = publish.staging_dir(target, report.run_id)
     publish.write_staged(curated, staging)  # the one pass over the data
-    report.count_readings(_metrics(statuses), int(_metrics(kept)["n"]))
+    observed = _metrics(statuses)
+    skipped = total - int(observed[READ]) if total is not None else 0
+    report.source["outside_days_skipped"] = skipped
+    report.count_readings(observed, int(_metrics(kept)["n"]), skipped)
     row_count = int(_metrics(rows)["n"])
 
     if report.readings["rejected_total"]:
         report.output["rejected_path"] = _quarantine(
-            raw_input.readings, window.context, target, report.run_id, report.started_at[:10]
+            readings, window.context, target, report.run_id, report.started_at[:10]
         )
     if row_count == 0:
         storage.delete(spark, staging)
@@ -173,6 +177,22 @@ def _process(
         partitions_removed=result.removed,
         per_partition={p.partition: {"files": p.files, "bytes": p.bytes} for p in result.written},
     )
+
+
+def judged_readings(raw_input: sources.RawInput, context: tuple[int, int]) -> tuple[DataFrame, int | None]:
+    """The raw readings the run judges, and how many readings the files hold in all.
+
+    Where the time is an integer column and the footers count every file's readings,
+    other days' readings are left out by a filter Parquet applies to whole row groups
+    (`validation.judged_by_run`); the total, from the footers, lets the report count
+    them as read and `outside_days` all the same. Otherwise every reading is judged
+    (total None).
+    """
+    judged = validation.judged_by_run(raw_input.readings, context)
+    footer_rows = [f.rows for f in raw_input.files]
+    if judged is None or None in footer_rows:
+        return raw_input.readings, None
+    return raw_input.readings.where(judged), sum(footer_rows)
 
 
 def _metrics(observation: Observation, timeout_seconds: float = METRICS_TIMEOUT_SECONDS) -> dict:

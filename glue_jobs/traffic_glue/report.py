@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from traffic_glue.transforms import DUPLICATE, FILTER_RULES, KEPT, has_status
+from traffic_glue.transforms import DUPLICATE, FILTER_RULES, KEPT, OUTSIDE_DAYS, has_status
 from traffic_glue.validation import REJECT_REASONS
 
 READ = "read"
@@ -45,13 +45,19 @@ class RunReport:
     recovered_runs: list = field(default_factory=list)
     report_path: str | None = None
 
-    def count_readings(self, statuses: dict, kept: int) -> None:
-        """Fill `readings` from the observed status counts and the deduplicated count."""
+    def count_readings(self, statuses: dict, kept: int, unread: int = 0) -> None:
+        """Fill `readings` from the observed status counts and the deduplicated count.
+
+        `unread`: readings of other days the run did not read, because their files'
+        statistics showed it (`validation.judged_by_run`); they count as read and
+        `outside_days`, as they would have been.
+        """
         filtered = {rule: int(statuses.get(rule) or 0) for rule in FILTER_RULES}
+        filtered[OUTSIDE_DAYS] += unread
         filtered[DUPLICATE] = int(statuses.get(CANDIDATES) or 0) - kept
         rejected = {reason: int(statuses.get(reason) or 0) for reason in REJECT_REASONS}
         self.readings = {
-            "read": int(statuses.get(READ) or 0),
+            "read": int(statuses.get(READ) or 0) + unread,
             "kept": kept,
             "filtered": filtered,
             "rejected": {k: v for k, v in rejected.items() if v},

@@ -100,6 +100,21 @@ def typed_readings(raw: DataFrame, context: tuple[int, int] | None = None) -> Da
     return parsed.select(*READING_COLUMNS, reason.alias(REJECT_REASON))
 
 
+def judged_by_run(raw: DataFrame, context: tuple[int, int]) -> Column | None:
+    """The readings of `raw` the run judges (`typed_readings`: those measured in the
+    context range, and those without a usable time) as a condition on the raw column
+    that Parquet checks against each row group's statistics: a row group holding only
+    other days' readings is not read at all (in a one-day run, most of the late
+    folders). None where the time is not an integer column: text is judged once parsed.
+    """
+    if not isinstance(_type_of(raw, S.OBSERVED_AT), T.IntegralType):
+        return None
+    start, end = context
+    time = F.col(S.OBSERVED_AT)
+    unusable = time.isNull() | (time < MIN_EPOCH_SECONDS) | (time >= MAX_EPOCH_SECONDS)
+    return unusable | ((time >= start) & (time < end))
+
+
 def _timed(raw: DataFrame, context: tuple[int, int] | None) -> DataFrame:
     """`raw` plus the time in epoch seconds and whether the run judges the reading."""
     timed = raw.withColumn(_OBSERVED, _as_epoch_seconds(raw, S.OBSERVED_AT))
