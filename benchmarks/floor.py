@@ -3,8 +3,8 @@
     .venv/bin/python -m benchmarks.floor --raw DIR --out DIR --start-date D --end-date D
 
 What Spark itself needs on this machine for a run's computation: the job's own plan
-(`pipeline.curated_minutes`, then `publish.write_staged`), fed the raw columns as they
-are instead of validated readings. It has no parsing or judging of readings, no counts,
+(`pipeline.curated_minutes`, then `publish.write_staged`, after the same scan filter on
+the run's time range), fed the raw columns as they are instead of validated readings. It has no parsing or judging of readings, no counts,
 no quarantine, no publish and no run report. `make bench` measures it beside the job
 and DuckDB. The distance from the job to DuckDB then splits in two: what the job adds,
 and what the engine costs. Right only for clean input, like the benchmark's, because it
@@ -31,7 +31,7 @@ from traffic_glue import pipeline, publish  # noqa: E402
 from traffic_glue import schema as S  # noqa: E402
 from traffic_glue.config import ATHENA  # noqa: E402
 from traffic_glue.session import local_spark_session  # noqa: E402
-from traffic_glue.validation import READING_COLUMNS, REJECT_REASON  # noqa: E402
+from traffic_glue.validation import READING_COLUMNS, REJECT_REASON, judged_by_run  # noqa: E402
 
 LOOKBACK_MINUTES, LATE_HOURS = 60, 24  # the job's defaults
 
@@ -53,11 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     files = duckdb_reference.raw_files(args.raw, ranges["first_folder_hour"], ranges["folders_end"])
     # The raw table's own types are the typed readings' (the landing's Parquet has them).
     columns = T.StructType([f for f in S.RAW_SCHEMA.fields if f.name in READING_COLUMNS])
+    window = pipeline.RunWindow.for_days(args.start_date, args.end_date, LOOKBACK_MINUTES)
+    raw = spark.read.schema(columns).parquet(*files)
     readings = (
-        spark.read.schema(columns).parquet(*files)
+        raw.where(judged_by_run(raw, window.context))  # the job's scan filter, as in the job
         .select(*READING_COLUMNS, F.lit(None).cast("string").alias(REJECT_REASON))
     )
-    window = pipeline.RunWindow.for_days(args.start_date, args.end_date, LOOKBACK_MINUTES)
     publish.write_staged(pipeline.curated_minutes(readings, ATHENA, window), str(args.out))
     rows = spark.read.parquet(str(args.out)).count()
     print(json.dumps({"rows": rows, "seconds": round(time.monotonic() - started, 3)}))
