@@ -166,18 +166,19 @@ def _add_task(total: dict, m: dict) -> None:
 
 
 def ablation(spark, raw: Path, start, end, mode: str) -> list[dict]:
-    from traffic_glue import pipeline, publish, sources, validation
+    from traffic_glue import job, pipeline, publish, sources, validation
     from traffic_glue import schema as S
     from traffic_glue import transforms as T
 
     first, after = sources.processing_hours(start, end, 60, 24)
     window = pipeline.RunWindow.for_days(start, end, 60)
-    readings = sources.read_raw(spark, str(raw), "parquet", first, after, mode, skip_corrupt=False).readings
+    raw_input = sources.read_raw(spark, str(raw), "parquet", first, after, mode, skip_corrupt=False)
+    readings, _ = job.judged_readings(raw_input, window.context)  # the job's scan filter
     typed = validation.typed_readings(readings, window.context)
     statused = typed.transform(T.with_reading_status, window.context_start, window.output_end)
     curated = pipeline.curated_minutes(typed, mode, window)
     prefixes = [
-        ("scan the raw columns", readings),
+        ("scan the raw columns (the run's time range)", readings),
         ("+ validation and reading status", statused),
         ("+ shuffle by lve_nr (all readings read)", statused.repartition(S.UNIT_ID)),
         ("+ the whole computation (curated rows)", curated),
