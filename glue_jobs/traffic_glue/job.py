@@ -183,10 +183,10 @@ def judged_readings(raw_input: sources.RawInput, context: tuple[int, int]) -> tu
     """The raw readings the run judges, and how many readings the files hold in all.
 
     Where the time is an integer column and the footers count every file's readings,
-    other days' readings are left out by a filter Parquet applies to whole row groups
-    (`validation.judged_by_run`); the total, from the footers, lets the report count
-    them as read and `outside_days` all the same. Otherwise every reading is judged
-    (total None).
+    other days' readings are left out by a filter that Parquet also applies to whole
+    row groups, which are then never read (`validation.judged_by_run`); the total, from
+    the footers, lets the report count them as read and `outside_days` all the same.
+    Otherwise every reading is judged (total None).
     """
     judged = validation.judged_by_run(raw_input.readings, context)
     footer_rows = [f.rows for f in raw_input.files]

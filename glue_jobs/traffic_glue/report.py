@@ -45,19 +45,19 @@ class RunReport:
     recovered_runs: list = field(default_factory=list)
     report_path: str | None = None
 
-    def count_readings(self, statuses: dict, kept: int, unread: int = 0) -> None:
+    def count_readings(self, statuses: dict, kept: int, skipped: int = 0) -> None:
         """Fill `readings` from the observed status counts and the deduplicated count.
 
-        `unread`: readings of other days the run did not read, because their files'
-        statistics showed it (`validation.judged_by_run`); they count as read and
-        `outside_days`, as they would have been.
+        `skipped`: readings of other days left out before they were judged, most of them
+        never read (`job.judged_readings`); they count as read and `outside_days`, as
+        they would have been.
         """
         filtered = {rule: int(statuses.get(rule) or 0) for rule in FILTER_RULES}
-        filtered[OUTSIDE_DAYS] += unread
+        filtered[OUTSIDE_DAYS] += skipped
         filtered[DUPLICATE] = int(statuses.get(CANDIDATES) or 0) - kept
         rejected = {reason: int(statuses.get(reason) or 0) for reason in REJECT_REASONS}
         self.readings = {
-            "read": int(statuses.get(READ) or 0) + unread,
+            "read": int(statuses.get(READ) or 0) + skipped,
             "kept": kept,
             "filtered": filtered,
             "rejected": {k: v for k, v in rejected.items() if v},
