@@ -109,10 +109,16 @@ def judged_by_run(raw: DataFrame, context: tuple[int, int]) -> Column | None:
     """
     if not isinstance(_type_of(raw, S.OBSERVED_AT), T.IntegralType):
         return None
-    start, end = context
     time = F.col(S.OBSERVED_AT)
+    # Plain comparisons on the raw column, which Spark hands to Parquet (test_pipeline).
     unusable = time.isNull() | (time < MIN_EPOCH_SECONDS) | (time >= MAX_EPOCH_SECONDS)
-    return unusable | ((time >= start) & (time < end))
+    return unusable | _within(time, context)
+
+
+def _within(seconds: Column, span: tuple[int, int]) -> Column:
+    """`seconds` in `[start, end)`."""
+    start, end = span
+    return (seconds >= start) & (seconds < end)
 
 
 def _timed(raw: DataFrame, context: tuple[int, int] | None) -> DataFrame:
@@ -120,10 +126,9 @@ def _timed(raw: DataFrame, context: tuple[int, int] | None) -> DataFrame:
     timed = raw.withColumn(_OBSERVED, _as_epoch_seconds(raw, S.OBSERVED_AT))
     if context is None:
         return timed.withColumn(_IN_CONTEXT, F.lit(True))
-    start, end = context
     observed = F.col(_OBSERVED)
     # An unusable time is judged (rejected) by every run that reads it.
-    in_context = observed.isNull() | ((observed >= start) & (observed < end))
+    in_context = observed.isNull() | _within(observed, context)
     return timed.withColumn(_IN_CONTEXT, in_context)
 
 
@@ -253,8 +258,7 @@ def _as_epoch_seconds(raw: DataFrame, name: str) -> Column:
         seconds = F.when(
             F.expr(_text(name)).rlike(_DIGITS), F.expr(f"try_cast(trim({_text(name)}) AS bigint)")
         ).otherwise(F.unix_seconds(_iso_instant(name)))
-    in_range = (seconds >= MIN_EPOCH_SECONDS) & (seconds < MAX_EPOCH_SECONDS)
-    return F.when(in_range, seconds)
+    return F.when(_within(seconds, (MIN_EPOCH_SECONDS, MAX_EPOCH_SECONDS)), seconds)
 
 
 def _as_instant(raw: DataFrame, name: str) -> Column:
