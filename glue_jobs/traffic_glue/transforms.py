@@ -52,6 +52,11 @@ _COUNTS = [S.intensity(k) for k in S.COUNTED_CLASSES]
 _SPEEDS = [S.arithmetic_speed(k) for k in S.COUNTED_CLASSES]
 
 
+def _vehicles() -> Column:
+    """Vehicles of classes 2..5 in the reading: i2 + i3 + i4 + i5."""
+    return sum((F.col(c) for c in _COUNTS), F.lit(0))
+
+
 def status_code(name: str) -> int:
     return READING_STATUSES.index(name)
 
@@ -135,7 +140,7 @@ def deduplicate_readings(readings: DataFrame, context_start: int) -> DataFrame:
 
 def with_lane_speed(readings: DataFrame, semantics: str) -> DataFrame:
     """Step 3: one speed per lane and minute, NULL when no vehicle of class 2..5 passed."""
-    vehicles = sum((F.col(c) for c in _COUNTS), F.lit(0))
+    vehicles = _vehicles()
     if semantics == ATHENA:
         # The Athena query averaged the class speeds with integer division (DIV
         # truncates), over the classes that saw a vehicle.
@@ -164,7 +169,7 @@ def group_lanes(readings: DataFrame, semantics: str) -> DataFrame:
     value is over the kept readings only; `_lanes_max` (the largest lane id of all the
     rows) and `_has_kept` are for `with_location_id`.
     """
-    vehicles = sum((F.col(c) for c in _COUNTS), F.lit(0))
+    vehicles = _vehicles()
     if semantics == ATHENA:
         location = [F.max(S.LANE_ID).alias(S.LOCATION_ID)]
 
