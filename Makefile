@@ -35,7 +35,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
-setup: $(STAMP) ## Make .venv with the pinned dependencies (quick when done already)
+setup: $(STAMP) ## Make .venv and fetch the pinned JVM jars into .jars/ (quick when done already)
+	@$(PY) -m tools.jars
 
 $(CHECKOV_VENV)/bin/checkov:
 	$(PYTHON_BOOT) -m venv $(CHECKOV_VENV)
@@ -79,4 +80,4 @@ glue-docker-test: ## Run the tests inside the AWS Glue 5 docker image (needs a d
 	  -c "python3 -m pip install --user --quiet chispa moto duckdb numpy cfn-lint && python3 -m pytest -p no:cacheprovider --disable-warnings"
 
 clean: ## Remove generated data, build output and the local catalog (keeps .venv)
-	rm -rf $(DATA) build .local spark-warehouse metastore_db derby.log
+	rm -rf $(DATA) build .local spark-warehouse metastore_db derby.log  # .jars stays: make setup

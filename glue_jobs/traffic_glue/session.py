@@ -1,4 +1,10 @@
-"""The local Spark session: the stand-in for Glue's on a laptop and in tests."""
+"""The local Spark session: the stand-in for Glue's on a laptop and in tests.
+
+Glue 5.1 brings Iceberg (`--datalake-formats iceberg`) and S3A itself; locally the same
+JVM libraries, pinned to Glue 5.1's versions, come from Maven Central through
+`make setup` (`python -m tools.jars`) into `.jars/`, and this module puts them on the
+classpath.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ import os
 from pathlib import Path
 
 from pyspark.sql import SparkSession
+
+from traffic_glue import iceberg
 
 # Settings both runtimes share; on Glue they are set on the job's session as well.
 COMMON_CONF = {
@@ -21,6 +29,38 @@ COMMON_CONF = {
         "org.apache.spark.sql.execution.adaptive.AQEPropagateEmptyRelation"
     ),
 }
+
+# Maven coordinates of the JVM libraries a local session needs, at Glue 5.1's versions:
+# Iceberg 1.10.0 as Glue 5.1 bundles it, and S3A for the Hadoop 3.3.4 that pyspark 3.5.6
+# ships (hadoop-aws 3.3.4 was built against aws-java-sdk-bundle 1.12.262).
+JVM_PACKAGES = (
+    "org.apache.iceberg:iceberg-spark-runtime-3.5_2.12:1.10.0",
+    "org.apache.iceberg:iceberg-aws-bundle:1.10.0",
+    "org.apache.hadoop:hadoop-aws:3.3.4",
+    "com.amazonaws:aws-java-sdk-bundle:1.12.262",
+)
+JARS_DIR = Path(os.environ.get("TRAFFIC_GLUE_JARS_DIR", Path(__file__).resolve().parents[2] / ".jars"))
+
+
+class MissingJarsError(RuntimeError):
+    """The local JVM libraries are not fetched yet."""
+
+
+def jar_name(coordinate: str) -> str:
+    _, artifact, version = coordinate.split(":")
+    return f"{artifact}-{version}.jar"
+
+
+def local_jars(folder: Path = JARS_DIR) -> list[Path]:
+    """The pinned jars in `folder`; `MissingJarsError` naming the command that fetches them."""
+    jars = [folder / jar_name(c) for c in JVM_PACKAGES]
+    missing = [j.name for j in jars if not j.is_file()]
+    if missing:
+        raise MissingJarsError(
+            f"missing JVM libraries in {folder}: {', '.join(missing)}; run `make setup` "
+            "(or python -m tools.jars) to fetch them from Maven Central"
+        )
+    return jars
 
 
 # Input splits per core: Spark packs a day's few dozen hour files into about one split
@@ -38,16 +78,44 @@ def apply_job_conf(spark: SparkSession) -> None:
         spark.conf.set(MIN_SPLITS, str(SPLITS_PER_CORE * cores))
 
 
+def s3_endpoint(environ=os.environ) -> str | None:
+    """The S3 endpoint boto3 would use: `AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL`."""
+    return environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL") or None
+
+
+def s3a_conf(endpoint: str | None) -> dict[str, str]:
+    """S3A for `s3://` and `s3a://`, as on Glue 5.1; pointed at `endpoint` when one is set
+    (a local S3 API such as moto's server: path-style, plain HTTP where it says so)."""
+    conf = {
+        "spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+        "spark.hadoop.fs.s3a.aws.credentials.provider": (
+            "com.amazonaws.auth.DefaultAWSCredentialsProviderChain"
+        ),
+    }
+    if endpoint:
+        conf.update({
+            "spark.hadoop.fs.s3a.endpoint": endpoint,
+            "spark.hadoop.fs.s3a.path.style.access": "true",
+            "spark.hadoop.fs.s3a.connection.ssl.enabled": str(endpoint.startswith("https")).lower(),
+            # A local endpoint has no region of its own; S3A must not look one up.
+            "spark.hadoop.fs.s3a.endpoint.region": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        })
+    return conf
+
+
 def local_spark_session(
     app_name: str = "traffic-glue",
     shuffle_partitions: int | None = None,
     catalog_dir: str | None = None,
     master: str | None = None,
+    extra_conf: dict[str, str] | None = None,
 ) -> SparkSession:
-    """A plain PySpark session: `local[*]`, UTC, and optionally Spark's own catalog.
+    """A plain PySpark session: `local[*]`, UTC, Iceberg and S3A, optionally Spark's catalog.
 
     `catalog_dir` turns on the Hive catalog with an embedded Derby metastore and
-    warehouse under that folder: the local stand-in for the Glue Data Catalog.
+    warehouse under that folder: the local stand-in for the Glue Data Catalog, which
+    also holds the Iceberg tables (Iceberg's session catalog over the same metastore).
+    `extra_conf` is set last (e.g. `iceberg.glue_session_catalog_conf`, the Glue catalog).
     """
     active = SparkSession.getActiveSession()
     if active is not None and catalog_dir is None:
@@ -66,7 +134,10 @@ def local_spark_session(
         # Local folders list faster on the driver than a Spark job starts (about a
         # second on every run); on Glue, S3 listings keep Spark's parallel default.
         .config("spark.sql.sources.parallelPartitionDiscovery.threshold", "100000")
+        .config("spark.jars", ",".join(str(j) for j in local_jars()))
     )
+    for key, value in {**iceberg.EXTENSIONS_CONF, **s3a_conf(s3_endpoint())}.items():
+        builder = builder.config(key, value)
     if catalog_dir:
         catalog = Path(catalog_dir).resolve()
         catalog.mkdir(parents=True, exist_ok=True)
@@ -80,6 +151,10 @@ def local_spark_session(
             )
             .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={catalog}")
         )
+        for key, value in iceberg.local_session_catalog_conf().items():
+            builder = builder.config(key, value)
+    for key, value in (extra_conf or {}).items():
+        builder = builder.config(key, value)
     session = builder.getOrCreate()
     apply_job_conf(session)
     session.sparkContext.setLogLevel(os.environ.get("TRAFFIC_GLUE_LOG_LEVEL", "WARN"))

@@ -1,0 +1,86 @@
+"""Where the curated Iceberg table lives: the catalog settings and the table's identity.
+
+One catalog name resolves everywhere: Spark's own `spark_catalog`, wrapped by Iceberg's
+`SparkSessionCatalog`, so `traffic.traffic_minutes` is the same name on Glue (backed by
+the Glue Data Catalog through `GlueCatalog`) and locally (backed by the embedded Derby
+metastore), and plain Hive tables (the raw table) still read through it.
+
+A target given only as a path gets a file-based (`hadoop`) Iceberg catalog of its own,
+registered on the running session, whose warehouse is the path's parent: the table's
+`metadata/` and `data/` are then under the path itself. Such a catalog commits by
+renaming a file, atomic on a local disk but not on S3, so on AWS the job writes through
+the Glue catalog (`--target_table`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from pyspark.sql import SparkSession
+
+SESSION_CATALOG = "spark_catalog"
+EXTENSIONS_CONF = {
+    "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
+}
+_SESSION_CATALOG_CLASS = "org.apache.iceberg.spark.SparkSessionCatalog"
+_CATALOG_CLASS = "org.apache.iceberg.spark.SparkCatalog"
+PATH_CATALOG_PREFIX = "traffic_path_"
+
+
+def local_session_catalog_conf() -> dict[str, str]:
+    """Iceberg's session catalog over Spark's embedded Hive metastore (Derby)."""
+    return {
+        f"spark.sql.catalog.{SESSION_CATALOG}": _SESSION_CATALOG_CLASS,
+        f"spark.sql.catalog.{SESSION_CATALOG}.type": "hive",
+        # Iceberg's Hive commit lock needs metastore lock tables Derby does not have;
+        # one process holds an embedded Derby metastore anyway.
+        "spark.hadoop.iceberg.engine.hive.lock-enabled": "false",
+    }
+
+
+def glue_session_catalog_conf(warehouse: str) -> dict[str, str]:
+    """Iceberg's session catalog over the Glue Data Catalog, as the Glue job sets it
+    (`--conf` in workflows/traffic_workflow.yaml and tools.deploy)."""
+    prefix = f"spark.sql.catalog.{SESSION_CATALOG}"
+    return {
+        **EXTENSIONS_CONF,
+        prefix: _SESSION_CATALOG_CLASS,
+        f"{prefix}.catalog-impl": "org.apache.iceberg.aws.glue.GlueCatalog",
+        f"{prefix}.io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
+        f"{prefix}.warehouse": warehouse,
+        # Glue keeps every table version otherwise; Iceberg's own snapshots are the history.
+        f"{prefix}.glue.skip-archive": "true",
+    }
+
+
+def _parent_and_name(path: str) -> tuple[str, str]:
+    trimmed = path.rstrip("/")
+    parent, _, name = trimmed.rpartition("/")
+    if not parent or not name:
+        raise ValueError(f"an Iceberg table path needs a parent folder and a name: {path!r}")
+    return parent, name
+
+
+def path_table(spark: SparkSession, path: str) -> str:
+    """The identifier of the Iceberg table at `path`, through a file-based catalog
+    registered on this session for the path's parent folder."""
+    parent, name = _parent_and_name(path)
+    catalog = PATH_CATALOG_PREFIX + hashlib.sha1(parent.encode()).hexdigest()[:12]
+    key = f"spark.sql.catalog.{catalog}"
+    if spark.conf.get(key, None) is None:
+        spark.conf.set(key, _CATALOG_CLASS)
+        spark.conf.set(f"{key}.type", "hadoop")
+        spark.conf.set(f"{key}.warehouse", parent)
+    return f"{catalog}.`{name}`"
+
+
+def catalog_of(identifier: str) -> str:
+    """The catalog that runs procedures for `identifier` (`system.rollback_to_snapshot`)."""
+    first = identifier.split(".", 1)[0]
+    return first if first.startswith(PATH_CATALOG_PREFIX) else SESSION_CATALOG
+
+
+def table_in_catalog(identifier: str) -> str:
+    """`identifier` as a procedure's `table` argument: without its catalog."""
+    first, _, rest = identifier.partition(".")
+    return rest.replace("`", "") if first.startswith(PATH_CATALOG_PREFIX) else identifier
