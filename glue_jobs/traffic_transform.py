@@ -25,6 +25,9 @@ def main(argv: list[str]) -> int:
     runtime = glue.start(config, argv)
     try:
         report = job.run(runtime.spark, config)
+    except job.ARGUMENT_ERRORS as error:
+        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+        return 2
     except job.EXPECTED_ERRORS as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 1

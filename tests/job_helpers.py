@@ -11,6 +11,7 @@ from pathlib import Path
 from unittest import mock
 
 import pyarrow.parquet as pq
+from pyiceberg.table import StaticTable
 
 from traffic_glue import schema as S
 
@@ -30,25 +31,52 @@ def run_job(source: Path, target: Path, start: str, end: str, *extra: str) -> in
     raise AssertionError("the script did not exit")
 
 
+def is_iceberg(root: Path) -> bool:
+    return (root / "metadata").is_dir()
+
+
+def iceberg_table(root: Path) -> StaticTable:
+    """The current snapshot of the Iceberg table at `root`, read by pyiceberg (not Spark)."""
+    hint = root / "metadata" / "version-hint.text"
+    if hint.exists():  # a file-based catalog's table (a --target_path alone)
+        return StaticTable.from_metadata(str(root / "metadata" / f"v{hint.read_text().strip()}.metadata.json"))
+    # A catalog's table: its metadata files are numbered, the catalog points at the last.
+    return StaticTable.from_metadata(str(max((root / "metadata").glob("*.metadata.json"))))
+
+
+def _data_files(root: Path) -> list[tuple[Path, tuple[int, int, int, int]]]:
+    """(file, partition) of every data file the table's readers see."""
+    if is_iceberg(root):
+        table = iceberg_table(root)
+        if table.current_snapshot() is None:
+            return []
+        return sorted(
+            (Path(task.file.file_path.removeprefix("file:")), tuple(task.file.partition))
+            for task in table.scan().plan_files()
+        )
+    return [
+        (path, tuple(int(p.split("=")[1]) for p in path.parent.relative_to(root).parts))
+        for path in sorted(root.glob("year=*/month=*/day=*/hour=*/*.parquet"))
+    ]
+
+
 def table_rows(root: Path, day: dt.date | None = None) -> list[tuple]:
-    """Every row of the curated table (partition values from the folders), sorted."""
+    """Every row of the curated table (Parquet folders or an Iceberg table's current
+    snapshot; partition values from the layout), sorted."""
     rows = []
-    for path in sorted(root.glob("year=*/month=*/day=*/hour=*/*.parquet")):
-        parts = dict(p.split("=") for p in path.parent.relative_to(root).parts)
-        if day and (int(parts["year"]), int(parts["month"]), int(parts["day"])) != (
-            day.year, day.month, day.day):
+    for path, partition in _data_files(root):
+        if day and partition[:3] != (day.year, day.month, day.day):
             continue
-        for row in pq.read_table(path).to_pylist():
-            rows.append(tuple(row[c] for c in S.CURATED_COLUMNS)
-                        + tuple(int(parts[k]) for k in S.EVENT_PARTITIONS))
+        for row in pq.read_table(path, columns=list(S.CURATED_COLUMNS)).to_pylist():
+            rows.append(tuple(row[c] for c in S.CURATED_COLUMNS) + partition)
     return sorted(rows, key=lambda r: (r[0], r[1]))
 
 
 def partition_digests(root: Path) -> dict[str, list[str]]:
-    """Per partition folder, the sorted content hashes of its data files."""
+    """Per hour partition, the sorted content hashes of the data files readers see."""
     digests: dict[str, list[str]] = {}
-    for path in root.glob("year=*/month=*/day=*/hour=*/*.parquet"):
-        key = str(path.parent.relative_to(root))
+    for path, partition in _data_files(root):
+        key = "/".join(f"{k}={v}" for k, v in zip(S.EVENT_PARTITIONS, partition))
         digests.setdefault(key, []).append(hashlib.sha256(path.read_bytes()).hexdigest())
     return {k: sorted(v) for k, v in digests.items()}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -10,7 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.factories import RAW_ARROW_SCHEMA, T0, hour_folder, land_parquet, raw_reading
-from tests.job_helpers import last_report, partition_digests, run_job, table_rows
+from tests.job_helpers import (
+    iceberg_table, last_report, partition_digests, run_job, table_rows,
+)
 from tools.sample_data import SampleSpec, generate
 from traffic_glue import schema as S
 
@@ -67,7 +70,8 @@ def test_a_run_replaces_only_its_days(landing, tmp_path):
     target = tmp_path / "curated"
     assert run_job(landing, target, "2020-04-07", "2020-04-08") == 0
     day_8 = {k: v for k, v in partition_digests(target).items() if "/day=8/" in k}
-    assert run_job(landing, target, "2020-04-07", "2020-04-07", "--semantics", "athena") == 0
+    assert run_job(landing, target, "2020-04-07", "2020-04-07", "--semantics", "athena",
+                   "--replace_semantics", "true") == 0
     after = partition_digests(target)
     assert {k: v for k, v in after.items() if "/day=8/" in k} == day_8
     assert sorted(k for k in after if "/day=7/" in k) == [
@@ -113,17 +117,46 @@ def test_other_days_readings_skipped_on_statistics_still_count_as_read(tmp_path)
     assert [r[1] for r in table_rows(tmp_path / "c")] == [noon, noon + 60, noon + 120]
 
 
-def test_output_schema_and_layout(landing, tmp_path):
-    assert run_job(landing, tmp_path / "c", "2020-04-07", "2020-04-07") == 0
+def _arrow_types(fields) -> list[str]:
+    return [{"int": "int32", "bigint": "int64", "double": "double"}[f.dataType.simpleString()]
+            for f in fields]
+
+
+def test_output_schema_and_layout_parquet(landing, tmp_path):
+    assert run_job(landing, tmp_path / "c", "2020-04-07", "2020-04-07",
+                   "--table_format", "parquet") == 0
     files = sorted((tmp_path / "c").glob("year=2020/month=4/day=7/hour=*/*.parquet"))
     assert len(files) == 24
     arrow_schema = pq.read_schema(files[0])
     assert arrow_schema.names == list(S.CURATED_COLUMNS)
-    assert [str(t) for t in arrow_schema.types] == [
-        {"int": "int32", "bigint": "int64", "double": "double"}[f.dataType.simpleString()]
-        for f in S.CURATED_SCHEMA.fields
-    ]
+    assert [str(t) for t in arrow_schema.types] == _arrow_types(S.CURATED_SCHEMA.fields)
     assert pq.ParquetFile(files[0]).metadata.row_group(0).column(0).compression == "SNAPPY"
+    assert json.loads((tmp_path / "c" / "_table.json").read_text()) == {
+        "format": "parquet", "semantics": "corrected"}
+
+
+def test_output_schema_and_layout_iceberg(landing, tmp_path):
+    """The default: an Iceberg v2 table, identity partitions year/month/day/hour
+    (bigint), the curated columns unchanged, one snappy file per hour."""
+    assert run_job(landing, tmp_path / "c", "2020-04-07", "2020-04-07") == 0
+    table = iceberg_table(tmp_path / "c")
+    assert table.metadata.format_version == 2
+    assert [(f.name, str(f.transform)) for f in table.spec().fields] == [
+        (k, "identity") for k in S.EVENT_PARTITIONS]
+    assert [f.name for f in table.schema().fields] == list(S.CURATED_TABLE_SCHEMA.fieldNames())
+    assert [str(f.field_type) for f in table.schema().fields] == [
+        {"int": "int", "bigint": "long", "double": "double"}[f.dataType.simpleString()]
+        for f in S.CURATED_TABLE_SCHEMA.fields]
+    assert table.properties["traffic-glue.semantics"] == "corrected"
+    files = sorted((tmp_path / "c" / "data").glob("year=2020/month=4/day=7/hour=*/*.parquet"))
+    assert len(files) == 24 == len(partition_digests(tmp_path / "c"))
+    arrow_schema = pq.read_schema(files[0])
+    assert arrow_schema.names[:len(S.CURATED_COLUMNS)] == list(S.CURATED_COLUMNS)
+    assert pq.ParquetFile(files[0]).metadata.row_group(0).column(0).compression == "SNAPPY"
+    # One commit made the run's rows visible, tagged with the run.
+    summary = table.current_snapshot().summary
+    assert summary["traffic-glue.run-id"] == last_report(tmp_path / "c")["run_id"]
+    assert summary["traffic-glue.days"] == "2020-04-07..2020-04-07"
 
 
 def test_a_late_reading_is_included_and_one_too_late_is_not(tmp_path):

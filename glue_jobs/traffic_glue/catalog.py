@@ -29,6 +29,7 @@ class TableInfo:
     name: str
     location: str
     source_format: str
+    provider: str = ""  # "iceberg" for an Iceberg table, "hive" for a Hive one
 
 
 def describe(spark: SparkSession, table: str) -> TableInfo:
@@ -42,7 +43,9 @@ def describe(spark: SparkSession, table: str) -> TableInfo:
     source_format = "json" if any(word in serde for word in _JSON_SERDES) else "parquet"
     if not details.get("Location"):
         raise CatalogError(f"table {table} has no location")
-    return TableInfo(table, details["Location"], source_format)
+    return TableInfo(
+        table, details["Location"], source_format, details.get("Provider", "").lower()
+    )
 
 
 def _columns(fields) -> str:

@@ -20,6 +20,9 @@ SEMANTICS = (ATHENA, CORRECTED)
 PARQUET = "parquet"
 JSON = "json"
 SOURCE_FORMATS = (PARQUET, JSON)
+ICEBERG = "iceberg"
+TABLE_FORMATS = (ICEBERG, PARQUET)
+BOOLEANS = ("true", "false")
 CORRUPT_FILE_POLICIES = ("fail", "skip")
 
 # The corrected 20-minute window looks back 1140 s: less context would change values.
@@ -32,6 +35,8 @@ DEFAULTS = {
     "lookback_minutes": "60",
     "max_days": "400",
     "corrupt_files": "fail",
+    "table_format": ICEBERG,
+    "replace_semantics": "false",
 }
 OPTIONAL = (
     "source_path",
@@ -72,6 +77,8 @@ class JobConfig:
     max_days: int = 400
     locations: tuple[int, ...] | None = None
     corrupt_files: str = "fail"
+    table_format: str = ICEBERG
+    replace_semantics: bool = False
     run_id: str | None = None
     catalog_dir: str | None = None
     workflow_name: str | None = None
@@ -140,6 +147,8 @@ def parse_job_args(argv: list[str]) -> JobConfig:
         max_days=max_days,
         locations=_locations(values.get("locations")),
         corrupt_files=_choice(values, "corrupt_files", CORRUPT_FILE_POLICIES),
+        table_format=_choice(values, "table_format", TABLE_FORMATS),
+        replace_semantics=_choice(values, "replace_semantics", BOOLEANS) == "true",
         run_id=values.get("run_id") or values.get("JOB_RUN_ID"),
         catalog_dir=values.get("catalog_dir"),
         workflow_name=values.get("WORKFLOW_NAME"),

@@ -1,4 +1,4 @@
-"""One run of the transform: read, compute, write staged, publish, report.
+"""One run of the transform: read, compute, stage, publish, report.
 
 Works on any SparkSession (Glue's or a local one); takes a `JobConfig` whose dates
 are already resolved.
@@ -7,6 +7,7 @@ are already resolved.
 from __future__ import annotations
 
 import datetime as dt
+import contextlib
 import threading
 import time
 import uuid
@@ -14,10 +15,10 @@ import uuid
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
-from traffic_glue import catalog, pipeline, publish, sources, storage, transforms, validation
+from traffic_glue import catalog, pipeline, publish, sinks, sources, storage, transforms, validation
 from traffic_glue import schema as S
-from traffic_glue.config import JobConfig
-from traffic_glue.report import READ, RunReport, status_metrics
+from traffic_glue.config import ICEBERG, JobConfig
+from traffic_glue.report import DAYS_WITH_READINGS, READ, RunReport, status_metrics
 
 TOP_JAM_LOCATIONS = 10
 # Metrics are published when the write's job ends; this is a guard, not a wait.
@@ -28,13 +29,20 @@ class NoReadingsError(RuntimeError):
     """The run found nothing to write; nothing was changed."""
 
 
+class SemanticsMismatchError(RuntimeError):
+    """The table holds rows of the other `--semantics`; nothing was changed."""
+
+
 # Errors whose message says all a user needs: the job prints it as one line.
 EXPECTED_ERRORS = (
     sources.SourceError,
     catalog.CatalogError,
     publish.TargetLockedError,
+    sinks.TableFormatError,
     NoReadingsError,
 )
+# Errors of the arguments given, found only once the table is known: exit status 2.
+ARGUMENT_ERRORS = (SemanticsMismatchError,)
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -54,6 +62,7 @@ def resolve_source(spark: SparkSession, config: JobConfig) -> tuple[str, str]:
 
 
 def resolve_target(spark: SparkSession, config: JobConfig) -> str:
+    """The Parquet-format target's folder; a catalog table is created there if missing."""
     if not config.target_table:
         return config.target_path
     if not spark.catalog.tableExists(config.target_table):
@@ -66,6 +75,40 @@ def resolve_target(spark: SparkSession, config: JobConfig) -> str:
     return catalog.describe(spark, config.target_table).location
 
 
+def open_sink(spark: SparkSession, config: JobConfig, run_id: str):
+    """The curated table's sink for `--table_format`, created if missing."""
+    if config.table_format != ICEBERG:
+        return sinks.ParquetSink(spark, run_id, resolve_target(spark, config), config.target_table)
+    table = config.target_table
+    if table and spark.catalog.tableExists(table):
+        info = catalog.describe(spark, table)
+        if info.provider != ICEBERG:
+            raise sinks.TableFormatError(
+                f"--target_table {table} is a {info.provider or 'Hive'} table, not Iceberg: give "
+                "--table_format parquet, or another table"
+            )
+        return sinks.IcebergSink(spark, run_id, info.location, table)
+    if table and not config.target_path:
+        raise catalog.CatalogError(
+            f"--target_table {table} does not exist; give --target_path too to create it there"
+        )
+    return sinks.IcebergSink(spark, run_id, config.target_path, table)
+
+
+def check_semantics(sink, config: JobConfig) -> str | None:
+    """The mode the table holds; `SemanticsMismatchError` if it is the other one and the
+    run was not told to replace it."""
+    recorded = sink.recorded_semantics()
+    if recorded and recorded != config.semantics and not config.replace_semantics:
+        raise SemanticsMismatchError(
+            f"the table at {sink.location} holds --semantics {recorded} rows and this run "
+            f"computes {config.semantics}: run with --semantics {recorded}, or add "
+            f"--replace_semantics true to rewrite the run's days as {config.semantics} "
+            "(the other days keep their rows)"
+        )
+    return recorded
+
+
 def run(spark: SparkSession, config: JobConfig) -> RunReport:
     """Process `config`'s days; the report says what happened, also when it fails."""
     started = time.monotonic()
@@ -74,10 +117,15 @@ def run(spark: SparkSession, config: JobConfig) -> RunReport:
     target, refused = None, False
     try:
         source_root, source_format = resolve_source(spark, config)
-        target = resolve_target(spark, config)
-        with publish.TargetLock(spark, target, run_id):
-            report.recovered_runs = publish.recover(spark, target)
-            _process(spark, config, report, source_root, source_format, target)
+        sink = open_sink(spark, config, run_id)
+        target = sink.location
+        report.output["table_format"] = sink.table_format
+        parquet = sink.table_format != ICEBERG
+        # An Iceberg commit detects a concurrent writer itself; Parquet folders need a lock.
+        with publish.TargetLock(spark, target, run_id) if parquet else contextlib.nullcontext():
+            if parquet:
+                report.recovered_runs = publish.recover(spark, target)
+            _process(spark, config, report, source_root, source_format, sink)
         report.status = "succeeded"
     except Exception as error:
         report.status, report.error = "failed", str(error).strip().splitlines()[0]
@@ -98,7 +146,7 @@ def _process(
     report: RunReport,
     source_root: str,
     source_format: str,
-    target: str,
+    sink,
 ) -> None:
     first, after = sources.processing_hours(
         config.start_date, config.end_date, config.lookback_minutes, config.late_hours
@@ -119,17 +167,21 @@ def _process(
     statuses = Observation("reading_statuses")
     kept = Observation("kept_readings")
     rows = Observation("output_rows")
+    window = pipeline.RunWindow.for_days(
+        config.start_date, config.end_date, config.lookback_minutes
+    )
+    recorded = check_semantics(sink, config)
+    sink.create_if_missing(config.semantics)
     observers = {
-        pipeline.STATUSES: lambda df: df.observe(statuses, *status_metrics()),
+        pipeline.STATUSES: lambda df: df.observe(
+            statuses, *status_metrics(window.output_start, window.output_end)
+        ),
         # In corrected the observed frame also holds left-out readings naming a location.
         pipeline.KEPT_READINGS: lambda df: df.observe(
             kept, F.count_if(transforms.has_status(transforms.KEPT)).alias("n")
         ),
         pipeline.OUTPUT_ROWS: lambda df: df.observe(rows, F.count(F.lit(1)).alias("n")),
     }
-    window = pipeline.RunWindow.for_days(
-        config.start_date, config.end_date, config.lookback_minutes
-    )
     readings, total = judged_readings(raw_input, window.context)
     curated = pipeline.curated_minutes(
         validation.typed_readings(readings, window.context),
@@ -138,31 +190,46 @@ def _process(
         config.locations,
         observe=lambda stage, df: observers[stage](df),
     )
-    staging = publish.staging_dir(target, report.run_id)
-    publish.write_staged(curated, staging)  # the one pass over the data
-    observed = _metrics(statuses)
-    skipped = total - int(observed[READ]) if total is not None else 0
-    report.source["outside_days_skipped"] = skipped
-    report.count_readings(observed, int(_metrics(kept)["n"]), skipped)
-    row_count = int(_metrics(rows)["n"])
+    run_days = sinks.days_between(config.start_date, config.end_date)
+    days_text = f"{config.start_date}..{config.end_date}"
+    if config.locations:
+        # Only the chosen locations' rows are replaced: the others' rows of the run's
+        # days go through the same write unchanged.
+        published = sink.published_rows(run_days)
+        if published is not None:
+            others = published.where(~F.col(S.LOCATION_ID).isin(list(config.locations)))
+            curated = curated.unionByName(others)
+    try:
+        sink.stage(curated, days_text, config.semantics)  # the one pass over the data
+        observed = _metrics(statuses)
+        skipped = total - int(observed[READ]) if total is not None else 0
+        report.source["outside_days_skipped"] = skipped
+        report.count_readings(observed, int(_metrics(kept)["n"]), skipped)
+        row_count = int(_metrics(rows)["n"])
+        offsets = (observed[DAYS_WITH_READINGS] or "").split(",")
+        with_readings = [run_days[int(n)] for n in offsets if n]
+        unchanged = [day.isoformat() for day in run_days if day not in with_readings]
 
-    if report.readings["rejected_total"]:
-        report.output["rejected_path"] = _quarantine(
-            readings, window.context, target, report.run_id, report.started_at[:10]
-        )
-    if row_count == 0:
-        storage.delete(spark, staging)
-        r = report.readings
-        raise NoReadingsError(
-            f"no rows to write for {config.start_date} .. {config.end_date}: "
-            f"{r['read']} readings read from {len(raw_input.files)} files, "
-            f"{r['kept']} kept; the table was left unchanged"
-        )
-    report.top_jam_locations = _top_jam_locations(spark.read.parquet(staging))
-
-    days = publish.day_partitions(config.start_date, config.end_date)
-    result = publish.publish(spark, target, report.run_id, days)
-    if config.target_table:
+        target = sink.location
+        if report.readings["rejected_total"]:
+            report.output["rejected_path"] = _quarantine(
+                readings, window.context, target, report.run_id, report.started_at[:10]
+            )
+        if row_count == 0:
+            r = report.readings
+            raise NoReadingsError(
+                f"no rows to write for {config.start_date} .. {config.end_date}: "
+                f"{r['read']} readings read from {len(raw_input.files)} files, "
+                f"{r['kept']} kept; the table was left unchanged"
+            )
+        result = sink.publish(with_readings, days_text, config.semantics)
+    except BaseException:
+        sink.abandon()
+        raise
+    if recorded != config.semantics:
+        sink.record_semantics(config.semantics)
+    report.top_jam_locations = _top_jam_locations(sink.published_rows(with_readings))
+    if config.target_table and sink.table_format != ICEBERG:
         catalog.register_partitions(
             spark, config.target_table, target,
             [p.partition for p in result.written], result.removed,
@@ -175,6 +242,9 @@ def _process(
         bytes=result.bytes,
         max_files_per_partition=max((p.files for p in result.written), default=0),
         partitions_removed=result.removed,
+        days_left_unchanged=unchanged,
+        semantics_replaced=recorded if recorded and recorded != config.semantics else None,
+        snapshot_id=result.snapshot_id,
         per_partition={p.partition: {"files": p.files, "bytes": p.bytes} for p in result.written},
     )
 

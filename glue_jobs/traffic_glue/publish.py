@@ -80,6 +80,7 @@ class PartitionFiles:
 class PublishResult:
     written: list[PartitionFiles] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    snapshot_id: int | None = None  # the Iceberg snapshot readers see after the run
 
     @property
     def files(self) -> int:

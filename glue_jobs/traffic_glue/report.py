@@ -12,19 +12,33 @@ from dataclasses import asdict, dataclass, field
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from traffic_glue.transforms import DUPLICATE, FILTER_RULES, KEPT, OUTSIDE_DAYS, has_status
+from traffic_glue import schema as S
+from traffic_glue.transforms import (
+    DUPLICATE, FILTER_RULES, KEPT, NAMES_LOCATION, OUTSIDE_DAYS, has_status,
+)
 from traffic_glue.validation import REJECT_REASONS
 
 READ = "read"
 CANDIDATES = "passed_filters"  # kept before duplicates are resolved
+DAYS_WITH_READINGS = "days_with_readings"
+SECONDS_PER_DAY = 86400
 
 
-def status_metrics() -> list[Column]:
-    """Aggregates for `DataFrame.observe` over readings with a status."""
+def status_metrics(output_start: int, output_end: int) -> list[Column]:
+    """Aggregates for `DataFrame.observe` over readings with a status.
+
+    Also the run's days (as offsets from `output_start`, epoch seconds) that hold at
+    least one reading that is not rejected: only those days are replaced.
+    """
     counts = [F.count(F.lit(1)).alias(READ)]
     for name in (*REJECT_REASONS, *FILTER_RULES):
         counts.append(F.count_if(has_status(name)).alias(name))
     counts.append(F.count_if(has_status(KEPT)).alias(CANDIDATES))
+    observed = F.col(S.OBSERVED_AT)
+    in_output = has_status(*NAMES_LOCATION) & (observed >= output_start) & (observed < output_end)
+    day = F.when(in_output, F.floor((observed - output_start) / SECONDS_PER_DAY).cast("int"))
+    # As text: py4j hands an observed array over as an opaque JVM object.
+    counts.append(F.array_join(F.array_sort(F.collect_set(day)), ",").alias(DAYS_WITH_READINGS))
     return counts
 
 
@@ -117,7 +131,20 @@ class RunReport:
                 )
             if o.get("partitions_removed"):
                 lines.append(f"  partitions removed   {len(o['partitions_removed'])}")
-            lines.append(f"  output: {o.get('path')}")
+            if o.get("days_left_unchanged"):
+                lines.append(
+                    "  left unchanged: no raw readings  " + ", ".join(o["days_left_unchanged"])
+                )
+            if o.get("semantics_replaced"):
+                lines.append(
+                    f"  semantics: the table held {o['semantics_replaced']} rows; the run's days "
+                    f"are {self.arguments.get('semantics')} now"
+                )
+            where = f"  output: {o.get('path')}"
+            if o.get("table_format"):
+                where += f" ({o['table_format']}"
+                where += f", snapshot {o['snapshot_id']})" if o.get("snapshot_id") else ")"
+            lines.append(where)
         if self.top_jam_locations:
             lines.append("  most jam minutes (trafficjamindicator = 1):")
             for item in self.top_jam_locations:

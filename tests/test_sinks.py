@@ -1,0 +1,137 @@
+"""What a run replaces, in both table formats: exactly the rows it was asked to, and
+nothing else. Each test compares the rows that must stay before and after.
+
+Three locations (corrected ids = their one lane: 11, 31, 51), readings at 06:00-06:02
+and 12:00-12:02 on 2020-04-07 and 2020-04-08; one vehicle a minute, so a lane's speed
+is the location's `currentspeed`. The `old` landing drives at 90 km/h, the `new` one at
+50 km/h everywhere.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.factories import T0, land_parquet, raw_reading
+from tests.job_helpers import is_iceberg, last_report, partition_digests, run_job, table_rows
+from traffic_glue import sinks
+
+DAY_7, DAY_8 = dt.date(2020, 4, 7), dt.date(2020, 4, 8)
+LANES = {11: 1, 31: 3, 51: 5}  # lane -> lve_nr
+SPEED_OLD, SPEED_NEW = 90, 50
+FORMATS = ("iceberg", "parquet")
+
+
+def _readings(speed: int, days=(0, 1), hours=(6, 12)) -> list[dict]:
+    return [
+        raw_reading(lane, unit, T0 + day * 86400 + hour * 3600 + 60 * minute,
+                    counts=(1, 0, 0, 0), speeds=(speed, 0, 0, 0))
+        for lane, unit in LANES.items() for day in days for hour in hours for minute in range(3)
+    ]
+
+
+@pytest.fixture(scope="module")
+def landings(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("replace")
+    land_parquet(root / "old", _readings(SPEED_OLD))
+    land_parquet(root / "new", _readings(SPEED_NEW))
+    # Raw data of the 8th only, and there only at noon (a lifecycle rule took the rest).
+    land_parquet(root / "new_8th_noon", _readings(SPEED_NEW, days=(1,), hours=(12,)))
+    return {p.name: p for p in root.iterdir()}
+
+
+@pytest.fixture(scope="module", params=FORMATS)
+def published(request, landings, tmp_path_factory) -> dict:
+    """A table of the old landing over both days, in each format, and its rows."""
+    target = tmp_path_factory.mktemp(f"published-{request.param}") / "curated"
+    assert run_job(landings["old"], target, "2020-04-07", "2020-04-08",
+                   "--table_format", request.param) == 0
+    rows = table_rows(target)
+    assert len(rows) == 3 * 2 * 2 * 3 and {r[2] for r in rows} == {float(SPEED_OLD)}
+    return {"format": request.param, "target": target, "rows": rows}
+
+
+def copy_of(published: dict, tmp_path: Path) -> Path:
+    target = tmp_path / "curated"
+    shutil.copytree(published["target"], target)
+    return target
+
+
+def _day(row) -> dt.date:
+    return dt.date(*row[-4:-1])
+
+
+def _run(landing: Path, target: Path, published: dict, start: str, end: str, *extra: str) -> int:
+    return run_job(landing, target, start, end, "--table_format", published["format"], *extra)
+
+
+def test_the_table_format_is_what_was_asked(published):
+    assert is_iceberg(published["target"]) == (published["format"] == "iceberg")
+
+
+def test_locations_replace_only_those_locations_rows_of_the_run_days(landings, published, tmp_path):
+    target = copy_of(published, tmp_path)
+    assert _run(landings["new"], target, published, "2020-04-07", "2020-04-07",
+                "--locations", "31") == 0
+    after = table_rows(target)
+    replaced = [r for r in after if r[0] == 31 and _day(r) == DAY_7]
+    assert [(r[1], r[2]) for r in replaced] == [
+        (T0 + h * 3600 + 60 * m, float(SPEED_NEW)) for h in (6, 12) for m in range(3)]
+    # Every other row, of location 31 on the 8th and of 11 and 51 on both days, as it was.
+    kept = [r for r in after if not (r[0] == 31 and _day(r) == DAY_7)]
+    assert kept == [r for r in published["rows"] if not (r[0] == 31 and _day(r) == DAY_7)]
+    assert len(after) == len(published["rows"])
+
+
+def test_a_day_without_raw_readings_is_left_as_it_is(landings, published, tmp_path, capsys):
+    target = copy_of(published, tmp_path)
+    capsys.readouterr()
+    assert _run(landings["new_8th_noon"], target, published, "2020-04-07", "2020-04-08") == 0
+    after = table_rows(target)
+    # The 7th: no raw reading was read for it, so its rows are untouched.
+    assert [r for r in after if _day(r) == DAY_7] == [r for r in published["rows"] if _day(r) == DAY_7]
+    # The 8th: replaced; its 06:00 hour has no row any more, so it is removed.
+    assert sorted((r[0], r[1], r[2]) for r in after if _day(r) == DAY_8) == sorted(
+        (lane, T0 + 86400 + 12 * 3600 + 60 * m, float(SPEED_NEW)) for lane in LANES for m in range(3))
+    report = last_report(target)
+    assert report["output"]["days_left_unchanged"] == ["2020-04-07"]
+    assert report["output"]["partitions_removed"] == ["year=2020/month=4/day=8/hour=6"]
+    assert "left unchanged: no raw readings  2020-04-07" in capsys.readouterr().out
+
+
+def test_the_other_semantics_is_refused_and_changes_nothing(landings, published, tmp_path, capsys):
+    target = copy_of(published, tmp_path)
+    before = partition_digests(target)
+    capsys.readouterr()
+    assert _run(landings["new"], target, published, "2020-04-07", "2020-04-07",
+                "--semantics", "athena") == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("traffic_transform: error: ") and len(error.splitlines()) == 1
+    assert "holds --semantics corrected rows and this run computes athena" in error
+    assert "--replace_semantics true" in error
+    assert partition_digests(target) == before and table_rows(target) == published["rows"]
+
+
+def test_replace_semantics_rewrites_only_the_run_days(landings, published, tmp_path, capsys):
+    target = copy_of(published, tmp_path)
+    assert _run(landings["new"], target, published, "2020-04-07", "2020-04-07",
+                "--semantics", "athena", "--replace_semantics", "true") == 0
+    after = table_rows(target)
+    assert [r for r in after if _day(r) == DAY_8] == [r for r in published["rows"] if _day(r) == DAY_8]
+    assert {r[2] for r in after if _day(r) == DAY_7} == {float(SPEED_NEW)}
+    report = last_report(target)
+    assert report["output"]["semantics_replaced"] == "corrected"
+    assert "semantics: the table held corrected rows; the run's days are athena now" in (
+        capsys.readouterr().out)
+    if published["format"] == "parquet":
+        recorded = json.loads((target / sinks.PARQUET_TABLE_FILE).read_text())["semantics"]
+    else:
+        from tests.job_helpers import iceberg_table
+        recorded = iceberg_table(target).properties[sinks.SEMANTICS_PROPERTY]
+    assert recorded == "athena"
+    # The table holds athena now: a corrected run is refused in turn.
+    assert _run(landings["new"], target, published, "2020-04-08", "2020-04-08") == 2
