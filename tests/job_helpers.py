@@ -63,13 +63,25 @@ def _data_files(root: Path) -> list[tuple[Path, tuple[int, int, int, int]]]:
 def table_rows(root: Path, day: dt.date | None = None) -> list[tuple]:
     """Every row of the curated table (Parquet folders or an Iceberg table's current
     snapshot; partition values from the layout), sorted."""
-    rows = []
-    for path, partition in _data_files(root):
-        if day and partition[:3] != (day.year, day.month, day.day):
-            continue
-        for row in pq.read_table(path, columns=list(S.CURATED_COLUMNS)).to_pylist():
-            rows.append(tuple(row[c] for c in S.CURATED_COLUMNS) + partition)
+    if is_iceberg(root):
+        rows = iceberg_rows(iceberg_table(root))
+    else:
+        rows = []
+        for path, partition in _data_files(root):
+            for row in pq.read_table(path, columns=list(S.CURATED_COLUMNS)).to_pylist():
+                rows.append(tuple(row[c] for c in S.CURATED_COLUMNS) + partition)
+    if day:
+        rows = [r for r in rows if r[-4:-1] == (day.year, day.month, day.day)]
     return sorted(rows, key=lambda r: (r[0], r[1]))
+
+
+def iceberg_rows(table: StaticTable) -> list[tuple]:
+    """The rows of an Iceberg table's current snapshot, as `table_rows` gives them."""
+    if table.current_snapshot() is None:
+        return []
+    columns = [*S.CURATED_COLUMNS, *S.EVENT_PARTITIONS]
+    found = [tuple(row[c] for c in columns) for row in table.scan().to_arrow().to_pylist()]
+    return sorted(found, key=lambda r: (r[0], r[1]))
 
 
 def partition_digests(root: Path) -> dict[str, list[str]]:

@@ -32,6 +32,7 @@ def local_session_catalog_conf() -> dict[str, str]:
     return {
         f"spark.sql.catalog.{SESSION_CATALOG}": _SESSION_CATALOG_CLASS,
         f"spark.sql.catalog.{SESSION_CATALOG}.type": "hive",
+        f"spark.sql.catalog.{SESSION_CATALOG}.cache-enabled": "false",
         # Iceberg's Hive commit lock needs metastore lock tables Derby does not have;
         # one process holds an embedded Derby metastore anyway.
         "spark.hadoop.iceberg.engine.hive.lock-enabled": "false",
@@ -71,6 +72,9 @@ def path_table(spark: SparkSession, path: str) -> str:
         spark.conf.set(key, _CATALOG_CLASS)
         spark.conf.set(f"{key}.type", "hadoop")
         spark.conf.set(f"{key}.warehouse", parent)
+        # Read the table's current version at every use: another process (a rerun, a
+        # rollback) may have committed since this long-lived session last looked.
+        spark.conf.set(f"{key}.cache-enabled", "false")
     return f"{catalog}.`{name}`"
 
 

@@ -86,14 +86,15 @@ def s3_endpoint(environ=os.environ) -> str | None:
 def s3a_conf(endpoint: str | None) -> dict[str, str]:
     """S3A for `s3://` and `s3a://`, as on Glue 5.1; pointed at `endpoint` when one is set
     (a local S3 API such as moto's server: path-style, plain HTTP where it says so)."""
-    conf = {
-        "spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
-        "spark.hadoop.fs.s3a.aws.credentials.provider": (
-            "com.amazonaws.auth.DefaultAWSCredentialsProviderChain"
-        ),
-    }
+    conf = {"spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem"}
     if endpoint:
         conf.update({
+            # Keys from fs.s3a.access.key/secret.key or the environment only: a local
+            # endpoint has no instance metadata service to ask, so nothing may try it.
+            "spark.hadoop.fs.s3a.aws.credentials.provider": (
+                "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider,"
+                "com.amazonaws.auth.EnvironmentVariableCredentialsProvider"
+            ),
             "spark.hadoop.fs.s3a.endpoint": endpoint,
             "spark.hadoop.fs.s3a.path.style.access": "true",
             "spark.hadoop.fs.s3a.connection.ssl.enabled": str(endpoint.startswith("https")).lower(),

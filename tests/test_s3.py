@@ -1,0 +1,184 @@
+"""The production path: the job on S3 through S3A, against moto's S3 API on 127.0.0.1.
+
+Glue 5.1 reads and writes `s3://` through S3A. Here the job reads a Firehose landing
+from one bucket and writes the curated Iceberg table to another through S3A, as a user
+runs it against a local S3 endpoint:
+
+    AWS_ENDPOINT_URL_S3=http://127.0.0.1:PORT python glue_jobs/traffic_transform.py \\
+        --source_path s3a://raw/landing --target_path s3a://curated/traffic_minutes ...
+
+in a process of its own (a JVM of its own, which is also what a SIGKILL ends). The
+reruns run in this process, on the suite's session pointed at the same endpoint.
+The table is read back by pyiceberg over S3, independently of Spark.
+
+A table given by path on S3 commits through Iceberg's file-based catalog, whose commit
+is one object written under a new name: a killed run cannot leave half of one. On AWS
+the job writes through the Glue catalog instead (two writers at once are then detected
+by Glue's optimistic VersionId check, which moto does not enforce).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+from pyiceberg.table import StaticTable
+
+from tests.job_helpers import ROOT, SCRIPT, iceberg_rows, run_job, table_rows
+from tools.sample_data import SampleSpec, generate
+
+RAW, CURATED = "raw", "curated"
+TABLE = f"s3a://{CURATED}/traffic_minutes"
+DAY = "2020-04-07"
+KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+@pytest.fixture(scope="module")
+def landings(tmp_path_factory) -> dict[str, Path]:
+    """Two landings of one day (different traffic), and the rows a local run makes."""
+    root = tmp_path_factory.mktemp("s3-landings")
+    found = {}
+    for name, seed in (("old", 3), ("new", 4)):
+        generate(str(root / name), SampleSpec(start_date=dt.date(2020, 4, 7), days=1, lanes=8, seed=seed))
+        found[name] = root / name
+    return found
+
+
+@pytest.fixture(scope="module")
+def local_rows(landings, tmp_path_factory) -> dict[str, list[tuple]]:
+    rows = {}
+    for name, landing in landings.items():
+        target = tmp_path_factory.mktemp(f"local-{name}") / "curated"
+        assert run_job(landing, target, DAY, DAY) == 0
+        rows[name] = table_rows(target)
+    assert rows["old"] != rows["new"]
+    return rows
+
+
+@pytest.fixture
+def s3(endpoint, spark, monkeypatch):
+    """Empty buckets on moto's server; boto3 and the suite's session's S3A point at it."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
+    client = boto3.client("s3", endpoint_url=endpoint)
+    for bucket in (RAW, CURATED):
+        client.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    from traffic_glue.session import s3a_conf
+
+    for key, value in s3a_conf(endpoint).items():
+        hadoop.set(key.removeprefix("spark.hadoop."), value)
+    hadoop.set("fs.s3a.access.key", KEYS["AWS_ACCESS_KEY_ID"])
+    hadoop.set("fs.s3a.secret.key", KEYS["AWS_SECRET_ACCESS_KEY"])
+    return client
+
+
+def upload(client, landing: Path, prefix: str) -> str:
+    for path in sorted(landing.rglob("*.parquet")):
+        client.upload_file(str(path), RAW, f"{prefix}/{path.relative_to(landing)}")
+    return f"s3a://{RAW}/{prefix}"
+
+
+def s3_rows(client, endpoint: str) -> list[tuple]:
+    """The table's current snapshot, read by pyiceberg from the version its catalog names."""
+    hint = client.get_object(Bucket=CURATED, Key="traffic_minutes/metadata/version-hint.text")
+    version = hint["Body"].read().decode().strip()
+    table = StaticTable.from_metadata(
+        f"{TABLE}/metadata/v{version}.metadata.json",
+        properties={"s3.endpoint": endpoint, "s3.access-key-id": "testing",
+                    "s3.secret-access-key": "testing", "s3.region": "eu-west-1"},
+    )
+    return iceberg_rows(table)
+
+
+def job_process(endpoint: str, source: str, log: Path) -> subprocess.Popen:
+    env = dict(os.environ, AWS_ENDPOINT_URL_S3=endpoint, TRAFFIC_GLUE_MASTER="local[2]", **KEYS)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "glue_jobs"), str(ROOT)])
+    for name in ("PYSPARK_GATEWAY_PORT", "PYSPARK_GATEWAY_SECRET", "AWS_ENDPOINT_URL"):
+        env.pop(name, None)
+    command = [sys.executable, str(SCRIPT), "--JOB_NAME", "s3-test", "--source_path", source,
+               "--target_path", TABLE, "--start_date", DAY, "--end_date", DAY]
+    return subprocess.Popen(command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def test_the_job_run_as_a_user_runs_it_on_s3_equals_the_local_run(s3, endpoint, landings, local_rows, tmp_path):
+    source = upload(s3, landings["old"], "landing")
+    log = tmp_path / "job.log"
+    job = job_process(endpoint, source, log)
+    assert job.wait(timeout=300) == 0, log.read_text()[-3000:]
+    assert "succeeded" in log.read_text()
+    assert s3_rows(s3, endpoint) == local_rows["old"]
+    listed = [o["Key"] for o in s3.list_objects_v2(Bucket=CURATED)["Contents"]]
+    assert any(k.startswith("traffic_minutes/_reports/run_date=") for k in listed)
+    assert any(k.startswith("traffic_minutes/data/year=2020/month=4/day=7/hour=") for k in listed)
+
+    # A rerun (in this process, the same S3A) gives the same rows in a new snapshot.
+    assert run_job(source, TABLE, DAY, DAY) == 0
+    assert s3_rows(s3, endpoint) == local_rows["old"]
+
+
+def _objects(client, prefix: str) -> set[str]:
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=CURATED, Prefix=prefix)
+    return {o["Key"] for page in pages for o in page.get("Contents", [])}
+
+
+def _kill_when(job: subprocess.Popen, ready, log: Path, limit: float = 240) -> None:
+    deadline = time.monotonic() + limit
+    try:
+        while not ready():
+            assert job.poll() is None, "the job ended before the kill point:\n" + log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "the job never reached the kill point"
+            time.sleep(0.05)
+        os.killpg(job.pid, signal.SIGKILL)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+        job.wait()
+
+
+def test_a_run_killed_while_writing_or_after_its_branch_commit_changes_nothing(
+        s3, endpoint, landings, local_rows, tmp_path):
+    """SIGKILL mid-write (its data files appearing), then after the run's commit on its
+    own branch but before main moves: readers see the old rows, complete, and the next
+    run succeeds with no manual step."""
+    old, new = upload(s3, landings["old"], "old"), upload(s3, landings["new"], "new")
+    assert run_job(old, TABLE, DAY, DAY) == 0
+    assert s3_rows(s3, endpoint) == local_rows["old"]
+
+    data_before = _objects(s3, "traffic_minutes/data/")
+    job = job_process(endpoint, new, tmp_path / "killed-writing.log")
+    _kill_when(job, lambda: _objects(s3, "traffic_minutes/data/") - data_before,
+               tmp_path / "killed-writing.log")
+    assert s3_rows(s3, endpoint) == local_rows["old"]
+    assert run_job(new, TABLE, DAY, DAY) == 0
+    assert s3_rows(s3, endpoint) == local_rows["new"]
+
+    # Committed on its branch (CREATE BRANCH and the overwrite: two new metadata
+    # versions), killed before or while main is fast-forwarded.
+    versions = len(_objects(s3, "traffic_minutes/metadata/v"))
+    job = job_process(endpoint, old, tmp_path / "killed-committing.log")
+    _kill_when(job, lambda: len(_objects(s3, "traffic_minutes/metadata/v")) >= versions + 2,
+               tmp_path / "killed-committing.log")
+    assert s3_rows(s3, endpoint) in (local_rows["new"], local_rows["old"])  # never a mix
+    assert run_job(old, TABLE, DAY, DAY) == 0
+    assert s3_rows(s3, endpoint) == local_rows["old"]
+
+
+def test_a_corrupt_raw_object_stops_the_run_naming_it_and_changes_nothing(
+        s3, endpoint, landings, local_rows, capsys):
+    source = upload(s3, landings["old"], "landing")
+    assert run_job(source, TABLE, DAY, DAY) == 0
+    key = "landing/year=2020/month=04/day=07/hour=12/zz-corrupt.parquet"
+    s3.put_object(Bucket=RAW, Key=key, Body=b"this is not a Parquet file\n")
+    capsys.readouterr()
+    assert run_job(source, TABLE, DAY, DAY) == 1
+    error = capsys.readouterr().err
+    assert f"raw file s3a://{RAW}/{key} is not a readable Parquet file" in error
+    assert s3_rows(s3, endpoint) == local_rows["old"]
