@@ -119,9 +119,11 @@ def readings_in_files(raw: Path, start: dt.date, end: dt.date) -> tuple[int, int
 
 
 def output_layout(out: Path) -> dict:
-    """Files (not hidden) and rows per event-hour partition folder of a curated output."""
+    """Files (not hidden) and rows per event-hour partition folder of a curated output
+    (an Iceberg table's are under data/; one run writes it once, so every file counts)."""
     per_partition = {}
-    for folder in sorted(glob.glob(str(out / "year=*" / "month=*" / "day=*" / "hour=*"))):
+    base = out / "data" if (out / "metadata").is_dir() else out
+    for folder in sorted(glob.glob(str(base / "year=*" / "month=*" / "day=*" / "hour=*"))):
         files = [p for p in Path(folder).iterdir() if p.is_file() and not p.name.startswith((".", "_"))]
         per_partition[folder] = {
             "files": len(files),

@@ -82,7 +82,7 @@ class Phases:
 
 
 def instrument(phases: Phases) -> None:
-    from traffic_glue import glue, job, pipeline, publish, sources, validation
+    from traffic_glue import glue, job, pipeline, publish, sinks, sources, validation
 
     for module, name, label in (
         (glue, "start", "Spark session (JVM start, Glue or local)"),
@@ -93,10 +93,12 @@ def instrument(phases: Phases) -> None:
         (sources, "read_parquet_readings", "plan the read (Spark's file index, one per schema group)"),
         (validation, "typed_readings", "plan: validation"),
         (pipeline, "curated_minutes", "plan: the computation"),
-        (publish, "write_staged", "the staged write (scan, shuffles, windows, Parquet)"),
+        (sinks.IcebergSink, "stage", "the write on the run's Iceberg branch (scan, shuffles, windows)"),
+        (publish, "write_staged", "the staged write, Parquet format (scan, shuffles, windows)"),
         (job, "_quarantine", "quarantine rejected readings"),
-        (job, "_top_jam_locations", "top jam locations (reads the staged output back)"),
-        (publish, "publish", "publish (journal, rename partitions into place)"),
+        (sinks.IcebergSink, "publish", "publish: the Iceberg commit (stale hours, fast-forward main)"),
+        (publish, "publish", "publish, Parquet format (journal, rename partitions into place)"),
+        (job, "_top_jam_locations", "top jam locations (reads the published days back)"),
         (job, "_write_report", "write the run report"),
     ):
         phases.wrap(module, name, label)

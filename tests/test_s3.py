@@ -20,6 +20,7 @@ by Glue's optimistic VersionId check, which moto does not enforce).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -182,3 +183,68 @@ def test_a_corrupt_raw_object_stops_the_run_naming_it_and_changes_nothing(
     error = capsys.readouterr().err
     assert f"raw file s3a://{RAW}/{key} is not a readable Parquet file" in error
     assert s3_rows(s3, endpoint) == local_rows["old"]
+
+
+# --- the Parquet format's lock on S3 ---------------------------------------------------
+
+
+def _put_lock(client, holder: dict) -> None:
+    client.put_object(Bucket=CURATED, Key="traffic_minutes/_lock", Body=json.dumps(holder).encode())
+
+
+def _holder(**changes) -> dict:
+    now = dt.datetime.now(dt.timezone.utc)
+    holder = {"run_id": "earlier-run", "host": "glue-worker", "pid": 1,
+              "since": (now - dt.timedelta(hours=2)).isoformat(timespec="seconds"),
+              "expires": (now + dt.timedelta(hours=1)).isoformat(timespec="seconds"),
+              "job_name": None, "job_run_id": None}
+    holder.update(changes)
+    return holder
+
+
+def _parquet_rows(spark) -> list[tuple]:
+    return sorted(tuple(r) for r in spark.read.parquet(TABLE).collect())
+
+
+def test_a_live_lock_on_s3_stops_a_parquet_run_and_an_expired_one_is_taken_over(
+        s3, spark, landings, capsys):
+    source = upload(s3, landings["old"], "landing")
+    assert run_job(source, TABLE, DAY, DAY, "--table_format", "parquet") == 0
+    before = _parquet_rows(spark)
+
+    _put_lock(s3, _holder())  # a run of another host, inside its expiry: it may be writing
+    capsys.readouterr()
+    assert run_job(source, TABLE, DAY, DAY, "--table_format", "parquet") == 1
+    error = capsys.readouterr().err
+    assert "is being written by run earlier-run" in error and "until " in error
+    assert _parquet_rows(spark) == before
+
+    expired = _holder(expires=(dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)).isoformat())
+    _put_lock(s3, expired)
+    assert run_job(source, TABLE, DAY, DAY, "--table_format", "parquet") == 0
+    report = json.loads(s3.get_object(Bucket=CURATED, Key=_report_keys(s3)[-1])["Body"].read())
+    assert report["lock_taken_over"] == expired
+    assert "traffic_minutes/_lock" not in _objects(s3, "traffic_minutes/_lock")
+    assert _parquet_rows(spark) == before
+
+
+def test_a_lock_of_a_glue_job_run_that_has_finished_is_taken_over_at_once(s3, spark, landings):
+    """A job killed by its timeout leaves its lock; Glue says the run is over (moto
+    reports a started run as SUCCEEDED), so the next run does not wait for the expiry."""
+    glue = boto3.client("glue")
+    glue.create_job(Name="traffic-glue-transform", Role="arn:aws:iam::123456789012:role/glue",
+                    Command={"Name": "glueetl", "ScriptLocation": "s3://artifacts/job.py"})
+    finished = glue.start_job_run(JobName="traffic-glue-transform")["JobRunId"]
+    source = upload(s3, landings["old"], "landing")
+    _put_lock(s3, _holder(job_name="traffic-glue-transform", job_run_id=finished))
+    assert run_job(source, TABLE, DAY, DAY, "--table_format", "parquet") == 0
+    report = json.loads(s3.get_object(Bucket=CURATED, Key=_report_keys(s3)[-1])["Body"].read())
+    assert report["lock_taken_over"]["job_run_id"] == finished
+
+    _put_lock(s3, _holder(job_name="traffic-glue-transform", job_run_id="jr_unknown"))
+    assert run_job(source, TABLE, DAY, DAY, "--table_format", "parquet") == 1  # not known over
+
+
+def _report_keys(client) -> list[str]:
+    keys = [k for k in _objects(client, "traffic_minutes/_reports/") if k.endswith(".json")]
+    return sorted(keys, key=lambda k: client.head_object(Bucket=CURATED, Key=k)["LastModified"])

@@ -37,6 +37,7 @@ DEFAULTS = {
     "corrupt_files": "fail",
     "table_format": ICEBERG,
     "replace_semantics": "false",
+    "lock_expiry_minutes": "60",
 }
 OPTIONAL = (
     "source_path",
@@ -79,6 +80,8 @@ class JobConfig:
     corrupt_files: str = "fail"
     table_format: str = ICEBERG
     replace_semantics: bool = False
+    lock_expiry_minutes: int = 60
+    glue_job_run_id: str | None = None
     run_id: str | None = None
     catalog_dir: str | None = None
     workflow_name: str | None = None
@@ -149,6 +152,8 @@ def parse_job_args(argv: list[str]) -> JobConfig:
         corrupt_files=_choice(values, "corrupt_files", CORRUPT_FILE_POLICIES),
         table_format=_choice(values, "table_format", TABLE_FORMATS),
         replace_semantics=_choice(values, "replace_semantics", BOOLEANS) == "true",
+        lock_expiry_minutes=_int(values, "lock_expiry_minutes", minimum=1),
+        glue_job_run_id=values.get("JOB_RUN_ID"),
         run_id=values.get("run_id") or values.get("JOB_RUN_ID"),
         catalog_dir=values.get("catalog_dir"),
         workflow_name=values.get("WORKFLOW_NAME"),

@@ -122,8 +122,13 @@ def run(spark: SparkSession, config: JobConfig) -> RunReport:
         report.output["table_format"] = sink.table_format
         parquet = sink.table_format != ICEBERG
         # An Iceberg commit detects a concurrent writer itself; Parquet folders need a lock.
-        with publish.TargetLock(spark, target, run_id) if parquet else contextlib.nullcontext():
+        lock = publish.TargetLock(
+            spark, target, run_id, config.lock_expiry_minutes, config.job_name,
+            config.glue_job_run_id,
+        )
+        with lock if parquet else contextlib.nullcontext():
             if parquet:
+                report.lock_taken_over = lock.taken_over
                 report.recovered_runs = publish.recover(spark, target)
             _process(spark, config, report, source_root, source_format, sink)
         report.status = "succeeded"

@@ -191,36 +191,69 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+# A Glue job run in one of these states writes nothing any more.
+FINISHED_JOB_RUN_STATES = {"SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT", "ERROR", "EXPIRED"}
+
+
 @dataclass
 class TargetLock:
     """An exclusive claim on a target folder, held for a run's whole write and publish.
 
     Locally it is a file created with O_EXCL (atomic); a lock left by a process that
-    no longer runs on this host is taken over. On S3 the Glue job's
-    `MaxConcurrentRuns: 1` is what keeps runs apart; the lock file there is advisory.
+    no longer runs on this host is taken over. On S3 (no atomic create-if-absent
+    through S3A) the Glue job's `MaxConcurrentRuns: 1` is what keeps runs apart, and
+    the lock file never blocks for ever: it is taken over once it has expired
+    (`expiry_minutes` after it was taken, set to at least the job's timeout), or at
+    once when the Glue job run that holds it has finished (a run killed by its timeout).
     """
 
     spark: SparkSession
     target: str
     run_id: str
+    expiry_minutes: int = 60
+    job_name: str | None = None
+    job_run_id: str | None = None  # Glue's JOB_RUN_ID, when the job runs on Glue
+    glue_client_factory: object = None
     path: str = ""
+    taken_over: dict | None = None  # the dead or expired holder this run replaced
 
     def __enter__(self) -> "TargetLock":
         self.path = _join(self.target, LOCK)
+        now = dt.datetime.now(dt.timezone.utc)
         holder = {
             "run_id": self.run_id,
             "host": socket.gethostname(),
             "pid": os.getpid(),
-            "since": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "since": now.isoformat(timespec="seconds"),
+            "expires": (now + dt.timedelta(minutes=self.expiry_minutes)).isoformat(timespec="seconds"),
+            "job_name": self.job_name,
+            "job_run_id": self.job_run_id,
         }
         local = _local_path(self.path)
         if local is not None:
             self._acquire_local(local, holder)
         else:
             if storage.exists(self.spark, self.path):
-                raise TargetLockedError(self._message(storage.read_json(self.spark, self.path)))
+                current = storage.read_json(self.spark, self.path)
+                if not self._finished(current, now):
+                    raise TargetLockedError(self._message(current))
+                self.taken_over = current
             storage.write_json(self.spark, self.path, holder)
         return self
+
+    def _finished(self, holder: dict, now: dt.datetime) -> bool:
+        """Whether a lock found on S3 belongs to a run that can no longer be writing."""
+        expires = holder.get("expires")
+        if expires and dt.datetime.fromisoformat(expires) <= now:
+            return True
+        if holder.get("job_name") and holder.get("job_run_id"):
+            factory = self.glue_client_factory or _glue_client
+            try:
+                run = factory().get_job_run(JobName=holder["job_name"], RunId=holder["job_run_id"])
+            except Exception:  # unknown run, no permission, no network: not known to be over
+                return False
+            return run["JobRun"].get("JobRunState") in FINISHED_JOB_RUN_STATES
+        return False
 
     def _acquire_local(self, local: Path, holder: dict) -> None:
         local.parent.mkdir(parents=True, exist_ok=True)
@@ -236,6 +269,7 @@ class TargetLock:
                 if not stale:
                     raise TargetLockedError(self._message(current)) from None
                 local.unlink(missing_ok=True)
+                self.taken_over = current
                 continue
             with os.fdopen(handle, "w") as out:
                 json.dump(holder, out)
@@ -243,10 +277,11 @@ class TargetLock:
         raise TargetLockedError(self._message(_read_local_lock(local)))
 
     def _message(self, holder: dict) -> str:
+        until = f", until {holder['expires']}" if holder.get("expires") else ""
         return (
             f"target {self.target} is being written by run {holder.get('run_id')} "
-            f"(host {holder.get('host')}, pid {holder.get('pid')}, since {holder.get('since')}); "
-            f"this run stops without writing. Remove {self.path} only if that run is dead."
+            f"(host {holder.get('host')}, pid {holder.get('pid')}, since {holder.get('since')}"
+            f"{until}); this run stops without writing. Remove {self.path} only if that run is dead."
         )
 
     def __exit__(self, *exc) -> None:
@@ -255,6 +290,12 @@ class TargetLock:
             local.unlink(missing_ok=True)
         else:
             storage.delete(self.spark, self.path)
+
+
+def _glue_client():
+    import boto3
+
+    return boto3.client("glue")
 
 
 def _read_local_lock(local: Path) -> dict:

@@ -57,6 +57,7 @@ class RunReport:
     output: dict = field(default_factory=dict)
     top_jam_locations: list = field(default_factory=list)
     recovered_runs: list = field(default_factory=list)
+    lock_taken_over: dict | None = None
     report_path: str | None = None
 
     def count_readings(self, statuses: dict, kept: int, skipped: int = 0) -> None:
