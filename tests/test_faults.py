@@ -37,7 +37,7 @@ from tests.factories import RAW_ARROW_SCHEMA, T0, hour_folder, raw_reading
 from tests import job_helpers
 from tests.job_helpers import last_report, partition_digests, table_rows
 from tools.sample_data import SampleSpec, generate
-from traffic_glue import publish, storage
+from traffic_glue import job, publish, storage
 from traffic_glue import schema as S
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -209,8 +209,8 @@ def one_line_error(capsys) -> str:
 
 
 def assert_nothing_left_behind(target: Path) -> None:
-    """No staging, journal, trash or lock: the run cleaned up after itself."""
-    for hidden in (publish.STAGING, publish.JOURNAL, publish.TRASH):
+    """No staging, journal, trash, pending quarantine or lock: the run cleaned up."""
+    for hidden in (publish.STAGING, publish.JOURNAL, publish.TRASH, f"{publish.REJECTED}/{job.PENDING}"):
         assert not list((target / hidden).glob("*")), hidden
     assert not (target / publish.LOCK).exists()
 
@@ -305,6 +305,29 @@ def test_bad_readings_are_quarantined_and_the_good_ones_give_the_clean_table(bas
 
 
 # --- 2. schema drift -------------------------------------------------------------------
+
+
+def test_a_killed_runs_quarantine_is_never_shown_and_its_rerun_shows_each_reading_once(
+        baseline, tmp_path):
+    """A run killed after writing its rejected readings leaves them in
+    `_rejected/_pending/<run_id>/`, where no reader looks; a later run drops them once
+    the run would have timed out, and keeps a pending quarantine of a run still going."""
+    target, _ = published(baseline, tmp_path)
+    raw = tmp_path / "raw"
+    land_json_at(raw, good_readings(), extra_lines={12: bad_lines()})
+    pending = target / "_rejected" / "_pending"
+    killed, going = "20200101T000000Z-deadbeef", job.new_run_id()
+    for run_id in (killed, going):
+        (pending / run_id).mkdir(parents=True)
+        shutil.copy(next(baseline["raw"].rglob("*.parquet")), pending / run_id / "part-0.parquet")
+
+    assert run_job(raw, target, DAY, DAY, "--source_format", "json") == 0
+    report = last_report(target)
+    assert report["quarantines_dropped"] == [killed]
+    assert sorted(p.name for p in pending.iterdir()) == [going]
+    shown = pa.concat_tables([pq.read_table(p) for p in (target / "_rejected").glob("run_date=*/*.parquet")])
+    assert Counter(row["reject_reason"] for row in shown.to_pylist()) == EXPECTED_REJECTED
+    assert {row["run_id"] for row in shown.to_pylist()} == {report["run_id"]}
 
 
 def test_json_with_every_value_a_string_equals_parquet(baseline, tmp_path):

@@ -21,6 +21,7 @@ from traffic_glue.config import ICEBERG, JobConfig
 from traffic_glue.report import DAYS_WITH_READINGS, READ, RunReport, status_metrics
 
 TOP_JAM_LOCATIONS = 10
+PENDING = "_pending"  # rejected readings of a run that has not ended yet
 # Metrics are published when the write's job ends; this is a guard, not a wait.
 METRICS_TIMEOUT_SECONDS = 120
 
@@ -177,6 +178,9 @@ def _process(
     )
     recorded = check_semantics(sink, config)
     sink.create_if_missing(config.semantics)
+    # A run still going after its lock would have expired is not one to wait for.
+    stale = _now() - dt.timedelta(minutes=config.lock_expiry_minutes)
+    report.quarantines_dropped = drop_stale_quarantines(spark, sink.location, stale)
     observers = {
         pipeline.STATUSES: lambda df: df.observe(
             statuses, *status_metrics(window.output_start, window.output_end)
@@ -216,20 +220,28 @@ def _process(
         unchanged = [day.isoformat() for day in run_days if day not in with_readings]
 
         target = sink.location
-        if report.readings["rejected_total"]:
-            report.output["rejected_path"] = _quarantine(
-                readings, window.context, target, report.run_id, report.started_at[:10]
-            )
+        quarantined = report.readings["rejected_total"] > 0
+        if quarantined:
+            _quarantine(readings, window.context, target, report.run_id)
+        run_date = report.started_at[:10]
         if row_count == 0:
             r = report.readings
+            if quarantined:
+                report.output["rejected_path"] = _show_quarantine(spark, target, report.run_id, run_date)
             raise NoReadingsError(
                 f"no rows to write for {config.start_date} .. {config.end_date}: "
                 f"{r['read']} readings read from {len(raw_input.files)} files, "
                 f"{r['kept']} kept; the table was left unchanged"
             )
         result = sink.publish(with_readings, days_text, config.semantics)
+        if quarantined:
+            report.output["rejected_path"] = _show_quarantine(spark, target, report.run_id, run_date)
+    except NoReadingsError:
+        sink.abandon()
+        raise
     except BaseException:
         sink.abandon()
+        storage.delete(spark, _pending_quarantine(sink.location, report.run_id))
         raise
     if recorded != config.semantics:
         sink.record_semantics(config.semantics)
@@ -281,21 +293,50 @@ def _metrics(observation: Observation, timeout_seconds: float = METRICS_TIMEOUT_
     return result
 
 
-def _quarantine(
-    raw: DataFrame, context: tuple[int, int], target: str, run_id: str, run_date: str
-) -> str:
-    """The run's rejected readings beside the curated data, by run date, with their reason."""
-    path = f"{target.rstrip('/')}/{publish.REJECTED}"
+def _quarantine(raw: DataFrame, context: tuple[int, int], target: str, run_id: str) -> str:
+    """The run's rejected readings with their reason, written where no reader looks yet
+    (`_rejected/_pending/<run_id>/`): `_show_quarantine` moves them into view when the
+    run ends, so a run killed before that and its rerun never show them twice."""
+    pending = _pending_quarantine(target, run_id)
     (
         validation.rejected_readings(raw, F.input_file_name(), context)
         .withColumn("run_id", F.lit(run_id))
-        .withColumn("run_date", F.lit(run_date))
         .coalesce(1)
-        .write.mode("append")
-        .partitionBy("run_date")
-        .parquet(path)
+        .write.mode("overwrite")
+        .parquet(pending)
     )
-    return path
+    return pending
+
+
+def _pending_quarantine(target: str, run_id: str = "") -> str:
+    return "/".join(p for p in (target.rstrip("/"), publish.REJECTED, PENDING, run_id) if p)
+
+
+def _show_quarantine(spark: SparkSession, target: str, run_id: str, run_date: str) -> str:
+    """Move the run's pending rejected readings to `_rejected/run_date=<day>/`."""
+    shown = f"{target.rstrip('/')}/{publish.REJECTED}"
+    pending = _pending_quarantine(target, run_id)
+    for entry in storage.list_files(spark, pending):
+        name = entry.path.rstrip("/").rsplit("/", 1)[-1]
+        storage.rename(spark, entry.path, f"{shown}/run_date={run_date}/{name}")
+    storage.delete(spark, pending)
+    return shown
+
+
+def drop_stale_quarantines(spark: SparkSession, target: str, older_than: dt.datetime) -> list[str]:
+    """Pending quarantines of runs started before `older_than` (ended without showing
+    them: killed, or failed); their readings are found again by a rerun."""
+    dropped = []
+    for entry in storage.list_dirs(spark, _pending_quarantine(target)):
+        run_id = entry.path.rstrip("/").rsplit("/", 1)[-1]
+        try:
+            started = dt.datetime.strptime(run_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+        except ValueError:
+            continue  # a run id given by hand: not known to be old
+        if started < older_than:
+            storage.delete(spark, entry.path)
+            dropped.append(run_id)
+    return dropped
 
 
 def _top_jam_locations(output: DataFrame) -> list[dict]:

@@ -58,6 +58,7 @@ class RunReport:
     top_jam_locations: list = field(default_factory=list)
     recovered_runs: list = field(default_factory=list)
     lock_taken_over: dict | None = None
+    quarantines_dropped: list = field(default_factory=list)
     report_path: str | None = None
 
     def count_readings(self, statuses: dict, kept: int, skipped: int = 0) -> None:
