@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.job_helpers import table_rows
 from tests.workflow_helpers import JOB_SCRIPT, ROOT, WORKFLOW, graph_of, table_names, tables_of, transform_job
 from traffic_glue.config import parse_job_args
 from workflows.graph import TemplateError, local_parameters
@@ -31,8 +32,7 @@ from workflows.local_runner import (
 )
 from workflows.template import load_template
 
-# SEMANTICS.md: raw folders are Firehose's zero-padded processing hours (string keys),
-# curated partitions are event hours (bigint).
+# SEMANTICS.md: raw folders are Firehose's zero-padded processing hours (string keys).
 HOUR_KEYS = ("year", "month", "day", "hour")
 RUN_PROPERTIES = {"start_date": "2020-04-06", "end_date": "2020-04-07"}
 SAMPLE_START, SAMPLE_DAYS, SAMPLE_LANES = dt.date(2020, 4, 6), 2, 20
@@ -74,18 +74,22 @@ def test_tables_and_crawler_target_move_to_the_local_folders(template, tmp_path)
     locations = local_locations(graph, tables, str(raw), str(curated))
     local = {t.full_name: relocate_table(t, locations) for t in tables}
     raw_table, curated_table = table_names(template)
-    assert local[raw_table].location == str(raw) and local[curated_table].location == str(curated)
+    # The template defines the raw table; the job creates the curated (Iceberg) table
+    # itself, at its --target_path, which moves to the local curated folder.
+    assert list(local) == [raw_table] and local[raw_table].location == str(raw)
     moved = relocate_graph(graph, locations)
     assert moved.start_trigger("ON_DEMAND").actions[0].targets == (str(raw),)
+    arguments = dict(transform_job(moved).arguments)
+    assert (arguments["--target_table"], arguments["--target_path"]) == (curated_table, str(curated))
 
-    raw_sql, curated_sql = create_table_sql(local[raw_table]), create_table_sql(local[curated_table])
-    for sql, key_type, table in ((raw_sql, "string", raw_table), (curated_sql, "bigint", curated_table)):
-        database, name = table.split(".")
-        assert sql.startswith(f"CREATE EXTERNAL TABLE IF NOT EXISTS `{database}`.`{name}` (")
-        keys = ", ".join(f"`{key}` {key_type}" for key in HOUR_KEYS)
-        assert f"PARTITIONED BY ({keys}) STORED AS PARQUET LOCATION '{local[table].location}'" in sql
-        assert "'EXTERNAL'" not in sql  # reserved in Spark; CREATE EXTERNAL says it
-    assert "`tijd_waarneming` bigint" in raw_sql and "`currentspeed` double" in curated_sql
+    raw_sql = create_table_sql(local[raw_table])
+    database, name = raw_table.split(".")
+    assert raw_sql.startswith(f"CREATE EXTERNAL TABLE IF NOT EXISTS `{database}`.`{name}` (")
+    keys = ", ".join(f"`{key}` string" for key in HOUR_KEYS)
+    assert f"PARTITIONED BY ({keys}) STORED AS PARQUET LOCATION '{raw}'" in raw_sql
+    assert "'EXTERNAL'" not in raw_sql  # reserved in Spark; CREATE EXTERNAL says it
+    assert "`tijd_waarneming` bigint" in raw_sql
+
 
 # --- the whole thing, in one subprocess ------------------------------------------------------
 
@@ -135,7 +139,8 @@ def scenario(work: Path) -> dict:
                                  "--end_date", "2020-04-07"])
     columns = [*S.CURATED_COLUMNS, *(F.col(k).cast("bigint").alias(k) for k in HOUR_KEYS)]
     from_table = spark.table(curated_table).select(*columns)
-    from_direct = spark.read.parquet(str(direct)).select(*columns)
+    from traffic_glue import iceberg
+    from_direct = spark.table(iceberg.path_table(spark, f"file:{direct}")).select(*columns)
     result["table_rows"], result["direct_rows"] = from_table.count(), from_direct.count()
     result["only_in_table"] = from_table.exceptAll(from_direct).count()
     result["only_in_direct"] = from_direct.exceptAll(from_table).count()
@@ -202,19 +207,13 @@ def test_the_crawled_raw_table_holds_every_reading(local_run):
 
 
 def test_the_workflow_gives_the_table_the_job_gives_run_directly(local_run):
-    import pyarrow.dataset as ds
-
     work, result, _ = local_run
     assert result["direct"] == 0
     assert result["table_rows"] == result["direct_rows"] > 0
     assert result["only_in_table"] == result["only_in_direct"] == 0
-
-    def rows(folder: Path) -> list[dict]:
-        table = ds.dataset(str(folder), format="parquet", partitioning="hive").to_table()
-        return sorted(table.to_pylist(), key=lambda r: (r["uniqueid"], r["recordtimestamp"]))
-
-    from_workflow = rows(work / "curated")
-    assert from_workflow == rows(work / "direct")
+    # Both are Iceberg tables: the catalog's and a path's, read by pyiceberg.
+    from_workflow = table_rows(work / "curated")
+    assert from_workflow == table_rows(work / "direct")
     assert len(from_workflow) == result["table_rows"]
 
 

@@ -1,11 +1,12 @@
 """Deploy the traffic-glue stacks and drive the Glue workflow with boto3.
 
     python -m tools.deploy package [--out build/]
-    python -m tools.deploy upload [--bucket B] [--script-key K] [--library-key K]
+    python -m tools.deploy upload [--bucket B] [--script-key K] [--maintenance-script-key K]
+        [--library-key K]
     python -m tools.deploy deploy [--project traffic-glue] [--workers 2] ...
     python -m tools.deploy start-workflow [--start-date D --end-date D] [--no-follow]
     python -m tools.deploy run-job [--start-date D --end-date D] [--arg KEY=VALUE ...]
-        [--workers N --worker-type G.1X --timeout MINUTES]
+        [--table-format iceberg|parquet] [--workers N --worker-type G.1X --timeout MINUTES]
     python -m tools.deploy runs [--limit 5]
 
 Every AWS call goes through clients of one `boto3.session.Session` built from
@@ -46,12 +47,14 @@ BUILD_DIR = REPO_ROOT / "build"
 FOUNDATION_TEMPLATE = REPO_ROOT / "infra" / "foundation.yaml"
 WORKFLOW_TEMPLATE = REPO_ROOT / "workflows" / "traffic_workflow.yaml"
 
-# The workflow template's ScriptKey / LibraryKey defaults.
+# The workflow template's ScriptKey / MaintenanceScriptKey / LibraryKey defaults.
 DEFAULT_SCRIPT_KEY = "glue/traffic_transform.py"
+DEFAULT_MAINTENANCE_SCRIPT_KEY = "glue/traffic_table_maintenance.py"
 DEFAULT_LIBRARY_KEY = "glue/traffic_glue.zip"
 DEFAULT_PROJECT = "traffic-glue"
 SEMANTICS = ("corrected", "athena")
 WORKER_TYPES = ("G.1X", "G.2X", "G.4X", "G.8X")  # the workflow template's AllowedValues
+TABLE_FORMATS = ("iceberg", "parquet")  # the job's --table_format (traffic_glue.config)
 
 
 # --- command line ------------------------------------------------------------
@@ -90,11 +93,27 @@ def cmd_package(args, clients, sleep) -> int:
     return 0
 
 
-def _artifact_keys(args, artifacts: dict) -> dict:
-    return {args.script_key: artifacts["script"], args.library_key: artifacts["library"]}
+def _artifact_keys(args) -> dict:
+    """{artifact (as `package` names it): key in the artifacts bucket}, checked before
+    any AWS call: one upload must not overwrite another."""
+    keys = {
+        "script": args.script_key,
+        "maintenance_script": args.maintenance_script_key,
+        "library": args.library_key,
+    }
+    if len(set(keys.values())) < len(keys):
+        raise DeployError(
+            "--script-key, --maintenance-script-key and --library-key must be three different keys"
+        )
+    return keys
+
+
+def _uploads(keys: dict, artifacts: dict) -> dict:
+    return {key: artifacts[name] for name, key in keys.items()}
 
 
 def cmd_upload(args, clients, sleep) -> int:
+    keys = _artifact_keys(args)
     bucket, kms_key_id = args.bucket, args.kms_key_id
     if bucket is None:
         stack = f"{args.project}-foundation"
@@ -102,11 +121,12 @@ def cmd_upload(args, clients, sleep) -> int:
         bucket = required_output(foundation, "ArtifactsBucketName", stack)
         kms_key_id = kms_key_id or foundation.get("KmsKeyArn")
     artifacts = package(args.source, args.out)
-    upload_artifacts(clients("s3"), bucket, _artifact_keys(args, artifacts), kms_key_id)
+    upload_artifacts(clients("s3"), bucket, _uploads(keys, artifacts), kms_key_id)
     return 0
 
 
 def cmd_deploy(args, clients, sleep) -> int:
+    keys = _artifact_keys(args)
     cfn = clients("cloudformation")
     foundation_parameters = {"ProjectName": args.project, "DatabaseName": args.database}
     if args.temp_expiry_days is not None:
@@ -120,12 +140,12 @@ def cmd_deploy(args, clients, sleep) -> int:
     )
     bucket = required_output(foundation, "ArtifactsBucketName", f"{args.project}-foundation")
     artifacts = package(args.source, args.out)
-    upload_artifacts(clients("s3"), bucket,
-                     _artifact_keys(args, artifacts), foundation.get("KmsKeyArn"))
+    upload_artifacts(clients("s3"), bucket, _uploads(keys, artifacts), foundation.get("KmsKeyArn"))
     parameters = workflow_parameters(
         foundation, project=args.project, script_key=args.script_key,
-        library_key=args.library_key, worker_type=args.worker_type, workers=args.workers,
-        semantics=args.semantics, schedule=args.schedule, extra={**raw_prefix, **dict(args.parameter)},
+        maintenance_script_key=args.maintenance_script_key, library_key=args.library_key,
+        worker_type=args.worker_type, workers=args.workers, semantics=args.semantics,
+        schedule=args.schedule, extra={**raw_prefix, **dict(args.parameter)},
     )
     outputs = deploy_stack(
         cfn, f"{args.project}-workflow", read_template(args.workflow_template),
@@ -157,6 +177,11 @@ def cmd_run_job(args, clients, sleep) -> int:
     arguments = {f"--{key}": value for key, value in args.run_properties.items()}
     if args.semantics:
         arguments["--semantics"] = args.semantics
+    if args.table_format:
+        arguments["--table_format"] = args.table_format
+    if args.timeout is not None:
+        # A Parquet-format run's lock on S3 must outlive the run it guards, and no more.
+        arguments["--lock_expiry_minutes"] = str(args.timeout)
     for key, value in args.arg:
         arguments[key if key.startswith("--") else f"--{key}"] = value
     capacity = {
@@ -193,11 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
     aws.add_argument("--poll-seconds", type=float, default=15.0, help="seconds between polls (default %(default)s)")
 
     build = argparse.ArgumentParser(add_help=False)
-    build.add_argument("--source", type=Path, default=SOURCE_DIR, help="folder holding traffic_glue/ and the job script")
+    build.add_argument("--source", type=Path, default=SOURCE_DIR, help="folder holding traffic_glue/ and the job scripts")
     build.add_argument("--out", type=Path, default=BUILD_DIR, help="where the artifacts are written (default build/)")
 
     keys = argparse.ArgumentParser(add_help=False)
     keys.add_argument("--script-key", default=DEFAULT_SCRIPT_KEY)
+    keys.add_argument("--maintenance-script-key", default=DEFAULT_MAINTENANCE_SCRIPT_KEY)
     keys.add_argument("--library-key", default=DEFAULT_LIBRARY_KEY)
 
     dates = argparse.ArgumentParser(add_help=False)
@@ -205,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     dates.add_argument("--end-date", type=iso_date, help="last event day (default: --start-date)")
     dates.add_argument("--no-follow", action="store_true", help="start the run and return")
 
-    sub = commands.add_parser("package", parents=[build], help="zip the library and copy the job script")
+    sub = commands.add_parser("package", parents=[build], help="zip the library and copy the job scripts")
     sub.set_defaults(handler=cmd_package)
 
     sub = commands.add_parser("upload", parents=[aws, build, keys], help="package and upload to the artifacts bucket")
@@ -234,6 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("run-job", parents=[aws, dates], help="start one job run and follow it")
     sub.add_argument("--job", help="default: the workflow stack's JobName")
     sub.add_argument("--semantics", choices=SEMANTICS, help="default: the job's (the stack's Semantics)")
+    sub.add_argument("--table-format", choices=TABLE_FORMATS,
+                     help="the curated table's format for this run (default: the job's, iceberg)")
     sub.add_argument("--arg", type=key_value, action="append", default=[], metavar="KEY=VALUE",
                      help="another job argument, e.g. lookback_minutes=90 (sent as --KEY)")
     # A backfill outgrows the daily run's sizing (docs/BENCHMARKS.md, "Glue sizing").

@@ -99,13 +99,18 @@ def template_tables(template: dict, resolve: Resolver) -> list[TableSpec]:
 
 def local_locations(graph: WorkflowGraph, tables: list[TableSpec], raw: str, curated: str) -> dict:
     """S3 location -> local folder: the job's --source_table is the raw table, its
-    --target_table the curated one."""
+    --target_table (at its --target_path) the curated one."""
     folders = {}
     for node in graph.nodes():
         arguments = dict(node.arguments)
         folders.setdefault(arguments.get("--source_table"), raw)
         folders.setdefault(arguments.get("--target_table"), curated)
     mapping = {}
+    for node in graph.nodes():
+        # A table the job creates itself (the curated Iceberg table) is at its --target_path.
+        target_path = dict(node.arguments).get("--target_path")
+        if target_path:
+            mapping[target_path] = str(Path(curated).resolve())
     for table in tables:
         if table.full_name not in folders:
             raise TemplateError(
