@@ -90,3 +90,37 @@ def test_a_job_argument_must_be_key_value(capsys):
         deploy.main(["run-job", "--arg", "lookback_minutes"], session=FakeSession())
     assert exit_.value.code == 2
     assert "argument --arg: 'lookback_minutes' is not KEY=VALUE" in capsys.readouterr().err
+
+
+# --- run-job -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("options, arguments", [
+    ([], None),  # the job's own --table_format (the stack's: iceberg)
+    (["--table-format", "parquet"], {"--table_format": "parquet"}),
+    (["--table-format", "iceberg", "--semantics", "athena"],
+     {"--semantics": "athena", "--table_format": "iceberg"}),
+])
+def test_run_job_sends_the_table_format_only_when_given(options, arguments, capsys):
+    """Stubber: the request start_job_run gets is exactly the expected one."""
+    glue, stub = stubbed("glue")
+    expected = {"JobName": "traffic-glue-transform", **({"Arguments": arguments} if arguments else {})}
+    stub.add_response("start_job_run", {"JobRunId": "jr_1"}, expected)
+    with stub:
+        argv = ["run-job", "--job", "traffic-glue-transform", "--no-follow", *options]
+        assert deploy.main(argv, session=FakeSession(glue=glue)) == 0
+    stub.assert_no_pending_responses()
+    assert capsys.readouterr().out.startswith("started job traffic-glue-transform run jr_1")
+
+
+def test_run_job_refuses_an_unknown_table_format(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        deploy.main(["run-job", "--table-format", "delta"], session=FakeSession())
+    assert exit_.value.code == 2
+    assert "argument --table-format: invalid choice: 'delta'" in capsys.readouterr().err
+
+
+def test_table_formats_are_the_jobs():
+    from traffic_glue.config import TABLE_FORMATS
+
+    assert set(deploy.TABLE_FORMATS) == set(TABLE_FORMATS)

@@ -31,6 +31,45 @@ def test_start_gives_a_local_runtime_outside_spark_submit(spark, monkeypatch, tm
     runtime.commit()  # nothing to commit locally, and no error
 
 
+@pytest.fixture
+def local_sessions(monkeypatch):
+    """The arguments `local_spark_session` gets, outside spark-submit (no session made)."""
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
+    monkeypatch.delenv("TRAFFIC_GLUE_CATALOG_DIR", raising=False)
+    made = []
+
+    def local_spark_session(**kwargs):
+        made.append(kwargs)
+        return "session"
+
+    monkeypatch.setattr(glue, "local_spark_session", local_spark_session)
+    return made
+
+
+@pytest.mark.parametrize("env, catalog_dir, expected", [
+    (None, None, str(glue.DEFAULT_LOCAL_CATALOG)),
+    ("/env/catalog", None, "/env/catalog"),
+    ("/env/catalog", "/given/catalog", "/given/catalog"),
+])
+def test_start_job_gives_a_named_job_the_local_catalog(local_sessions, monkeypatch, env, catalog_dir, expected):
+    """A second job (the table maintenance) starts without a JobConfig."""
+    if env:
+        monkeypatch.setenv("TRAFFIC_GLUE_CATALOG_DIR", env)
+    runtime = glue.start_job("maintenance", ["m.py"], catalog_dir=catalog_dir)
+    assert runtime.spark == "session" and not runtime.on_glue
+    assert local_sessions == [{"app_name": "maintenance", "catalog_dir": expected}]
+
+
+@pytest.mark.parametrize("tables, expected", [
+    ([], None),  # paths only: no catalog
+    (["--target_table", "traffic.traffic_minutes"], str(glue.DEFAULT_LOCAL_CATALOG)),
+])
+def test_start_uses_the_catalog_only_when_the_config_names_a_table(local_sessions, tmp_path, tables, expected):
+    argv = ["t.py", "--JOB_NAME", "local", "--source_path", str(tmp_path), "--target_path", "o", *tables]
+    glue.start(parse_job_args(argv), argv)
+    assert local_sessions == [{"app_name": "local", "catalog_dir": expected}]
+
+
 @pytest.mark.glue
 def test_glue_runtime_runs_and_commits_the_job(spark, glue_context_available, tmp_path):
     land_parquet(tmp_path / "raw", [

@@ -33,7 +33,7 @@ from tools import deploy, stacks
 
 @pytest.fixture
 def source(tmp_path):
-    """A copy of glue_jobs/traffic_glue plus caches that must not ship, and a job script."""
+    """A copy of glue_jobs/traffic_glue plus caches that must not ship, and the job scripts."""
     root = tmp_path / "glue_jobs"
     shutil.copytree(REPO_ROOT / "glue_jobs" / "traffic_glue", root / "traffic_glue",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
@@ -42,6 +42,7 @@ def source(tmp_path):
     (root / "traffic_glue" / "stale.pyc").write_bytes(b"\0cache")
     (root / "traffic_glue" / ".DS_Store").write_bytes(b"finder")
     (root / "traffic_transform.py").write_text("# stand-in job script\n")
+    (root / "traffic_table_maintenance.py").write_text("# stand-in maintenance script\n")
     return root
 
 
@@ -73,15 +74,25 @@ def test_package_is_deterministic_and_ships_no_caches(source, tmp_path, capsys):
     assert not [n for n in names if n.endswith(".pyc") or "__pycache__" in n or "/." in n]
     assert {i.date_time for i in zipfile.ZipFile(first).infolist()} == {(1980, 1, 1, 0, 0, 0)}
     assert (tmp_path / "a" / "traffic_transform.py").read_text() == "# stand-in job script\n"
+    assert (tmp_path / "a" / "traffic_table_maintenance.py").read_text() == "# stand-in maintenance script\n"
     out = capsys.readouterr().out
     assert f"{first}  {first.stat().st_size} bytes" in out
     assert f"{tmp_path / 'a' / 'traffic_transform.py'}  22 bytes" in out
+    assert f"{tmp_path / 'a' / 'traffic_table_maintenance.py'}  30 bytes" in out
 
 
-def test_package_names_a_missing_script(source, tmp_path, capsys):
-    (source / "traffic_transform.py").unlink()
+@pytest.mark.parametrize("script", ["traffic_transform.py", "traffic_table_maintenance.py"])
+def test_package_names_a_missing_script(source, tmp_path, capsys, script):
+    (source / script).unlink()
     assert deploy.main(["package", "--source", str(source), "--out", str(tmp_path)]) == 1
-    assert "traffic_transform.py is missing" in capsys.readouterr().err
+    assert f"{script} is missing" in capsys.readouterr().err
+
+
+def test_package_ships_the_real_job_scripts(tmp_path):
+    artifacts = stacks.package(REPO_ROOT / "glue_jobs", tmp_path)
+    assert set(artifacts) == {"script", "maintenance_script", "library"}
+    for name, script in stacks.JOB_SCRIPTS.items():
+        assert artifacts[name].read_bytes() == (REPO_ROOT / "glue_jobs" / script).read_bytes()
 
 
 def test_upload_puts_both_artifacts_with_sse_kms(source, tmp_path, capsys):
@@ -95,7 +106,8 @@ def test_upload_puts_both_artifacts_with_sse_kms(source, tmp_path, capsys):
         assert deploy.main(argv) == 0
 
         for key, local in (("glue/traffic_glue.zip", "traffic_glue.zip"),
-                           ("glue/traffic_transform.py", "traffic_transform.py")):
+                           ("glue/traffic_transform.py", "traffic_transform.py"),
+                           ("glue/traffic_table_maintenance.py", "traffic_table_maintenance.py")):
             head = s3.head_object(Bucket="artifacts", Key=key)
             assert (head["ServerSideEncryption"], head["SSEKMSKeyId"]) == ("aws:kms", key_arn)
             body = s3.get_object(Bucket="artifacts", Key=key)["Body"].read()
@@ -103,6 +115,17 @@ def test_upload_puts_both_artifacts_with_sse_kms(source, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "uploaded s3://artifacts/glue/traffic_glue.zip" in out
     assert "uploaded s3://artifacts/glue/traffic_transform.py" in out
+    assert "uploaded s3://artifacts/glue/traffic_table_maintenance.py" in out
+
+
+def test_upload_refuses_two_artifacts_under_one_key(source, tmp_path, capsys):
+    """Checked before any upload: the second put would overwrite the first."""
+    argv = ["upload", "--bucket", "artifacts", "--maintenance-script-key", "glue/traffic_transform.py",
+            "--source", str(source), "--out", str(tmp_path)]
+    session = FakeSession()
+    assert deploy.main(argv, session=session) == 1
+    assert "must be three different keys" in capsys.readouterr().err
+    assert session.asked == []
 
 
 def test_upload_defaults_to_the_foundation_stacks_bucket_and_key(source, tmp_path):
@@ -150,6 +173,7 @@ def test_deploy_end_to_end_against_moto_server(endpoint, source, tmp_path, capsy
         "WorkerType": "G.1X",
         "NumberOfWorkers": "5",
         "Semantics": "athena",
+        "MaintenanceScriptKey": "glue/traffic_table_maintenance.py",
         "Schedule": "cron(0 4 * * ? *)",
         "RawPrefix": "landing/",
         "CuratedPrefix": "minutes/",
@@ -160,6 +184,7 @@ def test_deploy_end_to_end_against_moto_server(endpoint, source, tmp_path, capsy
     bucket = f"traffic-glue-artifacts-{ACCOUNT}"
     assert [(p["Bucket"], p["Key"], p["ServerSideEncryption"], p["SSEKMSKeyId"]) for p in puts] == [
         (bucket, "glue/traffic_transform.py", "aws:kms", foundation["KmsKeyArn"]),
+        (bucket, "glue/traffic_table_maintenance.py", "aws:kms", foundation["KmsKeyArn"]),
         (bucket, "glue/traffic_glue.zip", "aws:kms", foundation["KmsKeyArn"]),
     ]
     zipped = boto3.client("s3").get_object(Bucket=bucket, Key="glue/traffic_glue.zip")["Body"].read()
@@ -172,6 +197,7 @@ def test_deploy_end_to_end_against_moto_server(endpoint, source, tmp_path, capsy
         ["traffic-glue-workflow", "CREATE_IN_PROGRESS"], ["traffic-glue-workflow", "CREATE_COMPLETE"],
     ]
     assert "WorkflowName=traffic-glue-workflow" in out and "JobName=traffic-glue-transform" in out
+    assert "MaintenanceJobName=traffic-glue-table-maintenance" in out
 
     # A second deploy updates both stacks and prints only the new events.
     calls.clear()
@@ -320,12 +346,15 @@ def test_templates_declare_what_deploy_passes_and_reads(template, real):
 
     workflow_parameters = set(stacks.workflow_parameters(
         {key: "v" for key in stacks.SHARED_OUTPUTS}, project="p", script_key="s", library_key="l",
-        worker_type="G.1X", workers=2, semantics="corrected", schedule="cron(0 3 * * ? *)", extra={"RawPrefix": "raw/"}))
+        worker_type="G.1X", workers=2, semantics="corrected", schedule="cron(0 3 * * ? *)",
+        extra={"RawPrefix": "raw/"}, maintenance_script_key="m"))
+    assert "MaintenanceScriptKey" in workflow_parameters
+    workflow_outputs = {"WorkflowName", "JobName", "MaintenanceJobName"}
     contract = {
         "foundation.yaml": ({"ProjectName", "DatabaseName", "RawPrefix", "TempExpiryDays"},
                             {*stacks.SHARED_OUTPUTS, "KmsKeyArn"}),
-        "workflow.yaml": (workflow_parameters, {"WorkflowName", "JobName"}),
-        "traffic_workflow.yaml": (workflow_parameters, {"WorkflowName", "JobName"}),
+        "workflow.yaml": (workflow_parameters, workflow_outputs),
+        "traffic_workflow.yaml": (workflow_parameters, workflow_outputs),
     }
     for path in (template, real):
         if not path.exists():

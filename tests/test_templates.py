@@ -14,7 +14,8 @@ import pytest
 from cfnlint.api import lint_all
 from pyspark.sql import types as T
 
-from traffic_glue import schema
+from traffic_glue import maintenance, schema
+from traffic_glue.iceberg import glue_session_catalog_conf
 from workflows.template import load_template
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +34,11 @@ GLUE_VERSION = "5.1"
 RAW_TABLE = "raw_measurements"
 CURATED_TABLE = "traffic_minutes"
 RAW_PARTITION_TYPE = "string"
+# The curated table's location, as the transform job's --target_path and the Iceberg
+# catalog's warehouse write it.
+CURATED_LOCATION = "s3://${CuratedBucketName}/${CuratedPrefix}"
+# Every Glue job of the workflow template: the conf they share is checked on each.
+JOBS = ("TransformJob", "TableMaintenanceJob")
 
 SPARK_TO_GLUE = {
     T.IntegerType: "int",
@@ -356,12 +362,23 @@ def test_glue_role_is_for_glue_and_reaches_only_this_project(foundation):
         resources = granted[f"glue:{action}"]
         assert any(r.endswith(f":table/{database}/*") for r in resources) or action == "GetDatabase"
         assert any(r.endswith(f":database/{database}") for r in resources), action
+    # Iceberg's GlueCatalog (both jobs): on the catalog, this database and its tables only
+    # ("default" only for the session's start-up lookup, GetDatabase).
+    catalog = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:"
+    ours = {f"{catalog}catalog", f"{catalog}database/{database}", f"{catalog}table/{database}/*"}
+    for action in ("GetDatabase", "GetTable", "GetTables", "CreateTable", "UpdateTable"):
+        resources = granted[f"glue:{action}"]
+        assert ours <= resources, (action, ours - resources)
+        assert resources - ours <= ({f"{catalog}database/default"} if action == "GetDatabase" else set()), action
     for action in ("glue:GetWorkflowRunProperties", "glue:PutWorkflowRunProperties", "glue:GetWorkflowRun"):
         assert all(":workflow/${ProjectName}-" in r for r in granted[action]), action
     raw = "${" + output_resource(foundation, "RawBucketName") + ".Arn}"
     curated = "${" + output_resource(foundation, "CuratedBucketName") + ".Arn}"
     assert granted["s3:GetObject"] >= {f"{raw}/${{RawPrefix}}*", f"{curated}/*"}
     assert f"{curated}/*" in granted["s3:PutObject"] and f"{curated}/*" in granted["s3:DeleteObject"]
+    # S3FileIO's part uploads, and the maintenance job's search for orphan files.
+    assert f"{curated}/*" in granted["s3:AbortMultipartUpload"]
+    assert curated in granted["s3:ListBucket"]
     assert not any(r.startswith(raw) for r in granted["s3:PutObject"] | granted["s3:DeleteObject"])
     metrics = next(s for s in statements if "cloudwatch:PutMetricData" in as_list(s["Action"]))
     assert metrics["Condition"]["StringEquals"]["cloudwatch:namespace"] == "Glue"
@@ -407,17 +424,19 @@ def test_raw_table_has_the_raw_schema_and_processing_hour_folders(workflow_resou
     assert render(table["StorageDescriptor"]["Location"]) == "s3://${RawBucketName}/${RawPrefix}"
 
 
-def test_curated_table_has_the_curated_schema_and_event_hour_partitions(workflow_resources):
-    table = _table(workflow_resources, "CuratedTable")
-    assert table["Name"] == CURATED_TABLE
-    assert table["TableType"] == "EXTERNAL_TABLE"
-    assert _columns(table["StorageDescriptor"]["Columns"]) == glue_columns(schema.CURATED_SCHEMA)
-    assert _columns(table["PartitionKeys"]) == glue_columns(schema.EVENT_PARTITION_SCHEMA)
-    assert table["Parameters"]["classification"] == "parquet"
-    assert table["Parameters"]["parquet.compression"] == "SNAPPY"
-    descriptor = table["StorageDescriptor"]
-    assert "Parquet" in descriptor["InputFormat"] and "Parquet" in descriptor["OutputFormat"]
-    assert render(descriptor["Location"]) == "s3://${CuratedBucketName}/${CuratedPrefix}"
+def test_curated_table_is_left_to_the_transform_job_to_create(workflow, workflow_resources):
+    """An Iceberg table that the transform job creates at its --target_path on its first
+    run (schema and partitioning from traffic_glue): the template declares no table."""
+    tables = [r["Properties"]["TableInput"]["Name"] for r in workflow_resources.values()
+              if r["Type"] == "AWS::Glue::Table"]
+    assert tables == [RAW_TABLE]
+    arguments = workflow_resources["TransformJob"]["Properties"]["DefaultArguments"]
+    assert render(arguments["--target_table"]) == f"${{DatabaseName}}.{CURATED_TABLE}"
+    assert render(arguments["--target_path"]) == CURATED_LOCATION
+    assert arguments["--table_format"] == "iceberg"
+    output = workflow["Outputs"]["CuratedTableName"]
+    assert render(output["Value"]) == render(arguments["--target_table"])
+    assert "Iceberg" in output["Description"]
 
 
 def test_raw_crawler_adds_new_folders_to_the_raw_table_without_changing_it(workflow_resources):
@@ -454,12 +473,83 @@ def test_transform_job_runs_one_at_a_time_on_glue_5_1_with_the_library(workflow,
     assert render(arguments["--source_table"]) == f"${{DatabaseName}}.{RAW_TABLE}"
     assert render(arguments["--target_table"]) == f"${{DatabaseName}}.{CURATED_TABLE}"
     assert arguments["--enable-glue-datacatalog"] == "true"
-    assert arguments["--conf"] == "spark.sql.session.timeZone=UTC"
     assert is_ref(arguments["--semantics"], "Semantics")
     # SEMANTICS.md: the two modes, `corrected` the default.
     semantics = workflow["Parameters"]["Semantics"]
     assert set(semantics["AllowedValues"]) == {"corrected", "athena"}
     assert semantics["Default"] == "corrected"
+
+
+def _spark_conf(value: str) -> dict:
+    """Glue's --conf value `k1=v1 --conf k2=v2 ...` as {k: v}; a key set twice fails."""
+    pairs = [item.partition("=") for item in value.split(" --conf ")]
+    assert all(sep and key and " " not in key for key, sep, _ in pairs), value
+    keys = [key for key, _, _ in pairs]
+    assert len(keys) == len(set(keys)), f"a key set twice: {keys}"
+    return {key: conf_value for key, _, conf_value in pairs}
+
+
+@pytest.mark.parametrize("job", JOBS)
+def test_each_job_runs_on_the_iceberg_session_catalog_of_the_library(workflow_resources, job):
+    """The one definition of the catalog settings is traffic_glue.iceberg; the job's
+    --conf must say exactly that, with the curated table's location as warehouse."""
+    arguments = workflow_resources[job]["Properties"]["DefaultArguments"]
+    assert arguments["--datalake-formats"] == "iceberg"
+    assert arguments["--enable-glue-datacatalog"] == "true"
+    assert _spark_conf(render(arguments["--conf"])) == {
+        "spark.sql.session.timeZone": "UTC",
+        **glue_session_catalog_conf(CURATED_LOCATION),
+    }
+
+
+def test_spark_conf_reads_glues_joined_conf_parameter():
+    assert _spark_conf("a=1 --conf b.c=x=y") == {"a": "1", "b.c": "x=y"}
+    with pytest.raises(AssertionError, match="a key set twice"):
+        _spark_conf("a=1 --conf a=2")
+    with pytest.raises(AssertionError):
+        _spark_conf("a=1 --conf  b=2")  # two spaces: Glue would not see b
+
+
+def test_maintenance_job_expires_the_curated_tables_snapshots(workflow, workflow_resources):
+    job = workflow_resources["TableMaintenanceJob"]
+    assert job["Type"] == "AWS::Glue::Job"
+    properties = job["Properties"]
+    assert render(properties["Name"]) == "${ProjectName}-table-maintenance"
+    assert properties["GlueVersion"] == GLUE_VERSION
+    assert properties["Command"]["Name"] == "glueetl"
+    assert str(properties["Command"]["PythonVersion"]) == "3"
+    assert render(properties["Command"]["ScriptLocation"]) == "s3://${ArtifactsBucketName}/${MaintenanceScriptKey}"
+    script_key = workflow["Parameters"]["MaintenanceScriptKey"]["Default"]
+    assert (ROOT / "glue_jobs" / script_key.rsplit("/", 1)[-1]).is_file(), script_key
+    assert is_ref(properties["Role"], "GlueRoleArn")
+    assert is_ref(properties["SecurityConfiguration"], "SecurityConfigurationName")
+    assert (properties["WorkerType"], properties["NumberOfWorkers"]) == ("G.1X", 2)
+    assert properties["ExecutionProperty"]["MaxConcurrentRuns"] == 1
+    assert properties["MaxRetries"] == 0
+    assert 0 < properties["Timeout"] <= 60
+    arguments = properties["DefaultArguments"]
+    assert render(arguments["--extra-py-files"]) == "s3://${ArtifactsBucketName}/${LibraryKey}"
+    transform = workflow_resources["TransformJob"]["Properties"]["DefaultArguments"]
+    assert arguments["--target_table"] == transform["--target_table"]
+    assert is_ref(arguments["--retention_days"], "SnapshotRetentionDays")
+    retention = workflow["Parameters"]["SnapshotRetentionDays"]
+    assert retention["Type"] == "Number"
+    assert int(retention["Default"]) == maintenance.DEFAULT_RETENTION_DAYS
+    assert int(retention["MinValue"]) == 1
+    assert render(workflow["Outputs"]["MaintenanceJobName"]["Value"]) == "${TableMaintenanceJob}"
+
+
+def test_maintenance_runs_weekly_outside_the_workflow(workflow_resources):
+    trigger = workflow_resources["MaintenanceSchedule"]
+    assert trigger["Type"] == "AWS::Glue::Trigger"
+    properties = trigger["Properties"]
+    assert "WorkflowName" not in properties  # a daily run neither waits for it nor fails with it
+    assert properties["Type"] == "SCHEDULED"
+    assert properties["StartOnCreation"] is True
+    assert properties["Actions"] == [{"JobName": {"Ref": "TableMaintenanceJob"}}]
+    # Glue's cron: minutes hours day-of-month month day-of-week year; one day of the week.
+    fields = properties["Schedule"].removeprefix("cron(").removesuffix(")").split()
+    assert len(fields) == 6 and fields[2] == "?" and fields[4] in ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 
 
 def test_workflow_runs_one_at_a_time(workflow_resources):
@@ -468,11 +558,22 @@ def test_workflow_runs_one_at_a_time(workflow_resources):
     assert workflows["TrafficWorkflow"]["Properties"]["MaxConcurrentRuns"] == 1
 
 
+def _triggers_by_workflow(workflow_resources) -> dict:
+    """{workflow logical id (None: no workflow): {trigger logical id: properties}}."""
+    grouped = {}
+    for name, resource in workflow_resources.items():
+        if resource["Type"] == "AWS::Glue::Trigger":
+            workflow = resource["Properties"].get("WorkflowName", {}).get("Ref")
+            grouped.setdefault(workflow, {})[name] = resource["Properties"]
+    return grouped
+
+
 def test_start_triggers_crawl_and_the_crawl_starts_the_job(workflow_resources):
-    triggers = {n: r["Properties"] for n, r in workflow_resources.items() if r["Type"] == "AWS::Glue::Trigger"}
+    grouped = _triggers_by_workflow(workflow_resources)
+    assert set(grouped) == {"TrafficWorkflow", None}
+    assert set(grouped[None]) == {"MaintenanceSchedule"}
+    triggers = grouped["TrafficWorkflow"]
     assert set(triggers) == {"ScheduledStart", "OnDemandStart", "StartTransformWhenRawCrawled"}
-    for name, trigger in triggers.items():
-        assert is_ref(trigger["WorkflowName"], "TrafficWorkflow"), name
 
     crawl_raw = [{"CrawlerName": {"Ref": "RawCrawler"}}]
     assert triggers["ScheduledStart"]["Type"] == "SCHEDULED"
@@ -498,9 +599,15 @@ def _depends_on(resource: dict) -> set:
 
 def test_triggers_are_created_one_at_a_time(workflow_resources):
     # Glue refuses a trigger added while another is being added to the same workflow,
-    # so every two triggers must be ordered by (transitive) DependsOn.
-    triggers = {n for n, r in workflow_resources.items() if r["Type"] == "AWS::Glue::Trigger"}
+    # so every two triggers of a workflow must be ordered by (transitive) DependsOn.
+    # A trigger of no workflow (MaintenanceSchedule) modifies none.
+    grouped = _triggers_by_workflow(workflow_resources)
+    grouped.pop(None, None)
+    for triggers in grouped.values():
+        _assert_created_in_order(workflow_resources, set(triggers))
 
+
+def _assert_created_in_order(workflow_resources, triggers: set) -> None:
     def before(name: str) -> set:
         direct = _depends_on(workflow_resources[name]) & triggers
         return direct.union(*(before(d) for d in direct))

@@ -69,6 +69,20 @@ def test_the_crawler_succeeding_starts_the_transform_job(template):
     assert job.kind == JOB and job.script == str(JOB_SCRIPT) and JOB_SCRIPT.is_file()
 
 
+def test_the_weekly_maintenance_is_not_part_of_the_workflow(template):
+    """Its trigger names no workflow and its job is started by no trigger of the
+    workflow: the graph has neither, and a walk from either start never runs it."""
+    assert "WorkflowName" not in template["Resources"]["MaintenanceSchedule"]["Properties"]
+    graph = graph_of(template)
+    assert "MaintenanceSchedule" not in {t.logical_id for t in graph.triggers}
+    assert [n.logical_id for n in graph.nodes()] == ["RawCrawler", "TransformJob"]
+    assert graph.start_trigger("SCHEDULED").logical_id == "ScheduledStart"
+    for start in ("ON_DEMAND", "SCHEDULED"):
+        nodes = FakeNodes()
+        walk(graph, graph.start_trigger(start), nodes)
+        assert nodes.ran == ["RawCrawler", "TransformJob"]
+
+
 def test_a_start_trigger_type_the_workflow_lacks_is_an_error(template):
     with pytest.raises(TemplateError, match="exactly one EVENT trigger, has none"):
         graph_of(template).start_trigger("EVENT")

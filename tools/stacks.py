@@ -16,6 +16,9 @@ from botocore.exceptions import ClientError
 LIBRARY_PACKAGE = "traffic_glue"
 LIBRARY_ZIP = "traffic_glue.zip"
 JOB_SCRIPT = "traffic_transform.py"
+MAINTENANCE_SCRIPT = "traffic_table_maintenance.py"
+# The job scripts shipped beside the library: artifact name -> file in glue_jobs/.
+JOB_SCRIPTS = {"script": JOB_SCRIPT, "maintenance_script": MAINTENANCE_SCRIPT}
 
 # Zip entries carry this timestamp (the earliest a zip can hold), so the archive
 # changes only when a file's content does, not when a checkout touches mtimes.
@@ -75,17 +78,20 @@ def write_library_zip(package_dir: Path, zip_path: Path) -> None:
 
 
 def package(source_dir: Path, out_dir: Path) -> dict:
-    """Build the library zip and copy the job script into `out_dir`: {"script": .., "library": ..}."""
+    """Build the library zip and copy the job scripts into `out_dir`:
+    {"script": .., "maintenance_script": .., "library": ..}."""
     package_dir = Path(source_dir) / LIBRARY_PACKAGE
-    script = Path(source_dir) / JOB_SCRIPT
-    for needed in (package_dir / "__init__.py", script):
+    scripts = {name: Path(source_dir) / file for name, file in JOB_SCRIPTS.items()}
+    for needed in (package_dir / "__init__.py", *scripts.values()):
         if not needed.is_file():
             raise DeployError(f"cannot package: {needed} is missing")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    artifacts = {"script": out_dir / JOB_SCRIPT, "library": out_dir / LIBRARY_ZIP}
+    artifacts = {name: out_dir / script.name for name, script in scripts.items()}
+    artifacts["library"] = out_dir / LIBRARY_ZIP
     write_library_zip(package_dir, artifacts["library"])
-    shutil.copyfile(script, artifacts["script"])
+    for name, script in scripts.items():
+        shutil.copyfile(script, artifacts[name])
     for path in artifacts.values():
         print(f"{path}  {path.stat().st_size} bytes")
     return artifacts
@@ -241,7 +247,8 @@ def read_template(path: Path) -> str:
 
 def workflow_parameters(foundation: dict, *, project: str, script_key: str, library_key: str,
                         worker_type: str, workers: int, semantics: str,
-                        schedule: Optional[str] = None, extra: Optional[dict] = None) -> dict:
+                        schedule: Optional[str] = None, extra: Optional[dict] = None,
+                        maintenance_script_key: Optional[str] = None) -> dict:
     """The workflow stack's parameters: the foundation's outputs plus the deploy options.
 
     A parameter left out (Schedule when not given, RawPrefix, ...) takes the template's
@@ -259,6 +266,8 @@ def workflow_parameters(foundation: dict, *, project: str, script_key: str, libr
         NumberOfWorkers=str(workers),
         Semantics=semantics,
     )
+    if maintenance_script_key:
+        parameters["MaintenanceScriptKey"] = maintenance_script_key
     if schedule:
         parameters["Schedule"] = schedule
     parameters.update(extra or {})

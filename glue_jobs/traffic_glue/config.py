@@ -102,14 +102,27 @@ class JobConfig:
         return values
 
 
-def parse_job_args(argv: list[str]) -> JobConfig:
-    """Parse `sys.argv` the way Glue passes it (`--name value`)."""
-    present = [name for name in OPTIONAL if f"--{name}" in argv]
+def _resolved(argv: list[str], required: tuple, optional: tuple, defaults: dict) -> dict:
+    """`sys.argv` as Glue passes it (`--name value`), through `getResolvedOptions`,
+    with the defaults of the optional arguments not given."""
+    present = [name for name in optional if f"--{name}" in argv]
     try:
-        args = getResolvedOptions(argv, list(REQUIRED) + present)
+        args = getResolvedOptions(argv, list(required) + present)
     except GlueArgumentError as error:
         raise ArgumentError(str(error)) from None
-    values = {**DEFAULTS, **{k: v for k, v in args.items() if v is not None}}
+    return {**defaults, **{k: v for k, v in args.items() if v is not None}}
+
+
+def _table_name(values: dict, name: str) -> str | None:
+    table = values.get(name)
+    if table and not _TABLE_NAME.match(table):
+        raise ArgumentError(f"--{name} must be database.table, got {table!r}")
+    return table
+
+
+def parse_job_args(argv: list[str]) -> JobConfig:
+    """Parse the transform job's `sys.argv` the way Glue passes it (`--name value`)."""
+    values = _resolved(argv, REQUIRED, OPTIONAL, DEFAULTS)
 
     semantics = _choice(values, "semantics", SEMANTICS)
     lookback = _int(values, "lookback_minutes", minimum=0)
@@ -131,9 +144,8 @@ def parse_job_args(argv: list[str]) -> JobConfig:
     target_path, target_table = values.get("target_path"), values.get("target_table")
     if not target_path and not target_table:
         raise ArgumentError("--target_path or --target_table is required")
-    for name, table in (("source_table", source_table), ("target_table", target_table)):
-        if table and not _TABLE_NAME.match(table):
-            raise ArgumentError(f"--{name} must be database.table, got {table!r}")
+    for name in ("source_table", "target_table"):
+        _table_name(values, name)
 
     config = JobConfig(
         job_name=values["JOB_NAME"],
@@ -166,6 +178,34 @@ def parse_job_args(argv: list[str]) -> JobConfig:
     if local_source is not None and not local_source.exists():
         raise ArgumentError(f"--source_path {source_path} does not exist")
     return config
+
+
+DEFAULT_RETENTION_DAYS = 7  # of the curated table's snapshots
+MAINTENANCE_DEFAULTS = {"retention_days": str(DEFAULT_RETENTION_DAYS)}
+
+
+@dataclass(frozen=True)
+class MaintenanceConfig:
+    """The table maintenance job's arguments (glue_jobs/traffic_table_maintenance.py)."""
+
+    job_name: str
+    target_table: str
+    retention_days: int = DEFAULT_RETENTION_DAYS
+    catalog_dir: str | None = None  # local runs only: the embedded catalog's folder
+
+
+def parse_maintenance_args(argv: list[str]) -> MaintenanceConfig:
+    """Parse the maintenance job's `sys.argv`; `ArgumentError` names a wrong argument."""
+    values = _resolved(
+        argv, ("JOB_NAME", "target_table"), ("catalog_dir", *MAINTENANCE_DEFAULTS),
+        MAINTENANCE_DEFAULTS,
+    )
+    return MaintenanceConfig(
+        job_name=values["JOB_NAME"],
+        target_table=_table_name(values, "target_table"),
+        retention_days=_int(values, "retention_days", minimum=1),
+        catalog_dir=values.get("catalog_dir"),
+    )
 
 
 def _local_path(path: str | None) -> Path | None:

@@ -47,7 +47,7 @@ def glue_jars_present(spark_context) -> bool:
     return isinstance(spark_context._jvm.com.amazonaws.services.glue.GlueContext, JavaClass)
 
 
-def glue_runtime(spark_context, config: JobConfig, argv: list[str]) -> Runtime:
+def glue_job_runtime(spark_context, job_name: str, argv: list[str]) -> Runtime:
     """GlueContext, its session with this project's settings, and an initialised Job."""
     from awsglue.context import GlueContext
     from awsglue.job import Job
@@ -57,25 +57,45 @@ def glue_runtime(spark_context, config: JobConfig, argv: list[str]) -> Runtime:
     spark = glue_context.spark_session
     apply_job_conf(spark)
     job = Job(glue_context)
-    job.init(config.job_name, getResolvedOptions(argv, ["JOB_NAME"]))
+    job.init(job_name, getResolvedOptions(argv, ["JOB_NAME"]))
     return Runtime(spark, job)
 
 
-def start(config: JobConfig, argv: list[str]) -> Runtime:
-    """Glue's session and Job where Glue's JARs are, a local session elsewhere."""
+def glue_runtime(spark_context, config: JobConfig, argv: list[str]) -> Runtime:
+    """`glue_job_runtime` for the transform job."""
+    return glue_job_runtime(spark_context, config.job_name, argv)
+
+
+def start_job(
+    job_name: str, argv: list[str], *, catalog_dir: str | None = None, uses_catalog: bool = True
+) -> Runtime:
+    """Glue's session and Job where Glue's JARs are, a local session elsewhere.
+
+    Locally, a job that names catalog tables gets Spark's Hive catalog in `catalog_dir`,
+    else in `$TRAFFIC_GLUE_CATALOG_DIR`, else in `DEFAULT_LOCAL_CATALOG`.
+    """
     if _launched_by_spark_submit():
         from pyspark import SparkContext
 
         spark_context = SparkContext.getOrCreate()
         if glue_jars_present(spark_context):
-            return glue_runtime(spark_context, config, argv)
-    uses_catalog = bool(config.source_table or config.target_table)
-    catalog_dir = config.catalog_dir or os.environ.get("TRAFFIC_GLUE_CATALOG_DIR")
+            return glue_job_runtime(spark_context, job_name, argv)
+    catalog_dir = catalog_dir or os.environ.get("TRAFFIC_GLUE_CATALOG_DIR")
     return Runtime(
         local_spark_session(
-            app_name=config.job_name,
+            app_name=job_name,
             catalog_dir=(catalog_dir or str(DEFAULT_LOCAL_CATALOG)) if uses_catalog else None,
         )
+    )
+
+
+def start(config: JobConfig, argv: list[str]) -> Runtime:
+    """`start_job` for the transform job: the catalog only when it names a table."""
+    return start_job(
+        config.job_name,
+        argv,
+        catalog_dir=config.catalog_dir,
+        uses_catalog=bool(config.source_table or config.target_table),
     )
 
 

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pyspark.sql import SparkSession
 
 from traffic_glue import iceberg, sinks
-
-DEFAULT_RETENTION_DAYS = 7
+from traffic_glue.config import DEFAULT_RETENTION_DAYS
 ORPHAN_MIN_AGE = dt.timedelta(days=1, minutes=5)
 
 

@@ -1,0 +1,54 @@
+"""AWS Glue job: expire old snapshots of the curated Iceberg table and delete the files
+no snapshot needs any more (traffic_glue.maintenance.expire).
+
+Runs weekly on Glue (workflows/traffic_workflow.yaml, MaintenanceSchedule) and locally
+against the embedded catalog:
+
+    python glue_jobs/traffic_table_maintenance.py --JOB_NAME local \
+        --target_table traffic.traffic_minutes --retention_days 7
+
+Prints what it removed as one JSON line. Exit codes: 0 done, 1 the table is missing or
+not an Iceberg table, 2 a bad argument.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from traffic_glue import catalog, glue, maintenance
+from traffic_glue.config import ArgumentError, parse_maintenance_args
+
+PROGRAM = "traffic_table_maintenance"
+ICEBERG_PROVIDER = "iceberg"
+
+
+def main(argv: list[str]) -> int:
+    try:
+        args = parse_maintenance_args(argv)
+    except ArgumentError as error:
+        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+        return 2
+    runtime = glue.start_job(args.job_name, argv, catalog_dir=args.catalog_dir)
+    try:
+        table = catalog.describe(runtime.spark, args.target_table)
+    except catalog.CatalogError as error:
+        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+        return 1
+    if table.provider != ICEBERG_PROVIDER:
+        print(
+            f"{PROGRAM}: error: table {args.target_table} is not an Iceberg table "
+            f"(provider {table.provider or 'unknown'}): nothing to expire",
+            file=sys.stderr,
+        )
+        return 1
+    result = maintenance.expire(
+        runtime.spark, args.target_table, table.location, args.retention_days
+    )
+    print(json.dumps(result, sort_keys=True))
+    runtime.commit()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
