@@ -52,7 +52,7 @@ def session(args: argparse.Namespace):
 
     if args.glue_warehouse:
         return local_spark_session(
-            "traffic-glue-table", extra_conf=iceberg.glue_session_catalog_conf(args.glue_warehouse))
+            "traffic-glue-table", extra_conf=iceberg.local_glue_catalog_conf(args.glue_warehouse))
     catalog_dir = args.catalog_dir or (str(DEFAULT_LOCAL_CATALOG) if args.target_table else None)
     return local_spark_session("traffic-glue-table", catalog_dir=catalog_dir)
 

@@ -49,6 +49,7 @@ OPTIONAL = (
     "locations",
     "run_id",
     "catalog_dir",
+    "glue_warehouse",
     "WORKFLOW_NAME",
     "WORKFLOW_RUN_ID",
     "JOB_RUN_ID",
@@ -84,6 +85,7 @@ class JobConfig:
     glue_job_run_id: str | None = None
     run_id: str | None = None
     catalog_dir: str | None = None
+    glue_warehouse: str | None = None
     workflow_name: str | None = None
     workflow_run_id: str | None = None
     extra: dict = field(default_factory=dict)
@@ -168,6 +170,7 @@ def parse_job_args(argv: list[str]) -> JobConfig:
         glue_job_run_id=values.get("JOB_RUN_ID"),
         run_id=values.get("run_id") or values.get("JOB_RUN_ID"),
         catalog_dir=values.get("catalog_dir"),
+        glue_warehouse=values.get("glue_warehouse"),
         workflow_name=values.get("WORKFLOW_NAME"),
         workflow_run_id=values.get("WORKFLOW_RUN_ID"),
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from traffic_glue.config import ArgumentError, JobConfig, parse_date, yesterday_utc
+from traffic_glue import iceberg
 from traffic_glue.session import apply_job_conf, local_spark_session
 
 # Spark's own catalog for local runs: an embedded Derby metastore in the project.
@@ -67,12 +68,18 @@ def glue_runtime(spark_context, config: JobConfig, argv: list[str]) -> Runtime:
 
 
 def start_job(
-    job_name: str, argv: list[str], *, catalog_dir: str | None = None, uses_catalog: bool = True
+    job_name: str,
+    argv: list[str],
+    *,
+    catalog_dir: str | None = None,
+    uses_catalog: bool = True,
+    glue_warehouse: str | None = None,
 ) -> Runtime:
     """Glue's session and Job where Glue's JARs are, a local session elsewhere.
 
     Locally, a job that names catalog tables gets Spark's Hive catalog in `catalog_dir`,
-    else in `$TRAFFIC_GLUE_CATALOG_DIR`, else in `DEFAULT_LOCAL_CATALOG`.
+    else in `$TRAFFIC_GLUE_CATALOG_DIR`, else in `DEFAULT_LOCAL_CATALOG`; with
+    `glue_warehouse` it gets the Glue Data Catalog instead, set up as on Glue.
     """
     if _launched_by_spark_submit():
         from pyspark import SparkContext
@@ -80,6 +87,10 @@ def start_job(
         spark_context = SparkContext.getOrCreate()
         if glue_jars_present(spark_context):
             return glue_job_runtime(spark_context, job_name, argv)
+    if glue_warehouse:
+        return Runtime(local_spark_session(
+            app_name=job_name, extra_conf=iceberg.local_glue_catalog_conf(glue_warehouse)
+        ))
     catalog_dir = catalog_dir or os.environ.get("TRAFFIC_GLUE_CATALOG_DIR")
     return Runtime(
         local_spark_session(
@@ -96,6 +107,7 @@ def start(config: JobConfig, argv: list[str]) -> Runtime:
         argv,
         catalog_dir=config.catalog_dir,
         uses_catalog=bool(config.source_table or config.target_table),
+        glue_warehouse=config.glue_warehouse,
     )
 
 

@@ -15,6 +15,7 @@ the Glue catalog (`--target_table`).
 from __future__ import annotations
 
 import hashlib
+import os
 
 from pyspark.sql import SparkSession
 
@@ -52,6 +53,24 @@ def glue_session_catalog_conf(warehouse: str) -> dict[str, str]:
         # Glue keeps every table version otherwise; Iceberg's own snapshots are the history.
         f"{prefix}.glue.skip-archive": "true",
     }
+
+
+def local_glue_catalog_conf(warehouse: str, environ=os.environ) -> dict[str, str]:
+    """`glue_session_catalog_conf` for a session outside Glue (a laptop, a test against
+    moto's Glue): the region and, where set, the endpoints as boto3 takes them. The AWS
+    SDK inside Iceberg reads `AWS_REGION` but not `AWS_DEFAULT_REGION`."""
+    prefix = f"spark.sql.catalog.{SESSION_CATALOG}"
+    conf = glue_session_catalog_conf(warehouse)
+    region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+    if region:
+        conf[f"{prefix}.client.region"] = region
+    s3 = environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL")
+    if s3:
+        conf.update({f"{prefix}.s3.endpoint": s3, f"{prefix}.s3.path-style-access": "true"})
+    glue = environ.get("AWS_ENDPOINT_URL_GLUE") or environ.get("AWS_ENDPOINT_URL")
+    if glue:
+        conf[f"{prefix}.glue.endpoint"] = glue
+    return conf
 
 
 def _parent_and_name(path: str) -> tuple[str, str]:

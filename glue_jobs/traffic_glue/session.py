@@ -135,7 +135,9 @@ def local_spark_session(
         # Local folders list faster on the driver than a Spark job starts (about a
         # second on every run); on Glue, S3 listings keep Spark's parallel default.
         .config("spark.sql.sources.parallelPartitionDiscovery.threshold", "100000")
-        .config("spark.jars", ",".join(str(j) for j in local_jars()))
+        # On the JVM's classpath from its start (local mode: the driver runs the tasks):
+        # spark.jars would copy the 376 MB into every session's scratch folder.
+        .config("spark.driver.extraClassPath", os.pathsep.join(str(j) for j in local_jars()))
     )
     for key, value in {**iceberg.EXTENSIONS_CONF, **s3a_conf(s3_endpoint())}.items():
         builder = builder.config(key, value)
