@@ -45,3 +45,12 @@ def test_summary_names_every_count_and_the_layout():
                      "location    957:    12 minutes"):
         assert expected in text, expected
     assert "rejected readings are in" not in text  # no quarantine was written
+
+
+def test_summary_names_the_table_format_its_commit_and_the_days_left_unchanged():
+    report = _report()
+    report.output.update(table_format="iceberg", snapshot_id=42, publish_seconds=1.25,
+                         days_left_unchanged=["2020-04-07", "2020-04-09"])
+    text = report.summary()
+    assert "(iceberg, snapshot 42, published in 1.2 s)" in text
+    assert "left unchanged: no raw readings  2020-04-07, 2020-04-09" in text

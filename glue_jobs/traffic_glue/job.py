@@ -233,7 +233,9 @@ def _process(
                 f"{r['read']} readings read from {len(raw_input.files)} files, "
                 f"{r['kept']} kept; the table was left unchanged"
             )
+        committing = time.monotonic()
         result = sink.publish(with_readings, days_text, config.semantics)
+        report.output["publish_seconds"] = round(time.monotonic() - committing, 3)
         if quarantined:
             report.output["rejected_path"] = _show_quarantine(spark, target, report.run_id, run_date)
     except NoReadingsError:

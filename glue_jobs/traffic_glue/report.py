@@ -144,8 +144,12 @@ class RunReport:
                 )
             where = f"  output: {o.get('path')}"
             if o.get("table_format"):
-                where += f" ({o['table_format']}"
-                where += f", snapshot {o['snapshot_id']})" if o.get("snapshot_id") else ")"
+                details = [o["table_format"]]
+                if o.get("snapshot_id"):
+                    details.append(f"snapshot {o['snapshot_id']}")
+                if o.get("publish_seconds") is not None:
+                    details.append(f"published in {o['publish_seconds']:.1f} s")
+                where += f" ({', '.join(details)})"
             lines.append(where)
         if self.top_jam_locations:
             lines.append("  most jam minutes (trafficjamindicator = 1):")

@@ -235,9 +235,6 @@ class ParquetSink:
         self.staging = publish.staging_dir(location, run_id)
         self._info = f"{location.rstrip('/')}/{PARQUET_TABLE_FILE}"
 
-    def exists(self) -> bool:
-        return bool(storage.list_dirs(self.spark, self.location))
-
     def create_if_missing(self, semantics: str) -> None:
         if storage.exists(self.spark, f"{self.location.rstrip('/')}/metadata"):
             raise TableFormatError(
