@@ -5,8 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import runpy
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 from unittest import mock
 
@@ -17,6 +21,30 @@ from traffic_glue import schema as S
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "glue_jobs" / "traffic_transform.py"
+
+
+def job_env(**extra: str) -> dict:
+    """The environment of a job run in a process of its own (its own JVM, two cores)."""
+    env = dict(os.environ, TRAFFIC_GLUE_MASTER="local[2]", **extra)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "glue_jobs"), str(ROOT)])
+    env.pop("PYSPARK_GATEWAY_PORT", None)
+    env.pop("PYSPARK_GATEWAY_SECRET", None)
+    return env
+
+
+def kill_when(job: subprocess.Popen, ready, log: Path, limit: float = 240) -> None:
+    """SIGKILL the job's process group as soon as `ready()` holds; fail if it never does."""
+    deadline = time.monotonic() + limit
+    try:
+        while not ready():
+            assert job.poll() is None, "the job ended before the kill point:\n" + log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "the job never reached the kill point"
+            time.sleep(0.02)
+        os.killpg(job.pid, signal.SIGKILL)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+        job.wait()  # reaped: a pid in a lock is dead now
 
 
 def run_job(source: Path, target: Path, start: str, end: str, *extra: str) -> int:

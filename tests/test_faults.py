@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -35,7 +33,7 @@ import pytest
 
 from tests.factories import RAW_ARROW_SCHEMA, T0, hour_folder, raw_reading
 from tests import job_helpers
-from tests.job_helpers import last_report, partition_digests, table_rows
+from tests.job_helpers import job_env, kill_when, last_report, partition_digests, table_rows
 from tools.sample_data import SampleSpec, generate
 from traffic_glue import job, publish, storage
 from traffic_glue import schema as S
@@ -482,14 +480,6 @@ def _job_command(source: Path, target: Path, start: str, end: str, *extra: str) 
             "--table_format", "parquet", *extra]
 
 
-def _job_env(**extra: str) -> dict:
-    env = dict(os.environ, TRAFFIC_GLUE_MASTER="local[2]", **extra)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "glue_jobs"), str(ROOT)])
-    env.pop("PYSPARK_GATEWAY_PORT", None)
-    env.pop("PYSPARK_GATEWAY_SECRET", None)
-    return env
-
-
 def test_a_job_killed_while_writing_leaves_the_table_as_it_was(tmp_path):
     small, big, target = tmp_path / "small", tmp_path / "big", tmp_path / "curated"
     generate(str(small), SampleSpec(start_date=dt.date(2020, 4, 7), days=2, lanes=6, seed=5))
@@ -498,24 +488,13 @@ def test_a_job_killed_while_writing_leaves_the_table_as_it_was(tmp_path):
     before, names_before = partition_digests(target), _files_per_partition(target)
     assert len(before) == 48
 
-    log = open(tmp_path / "killed-job.log", "w")
+    log = tmp_path / "killed-job.log"
     job = subprocess.Popen(
-        _job_command(big, target, "2020-04-07", "2020-04-08"), env=_job_env(),
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        _job_command(big, target, "2020-04-07", "2020-04-08"), env=job_env(),
+        stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
     )
     staging = target / publish.STAGING
-    deadline = time.monotonic() + 150
-    try:
-        while not any(p.is_file() for p in staging.rglob("*")):
-            assert job.poll() is None, (tmp_path / "killed-job.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "the job never started writing"
-            time.sleep(0.02)
-        os.killpg(job.pid, signal.SIGKILL)
-    finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)
-        job.wait()  # reaped: its pid in the lock is dead now
-        log.close()
+    kill_when(job, lambda: any(p.is_file() for p in staging.rglob("*")), log, limit=150)
 
     # Killed mid-write: staging holds files, the published partitions are untouched.
     assert any(p.is_file() for p in staging.rglob("*"))
@@ -649,7 +628,7 @@ with TargetLock(None, sys.argv[1], "holding-run"):
 def test_a_second_run_on_a_locked_target_refuses_and_writes_nothing(baseline, tmp_path, capsys):
     target, before = published(baseline, tmp_path)
     reports_before = set(target.glob("_reports/*/*.json"))
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(target)], env=_job_env(),
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(target)], env=job_env(),
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
@@ -718,7 +697,7 @@ def test_bad_arguments_stop_the_script_before_spark_starts(tmp_path, extra, name
     argv = [sys.executable, str(SCRIPT), "--JOB_NAME", "t", "--target_path",
             str(tmp_path / "out"), *source, *extra]
     started = time.monotonic()
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=_job_env())
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=job_env())
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert lines == [lines[0]] and lines[0].startswith("traffic_transform: error: ")
@@ -751,7 +730,7 @@ def test_info_logs_never_hold_row_contents(tmp_path):
     target = tmp_path / "curated"
     done = subprocess.run(
         _job_command(tmp_path / "raw", target, DAY, DAY, "--source_format", "json"),
-        env=_job_env(TRAFFIC_GLUE_LOG_LEVEL="INFO"), capture_output=True, text=True, timeout=240,
+        env=job_env(TRAFFIC_GLUE_LOG_LEVEL="INFO"), capture_output=True, text=True, timeout=240,
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-3000:]

@@ -21,18 +21,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import boto3
 import pytest
 from pyiceberg.table import StaticTable
 
-from tests.job_helpers import ROOT, SCRIPT, iceberg_rows, run_job, table_rows
+from tests.job_helpers import ROOT, SCRIPT, iceberg_rows, job_env, kill_when, run_job, table_rows
 from tools.sample_data import SampleSpec, generate
 
 RAW, CURATED = "raw", "curated"
@@ -99,10 +96,8 @@ def s3_rows(client, endpoint: str) -> list[tuple]:
 
 
 def job_process(endpoint: str, source: str, log: Path) -> subprocess.Popen:
-    env = dict(os.environ, AWS_ENDPOINT_URL_S3=endpoint, TRAFFIC_GLUE_MASTER="local[2]", **KEYS)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "glue_jobs"), str(ROOT)])
-    for name in ("PYSPARK_GATEWAY_PORT", "PYSPARK_GATEWAY_SECRET", "AWS_ENDPOINT_URL"):
-        env.pop(name, None)
+    env = job_env(AWS_ENDPOINT_URL_S3=endpoint, **KEYS)
+    env.pop("AWS_ENDPOINT_URL", None)  # S3 only: what the README's example sets
     command = [sys.executable, str(SCRIPT), "--JOB_NAME", "s3-test", "--source_path", source,
                "--target_path", TABLE, "--start_date", DAY, "--end_date", DAY]
     return subprocess.Popen(command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
@@ -130,20 +125,6 @@ def _objects(client, prefix: str) -> set[str]:
     return {o["Key"] for page in pages for o in page.get("Contents", [])}
 
 
-def _kill_when(job: subprocess.Popen, ready, log: Path, limit: float = 240) -> None:
-    deadline = time.monotonic() + limit
-    try:
-        while not ready():
-            assert job.poll() is None, "the job ended before the kill point:\n" + log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "the job never reached the kill point"
-            time.sleep(0.05)
-        os.killpg(job.pid, signal.SIGKILL)
-    finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)
-        job.wait()
-
-
 def test_a_run_killed_while_writing_or_after_its_branch_commit_changes_nothing(
         s3, endpoint, landings, local_rows, tmp_path):
     """SIGKILL mid-write (its data files appearing), then after the run's commit on its
@@ -155,7 +136,7 @@ def test_a_run_killed_while_writing_or_after_its_branch_commit_changes_nothing(
 
     data_before = _objects(s3, "traffic_minutes/data/")
     job = job_process(endpoint, new, tmp_path / "killed-writing.log")
-    _kill_when(job, lambda: _objects(s3, "traffic_minutes/data/") - data_before,
+    kill_when(job, lambda: _objects(s3, "traffic_minutes/data/") - data_before,
                tmp_path / "killed-writing.log")
     assert s3_rows(s3, endpoint) == local_rows["old"]
     assert run_job(new, TABLE, DAY, DAY) == 0
@@ -165,7 +146,7 @@ def test_a_run_killed_while_writing_or_after_its_branch_commit_changes_nothing(
     # versions), killed before or while main is fast-forwarded.
     versions = len(_objects(s3, "traffic_minutes/metadata/v"))
     job = job_process(endpoint, old, tmp_path / "killed-committing.log")
-    _kill_when(job, lambda: len(_objects(s3, "traffic_minutes/metadata/v")) >= versions + 2,
+    kill_when(job, lambda: len(_objects(s3, "traffic_minutes/metadata/v")) >= versions + 2,
                tmp_path / "killed-committing.log")
     assert s3_rows(s3, endpoint) in (local_rows["new"], local_rows["old"])  # never a mix
     assert run_job(old, TABLE, DAY, DAY) == 0
@@ -264,11 +245,7 @@ def test_the_job_writes_the_table_through_the_glue_catalog_as_on_glue(
     glue.create_database(DatabaseInput={"Name": "traffic"})
     source = upload(s3, landings["old"], "landing")
     log = tmp_path / "glue.log"
-    env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_ENDPOINT_URL_S3=endpoint,
-               AWS_REGION="eu-west-1", TRAFFIC_GLUE_MASTER="local[2]", **KEYS)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "glue_jobs"), str(ROOT)])
-    for name in ("PYSPARK_GATEWAY_PORT", "PYSPARK_GATEWAY_SECRET"):
-        env.pop(name, None)
+    env = job_env(AWS_ENDPOINT_URL=endpoint, AWS_ENDPOINT_URL_S3=endpoint, AWS_REGION="eu-west-1", **KEYS)
     command = [sys.executable, str(SCRIPT), "--JOB_NAME", "glue-catalog-test", "--source_path", source,
                "--target_table", "traffic.traffic_minutes", "--target_path", f"s3://{CURATED}/traffic_minutes",
                "--glue_warehouse", f"s3://{CURATED}/", "--start_date", DAY, "--end_date", DAY]
