@@ -14,7 +14,7 @@ from traffic_glue import iceberg, maintenance
 
 
 def test_rollback_to_a_run_restores_the_rows_before_it_exactly(landings, tmp_path, capsys):  # noqa: F811
-    target = tmp_path / "curated"
+    target = tmp_path / "traffic-minutes"  # a name that needs quoting as an identifier
     assert run_job(landings["old"], target, "2020-04-07", "2020-04-08") == 0
     first, old_rows = last_report(target)["run_id"], table_rows(target)
     assert run_job(landings["new"], target, "2020-04-07", "2020-04-07") == 0

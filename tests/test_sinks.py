@@ -52,12 +52,19 @@ def published(request, landings, tmp_path_factory) -> dict:
                    "--table_format", request.param) == 0
     rows = table_rows(target)
     assert len(rows) == 3 * 2 * 2 * 3 and {r[2] for r in rows} == {float(SPEED_OLD)}
-    return {"format": request.param, "target": target, "rows": rows}
+    return {"format": request.param, "target": target, "rows": rows, "landing": landings["old"]}
 
 
 def copy_of(published: dict, tmp_path: Path) -> Path:
-    target = tmp_path / "curated"
-    shutil.copytree(published["target"], target)
+    """The published table, for one test to change. An Iceberg table's metadata names
+    its files by absolute path, so a copied folder would still write to the original:
+    it is made again instead, by the same run."""
+    target = tmp_path / "curated-copy"  # a name that needs quoting as an identifier
+    if published["format"] == "parquet":
+        shutil.copytree(published["target"], target)
+    else:
+        assert _run(published["landing"], target, published, "2020-04-07", "2020-04-08") == 0
+    assert table_rows(target) == published["rows"]
     return target
 
 

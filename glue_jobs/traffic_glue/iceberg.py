@@ -104,6 +104,7 @@ def catalog_of(identifier: str) -> str:
 
 
 def table_in_catalog(identifier: str) -> str:
-    """`identifier` as a procedure's `table` argument: without its catalog."""
+    """`identifier` as a procedure's `table` argument: without its catalog (a path's
+    table name stays quoted: `traffic-minutes` is no identifier otherwise)."""
     first, _, rest = identifier.partition(".")
-    return rest.replace("`", "") if first.startswith(PATH_CATALOG_PREFIX) else identifier
+    return rest if first.startswith(PATH_CATALOG_PREFIX) else identifier
