@@ -89,19 +89,18 @@ class IcebergSink:
         return bool(self.spark.catalog.tableExists(self.identifier))
 
     def create_if_missing(self, semantics: str) -> None:
-        if self.location and not self.exists():
+        if self.exists():
+            return
+        in_catalog = not self.identifier.startswith(iceberg.PATH_CATALOG_PREFIX)
+        if self.location:
             self._refuse_plain_parquet_folder()
+        if in_catalog:
+            self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {self.identifier.rsplit('.', 1)[0]}")
         columns = ", ".join(
             f"`{f.name}` {f.dataType.simpleString()}" for f in S.CURATED_TABLE_SCHEMA.fields
         )
-        location = (
-            f"LOCATION '{self.location}' "
-            if self.location and not self.identifier.startswith(iceberg.PATH_CATALOG_PREFIX)
-            else ""
-        )
-        database = self.identifier.rsplit(".", 1)[0]
-        if not self.identifier.startswith(iceberg.PATH_CATALOG_PREFIX):
-            self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {database}")
+        # A path's table is where its file-based catalog puts it: at the path.
+        location = f"LOCATION '{self.location}' " if in_catalog and self.location else ""
         self.spark.sql(
             f"CREATE TABLE IF NOT EXISTS {self.identifier} ({columns}) USING iceberg "
             f"PARTITIONED BY ({', '.join(S.EVENT_PARTITIONS)}) {location}"
