@@ -11,12 +11,22 @@ See README.md for every argument. All logic lives in the `traffic_glue` package.
 import sys
 
 from traffic_glue import glue, job
+from traffic_glue.arguments import TRANSFORM_ARGUMENTS, help_text
 from traffic_glue.config import ArgumentError, parse_job_args
 
 PROGRAM = "traffic_transform"
 
 
+USAGE = (
+    "--JOB_NAME NAME (--source_path P | --source_table DB.T) (--target_path P | --target_table DB.T) "
+    "[--start_date YYYY-MM-DD --end_date YYYY-MM-DD] [--name value ...]"
+)
+
+
 def main(argv: list[str]) -> int:
+    if {"--help", "-h"} & set(argv[1:]):
+        print(help_text(PROGRAM, USAGE, TRANSFORM_ARGUMENTS))
+        return 0
     try:
         config = glue.resolve_dates(parse_job_args(argv))
     except ArgumentError as error:

@@ -107,6 +107,76 @@ def test_the_script_names_a_missing_required_argument():
     assert done.returncode == 2 and "JOB_NAME" in done.stderr and len(done.stderr.splitlines()) == 1
 
 
+# --- strict arguments, --help -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--semantic", "athena"], "unknown argument --semantic; did you mean --semantics?"),
+    (["--late-hours", "6"], "unknown argument --late-hours; did you mean --late_hours?"),
+    (["--tabel_format", "parquet"], "unknown argument --tabel_format; did you mean --table_format?"),
+    (["--colour", "blue"], "unknown argument --colour; see --help"),
+])
+def test_a_misspelled_argument_is_refused_naming_it_and_its_closest_match(extra, message):
+    with pytest.raises(ArgumentError) as refused:
+        parse_job_args(BASE + DAYS + extra)
+    assert str(refused.value) == message
+
+
+def test_the_script_refuses_an_unknown_argument_before_spark_starts():
+    argv = [sys.executable, str(SCRIPT), *BASE[1:], *DAYS, "--semantic", "athena"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip() == (
+        "traffic_transform: error: unknown argument --semantic; did you mean --semantics?")
+
+
+def test_every_argument_glue_passes_is_accepted_and_recorded():
+    from workflows.template import load_template
+    from tests.workflow_helpers import WORKFLOW, graph_of, transform_job
+
+    template_arguments = [t for pair in transform_job(graph_of(load_template(WORKFLOW))).arguments
+                          for t in pair]
+    # What Glue adds to every run's sys.argv, and what tools.deploy run-job may send.
+    glue_own = ["--JOB_ID", "j_1", "--JOB_RUN_ID", "jr_1", "--job-bookmark-option",
+                "job-bookmark-disable", "--WORKFLOW_NAME", "wf", "--WORKFLOW_RUN_ID", "wr_1"]
+    run_job_arguments = ["--start_date", "2020-04-07", "--end_date", "2020-04-08",
+                         "--lock_expiry_minutes", "60", "--table_format", "parquet"]
+    argv = ["script.py", *template_arguments, *glue_own, "--JOB_NAME", "t",
+            "--target_path", "out", *run_job_arguments]
+    config = parse_job_args(argv)
+    assert config.given["datalake-formats"] == "iceberg" and config.given["JOB_ID"] == "j_1"
+    assert config.given["conf"].startswith("spark.sql.session.timeZone=UTC --conf ")
+    assert config.as_report()["given"]["table_format"] == "parquet"
+    # On Glue the run id is Glue's job run id (getResolvedOptions hands it over itself).
+    assert config.run_id == config.glue_job_run_id == "jr_1"
+
+
+def test_help_prints_every_argument_and_starts_no_spark():
+    from traffic_glue.arguments import TRANSFORM_ARGUMENTS, documented_names
+
+    done = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True,
+                          timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "glue_jobs"),
+                                           "JAVA_HOME": "/nonexistent"})
+    assert done.returncode == 0 and done.stderr == ""
+    assert done.stdout.startswith("usage: traffic_transform --JOB_NAME NAME")
+    for name in documented_names(TRANSFORM_ARGUMENTS):
+        assert f"--{name}" in done.stdout, name
+    assert "(default: corrected)" in done.stdout and "(default: 400)" in done.stdout
+
+
+def test_the_readme_table_is_the_one_help_prints():
+    from traffic_glue.arguments import TRANSFORM_ARGUMENTS, markdown_table
+    from traffic_glue.config import DEFAULTS, OPTIONAL
+
+    assert markdown_table(TRANSFORM_ARGUMENTS) in (ROOT / "README.md").read_text()
+    documented = {n for entry in TRANSFORM_ARGUMENTS for n in entry.names}
+    assert documented == set(OPTIONAL) - {"WORKFLOW_NAME", "WORKFLOW_RUN_ID"}
+    for entry in TRANSFORM_ARGUMENTS:  # the documented default is the real one
+        for name in entry.names:
+            if name in DEFAULTS:
+                assert DEFAULTS[name] in entry.default, name
+
+
 # --- where the days come from ------------------------------------------------------
 
 

@@ -14,6 +14,10 @@ from urllib.parse import urlparse
 
 from awsglue.utils import GlueArgumentError, getResolvedOptions
 
+from traffic_glue.arguments import (
+    TRANSFORM_ARGUMENTS, documented_names, given_arguments, unknown_argument,
+)
+
 ATHENA = "athena"
 CORRECTED = "corrected"
 SEMANTICS = (ATHENA, CORRECTED)
@@ -39,20 +43,13 @@ DEFAULTS = {
     "replace_semantics": "false",
     "lock_expiry_minutes": "60",
 }
+# The job's own arguments (arguments.TRANSFORM_ARGUMENTS documents them), and the
+# names Glue passes that the job reads. getResolvedOptions returns JOB_ID and JOB_RUN_ID
+# by itself: asking for them too makes its parser fail on Glue, which always passes them.
 OPTIONAL = (
-    "source_path",
-    "source_table",
-    "target_path",
-    "target_table",
-    "start_date",
-    "end_date",
-    "locations",
-    "run_id",
-    "catalog_dir",
-    "glue_warehouse",
+    *(name for name in documented_names(TRANSFORM_ARGUMENTS) if name not in DEFAULTS),
     "WORKFLOW_NAME",
     "WORKFLOW_RUN_ID",
-    "JOB_RUN_ID",
     *DEFAULTS,
 )
 REQUIRED = ("JOB_NAME",)
@@ -88,7 +85,7 @@ class JobConfig:
     glue_warehouse: str | None = None
     workflow_name: str | None = None
     workflow_run_id: str | None = None
-    extra: dict = field(default_factory=dict)
+    given: dict = field(default_factory=dict)  # every argument as given, Glue's too
 
     def with_dates(self, start: dt.date, end: dt.date) -> "JobConfig":
         checked = _check_range(start, end, self.max_days)
@@ -107,6 +104,9 @@ class JobConfig:
 def _resolved(argv: list[str], required: tuple, optional: tuple, defaults: dict) -> dict:
     """`sys.argv` as Glue passes it (`--name value`), through `getResolvedOptions`,
     with the defaults of the optional arguments not given."""
+    unknown = unknown_argument(argv, [*required, *optional])
+    if unknown:
+        raise ArgumentError(unknown)
     present = [name for name in optional if f"--{name}" in argv]
     try:
         args = getResolvedOptions(argv, list(required) + present)
@@ -168,6 +168,7 @@ def parse_job_args(argv: list[str]) -> JobConfig:
         replace_semantics=_choice(values, "replace_semantics", BOOLEANS) == "true",
         lock_expiry_minutes=_int(values, "lock_expiry_minutes", minimum=1),
         glue_job_run_id=values.get("JOB_RUN_ID"),
+        given=given_arguments(argv),
         run_id=values.get("run_id") or values.get("JOB_RUN_ID"),
         catalog_dir=values.get("catalog_dir"),
         glue_warehouse=values.get("glue_warehouse"),
