@@ -1,5 +1,5 @@
 """The DuckDB reference implementation (tools/duckdb_reference.py) against values
-worked out by hand from SEMANTICS.md and docs/SEMANTICS_NOTES.md. No Spark.
+worked out by hand from docs/SEMANTICS.md. No Spark.
 
 Every test writes a few raw readings in the Firehose layout under tmp_path
 (`year=YYYY/month=MM/day=DD/hour=HH/`, the hour the reading arrived) and runs a day.

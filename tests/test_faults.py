@@ -357,7 +357,7 @@ def _ids_as_bigint_times_as_int32_no_class_1(table: pa.Table) -> pa.Table:
 def test_parquet_whose_columns_drift_between_files_gives_the_same_numbers(baseline, tmp_path):
     target, before = published(baseline, tmp_path)
     # hour 6: unieke_id string, tijd_waarneming ISO string, an extra column, no
-    # beschrijvende_id; hour 12: as typed in SEMANTICS (int32, int64); hour 18: unieke_id
+    # beschrijvende_id; hour 12: as typed in docs/SEMANTICS.md (int32, int64); hour 18: unieke_id
     # int64, tijd_waarneming int32, no beschrijvende_id and no class 1 columns.
     land_parquet_at(tmp_path / "raw", good_readings(), variants={
         6: _ids_as_text_times_as_iso_extra_column,

@@ -37,7 +37,7 @@ def test_a_day_alone_equals_that_day_of_a_three_day_run(landing, tmp_path):
 
 
 def test_athena_day_alone_differs_only_where_the_lookback_lacks_19_rows(landing, tmp_path):
-    """SEMANTICS: the lookback holds the preceding 19 rows of every series without a
+    """docs/SEMANTICS.md: the lookback holds the preceding 19 rows of every series without a
     long gap there. Athena's per-minute id makes sparse series (an id that only shows
     when the larger lane is missing); only those may differ."""
     assert run_job(landing, tmp_path / "three", "2020-04-07", "2020-04-09",

@@ -32,7 +32,7 @@ from workflows.local_runner import (
 )
 from workflows.template import load_template
 
-# SEMANTICS.md: raw folders are Firehose's zero-padded processing hours (string keys).
+# docs/SEMANTICS.md: raw folders are Firehose's zero-padded processing hours (string keys).
 HOUR_KEYS = ("year", "month", "day", "hour")
 RUN_PROPERTIES = {"start_date": "2020-04-06", "end_date": "2020-04-07"}
 SAMPLE_START, SAMPLE_DAYS, SAMPLE_LANES = dt.date(2020, 4, 6), 2, 20

@@ -1,4 +1,4 @@
-"""The Spark job against an independent implementation: DuckDB SQL written from SEMANTICS.md.
+"""The Spark job against an independent implementation: DuckDB SQL written from docs/SEMANTICS.md.
 
 Two implementations that share no code agreeing on every row and column of generated
 data (duplicates, corrections, defects, missing minutes, jams, late arrivals) is the

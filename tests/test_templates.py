@@ -1,7 +1,7 @@
 """The CloudFormation templates: lint, security scan, and the structure others rely on.
 
 Expected columns and types come from `traffic_glue.schema` (the one definition of
-the tables), expected partitioning from SEMANTICS.md; the templates are only ever the
+the tables), expected partitioning from docs/SEMANTICS.md; the templates are only ever the
 thing under test.
 """
 
@@ -29,7 +29,7 @@ CHECKOV_INSTALL = "python3.11 -m venv .venv-checkov && .venv-checkov/bin/pip ins
 
 # The Glue release the project is pinned to (pyproject.toml: Glue 5.1, Spark 3.5.6).
 GLUE_VERSION = "5.1"
-# SEMANTICS.md: the raw folders are Firehose's zero-padded processing hours (strings),
+# docs/SEMANTICS.md: the raw folders are Firehose's zero-padded processing hours (strings),
 # the curated partitions are event hours stored as bigint.
 RAW_TABLE = "raw_measurements"
 CURATED_TABLE = "traffic_minutes"
@@ -474,7 +474,7 @@ def test_transform_job_runs_one_at_a_time_on_glue_5_1_with_the_library(workflow,
     assert render(arguments["--target_table"]) == f"${{DatabaseName}}.{CURATED_TABLE}"
     assert arguments["--enable-glue-datacatalog"] == "true"
     assert is_ref(arguments["--semantics"], "Semantics")
-    # SEMANTICS.md: the two modes, `corrected` the default.
+    # docs/SEMANTICS.md: the two modes, `corrected` the default.
     semantics = workflow["Parameters"]["Semantics"]
     assert set(semantics["AllowedValues"]) == {"corrected", "athena"}
     assert semantics["Default"] == "corrected"

@@ -1,4 +1,4 @@
-"""Every step of SEMANTICS.md's table, in both modes, on inline rows worked out by hand."""
+"""Every step of docs/SEMANTICS.md ("Step by step"), in both modes, on inline rows worked out by hand."""
 
 import pytest
 from chispa import assert_approx_df_equality, assert_df_equality

@@ -1,6 +1,6 @@
 """Validation: raw readings as they land (text or typed) to typed readings and a reason.
 
-Inline rows, each written out by hand; docs/SEMANTICS_NOTES.md ("Validation", "Parsing
+Inline rows, each written out by hand; docs/SEMANTICS.md ("Validation", "Parsing
 text") is the rule. Raw text rows are what the JSON landing gives: every column a string.
 """
 
@@ -239,7 +239,7 @@ def test_typed_parquet_columns_and_missing_ones(spark):
         reading(13, 1, None, counts=(2, 0, 0, 0), speeds=(90, 0, 0, 0), occupancy=None,
                 reject_reason=V.BAD_OBSERVED_AT),
     ])
-    # 5.0 is a double's text "5.0": not an integer either (SEMANTICS_NOTES "Parsing text").
+    # 5.0 is a double's text "5.0": not an integer either (docs/SEMANTICS.md, "Parsing text").
     assert_df_equality(V.typed_readings(raw), expected, ignore_nullable=True)
 
 

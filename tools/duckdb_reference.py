@@ -1,6 +1,6 @@
 """An independent implementation of the curated transform in DuckDB SQL.
 
-Written from `../shared/SEMANTICS.md` and `docs/SEMANTICS_NOTES.md` only, without
+Written from `docs/SEMANTICS.md` only, without
 looking at the Spark job, so that the parity tests compare two readings of the
 specification. The transform itself is SQL in `tools/sql/` (`athena.sql`,
 `corrected.sql`, written like the original Athena `INSERT INTO ... SELECT`); this
@@ -62,7 +62,7 @@ _READ_COLUMNS = {
 _MODIFIED_AT_TEXT = schema.MODIFIED_AT + "_text"
 
 
-# --- the run's ranges (SEMANTICS_NOTES.md, "The run's time ranges") --------------
+# --- the run's ranges (docs/SEMANTICS.md, "The run's time ranges") ----------------
 
 def _epoch(moment: datetime) -> int:
     return int(moment.timestamp())

@@ -1,4 +1,4 @@
-"""The whole computation of SEMANTICS.md, from typed readings to curated rows.
+"""The whole computation of docs/SEMANTICS.md, from typed readings to curated rows.
 
 The plan has one shuffle: readings are hash-partitioned by `lve_nr` once, and
 deduplication, lane grouping, the location id and every series window are keyed by
@@ -44,7 +44,7 @@ def epoch_seconds(moment: dt.datetime) -> int:
 
 @dataclass(frozen=True)
 class RunWindow:
-    """The run's time ranges in epoch seconds (docs/SEMANTICS_NOTES.md)."""
+    """The run's time ranges in epoch seconds (docs/SEMANTICS.md, "The run's time ranges")."""
 
     context_start: int
     output_start: int

@@ -1,7 +1,7 @@
 """The run report: what a run read, kept, left out and wrote, as JSON and as text.
 
 Its accounting is exact: read = kept + filtered + rejected, each reading counted once
-by the first rule that applies (docs/SEMANTICS_NOTES.md).
+by the first rule that applies (docs/SEMANTICS.md, "The run report").
 """
 
 from __future__ import annotations

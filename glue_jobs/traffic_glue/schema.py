@@ -1,7 +1,7 @@
 """Column names and types of the raw and curated tables, defined once.
 
 Every other module refers to columns through the names here; see
-`../shared/SEMANTICS.md` for what each column means.
+`docs/SEMANTICS.md` ("Raw input", "The curated table") for what each column means.
 """
 
 from pyspark.sql import types as T
@@ -46,7 +46,7 @@ def _class_fields(k: int) -> list:
     ]
 
 
-# The raw table as SEMANTICS.md types it (Parquet with record conversion on).
+# The raw table as docs/SEMANTICS.md types it (Parquet with record conversion on).
 RAW_SCHEMA = T.StructType(
     [
         T.StructField(LANE_NAME, T.StringType()),

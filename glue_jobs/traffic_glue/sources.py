@@ -182,7 +182,8 @@ def read_json_readings(spark: SparkSession, files: list[RawFile]) -> DataFrame:
     )
     # Parsed line by line: Spark's JSON reader turns a line holding an array of objects
     # into one reading per object, but such a line is not a JSON object and must be
-    # rejected whole as malformed_record (SEMANTICS_NOTES). Blank lines are no reading.
+    # rejected whole as malformed_record (docs/SEMANTICS.md, "Validation"). Blank lines
+    # are no reading.
     lines = spark.read.text([f.path for f in files])
     parsed = F.from_json(
         "value", text_schema,

@@ -1,12 +1,12 @@
-"""Pure transforms, one per step of SEMANTICS.md's table.
+"""Pure transforms, one per step of docs/SEMANTICS.md's table ("Step by step").
 
 Each takes a DataFrame and plain values and returns a DataFrame; the mode is
 `config.ATHENA` or `config.CORRECTED`. `pipeline.curated_minutes` chains them.
 Every window and grouping is keyed by `lve_nr` plus more: a lane belongs to one
-`lve_nr`, so a series of SEMANTICS.md step 5 (`athena`: `lve_nr`, `uniqueid`;
+`lve_nr`, so a series of docs/SEMANTICS.md step 5 (`athena`: `lve_nr`, `uniqueid`;
 `corrected`, one id per `lve_nr`: `lve_nr` alone) and a duplicate (`lve_nr`, lane,
 time) are found within it, and every step shares the job's one partitioning by
-`lve_nr` (docs/SEMANTICS_NOTES.md).
+`lve_nr` (docs/SEMANTICS.md, "Step 4: the location id").
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ UNKNOWN_OCCUPANCY = "unknown_occupancy"
 DUPLICATE = "duplicate"
 KEPT = "kept"
 FILTER_RULES = (OUTSIDE_DAYS, DEFECT, UNKNOWN_OCCUPANCY)
-# Readings that count for the corrected location id (docs/SEMANTICS_NOTES.md step 4).
+# Readings that count for the corrected location id (docs/SEMANTICS.md, "Step 4: the
+# location id").
 NAMES_LOCATION = (KEPT, DEFECT, UNKNOWN_OCCUPANCY)
 # A reading's status is the index of its name here: the run report counts every status
 # over every reading read, and thirteen comparisons of names per reading cost a seven-day

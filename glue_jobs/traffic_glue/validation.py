@@ -1,6 +1,6 @@
 """From raw readings as they land (any column may be a string) to typed readings.
 
-A reading that cannot be used gets a `reject_reason` (docs/SEMANTICS_NOTES.md lists
+A reading that cannot be used gets a `reject_reason` (docs/SEMANTICS.md, "Validation", lists
 them, in the order they are checked); it is quarantined, never silently dropped. A run
 judges only its own readings: one measured outside the run's context range is typed no
 further than its time, and another run, whose days hold it, judges it.
@@ -41,7 +41,7 @@ MAX_SPEED = 250
 # milliseconds, for one, land here).
 MIN_EPOCH_SECONDS = 0
 MAX_EPOCH_SECONDS = 4_102_444_800
-# SEMANTICS_NOTES "Parsing text": an integer is an optional sign and digits; an ISO-8601
+# docs/SEMANTICS.md, "Parsing text": an integer is an optional sign and digits; an ISO-8601
 # time starts with a YYYY-MM-DD date. Spark's casts alone take more ("2020-04", a bare
 # "11:30" on today's date), so text is matched against these first, as tools/sql/macros.sql does.
 _DIGITS = r"^\s*[+-]?[0-9]+\s*$"

@@ -1,5 +1,5 @@
 -- The curated rows as the Athena `INSERT INTO curated SELECT ...` computed them,
--- quirks included (SEMANTICS.md, column `athena`):
+-- quirks included (docs/SEMANTICS.md, "Step by step", column `athena`):
 --   * duplicates are not removed: a reading seen twice counts twice;
 --   * lane speed = (s2+s3+s4+s5) DIV n, integer division, n = classes with iK > 0;
 --   * uniqueid = MAX(unieke_id) of the lanes present in that (lve_nr, minute);

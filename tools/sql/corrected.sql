@@ -1,5 +1,5 @@
--- The curated rows as the field definitions mean them (SEMANTICS.md, column
--- `corrected`, with the decisions of docs/SEMANTICS_NOTES.md):
+-- The curated rows as the field definitions mean them (docs/SEMANTICS.md, "Step by
+-- step", column `corrected`):
 --   * one reading per (unieke_id, tijd_waarneming): latest tijd_laatst_gewijzigd as an
 --     instant (NULL oldest), then the greatest (i2..i5, s2..s5, bezettingsgraad);
 --   * lane speed = (i2*s2+i3*s3+i4*s4+i5*s5) / (i2+i3+i4+i5) as double;

@@ -1,5 +1,5 @@
 -- Every reading of the processing-hour folders read, typed, with the first reason
--- (docs/SEMANTICS_NOTES.md, "Validation") it cannot be used; NULL when it can.
+-- (docs/SEMANTICS.md, "Validation") it cannot be used; NULL when it can.
 --
 -- Input: the view raw_readings, built by tools/duckdb_reference.py from the raw files
 -- with the raw column names and these types, NULL where a value did not parse:
