@@ -426,6 +426,36 @@ def test_an_unreadable_raw_file_stops_the_run_naming_it(baseline, tmp_path, caps
     assert_nothing_left_behind(target)
 
 
+@pytest.mark.parametrize("landing, given, message", [
+    ("json", "parquet", "holds JSON lines, not Parquet: run with --source_format json"),
+    ("csv", "parquet", "holds CSV text, not Parquet: the job reads Parquet or JSON lines"),
+    ("parquet", "json", "is Parquet, not JSON lines: run with --source_format parquet"),
+])
+def test_a_landing_read_in_the_wrong_format_names_the_format_to_use(
+        baseline, tmp_path, capsys, landing, given, message):
+    """Not a corrupt file: the error says which --source_format fits, and does not
+    suggest --corrupt_files skip, which would skip every file."""
+    target, before = published(baseline, tmp_path)
+    raw = tmp_path / "raw"
+    if landing == "json":
+        files = land_json_at(raw, good_readings())
+    elif landing == "csv":
+        files = land_json_at(raw, good_readings(), name="part-0.csv")
+        for path in files:
+            path.write_text("unieke_id,lve_nr,tijd_waarneming\n11,1,1586217600\n")
+    else:
+        shutil.copytree(baseline["raw"], raw)
+        files = sorted(raw.rglob("*.parquet"))
+    capsys.readouterr()
+
+    assert run_job(raw, target, DAY, DAY, "--source_format", given) == 1
+
+    error = one_line_error(capsys)
+    assert message in error and "--corrupt_files" not in error
+    assert any(str(path) in error for path in files)
+    assert partition_digests(target) == before
+
+
 def test_corrupt_files_skip_leaves_them_out_and_lists_them(baseline, tmp_path):
     target, before = published(baseline, tmp_path)
     shutil.copytree(baseline["raw"], tmp_path / "raw")

@@ -123,9 +123,44 @@ def read_footer(spark: SparkSession, raw_file: RawFile) -> RawFile:
         )
         schema = converter.convert(parquet_schema).json()
     except Exception as error:  # py4j wraps the JVM's reason; keep its first line
+        looks_like = text_format(storage.head(spark, raw_file.path))
+        if looks_like:
+            raise SourceError(
+                f"raw file {raw_file.path} holds {looks_like}, not Parquet: "
+                + ("run with --source_format json" if looks_like == JSON_LINES
+                   else "the job reads Parquet or JSON lines (--source_format json)")
+            ) from None
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise SourceError(f"raw file {raw_file.path} is not a readable Parquet file: {reason}")
     return RawFile(raw_file.path, raw_file.size, int(rows), schema)
+
+
+PARQUET_MAGIC = b"PAR1"
+JSON_LINES, CSV_TEXT = "JSON lines", "CSV text"
+
+
+def text_format(start: bytes) -> str | None:
+    """What a file that is not Parquet most likely holds, from its first bytes."""
+    if start.startswith(PARQUET_MAGIC) or not start:
+        return None
+    try:
+        text = start.decode("utf-8").lstrip("\ufeff \t\r\n")
+    except UnicodeDecodeError:
+        return None
+    if text.startswith(("{", "[")):
+        return JSON_LINES
+    first_line = text.splitlines()[0] if text else ""
+    return CSV_TEXT if ("," in first_line or ";" in first_line) and first_line.isprintable() else None
+
+
+def refuse_parquet_as_json(spark: SparkSession, files: list[RawFile]) -> None:
+    """`--source_format json` on a Parquet landing: say so, naming the first such file."""
+    for raw_file in files:
+        if storage.head(spark, raw_file.path, len(PARQUET_MAGIC)) == PARQUET_MAGIC:
+            raise SourceError(
+                f"raw file {raw_file.path} is Parquet, not JSON lines: run with "
+                "--source_format parquet"
+            )
 
 
 def essential_columns(semantics: str) -> tuple[str, ...]:
@@ -148,9 +183,11 @@ def inspect_parquet(
     good = [f for f, _ in results if f is not None]
     skipped = [problem for _, problem in results if problem is not None]
     if skipped and not skip_corrupt:
-        raise SourceError(
-            skipped[0]["reason"] + " (rerun with --corrupt_files skip to leave such files out)"
-        )
+        reason = skipped[0]["reason"]
+        # A file of another format is no corrupt file: skipping would skip them all.
+        if "not Parquet:" not in reason:
+            reason += " (rerun with --corrupt_files skip to leave such files out)"
+        raise SourceError(reason)
     for raw_file in good:
         missing = [c for c in essential_columns(semantics) if c not in raw_file.columns]
         if missing:
@@ -246,6 +283,7 @@ def read_raw(
         raw_input.readings = read_parquet_readings(spark, raw_input)
         return raw_input
     if source_format == JSON:
+        refuse_parquet_as_json(spark, files)
         return RawInput(files=files, readings=read_json_readings(spark, files))
     raise SourceError(f"unknown --source_format {source_format!r}")
 

@@ -113,6 +113,21 @@ def read_text(spark: SparkSession, path: str) -> str:
         stream.close()
 
 
+def head(spark: SparkSession, path: str, size: int = 64) -> bytes:
+    """The first `size` bytes of a file (fewer if it is shorter)."""
+    stream = _fs(spark, path).open(_path(spark, path))
+    try:
+        found = bytearray()
+        while len(found) < size:
+            byte = stream.read()
+            if byte < 0:
+                break
+            found.append(byte)
+        return bytes(found)
+    finally:
+        stream.close()
+
+
 def write_json(spark: SparkSession, path: str, value: dict) -> None:
     write_text(spark, path, json.dumps(value, indent=2, sort_keys=True) + "\n")
 
