@@ -63,6 +63,9 @@ def local_jars(folder: Path = JARS_DIR) -> list[Path]:
     return jars
 
 
+# WARN and above, less what a user cannot act on (the metastore's chatter, above all).
+LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
+
 # Input splits per core: Spark packs a day's few dozen hour files into about one split
 # per core, of unequal sizes, and the last one runs alone; three per core even it out.
 SPLITS_PER_CORE = 3
@@ -141,6 +144,7 @@ def local_spark_session(
     )
     for key, value in {**iceberg.EXTENSIONS_CONF, **s3a_conf(s3_endpoint())}.items():
         builder = builder.config(key, value)
+    java_options = [f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}"]
     if catalog_dir:
         catalog = Path(catalog_dir).resolve()
         catalog.mkdir(parents=True, exist_ok=True)
@@ -152,10 +156,11 @@ def local_spark_session(
                 "spark.hadoop.javax.jdo.option.ConnectionURL",
                 f"jdbc:derby:;databaseName={catalog / 'metastore_db'};create=true",
             )
-            .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={catalog}")
         )
+        java_options.append(f"-Dderby.system.home={catalog}")
         for key, value in iceberg.local_session_catalog_conf().items():
             builder = builder.config(key, value)
+    builder = builder.config("spark.driver.extraJavaOptions", " ".join(java_options))
     for key, value in (extra_conf or {}).items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
