@@ -79,7 +79,7 @@ def test_glue_runtime_runs_and_commits_the_job(spark, glue_context_available, tm
             str(tmp_path / "raw"), "--target_path", str(tmp_path / "curated"),
             "--start_date", "2020-04-07", "--end_date", "2020-04-07"]
     config = parse_job_args(argv)
-    runtime = glue.glue_runtime(spark.sparkContext, config, argv)
+    runtime = glue.glue_job_runtime(spark.sparkContext, config.job_name, argv)
     assert runtime.on_glue
     assert runtime.spark.conf.get("spark.sql.session.timeZone") == "UTC"
     report = job.run(runtime.spark, config)

@@ -62,11 +62,6 @@ def glue_job_runtime(spark_context, job_name: str, argv: list[str]) -> Runtime:
     return Runtime(spark, job)
 
 
-def glue_runtime(spark_context, config: JobConfig, argv: list[str]) -> Runtime:
-    """`glue_job_runtime` for the transform job."""
-    return glue_job_runtime(spark_context, config.job_name, argv)
-
-
 def start_job(
     job_name: str,
     argv: list[str],

@@ -6,8 +6,8 @@ are already resolved.
 
 from __future__ import annotations
 
-import datetime as dt
 import contextlib
+import datetime as dt
 import threading
 import time
 import uuid
@@ -177,7 +177,8 @@ def _process(
         config.start_date, config.end_date, config.lookback_minutes
     )
     recorded = check_semantics(sink, config)
-    sink.create_if_missing(config.semantics)
+    # A new table records the run's mode as it is made; an old one once the run is in.
+    created = sink.create_if_missing(config.semantics)
     # A run still going after its lock would have expired is not one to wait for.
     stale = _now() - dt.timedelta(minutes=config.lock_expiry_minutes)
     report.quarantines_dropped = drop_stale_quarantines(spark, sink.location, stale)
@@ -238,14 +239,12 @@ def _process(
         report.output["publish_seconds"] = round(time.monotonic() - committing, 3)
         if quarantined:
             report.output["rejected_path"] = _show_quarantine(spark, target, report.run_id, run_date)
-    except NoReadingsError:
+    except BaseException as error:
         sink.abandon()
+        if not isinstance(error, NoReadingsError):  # that one's quarantine is shown already
+            storage.delete(spark, _pending_quarantine(sink.location, report.run_id))
         raise
-    except BaseException:
-        sink.abandon()
-        storage.delete(spark, _pending_quarantine(sink.location, report.run_id))
-        raise
-    if recorded != config.semantics:
+    if not created and recorded != config.semantics:
         sink.record_semantics(config.semantics)
     report.top_jam_locations = _top_jam_locations(sink.published_rows(with_readings))
     if config.target_table and sink.table_format != ICEBERG:

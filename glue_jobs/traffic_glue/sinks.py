@@ -82,15 +82,17 @@ class IcebergSink:
         self.identifier = table or iceberg.path_table(spark, self.location)
         self.branch = RUN_BRANCH_PREFIX + re.sub(r"[^A-Za-z0-9_]", "_", run_id)
         self._written: set[str] = set()
+        self._head: int | None = None  # the branch's snapshot after the run's write
 
     # --- the table --------------------------------------------------------------------
 
     def exists(self) -> bool:
         return bool(self.spark.catalog.tableExists(self.identifier))
 
-    def create_if_missing(self, semantics: str) -> None:
+    def create_if_missing(self, semantics: str) -> bool:
+        """Make the table, recording `semantics`; False if it was there already."""
         if self.exists():
-            return
+            return False
         in_catalog = not self.identifier.startswith(iceberg.PATH_CATALOG_PREFIX)
         if self.location:
             self._refuse_plain_parquet_folder()
@@ -112,6 +114,7 @@ class IcebergSink:
             "'write.distribution-mode'='none', "
             f"'{SEMANTICS_PROPERTY}'='{semantics}')"
         )
+        return True
 
     def _refuse_plain_parquet_folder(self) -> None:
         if storage.glob(self.spark, f"{self.location.rstrip('/')}/year=*"):
@@ -163,7 +166,7 @@ class IcebergSink:
             .options(**self._properties(run_days, semantics))
             .overwritePartitions()
         )
-        head = self._ref(self.branch)
+        head = self._head = self._ref(self.branch)
         # The hours this run's commit added files to (status 1: ADDED by that snapshot).
         self._written = {
             _hour_name(row)
@@ -180,13 +183,18 @@ class IcebergSink:
         return int(found[0]) if found else None
 
     def publish(self, days: list[dt.date], run_days: str, semantics: str) -> PublishResult:
-        published = {
-            _hour_name(row)
-            for row in self.spark.sql(f"SELECT partition FROM {self.identifier}.partitions")
-            .select("partition.*").collect()
+        # The branch's hours: main's when the branch was made, with the run's replaced.
+        hours_files = {
+            _hour_name(row["partition"]): PartitionFiles(
+                _hour_name(row["partition"]), int(row["file_count"]), int(row["bytes"])
+            )
+            for row in self.spark.sql(
+                f"SELECT partition, file_count, total_data_file_size_in_bytes AS bytes "
+                f"FROM {self.identifier}.partitions VERSION AS OF {self._head}"
+            ).collect()
         }
         wanted = set(days)
-        stale = sorted(p for p in published - self._written if _day_of(p) in wanted)
+        stale = sorted(p for p in hours_files.keys() - self._written if _day_of(p) in wanted)
         if stale:
             hours: dict[dt.date, list[int]] = {}
             for name in stale:
@@ -201,20 +209,8 @@ class IcebergSink:
         # writer moved main since the branch was made, nothing happens and this fails.
         self._procedure("fast_forward", "'main'", f"'{self.branch}'")
         self.abandon()
-        return PublishResult(
-            written=self._partition_files(self._written), removed=stale, snapshot_id=self._ref("main")
-        )
-
-    def _partition_files(self, names: set[str]) -> list[PartitionFiles]:
-        found = []
-        for row in self.spark.sql(
-            f"SELECT partition, file_count, total_data_file_size_in_bytes AS bytes "
-            f"FROM {self.identifier}.partitions"
-        ).collect():
-            name = _hour_name(row["partition"])
-            if name in names:
-                found.append(PartitionFiles(name, int(row["file_count"]), int(row["bytes"])))
-        return sorted(found, key=lambda p: p.partition)
+        written = sorted((hours_files[name] for name in self._written), key=lambda p: p.partition)
+        return PublishResult(written=written, removed=stale, snapshot_id=self._ref("main"))
 
     def abandon(self) -> None:
         """Drop the run's branch (its files go with the next snapshot expiry)."""
@@ -234,16 +230,19 @@ class ParquetSink:
         self.staging = publish.staging_dir(location, run_id)
         self._info = f"{location.rstrip('/')}/{PARQUET_TABLE_FILE}"
 
-    def create_if_missing(self, semantics: str) -> None:
+    def create_if_missing(self, semantics: str) -> bool:
+        """Record `semantics` for a new table; False for a table already there."""
         if storage.exists(self.spark, f"{self.location.rstrip('/')}/metadata"):
             raise TableFormatError(
                 f"{self.location} holds an Iceberg table (metadata/): give --table_format "
                 "iceberg, or another --target_path"
             )
-        if not storage.exists(self.spark, self._info) and not storage.glob(
+        if storage.exists(self.spark, self._info) or storage.glob(
             self.spark, f"{self.location.rstrip('/')}/year=*"
         ):
-            self.record_semantics(semantics)
+            return False
+        self.record_semantics(semantics)
+        return True
 
     def recorded_semantics(self) -> str | None:
         if not storage.exists(self.spark, self._info):
