@@ -248,3 +248,36 @@ def test_no_dates_and_no_workflow_means_yesterday_utc():
     now = dt.datetime(2026, 1, 1, 0, 5, tzinfo=dt.timezone.utc)
     resolved = resolve_dates(parse_job_args(BASE), now=now)
     assert (resolved.start_date, resolved.end_date) == (dt.date(2025, 12, 31),) * 2
+
+
+# --- --dry_run, --log_level ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("extra, dry_run", [
+    ([], False),
+    (["--dry_run"], True),  # alone, at the end
+    (["--dry_run", "--semantics", "athena"], True),  # alone, before another argument
+    (["--dry_run", "true"], True),  # as Glue passes it
+    (["--dry_run", "false"], False),
+])
+def test_dry_run_may_be_given_alone_or_with_a_value(extra, dry_run):
+    config = parse_job_args(BASE + DAYS + extra)
+    assert config.dry_run is dry_run
+    assert config.given.get("dry_run") == (None if not extra else ("false" if not dry_run else "true"))
+
+
+def test_dry_run_takes_only_true_or_false():
+    with pytest.raises(ArgumentError, match=r"--dry_run must be one of true, false, got 'yes'"):
+        parse_job_args(BASE + DAYS + ["--dry_run", "yes"])
+
+
+@pytest.mark.parametrize("given, level", [(None, "WARN"), ("info", "INFO"), ("DEBUG", "DEBUG"),
+                                          ("ERROR", "ERROR")])
+def test_log_level(given, level):
+    extra = ["--log_level", given] if given else []
+    assert parse_job_args(BASE + DAYS + extra).log_level == level
+
+
+def test_a_log_level_spark_does_not_know_is_refused():
+    with pytest.raises(ArgumentError, match=r"--log_level must be one of ERROR, WARN, INFO, DEBUG, got 'LOUD'"):
+        parse_job_args(BASE + DAYS + ["--log_level", "loud"])

@@ -759,8 +759,9 @@ def test_info_logs_never_hold_row_contents(tmp_path):
     land_json_at(tmp_path / "raw", rows, extra_lines={12: bad})
     target = tmp_path / "curated"
     done = subprocess.run(
-        _job_command(tmp_path / "raw", target, DAY, DAY, "--source_format", "json"),
-        env=job_env(TRAFFIC_GLUE_LOG_LEVEL="INFO"), capture_output=True, text=True, timeout=240,
+        _job_command(tmp_path / "raw", target, DAY, DAY, "--source_format", "json",
+                     "--log_level", "INFO"),
+        env=job_env(), capture_output=True, text=True, timeout=240,
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-3000:]

@@ -57,7 +57,7 @@ def test_start_job_gives_a_named_job_the_local_catalog(local_sessions, monkeypat
         monkeypatch.setenv("TRAFFIC_GLUE_CATALOG_DIR", env)
     runtime = glue.start_job("maintenance", ["m.py"], catalog_dir=catalog_dir)
     assert runtime.spark == "session" and not runtime.on_glue
-    assert local_sessions == [{"app_name": "maintenance", "catalog_dir": expected}]
+    assert local_sessions == [{"app_name": "maintenance", "catalog_dir": expected, "log_level": "WARN"}]
 
 
 @pytest.mark.parametrize("tables, expected", [
@@ -67,7 +67,14 @@ def test_start_job_gives_a_named_job_the_local_catalog(local_sessions, monkeypat
 def test_start_uses_the_catalog_only_when_the_config_names_a_table(local_sessions, tmp_path, tables, expected):
     argv = ["t.py", "--JOB_NAME", "local", "--source_path", str(tmp_path), "--target_path", "o", *tables]
     glue.start(parse_job_args(argv), argv)
-    assert local_sessions == [{"app_name": "local", "catalog_dir": expected}]
+    assert local_sessions == [{"app_name": "local", "catalog_dir": expected, "log_level": "WARN"}]
+
+
+def test_start_sets_spark_logging_to_the_log_level_given(local_sessions, tmp_path):
+    argv = ["t.py", "--JOB_NAME", "local", "--source_path", str(tmp_path), "--target_path", "o",
+            "--log_level", "info"]
+    glue.start(parse_job_args(argv), argv)
+    assert local_sessions[0]["log_level"] == "INFO"
 
 
 @pytest.mark.glue

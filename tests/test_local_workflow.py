@@ -154,8 +154,7 @@ def scenario(work: Path) -> dict:
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("local_workflow")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "glue_jobs"), str(ROOT)]),
-               TRAFFIC_GLUE_LOG_LEVEL="ERROR")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "glue_jobs"), str(ROOT)]))
     done = subprocess.run([sys.executable, __file__, str(work)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]

@@ -53,6 +53,12 @@ TRANSFORM_ARGUMENTS = (
     Documented(("lock_expiry_minutes",), "60",
                "`parquet` format on S3: after this long a run's lock is taken over (set it to at "
                "least the job's timeout)"),
+    Documented(("dry_run",), "`false`",
+               "`true` (or `--dry_run` alone): say what the run would read, replace, leave and "
+               "remove, and in which table, then stop; writes nothing and runs no Spark job"),
+    Documented(("log_level",), "`WARN`",
+               "Spark's, Hive's and Hadoop's logging: `ERROR`, `WARN`, `INFO` or `DEBUG` (the "
+               "job's own progress lines are printed at every level)"),
     Documented(("run_id",), "time and a random suffix",
                "the run's id in the report, the quarantine and the table's history (on Glue: "
                "the job run's id)"),

@@ -28,6 +28,9 @@ ICEBERG = "iceberg"
 TABLE_FORMATS = (ICEBERG, PARQUET)
 BOOLEANS = ("true", "false")
 CORRUPT_FILE_POLICIES = ("fail", "skip")
+LOG_LEVELS = ("ERROR", "WARN", "INFO", "DEBUG")
+# Arguments that may be given alone (`--dry_run`), meaning `true`: Glue always passes a value.
+FLAGS = ("dry_run",)
 
 # The corrected 20-minute window looks back 1140 s: less context would change values.
 MIN_CORRECTED_LOOKBACK_MINUTES = 20
@@ -42,6 +45,8 @@ DEFAULTS = {
     "table_format": ICEBERG,
     "replace_semantics": "false",
     "lock_expiry_minutes": "60",
+    "dry_run": "false",
+    "log_level": "WARN",
 }
 # The job's own arguments (arguments.TRANSFORM_ARGUMENTS documents them), and the
 # names Glue passes that the job reads. getResolvedOptions returns JOB_ID and JOB_RUN_ID
@@ -79,6 +84,8 @@ class JobConfig:
     table_format: str = ICEBERG
     replace_semantics: bool = False
     lock_expiry_minutes: int = 60
+    dry_run: bool = False
+    log_level: str = "WARN"
     glue_job_run_id: str | None = None
     run_id: str | None = None
     catalog_dir: str | None = None
@@ -115,6 +122,17 @@ def _resolved(argv: list[str], required: tuple, optional: tuple, defaults: dict)
     return {**defaults, **{k: v for k, v in args.items() if v is not None}}
 
 
+def with_flag_values(argv: list[str], flags: tuple[str, ...]) -> list[str]:
+    """`argv` with `true` after each of `flags` given without a value."""
+    result = []
+    for index, token in enumerate(argv):
+        result.append(token)
+        following = argv[index + 1] if index + 1 < len(argv) else None
+        if token[2:] in flags and token.startswith("--") and (following is None or following.startswith("--")):
+            result.append("true")
+    return result
+
+
 def _table_name(values: dict, name: str) -> str | None:
     table = values.get(name)
     if table and not _TABLE_NAME.match(table):
@@ -124,6 +142,7 @@ def _table_name(values: dict, name: str) -> str | None:
 
 def parse_job_args(argv: list[str]) -> JobConfig:
     """Parse the transform job's `sys.argv` the way Glue passes it (`--name value`)."""
+    argv = with_flag_values(argv, FLAGS)
     values = _resolved(argv, REQUIRED, OPTIONAL, DEFAULTS)
 
     semantics = _choice(values, "semantics", SEMANTICS)
@@ -167,6 +186,8 @@ def parse_job_args(argv: list[str]) -> JobConfig:
         table_format=_choice(values, "table_format", TABLE_FORMATS),
         replace_semantics=_choice(values, "replace_semantics", BOOLEANS) == "true",
         lock_expiry_minutes=_int(values, "lock_expiry_minutes", minimum=1),
+        dry_run=_choice(values, "dry_run", BOOLEANS) == "true",
+        log_level=_choice({"log_level": values["log_level"].upper()}, "log_level", LOG_LEVELS),
         glue_job_run_id=values.get("JOB_RUN_ID"),
         given=given_arguments(argv),
         run_id=values.get("run_id") or values.get("JOB_RUN_ID"),

@@ -69,6 +69,7 @@ def start_job(
     catalog_dir: str | None = None,
     uses_catalog: bool = True,
     glue_warehouse: str | None = None,
+    log_level: str = "WARN",
 ) -> Runtime:
     """Glue's session and Job where Glue's JARs are, a local session elsewhere.
 
@@ -81,28 +82,34 @@ def start_job(
 
         spark_context = SparkContext.getOrCreate()
         if glue_jars_present(spark_context):
-            return glue_job_runtime(spark_context, job_name, argv)
+            runtime = glue_job_runtime(spark_context, job_name, argv)
+            runtime.spark.sparkContext.setLogLevel(log_level)
+            return runtime
     if glue_warehouse:
         return Runtime(local_spark_session(
-            app_name=job_name, extra_conf=iceberg.local_glue_catalog_conf(glue_warehouse)
+            app_name=job_name, extra_conf=iceberg.local_glue_catalog_conf(glue_warehouse),
+            log_level=log_level,
         ))
     catalog_dir = catalog_dir or os.environ.get("TRAFFIC_GLUE_CATALOG_DIR")
     return Runtime(
         local_spark_session(
             app_name=job_name,
             catalog_dir=(catalog_dir or str(DEFAULT_LOCAL_CATALOG)) if uses_catalog else None,
+            log_level=log_level,
         )
     )
 
 
 def start(config: JobConfig, argv: list[str]) -> Runtime:
-    """`start_job` for the transform job: the catalog only when it names a table."""
+    """`start_job` for the transform job: the catalog only when it names a table; Spark's
+    logging at `--log_level` (on Glue too: its log4j settings are its own otherwise)."""
     return start_job(
         config.job_name,
         argv,
         catalog_dir=config.catalog_dir,
         uses_catalog=bool(config.source_table or config.target_table),
         glue_warehouse=config.glue_warehouse,
+        log_level=config.log_level,
     )
 
 

@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from traffic_glue import catalog, pipeline, publish, sinks, sources, storage, transforms, validation
+from traffic_glue.progress import Progress, spark_activity
 from traffic_glue import schema as S
 from traffic_glue.config import ICEBERG, JobConfig
 from traffic_glue.report import DAYS_WITH_READINGS, READ, RunReport, status_metrics
@@ -110,8 +111,10 @@ def check_semantics(sink, config: JobConfig) -> str | None:
     return recorded
 
 
-def run(spark: SparkSession, config: JobConfig) -> RunReport:
-    """Process `config`'s days; the report says what happened, also when it fails."""
+def run(spark: SparkSession, config: JobConfig, progress: Progress | None = None) -> RunReport:
+    """Process `config`'s days; the report says what happened, also when it fails.
+    `progress` hears of each phase (by default: lines on standard output)."""
+    progress = progress or Progress(where=spark_activity(spark))
     started = time.monotonic()
     run_id = config.run_id or new_run_id()
     report = RunReport(run_id, config.job_name, config.as_report(), _now().isoformat())
@@ -131,7 +134,7 @@ def run(spark: SparkSession, config: JobConfig) -> RunReport:
             if parquet:
                 report.lock_taken_over = lock.taken_over
                 report.recovered_runs = publish.recover(spark, target)
-            _process(spark, config, report, source_root, source_format, sink)
+            _process(spark, config, report, source_root, source_format, sink, progress)
         report.status = "succeeded"
     except Exception as error:
         report.status, report.error = "failed", str(error).strip().splitlines()[0]
@@ -143,6 +146,7 @@ def run(spark: SparkSession, config: JobConfig) -> RunReport:
         report.duration_seconds = round(time.monotonic() - started, 3)
         if target and not refused:
             report.report_path = _write_report(spark, target, report)
+            progress.say(f"report: {report.report_path}")
     return report
 
 
@@ -153,14 +157,20 @@ def _process(
     source_root: str,
     source_format: str,
     sink,
+    progress: Progress,
 ) -> None:
     first, after = sources.processing_hours(
         config.start_date, config.end_date, config.lookback_minutes, config.late_hours
     )
-    raw_input = sources.read_raw(
-        spark, source_root, source_format, first, after, config.semantics,
-        skip_corrupt=config.corrupt_files == "skip",
-    )
+    with progress.phase(
+        "reading", f"raw files under {source_root}, processing hours "
+        f"{first:%Y-%m-%d %H}:00 .. {after:%Y-%m-%d %H}:00 UTC ({source_format})"
+    ) as reading:
+        raw_input = sources.read_raw(
+            spark, source_root, source_format, first, after, config.semantics,
+            skip_corrupt=config.corrupt_files == "skip",
+        )
+        reading.text = f"read {sources.describe_files(raw_input.files)}"
     report.source = {
         "root": source_root,
         "format": source_format,
@@ -210,12 +220,18 @@ def _process(
             others = published.where(~F.col(S.LOCATION_ID).isin(list(config.locations)))
             curated = curated.unionByName(others)
     try:
-        sink.stage(curated, days_text, config.semantics)  # the one pass over the data
+        with progress.phase(
+            "computing and writing",
+            f"{len(run_days)} day{'s' if len(run_days) > 1 else ''}, {days_text} "
+            f"(--semantics {config.semantics}) into {sink.location}",
+        ) as computing:
+            sink.stage(curated, days_text, config.semantics)  # the one pass over the data
+            row_count = int(_metrics(rows)["n"])
+            computing.text = f"computed and staged {row_count:,} rows"
         observed = _metrics(statuses)
         skipped = total - int(observed[READ]) if total is not None else 0
         report.source["outside_days_skipped"] = skipped
         report.count_readings(observed, int(_metrics(kept)["n"]), skipped)
-        row_count = int(_metrics(rows)["n"])
         offsets = (observed[DAYS_WITH_READINGS] or "").split(",")
         with_readings = [run_days[int(n)] for n in offsets if n]
         unchanged = [day.isoformat() for day in run_days if day not in with_readings]
@@ -223,7 +239,10 @@ def _process(
         target = sink.location
         quarantined = report.readings["rejected_total"] > 0
         if quarantined:
-            _quarantine(readings, window.context, target, report.run_id)
+            with progress.phase(
+                "quarantining", f"{report.readings['rejected_total']:,} rejected readings"
+            ):
+                _quarantine(readings, window.context, target, report.run_id)
         run_date = report.started_at[:10]
         if row_count == 0:
             r = report.readings
@@ -235,7 +254,16 @@ def _process(
                 f"{r['kept']} kept; the table was left unchanged"
             )
         committing = time.monotonic()
-        result = sink.publish(with_readings, days_text, config.semantics)
+        with progress.phase(
+            "committing", f"{len(with_readings)} day{'s' if len(with_readings) > 1 else ''} "
+            f"with raw readings ({sink.table_format})"
+        ) as commit:
+            result = sink.publish(with_readings, days_text, config.semantics)
+            commit.text = (
+                f"committed {len(result.written)} hour partitions"
+                + (f", removed {len(result.removed)}" if result.removed else "")
+                + (f": snapshot {result.snapshot_id}" if result.snapshot_id else "")
+            )
         report.output["publish_seconds"] = round(time.monotonic() - committing, 3)
         if quarantined:
             report.output["rejected_path"] = _show_quarantine(spark, target, report.run_id, run_date)
@@ -246,7 +274,8 @@ def _process(
         raise
     if not created and recorded != config.semantics:
         sink.record_semantics(config.semantics)
-    report.top_jam_locations = _top_jam_locations(sink.published_rows(with_readings))
+    with progress.phase("summarising", "the locations with the most jam minutes"):
+        report.top_jam_locations = _top_jam_locations(sink.published_rows(with_readings))
     if config.target_table and sink.table_format != ICEBERG:
         catalog.register_partitions(
             spark, config.target_table, target,

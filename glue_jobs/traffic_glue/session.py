@@ -113,6 +113,7 @@ def local_spark_session(
     catalog_dir: str | None = None,
     master: str | None = None,
     extra_conf: dict[str, str] | None = None,
+    log_level: str = "WARN",
 ) -> SparkSession:
     """A plain PySpark session: `local[*]`, UTC, Iceberg and S3A, optionally Spark's catalog.
 
@@ -165,5 +166,5 @@ def local_spark_session(
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     apply_job_conf(session)
-    session.sparkContext.setLogLevel(os.environ.get("TRAFFIC_GLUE_LOG_LEVEL", "WARN"))
+    session.sparkContext.setLogLevel(log_level)
     return session

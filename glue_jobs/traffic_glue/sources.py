@@ -75,7 +75,7 @@ def hour_folder_globs(root: str, first: dt.datetime, after: dt.datetime) -> list
     return globs
 
 
-def _folder_hour(path: str) -> dt.datetime | None:
+def folder_hour(path: str) -> dt.datetime | None:
     found = dict(re.findall(r"(year|month|day|hour)=(\d+)", path))
     if len(found) < 4:
         return None
@@ -91,7 +91,7 @@ def list_raw_files(
     files = []
     for pattern in hour_folder_globs(root, first, after):
         for folder in storage.glob(spark, pattern):
-            hour = _folder_hour(folder.path)
+            hour = folder_hour(folder.path)
             if hour is None or not (first <= hour < after):
                 continue
             files.extend(
@@ -99,6 +99,16 @@ def list_raw_files(
                 for f in storage.list_files(spark, folder.path)
             )
     return sorted(files, key=lambda f: f.path)
+
+
+def describe_files(files: list[RawFile]) -> str:
+    """`50 folders, 3,000 files, 8,641,212 readings` (readings where the footers say)."""
+    folders = {f.path.rsplit("/", 1)[0] for f in files}
+    text = f"{len(folders):,} folder{'s' * (len(folders) != 1)}, {len(files):,} file{'s' * (len(files) != 1)}"
+    counts = [f.rows for f in files]
+    if files and None not in counts:
+        text += f", {sum(counts):,} readings"
+    return text
 
 
 def read_footer(spark: SparkSession, raw_file: RawFile) -> RawFile:
