@@ -10,7 +10,7 @@ See README.md for every argument. All logic lives in the `traffic_glue` package.
 
 import sys
 
-from traffic_glue import glue, job
+from traffic_glue import dry_run, glue, job
 from traffic_glue.arguments import TRANSFORM_ARGUMENTS, help_text
 from traffic_glue.config import ArgumentError, parse_job_args
 
@@ -34,6 +34,10 @@ def main(argv: list[str]) -> int:
         return 2
     runtime = glue.start(config, argv)
     try:
+        if config.dry_run:
+            plan = dry_run.plan(runtime.spark, config)
+            print(plan.text())
+            return 1 if plan.refusal else 0
         report = job.run(runtime.spark, config)
     except job.ARGUMENT_ERRORS as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)

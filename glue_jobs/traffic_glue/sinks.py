@@ -93,9 +93,8 @@ class IcebergSink:
         """Make the table, recording `semantics`; False if it was there already."""
         if self.exists():
             return False
+        self.check_target()
         in_catalog = not self.identifier.startswith(iceberg.PATH_CATALOG_PREFIX)
-        if self.location:
-            self._refuse_plain_parquet_folder()
         if in_catalog:
             self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {self.identifier.rsplit('.', 1)[0]}")
         columns = ", ".join(
@@ -115,6 +114,26 @@ class IcebergSink:
             f"'{SEMANTICS_PROPERTY}'='{semantics}')"
         )
         return True
+
+    def check_target(self) -> None:
+        """`TableFormatError` if the table cannot be made where it is to be."""
+        if self.location:
+            self._refuse_plain_parquet_folder()
+            if self.identifier.startswith(iceberg.PATH_CATALOG_PREFIX):
+                self._refuse_catalog_table_by_path()
+
+    def _refuse_catalog_table_by_path(self) -> None:
+        """A table a catalog made (Glue, the local metastore) names its metadata files
+        `00000-<uuid>.metadata.json` and has no `version-hint.text`: a path's file-based
+        catalog cannot see it, and would start a second table in the same folder."""
+        metadata = f"{self.location.rstrip('/')}/metadata"
+        if storage.glob(self.spark, f"{metadata}/*.metadata.json") and not storage.exists(
+            self.spark, f"{metadata}/version-hint.text"
+        ):
+            raise TableFormatError(
+                f"{self.location} holds an Iceberg table of a catalog: give its name as "
+                "--target_table database.table (with --target_path, or alone), not only its path"
+            )
 
     def _refuse_plain_parquet_folder(self) -> None:
         if storage.glob(self.spark, f"{self.location.rstrip('/')}/year=*"):
@@ -232,17 +251,21 @@ class ParquetSink:
 
     def create_if_missing(self, semantics: str) -> bool:
         """Record `semantics` for a new table; False for a table already there."""
-        if storage.exists(self.spark, f"{self.location.rstrip('/')}/metadata"):
-            raise TableFormatError(
-                f"{self.location} holds an Iceberg table (metadata/): give --table_format "
-                "iceberg, or another --target_path"
-            )
+        self.check_target()
         if storage.exists(self.spark, self._info) or storage.glob(
             self.spark, f"{self.location.rstrip('/')}/year=*"
         ):
             return False
         self.record_semantics(semantics)
         return True
+
+    def check_target(self) -> None:
+        """`TableFormatError` if the folder holds an Iceberg table."""
+        if storage.exists(self.spark, f"{self.location.rstrip('/')}/metadata"):
+            raise TableFormatError(
+                f"{self.location} holds an Iceberg table (metadata/): give --table_format "
+                "iceberg, or another --target_path"
+            )
 
     def recorded_semantics(self) -> str | None:
         if not storage.exists(self.spark, self._info):

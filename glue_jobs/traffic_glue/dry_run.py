@@ -1,0 +1,302 @@
+"""`--dry_run`: what a run would read, replace, leave and remove, found without running it.
+
+Everything comes from listings and metadata, read on the driver: the processing-hour
+folders and their files, the Parquet footers (reading counts, and the range of
+`tijd_waarneming` from each row group's statistics), the table's current snapshot or
+folders. No Spark job runs and nothing is written: no report, no quarantine, no table.
+
+What is known exactly and what is an estimate:
+- a run day whose readings could be in no folder that has readings is left unchanged
+  (exact: the run would find no reading of it);
+- the other run days are replaced, unless every reading of theirs is rejected;
+- the hours of a replaced day that the run would write are those that a file's time
+  range overlaps (an upper bound: a range says where readings may be, not that they
+  are), and a published hour outside every range is removed (exact, for Parquet with
+  an integer time column; with JSON lines or text times the hours are not known
+  without reading the files, and none is named as removed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from pyspark.sql import SparkSession
+
+from traffic_glue import catalog, job, publish, sinks, sources, storage
+from traffic_glue import schema as S
+from traffic_glue.config import ICEBERG, PARQUET, JobConfig
+from traffic_glue.pipeline import RunWindow
+from traffic_glue.validation import MAX_EPOCH_SECONDS, MIN_EPOCH_SECONDS
+
+SECONDS_PER_HOUR = 3600
+FOLDERS_SHOWN = 12  # the folder list beyond this is summarised
+
+
+@dataclass(frozen=True)
+class DayPlan:
+    day: dt.date
+    replaced: bool
+    hours_written: tuple[int, ...] | None  # None: not known without reading the files
+    published_hours: tuple[int, ...]
+    removed_hours: tuple[int, ...]
+
+
+@dataclass
+class RunPlan:
+    config: JobConfig
+    source_root: str
+    source_format: str
+    processing_hours: tuple[dt.datetime, dt.datetime]
+    files: list[sources.RawFile]
+    table: str
+    table_format: str
+    table_exists: bool
+    snapshot: str | None = None
+    recorded_semantics: str | None = None
+    refusal: str | None = None  # why the run would stop before writing
+    days: list[DayPlan] = field(default_factory=list)
+    other_partitions: str = ""
+
+    def text(self) -> str:
+        c = self.config
+        first, after = self.processing_hours
+        lines = [
+            "dry run: nothing is read beyond listings and footers, nothing is written",
+            f"  days {c.start_date} .. {c.end_date} (UTC), --semantics {c.semantics}",
+            f"  source: {self.source_root} ({self.source_format}), processing hours "
+            f"{first:%Y-%m-%d %H}:00 .. {after:%Y-%m-%d %H}:00 UTC",
+            f"    {sources.describe_files(self.files)}",
+        ]
+        lines += _folder_lines(self.files)
+        state = "exists" if self.table_exists else "does not exist yet" + (
+            "" if self.refusal else ": the run creates it"
+        )
+        lines.append(f"  table: {self.table} ({self.table_format}), {state}")
+        if self.snapshot:
+            lines.append(f"    current snapshot {self.snapshot}")
+        if self.recorded_semantics:
+            lines.append(f"    holds --semantics {self.recorded_semantics} rows")
+        if self.refusal:
+            lines.append(f"  the run would stop here: {self.refusal}")
+            return "\n".join(lines)
+        if c.locations:
+            lines.append(
+                "  only the rows of locations " + ", ".join(map(str, c.locations))
+                + " are replaced; other locations' rows of these hours stay as they are"
+            )
+        lines.append("  event-time partitions (UTC hours) of the run's days:")
+        for plan in self.days:
+            lines.append(_day_line(plan))
+        lines.append(f"  every other partition is left unchanged{self.other_partitions}")
+        return "\n".join(lines)
+
+
+def _hours_text(hours: tuple[int, ...]) -> str:
+    """`hours 0-5, 7, 9-23`, `hour 7`."""
+    spans, start = [], None
+    for index, hour in enumerate(hours):
+        start = hour if start is None else start
+        if index + 1 == len(hours) or hours[index + 1] != hour + 1:
+            spans.append(f"{start}" if start == hour else f"{start}-{hour}")
+            start = None
+    return ("hour " if len(hours) == 1 else "hours ") + (", ".join(spans) or "none")
+
+
+def _day_line(plan: DayPlan) -> str:
+    published = f"{len(plan.published_hours)} published"
+    if not plan.replaced:
+        return f"    {plan.day}: left unchanged, no raw readings ({published})"
+    written = (
+        "hours as the readings give them" if plan.hours_written is None
+        else f"{_hours_text(plan.hours_written)} written"
+    )
+    line = f"    {plan.day}: replaced, {written} ({published})"
+    if plan.removed_hours:
+        line += f"; removed: {_hours_text(plan.removed_hours)}"
+    return line
+
+
+def _folder_lines(files: list[sources.RawFile]) -> list[str]:
+    folders: dict[str, list[sources.RawFile]] = {}
+    for raw_file in files:
+        folders.setdefault(raw_file.path.rsplit("/", 1)[0], []).append(raw_file)
+    lines = []
+    for index, (folder, inside) in enumerate(sorted(folders.items())):
+        if index == FOLDERS_SHOWN and len(folders) > FOLDERS_SHOWN + 1:
+            lines.append(f"    ... {len(folders) - FOLDERS_SHOWN - 1} more folders ...")
+            continue
+        if FOLDERS_SHOWN < index < len(folders) - 1:
+            continue
+        counts = [f.rows for f in inside]
+        readings = f", {sum(counts):>10,} readings" if None not in counts else ""
+        name = "/".join(folder.rsplit("/", 4)[-4:])
+        lines.append(f"    {name}  {len(inside):>4} files{readings}")
+    return lines
+
+
+def observed_range(spark: SparkSession, raw_file: sources.RawFile) -> tuple[int, int] | None:
+    """The lowest and highest `tijd_waarneming` of a Parquet file, from its row groups'
+    statistics; None where the column is not an integer or has no statistics."""
+    jvm = spark.sparkContext._jvm
+    input_file = jvm.org.apache.parquet.hadoop.util.HadoopInputFile.fromPath(
+        jvm.org.apache.hadoop.fs.Path(raw_file.path), spark.sparkContext._jsc.hadoopConfiguration()
+    )
+    reader = jvm.org.apache.parquet.hadoop.ParquetFileReader.open(input_file)
+    low = high = None
+    try:
+        for block in reader.getFooter().getBlocks():
+            for column in block.getColumns():
+                if column.getPath().toDotString() != S.OBSERVED_AT:
+                    continue
+                if column.getPrimitiveType().getPrimitiveTypeName().name() not in ("INT64", "INT32"):
+                    return None
+                stats = column.getStatistics()
+                if stats is None or stats.isEmpty():
+                    return None
+                if not stats.hasNonNullValue():
+                    continue
+                lo, hi = int(stats.genericGetMin()), int(stats.genericGetMax())
+                low = lo if low is None else min(low, lo)
+                high = hi if high is None else max(high, hi)
+    finally:
+        reader.close()
+    if low is None:
+        return None
+    return max(low, MIN_EPOCH_SECONDS), min(high, MAX_EPOCH_SECONDS - 1)
+
+
+def _hours_with_readings(spark, files, source_format: str, window: RunWindow) -> set[int] | None:
+    """Epoch hours of the run's days that some file may hold readings of; None if unknown."""
+    if source_format != PARQUET:
+        return None
+    with ThreadPoolExecutor(max_workers=sources.FOOTER_THREADS) as pool:
+        ranges = list(pool.map(lambda f: observed_range(spark, f) if f.rows else (0, -1), files))
+    if any(r is None for r in ranges):
+        return None
+    hours = set()
+    for low, high in ranges:
+        low, high = max(low, window.output_start), min(high, window.output_end - 1)
+        hours.update(range(low // SECONDS_PER_HOUR, high // SECONDS_PER_HOUR + 1) if low <= high else ())
+    return hours
+
+
+def _epoch_hour(day: dt.date, hour: int) -> int:
+    moment = dt.datetime.combine(day, dt.time(hour), tzinfo=dt.timezone.utc)
+    return int(moment.timestamp()) // SECONDS_PER_HOUR
+
+
+def _could_hold(day: dt.date, folders: set[dt.datetime], late_hours: int) -> bool:
+    """A day's readings arrive from its first hour until `late_hours` after it ends."""
+    first = dt.datetime.combine(day, dt.time())
+    after = first + dt.timedelta(days=1, hours=late_hours)
+    return any(first <= hour < after for hour in folders)
+
+
+def _published_iceberg(spark: SparkSession, identifier: str, days: list[dt.date]) -> tuple[dict, str | None, str]:
+    """Published hours per run day, the current snapshot and the whole table's size,
+    from Iceberg's metadata (manifests read on the driver: no Spark job)."""
+    jvm = spark.sparkContext._jvm
+    table = jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, identifier)
+    snapshot = table.currentSnapshot()
+    if snapshot is None:
+        return {}, None, ""
+    expressions = jvm.org.apache.iceberg.expressions.Expressions
+    either, both = getattr(expressions, "or"), getattr(expressions, "and")
+    wanted = expressions.alwaysFalse()
+    for day in days:
+        same_day = both(
+            both(expressions.equal("year", day.year), expressions.equal("month", day.month)),
+            expressions.equal("day", day.day),
+        )
+        wanted = either(wanted, same_day)
+    hours: dict[dt.date, set[int]] = {}
+    tasks = table.newScan().filter(wanted).planFiles()
+    try:
+        iterator = tasks.iterator()
+        while iterator.hasNext():
+            partition = iterator.next().file().partition()
+            values = [int(partition.get(i, jvm.java.lang.Long._java_lang_class)) for i in range(4)]
+            hours.setdefault(dt.date(*values[:3]), set()).add(values[3])
+    finally:
+        tasks.close()
+    summary = snapshot.summary()
+    size = f" (the table holds {int(summary.get('total-records')):,} rows in " \
+           f"{int(summary.get('total-data-files')):,} files)"
+    return hours, str(snapshot.snapshotId()), size
+
+
+def _published_parquet(spark: SparkSession, location: str, days: list[dt.date]) -> dict:
+    hours: dict[dt.date, set[int]] = {}
+    for day in days:
+        for part in publish.day_partitions(day, day):
+            if storage.exists(spark, f"{location.rstrip('/')}/{publish.partition_name(part)}"):
+                hours.setdefault(day, set()).add(part[3])
+    return hours
+
+
+def _sink(spark: SparkSession, config: JobConfig, run_id: str):
+    """The run's sink, as `job.open_sink` makes it, but never creating a catalog table."""
+    if config.table_format == ICEBERG:
+        return job.open_sink(spark, config, run_id)
+    location = config.target_path
+    if config.target_table and spark.catalog.tableExists(config.target_table):
+        location = catalog.describe(spark, config.target_table).location
+    return sinks.ParquetSink(spark, run_id, location, config.target_table)
+
+
+def plan(spark: SparkSession, config: JobConfig) -> RunPlan:
+    """What the run of `config` would do; nothing is changed."""
+    source_root, source_format = job.resolve_source(spark, config)
+    sink = _sink(spark, config, "dry_run")
+    first, after = sources.processing_hours(
+        config.start_date, config.end_date, config.lookback_minutes, config.late_hours
+    )
+    files = sources.list_raw_files(spark, source_root, first, after)
+    if source_format == PARQUET:
+        files = sources.inspect_parquet(
+            spark, files, config.semantics, config.corrupt_files == "skip"
+        ).files
+    window = RunWindow.for_days(config.start_date, config.end_date, config.lookback_minutes)
+    days = sinks.days_between(config.start_date, config.end_date)
+    if sink.table_format == ICEBERG:
+        exists = sink.exists()
+    else:
+        exists = bool(storage.glob(spark, f"{sink.location.rstrip('/')}/year=*")) or bool(
+            sink.recorded_semantics()
+        )
+    where = sink.location or "the catalog's default location"
+    result = RunPlan(
+        config, source_root, source_format, (first, after), files,
+        table=f"{config.target_table} at {where}" if config.target_table else where,
+        table_format=sink.table_format, table_exists=exists,
+    )
+    try:
+        if not exists:
+            sink.check_target()
+        result.recorded_semantics = job.check_semantics(sink, config) if exists else None
+    except (sinks.TableFormatError, job.SemanticsMismatchError) as error:
+        result.refusal = str(error)
+        return result
+    published: dict = {}
+    if exists and sink.table_format == ICEBERG:
+        published, result.snapshot, result.other_partitions = _published_iceberg(
+            spark, sink.identifier, days
+        )
+    elif exists:
+        published = _published_parquet(spark, sink.location, days)
+    folders = {sources.folder_hour(f.path) for f in files if f.rows != 0} - {None}
+    with_readings = _hours_with_readings(spark, files, source_format, window)
+    for day in days:
+        on_day = tuple(sorted(published.get(day, ())))
+        hours = None if with_readings is None else tuple(
+            h for h in range(24) if _epoch_hour(day, h) in with_readings
+        )
+        if not _could_hold(day, folders, config.late_hours) or hours == ():
+            result.days.append(DayPlan(day, False, None, on_day, ()))
+            continue
+        # With --locations, an hour stays while another location has rows in it.
+        removed = () if hours is None or config.locations else tuple(h for h in on_day if h not in hours)
+        result.days.append(DayPlan(day, True, hours, on_day, removed))
+    return result
