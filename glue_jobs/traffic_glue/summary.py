@@ -1,0 +1,101 @@
+"""The daily summary: curated minutes of a location folded into its UTC hours.
+
+`daily_summary(curated)` is the pure computation of the table `traffic.daily_summary`
+(docs/SEMANTICS.md, "The daily summary"): one row per location, UTC day and UTC hour
+with at least one curated row. Its column names and types are defined once, here.
+The session time zone must be UTC (the job's sessions set it): `day` and `hour` are
+read from timestamps in it, and `from_utc_timestamp` assumes it.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from traffic_glue import schema as S
+
+DAY = "day"
+HOUR = "hour"
+LOCAL_HOUR = "local_hour"
+MINUTES_MEASURED = "minutes_measured"
+JAM_MINUTES = "jam_minutes"
+LONG_JAM_MINUTES = "long_jam_minutes"
+MEAN_SPEED = "mean_speed"
+P15_SPEED = "p15_speed"
+WORST_AVG_SPEED_20 = "worst_avgspeed20"
+
+
+def vehicles(k: int) -> str:
+    return f"vehicles_class{k}"
+
+
+SUMMARY_SCHEMA = T.StructType(
+    [
+        T.StructField(S.LOCATION_ID, T.IntegerType()),
+        T.StructField(DAY, T.DateType()),
+        T.StructField(HOUR, T.IntegerType()),
+        T.StructField(LOCAL_HOUR, T.IntegerType()),
+        T.StructField(MINUTES_MEASURED, T.IntegerType()),
+        T.StructField(JAM_MINUTES, T.IntegerType()),
+        T.StructField(LONG_JAM_MINUTES, T.IntegerType()),
+        T.StructField(MEAN_SPEED, T.DoubleType()),
+        T.StructField(P15_SPEED, T.DoubleType()),
+    ]
+    + [T.StructField(vehicles(k), T.LongType()) for k in S.COUNTED_CLASSES]
+    + [T.StructField(WORST_AVG_SPEED_20, T.DoubleType())]
+)
+SUMMARY_COLUMNS = tuple(SUMMARY_SCHEMA.fieldNames())
+# The table is partitioned by the UTC day.
+SUMMARY_PARTITIONS = (DAY,)
+
+LOCAL_TIME_ZONE = "Europe/Brussels"
+JAM = 1  # the curated indicators' "jam"; 0 (flowing) and -1 (unknown) are not jam minutes
+SLOW_SPEED_PERCENTILE = 0.15
+
+_HOUR_START = "_hour_start"
+
+
+def _jam_minutes(indicator: str) -> Column:
+    # count_if counts true only: an indicator of 0, -1 or NULL adds nothing.
+    return F.count_if(F.col(indicator) == JAM)
+
+
+def daily_summary(curated: DataFrame) -> DataFrame:
+    """One row per (`uniqueid`, UTC hour of `recordtimestamp`) of the curated rows, with
+    the columns of `SUMMARY_SCHEMA` in its order. Other columns of `curated` (the
+    table's partition columns, for one) are not read: day and hour come from
+    `recordtimestamp`."""
+    hour_start = F.date_trunc("hour", F.timestamp_seconds(F.col(S.RECORD_TIMESTAMP)))
+    summary = (
+        curated
+        .groupBy(F.col(S.LOCATION_ID), hour_start.alias(_HOUR_START))
+        .agg(
+            F.count(F.lit(1)).alias(MINUTES_MEASURED),
+            _jam_minutes(S.JAM).alias(JAM_MINUTES),
+            _jam_minutes(S.JAM_LONG).alias(LONG_JAM_MINUTES),
+            F.avg(S.CURRENT_SPEED).alias(MEAN_SPEED),
+            F.percentile(S.CURRENT_SPEED, SLOW_SPEED_PERCENTILE).alias(P15_SPEED),
+            *(
+                # A sum of only NULLs is NULL; the table says 0 vehicles then.
+                F.coalesce(F.sum(F.col(S.class_total(k)).cast(T.LongType())), F.lit(0))
+                .alias(vehicles(k))
+                for k in S.COUNTED_CLASSES
+            ),
+            F.min(S.AVG_SPEED_20).alias(WORST_AVG_SPEED_20),
+        )
+    )
+    hour = F.col(_HOUR_START)
+    derived = {
+        DAY: F.to_date(hour),
+        HOUR: F.hour(hour),
+        # Brussels is a whole number of hours off UTC, so the local hour of the UTC
+        # hour's start is the local hour of each of its minutes.
+        LOCAL_HOUR: F.hour(F.from_utc_timestamp(hour, LOCAL_TIME_ZONE)),
+    }
+    return summary.select(
+        *(
+            derived.get(field.name, F.col(field.name)).cast(field.dataType).alias(field.name)
+            for field in SUMMARY_SCHEMA.fields
+        )
+    )
