@@ -1,6 +1,7 @@
 """Job arguments: defaults, every bad value named, and where the days come from."""
 
 import datetime as dt
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -281,3 +282,52 @@ def test_log_level(given, level):
 def test_a_log_level_spark_does_not_know_is_refused():
     with pytest.raises(ArgumentError, match=r"--log_level must be one of ERROR, WARN, INFO, DEBUG, got 'LOUD'"):
         parse_job_args(BASE + DAYS + ["--log_level", "loud"])
+
+
+# --- the summary job's days ------------------------------------------------------------------
+
+SUMMARY_BASE = ["s.py", "--JOB_NAME", "s", "--source_path", "c", "--target_path", "s"]
+
+
+def test_summary_dates_given_win_over_the_run_properties(tmp_path):
+    from traffic_glue.config import parse_summary_args
+    from traffic_glue.glue import resolve_days
+
+    properties = tmp_path / "wr.json"
+    properties.write_text('{"curated_days": "2020-04-09"}')
+    config = resolve_days(parse_summary_args(SUMMARY_BASE + DAYS + [
+        "--run_properties_file", str(properties)]))
+    assert config.days == (dt.date(2020, 4, 7), dt.date(2020, 4, 8))
+
+
+@pytest.mark.parametrize("properties, days", [
+    ({"curated_days": "2020-04-09,2020-04-07", "start_date": "2020-04-01", "end_date": "2020-04-09"},
+     (dt.date(2020, 4, 7), dt.date(2020, 4, 9))),  # the transform's days, not the run's range
+    ({"curated_days": ""}, ()),  # the transform replaced none
+    ({"start_date": "2020-04-01", "end_date": "2020-04-02"}, (dt.date(2020, 4, 1), dt.date(2020, 4, 2))),
+    ({}, (dt.date(2026, 11, 30),)),  # yesterday
+])
+def test_summary_days_from_the_workflow_run(tmp_path, properties, days):
+    from traffic_glue.config import parse_summary_args
+    from traffic_glue.glue import resolve_days
+
+    path = tmp_path / "wr.json"
+    path.write_text(json.dumps(properties))
+    now = dt.datetime(2026, 12, 1, 3, 0, tzinfo=dt.timezone.utc)
+    config = resolve_days(parse_summary_args(SUMMARY_BASE + ["--run_properties_file", str(path)]), now=now)
+    assert config.days == days
+
+
+def test_summary_days_from_glue_workflow_run_properties(glue_client):
+    from traffic_glue.config import parse_summary_args
+    from traffic_glue.glue import record_curated_days, resolve_days
+
+    run_id = glue_client.start_workflow_run(Name="traffic-glue-workflow",
+                                            RunProperties={"start_date": "2024-02-01"})["RunId"]
+    on_glue = ["--WORKFLOW_NAME", "traffic-glue-workflow", "--WORKFLOW_RUN_ID", run_id]
+    record_curated_days(parse_job_args(BASE + on_glue), [dt.date(2024, 2, 2), dt.date(2024, 2, 1)],
+                        glue_client_factory=lambda: glue_client)
+    properties = glue_client.get_workflow_run_properties(Name="traffic-glue-workflow", RunId=run_id)
+    assert properties["RunProperties"]["curated_days"] == "2024-02-01,2024-02-02"
+    config = resolve_days(parse_summary_args(SUMMARY_BASE + on_glue), glue_client_factory=lambda: glue_client)
+    assert config.days == (dt.date(2024, 2, 1), dt.date(2024, 2, 2))

@@ -20,6 +20,25 @@ class Documented:
     meaning: str
 
 
+# Arguments every job takes the same way (appended to each job's own table).
+COMMON_ARGUMENTS = (
+    Documented(("log_level",), "`WARN`",
+               "Spark's, Hive's and Hadoop's logging: `ERROR`, `WARN`, `INFO` or `DEBUG` (the "
+               "job's own progress lines are printed at every level)"),
+    Documented(("run_id",), "time and a random suffix",
+               "the run's id in the report, the quarantine and the table's history (on Glue: "
+               "the job run's id)"),
+    Documented(("catalog_dir",), "`.local/catalog`",
+               "local only: where Spark's embedded Derby catalog lives"),
+    Documented(("glue_warehouse",), "none",
+               "local only: use the Glue Data Catalog for `--target_table` as the Glue job does "
+               "(GlueCatalog, S3FileIO), warehouse `s3://...`; the AWS endpoints, region and "
+               "keys as boto3 takes them"),
+    Documented(("run_properties_file",), "none",
+               "local only: a JSON file standing in for the Glue workflow run's properties "
+               "(the local workflow runner passes it)"),
+)
+
 TRANSFORM_ARGUMENTS = (
     Documented(("source_path", "source_table"), "one is required",
                "raw landing root (`year=/month=/day=/hour=` of arrival time), or a catalog table "
@@ -56,18 +75,20 @@ TRANSFORM_ARGUMENTS = (
     Documented(("dry_run",), "`false`",
                "`true` (or `--dry_run` alone): say what the run would read, replace, leave and "
                "remove, and in which table, then stop; writes nothing and runs no Spark job"),
-    Documented(("log_level",), "`WARN`",
-               "Spark's, Hive's and Hadoop's logging: `ERROR`, `WARN`, `INFO` or `DEBUG` (the "
-               "job's own progress lines are printed at every level)"),
-    Documented(("run_id",), "time and a random suffix",
-               "the run's id in the report, the quarantine and the table's history (on Glue: "
-               "the job run's id)"),
-    Documented(("catalog_dir",), "`.local/catalog`",
-               "local only: where Spark's embedded Derby catalog lives"),
-    Documented(("glue_warehouse",), "none",
-               "local only: use the Glue Data Catalog for `--target_table` as the Glue job does "
-               "(GlueCatalog, S3FileIO), warehouse `s3://...`; the AWS endpoints, region and "
-               "keys as boto3 takes them"),
+    *COMMON_ARGUMENTS,
+)
+
+SUMMARY_ARGUMENTS = (
+    Documented(("source_path", "source_table"), "one is required",
+               "the curated table (`traffic_minutes`): its folder, or its catalog name "
+               "`database.table`"),
+    Documented(("target_path", "target_table"), "one is required",
+               "the summary table: its folder, or a catalog table `database.table` (an Iceberg "
+               "table partitioned by `day`, created at `--target_path` if missing)"),
+    Documented(("start_date", "end_date"), "the days the transform replaced, else yesterday (UTC)",
+               "UTC days to summarise, both included; in a workflow run the transform's "
+               "`curated_days` run property is used when these are not given"),
+    *COMMON_ARGUMENTS,
 )
 
 # The special parameters AWS Glue passes to, or takes from, a job script's arguments

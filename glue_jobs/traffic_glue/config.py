@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 from awsglue.utils import GlueArgumentError, getResolvedOptions
 
 from traffic_glue.arguments import (
-    TRANSFORM_ARGUMENTS, documented_names, given_arguments, unknown_argument,
+    SUMMARY_ARGUMENTS, TRANSFORM_ARGUMENTS, documented_names, given_arguments, unknown_argument,
 )
 
 ATHENA = "athena"
@@ -92,6 +92,7 @@ class JobConfig:
     glue_warehouse: str | None = None
     workflow_name: str | None = None
     workflow_run_id: str | None = None
+    run_properties_file: str | None = None
     given: dict = field(default_factory=dict)  # every argument as given, Glue's too
 
     def with_dates(self, start: dt.date, end: dt.date) -> "JobConfig":
@@ -187,7 +188,7 @@ def parse_job_args(argv: list[str]) -> JobConfig:
         replace_semantics=_choice(values, "replace_semantics", BOOLEANS) == "true",
         lock_expiry_minutes=_int(values, "lock_expiry_minutes", minimum=1),
         dry_run=_choice(values, "dry_run", BOOLEANS) == "true",
-        log_level=_choice({"log_level": values["log_level"].upper()}, "log_level", LOG_LEVELS),
+        log_level=_log_level(values),
         glue_job_run_id=values.get("JOB_RUN_ID"),
         given=given_arguments(argv),
         run_id=values.get("run_id") or values.get("JOB_RUN_ID"),
@@ -195,6 +196,7 @@ def parse_job_args(argv: list[str]) -> JobConfig:
         glue_warehouse=values.get("glue_warehouse"),
         workflow_name=values.get("WORKFLOW_NAME"),
         workflow_run_id=values.get("WORKFLOW_RUN_ID"),
+        run_properties_file=values.get("run_properties_file"),
     )
     # Checked last, once every value is known to be well formed: a local source that is
     # not there is known now, before Spark starts (sources.list_raw_files would find it
@@ -203,6 +205,87 @@ def parse_job_args(argv: list[str]) -> JobConfig:
     if local_source is not None and not local_source.exists():
         raise ArgumentError(f"--source_path {source_path} does not exist")
     return config
+
+
+SUMMARY_DEFAULTS = {"log_level": "WARN"}
+SUMMARY_OPTIONAL = (
+    *(name for name in documented_names(SUMMARY_ARGUMENTS) if name not in SUMMARY_DEFAULTS),
+    "WORKFLOW_NAME",
+    "WORKFLOW_RUN_ID",
+    *SUMMARY_DEFAULTS,
+)
+
+
+@dataclass(frozen=True)
+class SummaryConfig:
+    """The daily summary job's arguments (glue_jobs/traffic_daily_summary.py)."""
+
+    job_name: str
+    start_date: dt.date | None
+    end_date: dt.date | None
+    source_path: str | None = None
+    source_table: str | None = None
+    target_path: str | None = None
+    target_table: str | None = None
+    days: tuple[dt.date, ...] | None = None  # exactly these, once resolved (glue.resolve_days)
+    log_level: str = "WARN"
+    glue_job_run_id: str | None = None
+    run_id: str | None = None
+    catalog_dir: str | None = None
+    glue_warehouse: str | None = None
+    workflow_name: str | None = None
+    workflow_run_id: str | None = None
+    run_properties_file: str | None = None
+    given: dict = field(default_factory=dict)
+
+    def with_days(self, days: list[dt.date]) -> "SummaryConfig":
+        values = asdict(self)
+        values.update(days=tuple(sorted(set(days))))
+        return SummaryConfig(**values)
+
+    def as_report(self) -> dict:
+        values = asdict(self)
+        for key in ("start_date", "end_date"):
+            values[key] = values[key].isoformat() if values[key] else None
+        values["days"] = [d.isoformat() for d in self.days] if self.days else None
+        return values
+
+
+def parse_summary_args(argv: list[str]) -> SummaryConfig:
+    """Parse the summary job's `sys.argv`; `ArgumentError` names a wrong argument."""
+    values = _resolved(argv, REQUIRED, SUMMARY_OPTIONAL, SUMMARY_DEFAULTS)
+    start, end = _date(values, "start_date"), _date(values, "end_date")
+    if (start is None) != (end is None):
+        missing = "end_date" if end is None else "start_date"
+        raise ArgumentError(f"--{missing} is required when the other date is given")
+    if start is not None:
+        start, end = _check_range(start, end, int(DEFAULTS["max_days"]))
+    source_path, source_table = _one_of(values, "source_path", "source_table")
+    target_path, target_table = values.get("target_path"), values.get("target_table")
+    if not target_path and not target_table:
+        raise ArgumentError("--target_path or --target_table is required")
+    return SummaryConfig(
+        job_name=values["JOB_NAME"],
+        start_date=start,
+        end_date=end,
+        source_path=source_path,
+        source_table=_table_name(values, "source_table"),
+        target_path=target_path,
+        target_table=_table_name(values, "target_table"),
+        log_level=_log_level(values),
+        glue_job_run_id=values.get("JOB_RUN_ID"),
+        run_id=values.get("run_id") or values.get("JOB_RUN_ID"),
+        catalog_dir=values.get("catalog_dir"),
+        glue_warehouse=values.get("glue_warehouse"),
+        workflow_name=values.get("WORKFLOW_NAME"),
+        workflow_run_id=values.get("WORKFLOW_RUN_ID"),
+        run_properties_file=values.get("run_properties_file"),
+        given=given_arguments(argv),
+    )
+
+
+def _log_level(values: dict) -> str:
+    return _choice({"log_level": values["log_level"].upper()}, "log_level", LOG_LEVELS)
 
 
 DEFAULT_RETENTION_DAYS = 7  # of the curated table's snapshots

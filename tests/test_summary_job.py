@@ -1,0 +1,150 @@
+"""The daily summary job run as Glue runs it: after the transform, on the days it replaced."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import runpy
+import sys
+from pathlib import Path
+from unittest import mock
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.job_helpers import ROOT, iceberg_table, run_job
+from tools.duckdb_summary import summary_rows
+from tools.sample_data import SampleSpec, generate
+from traffic_glue import summary as SUM
+
+SCRIPT = ROOT / "glue_jobs" / "traffic_daily_summary.py"
+
+
+def run_summary(source: Path, target: Path, *extra: str) -> int:
+    """Run the summary script in this process (sharing the suite's Spark session)."""
+    argv = [str(SCRIPT), "--JOB_NAME", "test-summary", "--source_path", str(source),
+            "--target_path", str(target), *extra]
+    with mock.patch.object(sys, "argv", argv):
+        try:
+            runpy.run_path(str(SCRIPT), run_name="__main__")
+        except SystemExit as done:
+            return done.code
+    raise AssertionError("the script did not exit")
+
+
+def summary_table_rows(root: Path) -> list[dict]:
+    """The summary table's current rows, read by pyiceberg (not Spark), sorted."""
+    table = iceberg_table(root)
+    rows = table.scan().to_arrow().to_pylist() if table.current_snapshot() else []
+    return sorted(rows, key=lambda r: (r["uniqueid"], r["day"], r["hour"]))
+
+
+def reference_rows(curated: Path, tmp_path: Path, days: list[dt.date]) -> list[dict]:
+    """DuckDB's summary of the curated table's current snapshot, for `days`."""
+    snapshot = tmp_path / "curated_snapshot.parquet"
+    pq.write_table(iceberg_table(curated).scan().to_arrow(), snapshot)
+    return [r for r in summary_rows(snapshot) if r["day"] in days]
+
+
+def assert_same_rows(actual: list[dict], expected: list[dict]) -> None:
+    assert len(actual) == len(expected)
+    for got, want in zip(actual, expected):
+        assert list(got) == list(SUM.SUMMARY_COLUMNS)
+        for column in SUM.SUMMARY_COLUMNS:
+            a, b = got[column], want[column]
+            if isinstance(a, float) or isinstance(b, float):
+                assert (a is None) == (b is None) and (a is None or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)), (column, got, want)
+            else:
+                assert a == b, (column, got, want)
+
+
+@pytest.fixture(scope="module")
+def curated(tmp_path_factory) -> Path:
+    """Three days of 12 lanes through the transform: 2020-04-06 .. 2020-04-08."""
+    root = tmp_path_factory.mktemp("summary_job")
+    generate(str(root / "raw"), SampleSpec(start_date=dt.date(2020, 4, 6), days=3, lanes=12, seed=3))
+    assert run_job(root / "raw", root / "curated", "2020-04-06", "2020-04-08") == 0
+    return root / "curated"
+
+
+def test_the_summary_equals_duckdbs_every_row_and_column(curated, tmp_path):
+    days = [dt.date(2020, 4, 6), dt.date(2020, 4, 7)]
+    assert run_summary(curated, tmp_path / "summary", "--start_date", "2020-04-06",
+                       "--end_date", "2020-04-07") == 0
+    actual = summary_table_rows(tmp_path / "summary")
+    assert {r["day"] for r in actual} == set(days)
+    assert_same_rows(actual, reference_rows(curated, tmp_path, days))
+
+
+def test_a_run_replaces_exactly_its_days(curated, tmp_path, capsys):
+    target = tmp_path / "summary"
+    assert run_summary(curated, target, "--start_date", "2020-04-06", "--end_date", "2020-04-08") == 0
+    before = summary_table_rows(target)
+    kept = [r for r in before if r["day"] != dt.date(2020, 4, 7)]
+
+    assert run_summary(curated, target, "--start_date", "2020-04-07", "--end_date", "2020-04-07") == 0
+
+    after = summary_table_rows(target)
+    assert after == before  # the same day again: the same rows, not twice
+    assert [r for r in after if r["day"] != dt.date(2020, 4, 7)] == kept
+    out = capsys.readouterr().out
+    assert "days 2020-04-07 (UTC)" in out and "2020-04-07:" in out
+    report = json.loads(sorted(target.glob("_reports/run_date=*/*.json"))[-1].read_text())
+    assert report["status"] == "succeeded" and report["days"] == ["2020-04-07"]
+    assert report["output"]["rows_per_day"] == {
+        "2020-04-07": sum(r["day"] == dt.date(2020, 4, 7) for r in after)}
+
+
+def test_a_day_without_curated_rows_keeps_no_summary_rows(curated, tmp_path):
+    target = tmp_path / "summary"
+    assert run_summary(curated, target, "--start_date", "2020-04-08", "--end_date", "2020-04-09") == 0
+    assert {r["day"] for r in summary_table_rows(target)} == {dt.date(2020, 4, 8)}
+
+
+def test_in_a_workflow_run_it_takes_the_days_the_transform_replaced(tmp_path):
+    """The transform names the days it replaced in the run's properties; the summary
+    reads them there (locally, the file standing in for them)."""
+    raw = tmp_path / "raw"
+    generate(str(raw), SampleSpec(start_date=dt.date(2020, 4, 7), days=1, lanes=6, seed=9))
+    properties = tmp_path / "run" / "wr_1.json"
+    properties.parent.mkdir()
+    properties.write_text(json.dumps({"start_date": "2020-04-06", "end_date": "2020-04-07"}))
+
+    # No dates given: the transform takes them from the run; 2020-04-06 has no readings.
+    argv = [str(ROOT / "glue_jobs" / "traffic_transform.py"), "--JOB_NAME", "t",
+            "--source_path", str(raw), "--target_path", str(tmp_path / "curated"),
+            "--run_properties_file", str(properties)]
+    with mock.patch.object(sys, "argv", argv), pytest.raises(SystemExit) as done:
+        runpy.run_path(argv[0], run_name="__main__")
+    assert done.value.code == 0
+    assert json.loads(properties.read_text())["curated_days"] == "2020-04-07"
+
+    assert run_summary(tmp_path / "curated", tmp_path / "summary",
+                       "--run_properties_file", str(properties)) == 0
+    assert {r["day"] for r in summary_table_rows(tmp_path / "summary")} == {dt.date(2020, 4, 7)}
+
+
+def test_a_missing_curated_table_is_named_and_nothing_is_made(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert run_summary(tmp_path / "empty", tmp_path / "summary", "--start_date", "2020-04-07",
+                       "--end_date", "2020-04-07") == 1
+    err = capsys.readouterr().err
+    assert f"--source_path {tmp_path / 'empty'} holds no curated table" in err
+    assert not (tmp_path / "summary" / "metadata").exists()
+
+
+def test_help_and_unknown_arguments():
+    import subprocess
+
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "glue_jobs"), "JAVA_HOME": "/nonexistent"}
+    done = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert done.returncode == 0 and done.stdout.startswith("usage: traffic_daily_summary --JOB_NAME")
+    assert "--run_properties_file" in done.stdout and "--source_table" in done.stdout
+    done = subprocess.run([sys.executable, str(SCRIPT), "--JOB_NAME", "s", "--source_path", "c",
+                           "--target_path", "s", "--start_dte", "2020-04-07"],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("traffic_daily_summary: error: unknown argument --start_dte; "
+                                   "did you mean --start_date?")
