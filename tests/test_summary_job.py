@@ -148,3 +148,34 @@ def test_help_and_unknown_arguments():
     assert done.returncode == 2
     assert done.stderr.strip() == ("traffic_daily_summary: error: unknown argument --start_dte; "
                                    "did you mean --start_date?")
+
+
+def test_pictures_on_demand_read_the_summary_table_without_spark(curated, tmp_path, capsys):
+    from tools import report
+
+    target = tmp_path / "summary"
+    assert run_summary(curated, target, "--start_date", "2020-04-06", "--end_date", "2020-04-07") == 0
+    rows = summary_table_rows(target)
+    jam_minutes = sum(r["jam_minutes"] for r in rows if r["day"] == dt.date(2020, 4, 7))
+    capsys.readouterr()
+
+    assert report.main(["--date", "2020-04-07", "--to-date", "2020-04-08", "--summary", str(target),
+                        "--out", str(tmp_path / "pages")]) == 0
+
+    out = capsys.readouterr().out.splitlines()
+    assert out == [f"pictures of 2020-04-07: {tmp_path / 'pages' / 'traffic_2020-04-07.html'}",
+                   f"pictures of 2020-04-08: {tmp_path / 'pages' / 'traffic_2020-04-08.html'}"]
+    page = (tmp_path / "pages" / "traffic_2020-04-07.html").read_text()
+    assert "<h2>Totals</h2>" in page and f"{jam_minutes:,}" in page
+    assert (tmp_path / "pages" / "jam_heatmap_2020-04-07.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # 2020-04-08 is not in the summary table: its page says so, with no figure.
+    assert not (tmp_path / "pages" / "jam_heatmap_2020-04-08.png").exists()
+
+
+def test_pictures_of_a_folder_without_a_summary_table_say_where_they_looked(tmp_path, capsys):
+    from tools import report
+
+    assert report.main(["--date", "2020-04-07", "--summary", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"report: error: no summary table in {tmp_path}: run the workflow first (make run), "
+        "or give --summary the folder of the daily summary table")
