@@ -331,3 +331,19 @@ def test_summary_days_from_glue_workflow_run_properties(glue_client):
     assert properties["RunProperties"]["curated_days"] == "2024-02-01,2024-02-02"
     config = resolve_days(parse_summary_args(SUMMARY_BASE + on_glue), glue_client_factory=lambda: glue_client)
     assert config.days == (dt.date(2024, 2, 1), dt.date(2024, 2, 2))
+
+
+def test_every_argument_glue_passes_the_summary_job_is_accepted():
+    from workflows.template import load_template
+    from tests.workflow_helpers import WORKFLOW, graph_of, summary_job
+    from traffic_glue.config import parse_summary_args
+
+    template_arguments = [t for pair in summary_job(graph_of(load_template(WORKFLOW))).arguments
+                          for t in pair]
+    glue_own = ["--JOB_ID", "j_2", "--JOB_RUN_ID", "jr_2", "--WORKFLOW_NAME", "wf",
+                "--WORKFLOW_RUN_ID", "wr_1", "--JOB_NAME", "s"]
+    config = parse_summary_args(["script.py", *template_arguments, *glue_own])
+    assert config.source_table.endswith(".traffic_minutes")
+    assert config.target_table.endswith(".daily_summary") and config.target_path.startswith("s3://")
+    assert config.given["datalake-formats"] == "iceberg" and config.run_id == "jr_2"
+    assert (config.workflow_name, config.workflow_run_id) == ("wf", "wr_1")

@@ -113,6 +113,34 @@ def test_run_job_sends_the_table_format_only_when_given(options, arguments, caps
     assert capsys.readouterr().out.startswith("started job traffic-glue-transform run jr_1")
 
 
+def test_run_job_summary_starts_the_stacks_summary_job_without_the_transforms_arguments(capsys):
+    cfn, cfn_stub = stubbed("cloudformation")
+    cfn_stub.add_response("describe_stacks", {"Stacks": [{
+        "StackName": "traffic-glue-workflow", "CreationTime": "2026-01-01T00:00:00Z",
+        "StackStatus": "CREATE_COMPLETE",
+        "Outputs": [{"OutputKey": "JobName", "OutputValue": "traffic-glue-transform"},
+                    {"OutputKey": "SummaryJobName", "OutputValue": "traffic-glue-daily-summary"}]}]},
+        {"StackName": "traffic-glue-workflow"})
+    glue, stub = stubbed("glue")
+    # --timeout sets the run's Timeout only: the lock expiry is the transform's argument.
+    stub.add_response("start_job_run", {"JobRunId": "jr_9"}, {
+        "JobName": "traffic-glue-daily-summary", "Timeout": 20,
+        "Arguments": {"--start_date": "2020-04-07", "--end_date": "2020-04-07"}})
+    with stub, cfn_stub:
+        argv = ["run-job", "--job", "summary", "--start-date", "2020-04-07", "--end-date", "2020-04-07",
+                "--timeout", "20", "--no-follow"]
+        assert deploy.main(argv, session=FakeSession(glue=glue, cloudformation=cfn)) == 0
+    stub.assert_no_pending_responses()
+    assert capsys.readouterr().out.startswith("started job traffic-glue-daily-summary run jr_9")
+
+
+def test_run_job_summary_refuses_the_transforms_options(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        deploy.main(["run-job", "--job", "summary", "--semantics", "athena"], session=FakeSession())
+    assert exit_.value.code == 2
+    assert "--semantics and --table-format are the transform job's" in capsys.readouterr().err
+
+
 def test_run_job_refuses_an_unknown_table_format(capsys):
     with pytest.raises(SystemExit) as exit_:
         deploy.main(["run-job", "--table-format", "delta"], session=FakeSession())

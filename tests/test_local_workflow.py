@@ -20,7 +20,9 @@ from pathlib import Path
 import pytest
 
 from tests.job_helpers import table_rows
-from tests.workflow_helpers import JOB_SCRIPT, ROOT, WORKFLOW, graph_of, table_names, tables_of, transform_job
+from tests.workflow_helpers import (
+    JOB_SCRIPT, ROOT, WORKFLOW, graph_of, summary_job, table_names, tables_of, transform_job,
+)
 from traffic_glue.config import parse_job_args
 from workflows.graph import TemplateError, local_parameters
 from workflows.local_runner import (
@@ -41,25 +43,29 @@ SAMPLE_START, SAMPLE_DAYS, SAMPLE_LANES = dt.date(2020, 4, 6), 2, 20
 # --- the job node -----------------------------------------------------------------------
 
 
-def test_run_properties_and_the_default_arguments_reach_the_job(template):
+def test_run_properties_and_the_default_arguments_reach_the_job(template, tmp_path):
+    from traffic_glue.glue import resolve_dates
+
     job = transform_job(graph_of(template))
-    argv = job_argv(job, RUN_PROPERTIES, "/tmp/catalog")
+    properties = tmp_path / "wr_1.json"
+    properties.write_text(json.dumps(RUN_PROPERTIES))
+    argv = job_argv(job, str(properties), "/tmp/catalog")
     assert argv[0] == str(JOB_SCRIPT)
     # Glue-only arguments go through as on Glue, and the job ignores them.
     assert {"--TempDir", "--extra-py-files", "--conf", "--enable-metrics"} <= set(argv)
     config = parse_job_args(argv)
     source, target = table_names(template)
     assert (config.job_name, config.source_table, config.target_table) == (job.name, source, target)
-    assert (config.start_date, config.end_date) == (dt.date(2020, 4, 6), dt.date(2020, 4, 7))
+    # The dates come from the workflow run's properties, as on Glue.
+    assert config.start_date is None and config.run_properties_file == str(properties)
+    resolved = resolve_dates(config)
+    assert (resolved.start_date, resolved.end_date) == (dt.date(2020, 4, 6), dt.date(2020, 4, 7))
     assert config.catalog_dir == "/tmp/catalog"
     assert config.semantics == template["Parameters"]["Semantics"]["Default"]
 
-    without_dates = job_argv(job, {"start_date": "", "end_date": ""}, "/tmp/catalog")
-    assert "--start_date" not in without_dates and "--end_date" not in without_dates
-
 
 def test_a_template_parameter_given_locally_reaches_the_job(template):
-    athena = job_argv(transform_job(graph_of(template, Semantics="athena")), {}, "/c")
+    athena = job_argv(transform_job(graph_of(template, Semantics="athena")), "/c/wr.json", "/c")
     assert parse_job_args(athena).semantics == "athena"
     with pytest.raises(TemplateError, match="Semantics must be one of corrected, athena"):
         local_parameters(template, {"Semantics": "fast"})
@@ -81,6 +87,10 @@ def test_tables_and_crawler_target_move_to_the_local_folders(template, tmp_path)
     assert moved.start_trigger("ON_DEMAND").actions[0].targets == (str(raw),)
     arguments = dict(transform_job(moved).arguments)
     assert (arguments["--target_table"], arguments["--target_path"]) == (curated_table, str(curated))
+    # The summary reads the curated table and creates its own beside it, named after it.
+    summary = dict(summary_job(moved).arguments)
+    assert summary["--source_table"] == curated_table
+    assert summary["--target_path"] == str(tmp_path / "daily_summary")
 
     raw_sql = create_table_sql(local[raw_table])
     database, name = raw_table.split(".")
@@ -173,17 +183,19 @@ def _workflow_runs(stdout: str) -> list[list[str]]:
 
 
 def test_the_workflow_runs_its_nodes_in_order_and_crawls_only_new_folders(local_run, template):
-    _, result, stdout = local_run
+    work, result, stdout = local_run
     graph = graph_of(template)
     crawler = graph.start_trigger("ON_DEMAND").actions[0].name
-    job, (conditional,) = transform_job(graph).name, graph.conditional_triggers
+    job, summary = transform_job(graph).name, summary_job(graph).name
+    conditional, after_transform = graph.conditional_triggers
     first, later = result["folders"]
     assert first and later and (result["run1"], result["run2"]) == (0, 0)
 
     runs = _workflow_runs(stdout)
     assert len(runs) == 3
-    expected = ((runs[0], "ON_DEMAND", first, first), (runs[1], "SCHEDULED", later, first + later))
-    for lines, start, added, seen in expected:
+    expected = ((runs[0], "ON_DEMAND", first, first, ["2020-04-06"]),
+                (runs[1], "SCHEDULED", later, first + later, ["2020-04-06", "2020-04-07"]))
+    for lines, start, added, seen, days in expected:
         steps = [re.sub(r" in [\d.]+ s", "", line) for line in lines[1:]]
         assert steps == [
             f"trigger {graph.start_trigger(start).name}: fired",
@@ -192,7 +204,11 @@ def test_the_workflow_runs_its_nodes_in_order_and_crawls_only_new_folders(local_
             f"trigger {conditional.name}: fired",
             f"job {job}: RUNNING",
             f"job {job}: SUCCEEDED",
-            f"{graph.name}: SUCCEEDED (2 nodes)",
+            f"trigger {after_transform.name}: fired",
+            f"job {summary}: RUNNING",
+            f"job {summary}: SUCCEEDED",
+            f"{graph.name}: SUCCEEDED (3 nodes)",
+            *(f"pictures of {day}: {work / 'report' / f'traffic_{day}.html'}" for day in days),
         ]
     # A third crawl finds every folder registered already.
     assert result["crawl_again"] == {"added": [], "seen": first + later}

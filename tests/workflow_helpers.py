@@ -18,10 +18,19 @@ def tables_of(template: dict) -> list:
     return template_tables(template, Resolver(template, local_parameters(template)))
 
 
-def transform_job(graph):
-    (conditional,) = graph.conditional_triggers
-    (job,) = conditional.actions
+def job_named(graph, script: str):
+    """The workflow's job node that runs `script` (a file name in glue_jobs/)."""
+    (job,) = [node for trigger in graph.conditional_triggers for node in trigger.actions
+              if Path(node.script).name == script]
     return job
+
+
+def transform_job(graph):
+    return job_named(graph, "traffic_transform.py")
+
+
+def summary_job(graph):
+    return job_named(graph, "traffic_daily_summary.py")
 
 
 def table_names(template: dict) -> tuple[str, str]:

@@ -2,10 +2,10 @@
 
     python -m tools.deploy package [--out build/]
     python -m tools.deploy upload [--bucket B] [--script-key K] [--maintenance-script-key K]
-        [--library-key K]
+        [--summary-script-key K] [--library-key K]
     python -m tools.deploy deploy [--project traffic-glue] [--workers 2] ...
     python -m tools.deploy start-workflow [--start-date D --end-date D] [--no-follow]
-    python -m tools.deploy run-job [--start-date D --end-date D] [--arg KEY=VALUE ...]
+    python -m tools.deploy run-job [--job transform|summary|NAME] [--start-date D --end-date D] [--arg KEY=VALUE ...]
         [--table-format iceberg|parquet] [--workers N --worker-type G.1X --timeout MINUTES]
     python -m tools.deploy runs [--limit 5]
 
@@ -30,6 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from tools.runs import follow_job_run, follow_workflow_run, show_runs, start_job, start_workflow
 from tools.stacks import (
+    ARTIFACT_FILES,
     DeployError,
     Sleep,
     deploy_stack,
@@ -47,10 +48,11 @@ BUILD_DIR = REPO_ROOT / "build"
 FOUNDATION_TEMPLATE = REPO_ROOT / "infra" / "foundation.yaml"
 WORKFLOW_TEMPLATE = REPO_ROOT / "workflows" / "traffic_workflow.yaml"
 
-# The workflow template's ScriptKey / MaintenanceScriptKey / LibraryKey defaults.
-DEFAULT_SCRIPT_KEY = "glue/traffic_transform.py"
-DEFAULT_MAINTENANCE_SCRIPT_KEY = "glue/traffic_table_maintenance.py"
-DEFAULT_LIBRARY_KEY = "glue/traffic_glue.zip"
+# Each artifact's key in the artifacts bucket: its option, and its default, which is the
+# workflow template's Default of the parameter that takes it (stacks.KEY_PARAMETERS).
+KEY_PREFIX = "glue/"
+KEY_OPTIONS = {name: f"--{name.replace('_', '-')}-key" for name in ARTIFACT_FILES}
+DEFAULT_KEYS = {name: KEY_PREFIX + file for name, file in ARTIFACT_FILES.items()}
 DEFAULT_PROJECT = "traffic-glue"
 SEMANTICS = ("corrected", "athena")
 WORKER_TYPES = ("G.1X", "G.2X", "G.4X", "G.8X")  # the workflow template's AllowedValues
@@ -96,15 +98,14 @@ def cmd_package(args, clients, sleep) -> int:
 def _artifact_keys(args) -> dict:
     """{artifact (as `package` names it): key in the artifacts bucket}, checked before
     any AWS call: one upload must not overwrite another."""
-    keys = {
-        "script": args.script_key,
-        "maintenance_script": args.maintenance_script_key,
-        "library": args.library_key,
-    }
-    if len(set(keys.values())) < len(keys):
-        raise DeployError(
-            "--script-key, --maintenance-script-key and --library-key must be three different keys"
-        )
+    keys = {name: getattr(args, f"{name}_key") for name in ARTIFACT_FILES}
+    by_key = {}
+    for name, key in keys.items():
+        by_key.setdefault(key, []).append(KEY_OPTIONS[name])
+    shared = [f"{' and '.join(options)} are both {key}" for key, options in by_key.items()
+              if len(options) > 1]
+    if shared:
+        raise DeployError(f"{'; '.join(shared)}: every artifact needs a key of its own")
     return keys
 
 
@@ -142,8 +143,7 @@ def cmd_deploy(args, clients, sleep) -> int:
     artifacts = package(args.source, args.out)
     upload_artifacts(clients("s3"), bucket, _uploads(keys, artifacts), foundation.get("KmsKeyArn"))
     parameters = workflow_parameters(
-        foundation, project=args.project, script_key=args.script_key,
-        maintenance_script_key=args.maintenance_script_key, library_key=args.library_key,
+        foundation, project=args.project, keys=keys,
         worker_type=args.worker_type, workers=args.workers, semantics=args.semantics,
         schedule=args.schedule, extra={**raw_prefix, **dict(args.parameter)},
     )
@@ -172,14 +172,23 @@ def cmd_start_workflow(args, clients, sleep) -> int:
     return 0
 
 
+# The workflow's jobs by role: the stack output naming each one.
+JOB_OUTPUTS = {"transform": "JobName", "summary": "SummaryJobName"}
+
+
 def cmd_run_job(args, clients, sleep) -> int:
-    job = _workflow_output(args, clients, args.job, "JobName")
+    role = args.job if args.job in JOB_OUTPUTS else None
+    summary = role == "summary"
+    if summary and (args.semantics or args.table_format):  # before any AWS call
+        args.command_parser.error("--semantics and --table-format are the transform job's")
+    named = None if role or args.job is None else args.job
+    job = _workflow_output(args, clients, named, JOB_OUTPUTS[role or "transform"])
     arguments = {f"--{key}": value for key, value in args.run_properties.items()}
     if args.semantics:
         arguments["--semantics"] = args.semantics
     if args.table_format:
         arguments["--table_format"] = args.table_format
-    if args.timeout is not None:
+    if args.timeout is not None and not summary:
         # A Parquet-format run's lock on S3 must outlive the run it guards, and no more.
         arguments["--lock_expiry_minutes"] = str(args.timeout)
     for key, value in args.arg:
@@ -222,9 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--out", type=Path, default=BUILD_DIR, help="where the artifacts are written (default build/)")
 
     keys = argparse.ArgumentParser(add_help=False)
-    keys.add_argument("--script-key", default=DEFAULT_SCRIPT_KEY)
-    keys.add_argument("--maintenance-script-key", default=DEFAULT_MAINTENANCE_SCRIPT_KEY)
-    keys.add_argument("--library-key", default=DEFAULT_LIBRARY_KEY)
+    for name, option in KEY_OPTIONS.items():
+        keys.add_argument(option, default=DEFAULT_KEYS[name], metavar="KEY",
+                          help=f"key of {ARTIFACT_FILES[name]} in the artifacts bucket (default %(default)s)")
 
     dates = argparse.ArgumentParser(add_help=False)
     dates.add_argument("--start-date", type=iso_date, help="first event day, YYYY-MM-DD (UTC)")
@@ -258,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.set_defaults(handler=cmd_start_workflow, command_parser=sub)
 
     sub = commands.add_parser("run-job", parents=[aws, dates], help="start one job run and follow it")
-    sub.add_argument("--job", help="default: the workflow stack's JobName")
+    sub.add_argument("--job", metavar="transform|summary|NAME",
+                     help="the workflow stack's transform job (default) or daily summary job, or a job's name")
     sub.add_argument("--semantics", choices=SEMANTICS, help="default: the job's (the stack's Semantics)")
     sub.add_argument("--table-format", choices=TABLE_FORMATS,
                      help="the curated table's format for this run (default: the job's, iceberg)")

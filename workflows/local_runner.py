@@ -28,6 +28,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import io
+import json
 import os
 import runpy
 import sys
@@ -56,7 +57,7 @@ if str(JOB_SCRIPTS) not in sys.path:  # the job script imports `traffic_glue` fr
     sys.path.insert(0, str(JOB_SCRIPTS))
 
 START_TRIGGER_TYPES = {"on-demand": "ON_DEMAND", "scheduled": "SCHEDULED"}
-RUN_PROPERTIES = ("start_date", "end_date")
+SUMMARY_SCRIPT = "traffic_daily_summary.py"  # its table is the one the pictures show
 
 
 # --- tables and local locations ------------------------------------------------------------
@@ -98,19 +99,26 @@ def template_tables(template: dict, resolve: Resolver) -> list[TableSpec]:
 
 
 def local_locations(graph: WorkflowGraph, tables: list[TableSpec], raw: str, curated: str) -> dict:
-    """S3 location -> local folder: the job's --source_table is the raw table, its
-    --target_table (at its --target_path) the curated one."""
+    """S3 location -> local folder. A template table that a job reads (`--source_table`:
+    the raw table) is the `raw` folder. A table a job creates itself at its
+    `--target_path` is the `curated` folder for the job reading the raw table (the
+    transform), else a folder beside it named after the table (`traffic.daily_summary`:
+    `daily_summary/`)."""
+    template_tables = {table.full_name for table in tables}
     folders = {}
-    for node in graph.nodes():
-        arguments = dict(node.arguments)
-        folders.setdefault(arguments.get("--source_table"), raw)
-        folders.setdefault(arguments.get("--target_table"), curated)
     mapping = {}
     for node in graph.nodes():
-        # A table the job creates itself (the curated Iceberg table) is at its --target_path.
-        target_path = dict(node.arguments).get("--target_path")
-        if target_path:
+        arguments = dict(node.arguments)
+        source, target_path = arguments.get("--source_table"), arguments.get("--target_path")
+        if source in template_tables:
+            folders[source] = raw
+        if not target_path:
+            continue
+        if source in template_tables:
             mapping[target_path] = str(Path(curated).resolve())
+        else:
+            name = (arguments.get("--target_table") or target_path.rstrip("/")).rsplit(".", 1)[-1]
+            mapping[target_path] = str((Path(curated).parent / name.rsplit("/", 1)[-1]).resolve())
     for table in tables:
         if table.full_name not in folders:
             raise TemplateError(
@@ -192,20 +200,18 @@ def create_tables(spark, tables: list[TableSpec]) -> None:
 # --- running nodes -----------------------------------------------------------------------
 
 
-def job_argv(node: Node, run_properties: dict[str, str], catalog_dir: str) -> list[str]:
-    """sys.argv of a job run: its arguments as Glue passes them, plus the run's dates.
+def job_argv(node: Node, run_properties_file: str, catalog_dir: str) -> list[str]:
+    """sys.argv of a job run: its arguments as Glue passes them, and the workflow run.
 
-    On AWS the job gets --WORKFLOW_NAME/--WORKFLOW_RUN_ID and reads start_date/end_date
-    from the workflow run's properties; locally the properties are passed as arguments.
+    On AWS the job gets --WORKFLOW_NAME/--WORKFLOW_RUN_ID and reads and writes the
+    workflow run's properties (start_date/end_date, the transform's curated_days) with
+    Glue's API; locally they are a JSON file (`--run_properties_file`).
     """
     argv = [node.script]
     for key, value in node.arguments:
         argv += [key, value]
     argv += ["--JOB_NAME", node.name]
-    for key in RUN_PROPERTIES:
-        if run_properties.get(key):
-            argv += [f"--{key}", run_properties[key]]
-    return argv + ["--catalog_dir", catalog_dir]
+    return argv + ["--run_properties_file", run_properties_file, "--catalog_dir", catalog_dir]
 
 
 # What Hive says when it cannot open the metastore; Derby's own reason ("Another instance
@@ -235,10 +241,10 @@ class NodeRun:
 class LocalNodes:
     """Runs crawler and job nodes in one SparkSession and prints each start and end."""
 
-    def __init__(self, spark, tables: list[TableSpec], run_properties: dict, catalog_dir: str,
+    def __init__(self, spark, tables: list[TableSpec], run_properties_file: str, catalog_dir: str,
                  out=sys.stdout):
         self.spark, self.tables, self.out = spark, tables, out
-        self.run_properties, self.catalog_dir = run_properties, catalog_dir
+        self.run_properties_file, self.catalog_dir = run_properties_file, catalog_dir
         self.runs: list[NodeRun] = []
 
     def say(self, text: str) -> None:
@@ -282,7 +288,7 @@ class LocalNodes:
         errors = io.StringIO()  # the job prints its error there: it becomes the reason
         try:
             with contextlib.redirect_stderr(errors):
-                code = main(job_argv(node, self.run_properties, self.catalog_dir))
+                code = main(job_argv(node, self.run_properties_file, self.catalog_dir))
         except SystemExit as exit_:
             code = exit_.code if isinstance(exit_.code, int) else 1
         finally:
@@ -355,7 +361,14 @@ def run_workflow(args: argparse.Namespace, out=sys.stdout) -> tuple[int, list[No
         return 2, []
 
     catalog_dir = str(Path(args.catalog_dir or default_catalog_dir()).resolve())
-    run_properties = {"start_date": str(args.start_date or ""), "end_date": str(args.end_date or "")}
+    # The workflow run's properties, as Glue keeps them for a run: a file per run here.
+    run_id = f"wr_{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S%f}"
+    run_properties = Path(catalog_dir).parent / "workflow_runs" / f"{run_id}.json"
+    run_properties.parent.mkdir(parents=True, exist_ok=True)
+    run_properties.write_text(json.dumps({
+        key: str(value) for key, value in
+        (("start_date", args.start_date), ("end_date", args.end_date)) if value
+    }))
     say(f"{graph.name}: {args.trigger} run, catalog {catalog_dir}"
         + (f", days {args.start_date} .. {args.end_date}" if args.start_date else ""))
     spark = local_spark_session(app_name=graph.name, catalog_dir=catalog_dir)
@@ -364,7 +377,7 @@ def run_workflow(args: argparse.Namespace, out=sys.stdout) -> tuple[int, list[No
     except Exception as error:
         say(f"error: cannot create the tables: {describe_catalog_error(error, catalog_dir)}")
         return 1, []
-    nodes = LocalNodes(spark, tables, run_properties, catalog_dir, out)
+    nodes = LocalNodes(spark, tables, str(run_properties), catalog_dir, out)
     walk(graph, start, nodes, on_fire=lambda trigger: say(f"trigger {trigger.name}: fired"))
     failed = [run for run in nodes.runs if run.state != SUCCEEDED]
     if failed:
@@ -372,7 +385,23 @@ def run_workflow(args: argparse.Namespace, out=sys.stdout) -> tuple[int, list[No
         say(f"{graph.name}: FAILED at {first.node.kind} {first.node.name}: {first.detail}")
         return 1, nodes.runs
     say(f"{graph.name}: SUCCEEDED ({len(nodes.runs)} nodes)")
+    _draw_pictures(graph, json.loads(run_properties.read_text()), say)
     return 0, nodes.runs
+
+
+def _draw_pictures(graph: WorkflowGraph, properties: dict, say) -> None:
+    """The pages of the days the run summarised, beside the summary's folder (`report/`)."""
+    days = [d for d in properties.get("curated_days", "").split(",") if d]
+    summary = next((dict(n.arguments).get("--target_path") for n in graph.nodes()
+                    if Path(n.script).name == SUMMARY_SCRIPT), None)
+    if not days or not summary:
+        return
+    from tools.report import render_days
+
+    folder = Path(summary)
+    pages = render_days(folder, [dt.date.fromisoformat(d) for d in days], folder.parent / "report")
+    for page in pages:
+        say(f"pictures of {page.stem.removeprefix('traffic_')}: {page}")
 
 
 def main(argv: list[str] | None = None) -> int:
