@@ -43,6 +43,7 @@ def source(tmp_path):
     (root / "traffic_glue" / ".DS_Store").write_bytes(b"finder")
     (root / "traffic_transform.py").write_text("# stand-in job script\n")
     (root / "traffic_table_maintenance.py").write_text("# stand-in maintenance script\n")
+    (root / "traffic_daily_summary.py").write_text("# stand-in summary script\n")
     return root
 
 
@@ -75,13 +76,15 @@ def test_package_is_deterministic_and_ships_no_caches(source, tmp_path, capsys):
     assert {i.date_time for i in zipfile.ZipFile(first).infolist()} == {(1980, 1, 1, 0, 0, 0)}
     assert (tmp_path / "a" / "traffic_transform.py").read_text() == "# stand-in job script\n"
     assert (tmp_path / "a" / "traffic_table_maintenance.py").read_text() == "# stand-in maintenance script\n"
+    assert (tmp_path / "a" / "traffic_daily_summary.py").read_text() == "# stand-in summary script\n"
     out = capsys.readouterr().out
     assert f"{first}  {first.stat().st_size} bytes" in out
     assert f"{tmp_path / 'a' / 'traffic_transform.py'}  22 bytes" in out
     assert f"{tmp_path / 'a' / 'traffic_table_maintenance.py'}  30 bytes" in out
+    assert f"{tmp_path / 'a' / 'traffic_daily_summary.py'}  26 bytes" in out
 
 
-@pytest.mark.parametrize("script", ["traffic_transform.py", "traffic_table_maintenance.py"])
+@pytest.mark.parametrize("script", sorted(stacks.JOB_SCRIPTS.values()))
 def test_package_names_a_missing_script(source, tmp_path, capsys, script):
     (source / script).unlink()
     assert deploy.main(["package", "--source", str(source), "--out", str(tmp_path)]) == 1
@@ -90,12 +93,13 @@ def test_package_names_a_missing_script(source, tmp_path, capsys, script):
 
 def test_package_ships_the_real_job_scripts(tmp_path):
     artifacts = stacks.package(REPO_ROOT / "glue_jobs", tmp_path)
-    assert set(artifacts) == {"script", "maintenance_script", "library"}
+    assert set(artifacts) == {"script", "maintenance_script", "summary_script", "library"}
+    assert {name: path.name for name, path in artifacts.items()} == stacks.ARTIFACT_FILES
     for name, script in stacks.JOB_SCRIPTS.items():
         assert artifacts[name].read_bytes() == (REPO_ROOT / "glue_jobs" / script).read_bytes()
 
 
-def test_upload_puts_both_artifacts_with_sse_kms(source, tmp_path, capsys):
+def test_upload_puts_every_artifact_with_sse_kms(source, tmp_path, capsys):
     """In-process moto: the objects land under the default keys, KMS-encrypted."""
     with mock_aws():
         s3 = boto3.client("s3", region_name=REGION)
@@ -105,26 +109,35 @@ def test_upload_puts_both_artifacts_with_sse_kms(source, tmp_path, capsys):
                 "--source", str(source), "--out", str(tmp_path / "build")]
         assert deploy.main(argv) == 0
 
-        for key, local in (("glue/traffic_glue.zip", "traffic_glue.zip"),
-                           ("glue/traffic_transform.py", "traffic_transform.py"),
-                           ("glue/traffic_table_maintenance.py", "traffic_table_maintenance.py")):
+        uploaded = ("traffic_glue.zip", "traffic_transform.py", "traffic_table_maintenance.py",
+                    "traffic_daily_summary.py")
+        for local in uploaded:
+            key = f"glue/{local}"
             head = s3.head_object(Bucket="artifacts", Key=key)
             assert (head["ServerSideEncryption"], head["SSEKMSKeyId"]) == ("aws:kms", key_arn)
             body = s3.get_object(Bucket="artifacts", Key=key)["Body"].read()
             assert body == (tmp_path / "build" / local).read_bytes()
+        listed = s3.list_objects_v2(Bucket="artifacts")["Contents"]
+        assert sorted(o["Key"] for o in listed) == sorted(f"glue/{local}" for local in uploaded)
     out = capsys.readouterr().out
-    assert "uploaded s3://artifacts/glue/traffic_glue.zip" in out
-    assert "uploaded s3://artifacts/glue/traffic_transform.py" in out
-    assert "uploaded s3://artifacts/glue/traffic_table_maintenance.py" in out
+    for local in uploaded:
+        assert f"uploaded s3://artifacts/glue/{local}" in out
 
 
-def test_upload_refuses_two_artifacts_under_one_key(source, tmp_path, capsys):
+@pytest.mark.parametrize("options, message", [
+    (["--maintenance-script-key", "glue/traffic_transform.py"],
+     "--script-key and --maintenance-script-key are both glue/traffic_transform.py"),
+    (["--summary-script-key", "lib.zip", "--library-key", "lib.zip"],
+     "--summary-script-key and --library-key are both lib.zip"),
+    (["--script-key", "k", "--maintenance-script-key", "k", "--summary-script-key", "k"],
+     "--script-key and --maintenance-script-key and --summary-script-key are both k"),
+])
+def test_upload_refuses_two_artifacts_under_one_key(source, tmp_path, capsys, options, message):
     """Checked before any upload: the second put would overwrite the first."""
-    argv = ["upload", "--bucket", "artifacts", "--maintenance-script-key", "glue/traffic_transform.py",
-            "--source", str(source), "--out", str(tmp_path)]
+    argv = ["upload", "--bucket", "artifacts", *options, "--source", str(source), "--out", str(tmp_path)]
     session = FakeSession()
     assert deploy.main(argv, session=session) == 1
-    assert "must be three different keys" in capsys.readouterr().err
+    assert capsys.readouterr().err == f"error: {message}: every artifact needs a key of its own\n"
     assert session.asked == []
 
 
@@ -169,11 +182,12 @@ def test_deploy_end_to_end_against_moto_server(endpoint, source, tmp_path, capsy
         **{key: foundation[key] for key in stacks.SHARED_OUTPUTS},
         "ProjectName": "traffic-glue",
         "ScriptKey": "glue/traffic_transform.py",
+        "MaintenanceScriptKey": "glue/traffic_table_maintenance.py",
+        "SummaryScriptKey": "glue/traffic_daily_summary.py",
         "LibraryKey": "glue/traffic_glue.zip",
         "WorkerType": "G.1X",
         "NumberOfWorkers": "5",
         "Semantics": "athena",
-        "MaintenanceScriptKey": "glue/traffic_table_maintenance.py",
         "Schedule": "cron(0 4 * * ? *)",
         "RawPrefix": "landing/",
         "CuratedPrefix": "minutes/",
@@ -185,6 +199,7 @@ def test_deploy_end_to_end_against_moto_server(endpoint, source, tmp_path, capsy
     assert [(p["Bucket"], p["Key"], p["ServerSideEncryption"], p["SSEKMSKeyId"]) for p in puts] == [
         (bucket, "glue/traffic_transform.py", "aws:kms", foundation["KmsKeyArn"]),
         (bucket, "glue/traffic_table_maintenance.py", "aws:kms", foundation["KmsKeyArn"]),
+        (bucket, "glue/traffic_daily_summary.py", "aws:kms", foundation["KmsKeyArn"]),
         (bucket, "glue/traffic_glue.zip", "aws:kms", foundation["KmsKeyArn"]),
     ]
     zipped = boto3.client("s3").get_object(Bucket=bucket, Key="glue/traffic_glue.zip")["Body"].read()
@@ -198,6 +213,7 @@ def test_deploy_end_to_end_against_moto_server(endpoint, source, tmp_path, capsy
     ]
     assert "WorkflowName=traffic-glue-workflow" in out and "JobName=traffic-glue-transform" in out
     assert "MaintenanceJobName=traffic-glue-table-maintenance" in out
+    assert "SummaryJobName=traffic-glue-daily-summary" in out
 
     # A second deploy updates both stacks and prints only the new events.
     calls.clear()
@@ -329,8 +345,31 @@ def test_a_rollback_complete_stack_is_not_updated():
 def test_workflow_parameters_name_a_missing_foundation_output():
     with pytest.raises(stacks.DeployError, match="no output GlueRoleArn, SecurityConfigurationName"):
         stacks.workflow_parameters(
-            {k: "v" for k in stacks.SHARED_OUTPUTS[:-2]}, project="p", script_key="s", library_key="l",
+            {k: "v" for k in stacks.SHARED_OUTPUTS[:-2]}, project="p", keys={"script": "s"},
             worker_type="G.1X", workers=2, semantics="corrected")
+
+
+def test_workflow_parameters_pass_each_artifacts_key_to_its_parameter():
+    foundation = {key: "v" for key in stacks.SHARED_OUTPUTS}
+    common = dict(project="p", worker_type="G.1X", workers=2, semantics="corrected")
+    parameters = stacks.workflow_parameters(foundation, keys={"summary_script": "s.py", "library": "l.zip"},
+                                            **common)
+    assert (parameters["SummaryScriptKey"], parameters["LibraryKey"]) == ("s.py", "l.zip")
+    assert "ScriptKey" not in parameters  # left out: the template's default
+    with pytest.raises(stacks.DeployError, match="no workflow stack parameter takes the key of report"):
+        stacks.workflow_parameters(foundation, keys={"report": "r"}, **common)
+
+
+def test_every_artifact_has_an_option_and_a_key_parameter_defaulting_alike():
+    """deploy's default key of each artifact is the workflow template's Default of the
+    parameter it is passed as, so a deploy without key options changes nothing."""
+    from workflows.template import load_template
+
+    assert set(stacks.KEY_PARAMETERS) == set(stacks.ARTIFACT_FILES) == set(deploy.KEY_OPTIONS)
+    for path in (REPO_ROOT / "workflows" / "traffic_workflow.yaml", WORKFLOW_STAND_IN):
+        declared = load_template(path)["Parameters"]
+        defaults = {name: declared[parameter]["Default"] for name, parameter in stacks.KEY_PARAMETERS.items()}
+        assert defaults == deploy.DEFAULT_KEYS, path
 
 
 # --- the real templates keep the contract deploy.py relies on ----------------
@@ -345,11 +384,12 @@ def test_templates_declare_what_deploy_passes_and_reads(template, real):
     from workflows.template import load_template
 
     workflow_parameters = set(stacks.workflow_parameters(
-        {key: "v" for key in stacks.SHARED_OUTPUTS}, project="p", script_key="s", library_key="l",
+        {key: "v" for key in stacks.SHARED_OUTPUTS}, project="p",
+        keys={name: f"k/{name}" for name in stacks.ARTIFACT_FILES},
         worker_type="G.1X", workers=2, semantics="corrected", schedule="cron(0 3 * * ? *)",
-        extra={"RawPrefix": "raw/"}, maintenance_script_key="m"))
-    assert "MaintenanceScriptKey" in workflow_parameters
-    workflow_outputs = {"WorkflowName", "JobName", "MaintenanceJobName"}
+        extra={"RawPrefix": "raw/"}))
+    assert set(stacks.KEY_PARAMETERS.values()) <= workflow_parameters
+    workflow_outputs = {"WorkflowName", "JobName", "MaintenanceJobName", "SummaryJobName"}
     contract = {
         "foundation.yaml": ({"ProjectName", "DatabaseName", "RawPrefix", "TempExpiryDays"},
                             {*stacks.SHARED_OUTPUTS, "KmsKeyArn"}),

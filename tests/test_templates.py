@@ -8,6 +8,7 @@ thing under test.
 import json
 import os
 import subprocess
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 import pytest
@@ -33,12 +34,23 @@ GLUE_VERSION = "5.1"
 # the curated partitions are event hours stored as bigint.
 RAW_TABLE = "raw_measurements"
 CURATED_TABLE = "traffic_minutes"
+SUMMARY_TABLE = "daily_summary"
 RAW_PARTITION_TYPE = "string"
 # The curated table's location, as the transform job's --target_path and the Iceberg
 # catalog's warehouse write it.
 CURATED_LOCATION = "s3://${CuratedBucketName}/${CuratedPrefix}"
+# The summary table's, as the summary job's --target_path writes it: beside the curated table.
+SUMMARY_LOCATION = "s3://${CuratedBucketName}/${SummaryPrefix}"
 # Every Glue job of the workflow template: the conf they share is checked on each.
-JOBS = ("TransformJob", "TableMaintenanceJob")
+JOBS = ("TransformJob", "SummaryJob", "TableMaintenanceJob")
+# The Glue settings of a run, as opposed to the job's own arguments: the summary job
+# runs with the transform's.
+GLUE_RUN_ARGUMENTS = (
+    "--extra-py-files", "--enable-glue-datacatalog", "--datalake-formats", "--enable-metrics",
+    "--enable-continuous-cloudwatch-log", "--TempDir", "--job-language", "--conf",
+)
+# ARNs as the templates write them (`render`ed).
+GLUE_ARN = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:"
 
 SPARK_TO_GLUE = {
     T.IntegerType: "int",
@@ -370,8 +382,9 @@ def test_glue_role_is_for_glue_and_reaches_only_this_project(foundation):
         resources = granted[f"glue:{action}"]
         assert ours <= resources, (action, ours - resources)
         assert resources - ours <= ({f"{catalog}database/default"} if action == "GetDatabase" else set()), action
+    # The transform writes curated_days, the summary reads them: this project's workflow only.
     for action in ("glue:GetWorkflowRunProperties", "glue:PutWorkflowRunProperties", "glue:GetWorkflowRun"):
-        assert all(":workflow/${ProjectName}-" in r for r in granted[action]), action
+        assert granted[action] == {f"{catalog}workflow/${{ProjectName}}-workflow"}, action
     raw = "${" + output_resource(foundation, "RawBucketName") + ".Arn}"
     curated = "${" + output_resource(foundation, "CuratedBucketName") + ".Arn}"
     assert granted["s3:GetObject"] >= {f"{raw}/${{RawPrefix}}*", f"{curated}/*"}
@@ -385,6 +398,55 @@ def test_glue_role_is_for_glue_and_reaches_only_this_project(foundation):
     key = "${" + output_resource(foundation, "KmsKeyArn") + ".Arn}"
     for action in ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*"):
         assert granted[action] == {key}, action
+
+
+def _role_grants(foundation) -> dict:
+    """{action: resource patterns} of the Glue role's Allow statements."""
+    role_id = output_resource(foundation, "GlueRoleArn")
+    granted = {}
+    for name, statement in _role_statements(foundation):
+        if name == role_id and statement["Effect"] == "Allow":
+            for action in as_list(statement["Action"]):
+                granted.setdefault(action, set()).update(map(render, as_list(statement["Resource"])))
+    return granted
+
+
+def _allowed(granted: dict, action: str, arn: str) -> bool:
+    return any(fnmatchcase(arn, pattern) for pattern in granted.get(action, ()))
+
+
+def _bucket_arn(foundation, location: str) -> tuple:
+    """s3://${XBucketName}/${Prefix} -> (the foundation's ${X.Arn}, ${Prefix})."""
+    bucket, _, prefix = location.removeprefix("s3://").partition("/")
+    output = bucket.removeprefix("${").removesuffix("}")
+    return "${" + output_resource(foundation, output) + ".Arn}", prefix
+
+
+@pytest.mark.parametrize("job", JOBS)
+def test_the_glue_role_reaches_what_each_job_names_and_the_workflow_it_runs_in(foundation, workflow, job):
+    """Read from the jobs' arguments: the catalog tables they read and write, the S3
+    location a job creates its table at; and the run properties of the workflow."""
+    granted = _role_grants(foundation)
+    arguments = {k: render(v) for k, v in workflow["Resources"][job]["Properties"]["DefaultArguments"].items()}
+    for argument, actions in (
+        ("--source_table", ("GetTable",)),
+        ("--target_table", ("GetTable", "CreateTable", "UpdateTable")),
+    ):
+        if argument not in arguments:
+            continue
+        database, table = arguments[argument].split(".")
+        for action in actions:
+            assert _allowed(granted, f"glue:{action}", f"{GLUE_ARN}table/{database}/{table}"), (argument, action)
+        assert _allowed(granted, "glue:GetDatabase", f"{GLUE_ARN}database/{database}"), argument
+    if "--target_path" in arguments:
+        bucket, prefix = _bucket_arn(foundation, arguments["--target_path"])
+        for action in ("GetObject", "PutObject", "DeleteObject", "AbortMultipartUpload"):
+            for key in ("metadata/00001-a.metadata.json", "data/day=2020-04-06/00000-1.parquet"):
+                assert _allowed(granted, f"s3:{action}", f"{bucket}/{prefix}{key}"), (action, key)
+        assert _allowed(granted, "s3:ListBucket", bucket)
+    workflow_arn = f"{GLUE_ARN}workflow/{render(workflow['Resources']['TrafficWorkflow']['Properties']['Name'])}"
+    for action in ("GetWorkflowRunProperties", "PutWorkflowRunProperties"):
+        assert _allowed(granted, f"glue:{action}", workflow_arn), action
 
 
 def test_security_configuration_encrypts_everything_with_the_key(foundation):
@@ -480,6 +542,55 @@ def test_transform_job_runs_one_at_a_time_on_glue_5_1_with_the_library(workflow,
     assert semantics["Default"] == "corrected"
 
 
+def test_summary_job_reads_the_curated_table_and_creates_its_own_beside_it(workflow, workflow_resources):
+    job = workflow_resources["SummaryJob"]
+    assert job["Type"] == "AWS::Glue::Job"
+    properties = job["Properties"]
+    assert render(properties["Name"]) == "${ProjectName}-daily-summary"
+    assert properties["GlueVersion"] == GLUE_VERSION
+    assert properties["Command"]["Name"] == "glueetl"
+    assert str(properties["Command"]["PythonVersion"]) == "3"
+    assert render(properties["Command"]["ScriptLocation"]) == "s3://${ArtifactsBucketName}/${SummaryScriptKey}"
+    script_key = workflow["Parameters"]["SummaryScriptKey"]["Default"]
+    assert script_key == "glue/traffic_daily_summary.py"
+    assert (ROOT / "glue_jobs" / script_key.rsplit("/", 1)[-1]).is_file(), script_key
+    assert is_ref(properties["Role"], "GlueRoleArn")
+    assert is_ref(properties["SecurityConfiguration"], "SecurityConfigurationName")
+    assert properties["WorkerType"] == "G.1X"
+    assert is_ref(properties["NumberOfWorkers"], "SummaryNumberOfWorkers")
+    assert is_ref(properties["Timeout"], "SummaryTimeoutMinutes")
+    assert properties["ExecutionProperty"]["MaxConcurrentRuns"] == 1
+    assert properties["MaxRetries"] == 0
+    parameters = workflow["Parameters"]
+    workers = parameters["SummaryNumberOfWorkers"]
+    assert (workers["Type"], int(workers["Default"]), int(workers["MinValue"])) == ("Number", 2, 2)
+    timeout = parameters["SummaryTimeoutMinutes"]
+    assert timeout["Type"] == "Number" and 0 < int(timeout["Default"]) <= 60 and int(timeout["MinValue"]) >= 1
+
+    arguments = properties["DefaultArguments"]
+    transform = workflow_resources["TransformJob"]["Properties"]["DefaultArguments"]
+    assert {key: arguments[key] for key in GLUE_RUN_ARGUMENTS} == {key: transform[key] for key in GLUE_RUN_ARGUMENTS}
+    # Only what the summary's parser takes (traffic_glue.arguments.SUMMARY_ARGUMENTS):
+    # none of the transform's own arguments.
+    assert set(arguments) - set(GLUE_RUN_ARGUMENTS) == {"--source_table", "--target_table", "--target_path"}
+    assert arguments["--source_table"] == transform["--target_table"]
+    assert render(arguments["--target_table"]) == f"${{DatabaseName}}.{SUMMARY_TABLE}"
+    assert render(arguments["--target_path"]) == SUMMARY_LOCATION
+    summary_prefix, curated_prefix = parameters["SummaryPrefix"], parameters["CuratedPrefix"]
+    assert summary_prefix["Default"] == "daily_summary/"
+    assert summary_prefix["AllowedPattern"] == curated_prefix["AllowedPattern"]
+    assert not summary_prefix["Default"].startswith(curated_prefix["Default"])
+    # Two tables at one location would share data/ (and the curated table's maintenance
+    # would take the summary's files for orphans): the stack refuses equal prefixes.
+    assertions = [a["Assert"] for rule in workflow["Rules"].values() for a in rule["Assertions"]]
+    assert {"Fn::Not": [{"Fn::Equals": [{"Ref": "SummaryPrefix"}, {"Ref": "CuratedPrefix"}]}]} in assertions
+
+    outputs = workflow["Outputs"]
+    assert render(outputs["SummaryJobName"]["Value"]) == "${SummaryJob}"
+    assert render(outputs["SummaryTableName"]["Value"]) == render(arguments["--target_table"])
+    assert "Iceberg" in outputs["SummaryTableName"]["Description"]
+
+
 def _spark_conf(value: str) -> dict:
     """Glue's --conf value `k1=v1 --conf k2=v2 ...` as {k: v}; a key set twice fails."""
     pairs = [item.partition("=") for item in value.split(" --conf ")]
@@ -568,12 +679,13 @@ def _triggers_by_workflow(workflow_resources) -> dict:
     return grouped
 
 
-def test_start_triggers_crawl_and_the_crawl_starts_the_job(workflow_resources):
+def test_start_triggers_crawl_the_crawl_starts_the_transform_and_it_the_summary(workflow_resources):
     grouped = _triggers_by_workflow(workflow_resources)
     assert set(grouped) == {"TrafficWorkflow", None}
     assert set(grouped[None]) == {"MaintenanceSchedule"}
     triggers = grouped["TrafficWorkflow"]
-    assert set(triggers) == {"ScheduledStart", "OnDemandStart", "StartTransformWhenRawCrawled"}
+    assert set(triggers) == {
+        "ScheduledStart", "OnDemandStart", "StartTransformWhenRawCrawled", "StartSummaryWhenTransformed"}
 
     crawl_raw = [{"CrawlerName": {"Ref": "RawCrawler"}}]
     assert triggers["ScheduledStart"]["Type"] == "SCHEDULED"
@@ -591,6 +703,15 @@ def test_start_triggers_crawl_and_the_crawl_starts_the_job(workflow_resources):
     assert conditional["Predicate"]["Conditions"] == [
         {"LogicalOperator": "EQUALS", "CrawlerName": {"Ref": "RawCrawler"}, "CrawlState": "SUCCEEDED"}
     ]
+
+    # Only a transform that succeeded has named the days it replaced (curated_days).
+    summary = triggers["StartSummaryWhenTransformed"]
+    assert render(summary["Name"]) == "${ProjectName}-start-daily-summary"
+    assert summary["Type"] == "CONDITIONAL"
+    assert summary["StartOnCreation"] is True
+    assert summary["Actions"] == [{"JobName": {"Ref": "SummaryJob"}}]
+    assert summary["Predicate"] == {"Logical": "AND", "Conditions": [
+        {"LogicalOperator": "EQUALS", "JobName": {"Ref": "TransformJob"}, "State": "SUCCEEDED"}]}
 
 
 def _depends_on(resource: dict) -> set:

@@ -22,7 +22,15 @@ from workflows.graph import (
     local_parameters,
     walk,
 )
-from tests.workflow_helpers import JOB_SCRIPT, graph_of, table_names, tables_of, transform_job
+from tests.workflow_helpers import (
+    JOB_SCRIPT,
+    ROOT,
+    graph_of,
+    summary_job,
+    table_names,
+    tables_of,
+    transform_job,
+)
 
 class FakeNodes:
     """A node runner that records the order and returns the states it is given."""
@@ -60,13 +68,39 @@ def test_each_start_trigger_is_found_by_type_and_crawls_the_raw_table(template, 
     assert graph_of(renamed).start_trigger(trigger_type).actions == start.actions
 
 
-def test_the_crawler_succeeding_starts_the_transform_job(template):
+def _started_when(graph, node) -> list:
+    """The nodes started by the conditional triggers whose only condition is `node` succeeding."""
+    return [
+        started
+        for trigger in graph.conditional_triggers
+        if trigger.predicate == Predicate("AND", (Condition(node.kind, node.name, SUCCEEDED),))
+        for started in trigger.actions
+    ]
+
+
+def test_the_crawler_succeeding_starts_the_transform_and_that_the_summary(template):
     graph = graph_of(template)
     (crawler,) = graph.start_trigger("ON_DEMAND").actions
-    (conditional,) = graph.conditional_triggers
-    assert conditional.predicate == Predicate("AND", (Condition(CRAWLER, crawler.name, SUCCEEDED),))
-    job = transform_job(graph)
-    assert job.kind == JOB and job.script == str(JOB_SCRIPT) and JOB_SCRIPT.is_file()
+    assert len(graph.conditional_triggers) == 2
+    transform = transform_job(graph)
+    assert _started_when(graph, crawler) == [transform]
+    assert transform.kind == JOB and transform.script == str(JOB_SCRIPT) and JOB_SCRIPT.is_file()
+    summary = summary_job(graph)
+    assert _started_when(graph, transform) == [summary]
+    assert summary.kind == JOB and summary.name == "traffic-glue-daily-summary"
+    assert summary.script == str(ROOT / "glue_jobs" / "traffic_daily_summary.py")
+    assert _started_when(graph, summary) == []
+
+
+def test_the_summary_reads_the_transforms_table_and_writes_its_own_beside_it(template):
+    graph = graph_of(template)
+    transform, summary = dict(transform_job(graph).arguments), dict(summary_job(graph).arguments)
+    assert summary["--source_table"] == transform["--target_table"] == "traffic.traffic_minutes"
+    assert summary["--target_table"] == "traffic.daily_summary"
+    assert transform["--target_path"] == "s3://local-curated-bucket/curated/"
+    assert summary["--target_path"] == "s3://local-curated-bucket/daily_summary/"
+    moved = dict(summary_job(graph_of(template, SummaryPrefix="summary/v2/")).arguments)
+    assert moved["--target_path"] == "s3://local-curated-bucket/summary/v2/"
 
 
 def test_the_weekly_maintenance_is_not_part_of_the_workflow(template):
@@ -75,12 +109,12 @@ def test_the_weekly_maintenance_is_not_part_of_the_workflow(template):
     assert "WorkflowName" not in template["Resources"]["MaintenanceSchedule"]["Properties"]
     graph = graph_of(template)
     assert "MaintenanceSchedule" not in {t.logical_id for t in graph.triggers}
-    assert [n.logical_id for n in graph.nodes()] == ["RawCrawler", "TransformJob"]
+    assert [n.logical_id for n in graph.nodes()] == ["RawCrawler", "TransformJob", "SummaryJob"]
     assert graph.start_trigger("SCHEDULED").logical_id == "ScheduledStart"
     for start in ("ON_DEMAND", "SCHEDULED"):
         nodes = FakeNodes()
         walk(graph, graph.start_trigger(start), nodes)
-        assert nodes.ran == ["RawCrawler", "TransformJob"]
+        assert nodes.ran == ["RawCrawler", "TransformJob", "SummaryJob"]
 
 
 def test_a_start_trigger_type_the_workflow_lacks_is_an_error(template):
@@ -91,12 +125,21 @@ def test_a_start_trigger_type_the_workflow_lacks_is_an_error(template):
 # --- walking it -------------------------------------------------------------------------
 
 
-def test_walk_crawls_then_transforms(template):
+def test_walk_crawls_then_transforms_then_summarises(template):
     graph, nodes = graph_of(template), FakeNodes()
     ran = walk(graph, graph.start_trigger("ON_DEMAND"), nodes, nodes.on_fire)
     crawler = graph.start_trigger("ON_DEMAND").actions[0]
-    assert ran == [(crawler, SUCCEEDED), (transform_job(graph), SUCCEEDED)]
-    assert nodes.fired == ["OnDemandStart", "StartTransformWhenRawCrawled"]
+    assert ran == [(crawler, SUCCEEDED), (transform_job(graph), SUCCEEDED), (summary_job(graph), SUCCEEDED)]
+    assert nodes.fired == ["OnDemandStart", "StartTransformWhenRawCrawled", "StartSummaryWhenTransformed"]
+
+
+@pytest.mark.parametrize("state", ["FAILED", "TIMEOUT", "STOPPED", "ERROR"])
+def test_no_summary_after_a_transform_that_did_not_succeed(template, state):
+    """The summary's days are the ones a successful transform names (curated_days)."""
+    graph, nodes = graph_of(template), FakeNodes({"TransformJob": state})
+    ran = walk(graph, graph.start_trigger("SCHEDULED"), nodes, nodes.on_fire)
+    assert [(n.logical_id, s) for n, s in ran] == [("RawCrawler", SUCCEEDED), ("TransformJob", state)]
+    assert nodes.fired == ["ScheduledStart", "StartTransformWhenRawCrawled"]
 
 
 def test_nothing_fires_after_the_crawler_fails(template):
@@ -138,7 +181,9 @@ def with_failure_handlers(template: dict) -> dict:
     [
         ({"RawCrawler": FAILED}, ["RawCrawler", "AlertJob"]),
         ({"TransformJob": FAILED}, ["RawCrawler", "TransformJob", "CleanUpJob"]),
-        ({}, ["RawCrawler", "TransformJob", "CleanUpJob"]),
+        # Both triggers on the transform fire; their actions run in template order.
+        ({}, ["RawCrawler", "TransformJob", "SummaryJob", "CleanUpJob"]),
+        ({"SummaryJob": FAILED}, ["RawCrawler", "TransformJob", "SummaryJob", "CleanUpJob"]),
     ],
 )
 def test_a_predicate_on_a_failure_fires_on_that_failure_only(template, states, expected):

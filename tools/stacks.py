@@ -17,8 +17,22 @@ LIBRARY_PACKAGE = "traffic_glue"
 LIBRARY_ZIP = "traffic_glue.zip"
 JOB_SCRIPT = "traffic_transform.py"
 MAINTENANCE_SCRIPT = "traffic_table_maintenance.py"
+SUMMARY_SCRIPT = "traffic_daily_summary.py"
 # The job scripts shipped beside the library: artifact name -> file in glue_jobs/.
-JOB_SCRIPTS = {"script": JOB_SCRIPT, "maintenance_script": MAINTENANCE_SCRIPT}
+JOB_SCRIPTS = {
+    "script": JOB_SCRIPT,
+    "maintenance_script": MAINTENANCE_SCRIPT,
+    "summary_script": SUMMARY_SCRIPT,
+}
+# Every artifact `package` builds: artifact name -> its file name in the build folder.
+ARTIFACT_FILES = {**JOB_SCRIPTS, "library": LIBRARY_ZIP}
+# The workflow stack parameter that holds each artifact's key in the artifacts bucket.
+KEY_PARAMETERS = {
+    "script": "ScriptKey",
+    "maintenance_script": "MaintenanceScriptKey",
+    "summary_script": "SummaryScriptKey",
+    "library": "LibraryKey",
+}
 
 # Zip entries carry this timestamp (the earliest a zip can hold), so the archive
 # changes only when a file's content does, not when a checkout touches mtimes.
@@ -79,7 +93,7 @@ def write_library_zip(package_dir: Path, zip_path: Path) -> None:
 
 def package(source_dir: Path, out_dir: Path) -> dict:
     """Build the library zip and copy the job scripts into `out_dir`:
-    {"script": .., "maintenance_script": .., "library": ..}."""
+    {artifact name (ARTIFACT_FILES): path}."""
     package_dir = Path(source_dir) / LIBRARY_PACKAGE
     scripts = {name: Path(source_dir) / file for name, file in JOB_SCRIPTS.items()}
     for needed in (package_dir / "__init__.py", *scripts.values()):
@@ -245,29 +259,30 @@ def read_template(path: Path) -> str:
     return body
 
 
-def workflow_parameters(foundation: dict, *, project: str, script_key: str, library_key: str,
-                        worker_type: str, workers: int, semantics: str,
-                        schedule: Optional[str] = None, extra: Optional[dict] = None,
-                        maintenance_script_key: Optional[str] = None) -> dict:
-    """The workflow stack's parameters: the foundation's outputs plus the deploy options.
+def workflow_parameters(foundation: dict, *, project: str, keys: dict, worker_type: str,
+                        workers: int, semantics: str, schedule: Optional[str] = None,
+                        extra: Optional[dict] = None) -> dict:
+    """The workflow stack's parameters: the foundation's outputs plus the deploy options;
+    `keys` is {artifact name (KEY_PARAMETERS): its key in the artifacts bucket}.
 
-    A parameter left out (Schedule when not given, RawPrefix, ...) takes the template's
-    default, on updates too, so a deploy always states the whole configuration.
+    A parameter left out (an artifact not in `keys`, Schedule when not given,
+    RawPrefix, ...) takes the template's default, on updates too, so a deploy always
+    states the whole configuration.
     """
     missing = [key for key in SHARED_OUTPUTS if key not in foundation]
     if missing:
         raise DeployError(f"the foundation stack has no output {', '.join(missing)}")
+    unknown = sorted(set(keys) - set(KEY_PARAMETERS))
+    if unknown:
+        raise DeployError(f"no workflow stack parameter takes the key of {', '.join(unknown)}")
     parameters = {key: foundation[key] for key in SHARED_OUTPUTS}
+    parameters["ProjectName"] = project
+    parameters.update({KEY_PARAMETERS[name]: key for name, key in keys.items()})
     parameters.update(
-        ProjectName=project,
-        ScriptKey=script_key,
-        LibraryKey=library_key,
         WorkerType=worker_type,
         NumberOfWorkers=str(workers),
         Semantics=semantics,
     )
-    if maintenance_script_key:
-        parameters["MaintenanceScriptKey"] = maintenance_script_key
     if schedule:
         parameters["Schedule"] = schedule
     parameters.update(extra or {})
