@@ -347,3 +347,9 @@ def test_every_argument_glue_passes_the_summary_job_is_accepted():
     assert config.target_table.endswith(".daily_summary") and config.target_path.startswith("s3://")
     assert config.given["datalake-formats"] == "iceberg" and config.run_id == "jr_2"
     assert (config.workflow_name, config.workflow_run_id) == ("wf", "wr_1")
+
+
+def test_the_readme_holds_the_summary_jobs_arguments_as_its_help_does():
+    from traffic_glue.arguments import SUMMARY_ARGUMENTS, markdown_table
+
+    assert markdown_table(SUMMARY_ARGUMENTS) in (ROOT / "README.md").read_text()

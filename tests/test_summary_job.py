@@ -179,3 +179,17 @@ def test_pictures_of_a_folder_without_a_summary_table_say_where_they_looked(tmp_
     assert capsys.readouterr().err.strip() == (
         f"report: error: no summary table in {tmp_path}: run the workflow first (make run), "
         "or give --summary the folder of the daily summary table")
+
+
+def test_a_catalog_table_given_by_its_path_alone_is_refused(tmp_path, capsys):
+    """A catalog's table has numbered metadata and no version hint: a path's own catalog
+    would not see it, and the summary would start a second table in the same folder."""
+    for name in ("curated", "summary"):
+        (tmp_path / name / "metadata").mkdir(parents=True)
+        (tmp_path / name / "metadata" / "00000-1b2c.metadata.json").write_text("{}")
+    dates = ["--start_date", "2020-04-07", "--end_date", "2020-04-07"]
+    assert run_summary(tmp_path / "curated", tmp_path / "new", *dates) == 1
+    assert "holds an Iceberg table of a catalog: give its name as --source_table" in capsys.readouterr().err
+    assert run_summary(tmp_path / "curated", tmp_path / "summary", *dates) == 1
+    assert "--target_path" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "summary").rglob("*")) == ["00000-1b2c.metadata.json", "metadata"]

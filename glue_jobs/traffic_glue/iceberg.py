@@ -19,6 +19,8 @@ import os
 
 from pyspark.sql import SparkSession
 
+from traffic_glue import storage
+
 SESSION_CATALOG = "spark_catalog"
 EXTENSIONS_CONF = {
     "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
@@ -108,3 +110,14 @@ def table_in_catalog(identifier: str) -> str:
     table name stays quoted: `traffic-minutes` is no identifier otherwise)."""
     first, _, rest = identifier.partition(".")
     return rest if first.startswith(PATH_CATALOG_PREFIX) else identifier
+
+
+def made_by_a_catalog(spark: SparkSession, location: str) -> bool:
+    """True if `location` holds an Iceberg table that a catalog made (Glue, the local
+    metastore): its metadata files are `00000-<uuid>.metadata.json` and it has no
+    `version-hint.text`. A path's file-based catalog cannot see such a table, and would
+    start a second table in the same folder."""
+    metadata = f"{location.rstrip('/')}/metadata"
+    return bool(storage.glob(spark, f"{metadata}/*.metadata.json")) and not storage.exists(
+        spark, f"{metadata}/version-hint.text"
+    )

@@ -123,13 +123,7 @@ class IcebergSink:
                 self._refuse_catalog_table_by_path()
 
     def _refuse_catalog_table_by_path(self) -> None:
-        """A table a catalog made (Glue, the local metastore) names its metadata files
-        `00000-<uuid>.metadata.json` and has no `version-hint.text`: a path's file-based
-        catalog cannot see it, and would start a second table in the same folder."""
-        metadata = f"{self.location.rstrip('/')}/metadata"
-        if storage.glob(self.spark, f"{metadata}/*.metadata.json") and not storage.exists(
-            self.spark, f"{metadata}/version-hint.text"
-        ):
+        if iceberg.made_by_a_catalog(self.spark, self.location):
             raise TableFormatError(
                 f"{self.location} holds an Iceberg table of a catalog: give its name as "
                 "--target_table database.table (with --target_path, or alone), not only its path"

@@ -84,6 +84,11 @@ def curated_rows(spark: SparkSession, config: SummaryConfig) -> DataFrame:
         table = spark.table(config.source_table)
     else:
         path = storage.qualified(spark, config.source_path)
+        if iceberg.made_by_a_catalog(spark, path):
+            raise SummaryInputError(
+                f"--source_path {config.source_path} holds an Iceberg table of a catalog: give "
+                "its name as --source_table database.table"
+            )
         if storage.exists(spark, f"{path.rstrip('/')}/metadata"):
             table = spark.table(iceberg.path_table(spark, path))
         elif storage.glob(spark, f"{path.rstrip('/')}/year=*"):
@@ -105,6 +110,11 @@ class SummaryTable:
         if table and not spark.catalog.tableExists(table) and not location:
             raise catalog.CatalogError(
                 f"--target_table {table} does not exist; give --target_path too to create it there"
+            )
+        if not table and iceberg.made_by_a_catalog(spark, self.location):
+            raise SummaryInputError(
+                f"--target_path {location} holds an Iceberg table of a catalog: give its name "
+                "as --target_table database.table (with --target_path, or alone)"
             )
         self.identifier = table or iceberg.path_table(spark, self.location)
         self.name = table or self.location
