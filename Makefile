@@ -58,9 +58,8 @@ run: sample ## Run the workflow locally from its template (crawler, trigger, job
 	$(PY) -m workflows.local_runner --raw $(DATA)/raw --curated $(DATA)/curated \
 	  --start-date $(START_DATE) --end-date $(END_DATE) --semantics $(SEMANTICS)
 
-sql: setup ## Query the local catalog: make sql Q="SELECT ... FROM traffic.traffic_minutes"
-	@test -n "$(Q)" || { echo 'usage: make sql Q="SELECT count(*) FROM traffic.traffic_minutes"'; exit 2; }
-	$(PY) -m workflows.local_sql "$(Q)"
+sql: setup ## Query the local catalog: a prompt on one Spark session (or make sql < file), or make sql Q="SELECT ..."
+	$(PY) -m workflows.local_sql $(if $(Q),"$(Q)")
 
 test: setup checkov-env ## Run the test suite
 	$(PY) -m pytest -q
