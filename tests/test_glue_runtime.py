@@ -6,6 +6,7 @@ plain-PySpark path of the same job is covered by tests/test_job.py.
 """
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -93,3 +94,30 @@ def test_glue_runtime_runs_and_commits_the_job(spark, glue_context_available, tm
     runtime.commit()
     assert report.output["rows"] == 3 and report.accounting_holds
     assert config.start_date == dt.date(2020, 4, 7)
+
+
+def test_only_the_glue_module_imports_awsglue():
+    """The transforms and the rest of the package run where Glue's libraries are not."""
+    import ast
+
+    package = Path(__file__).resolve().parents[1] / "glue_jobs" / "traffic_glue"
+    importing = []
+    for module in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(name.split(".")[0] == "awsglue" for name in names):
+                importing.append(module.name)
+    assert sorted(set(importing)) == ["glue.py"]
+
+
+def test_the_transforms_import_without_awsglue():
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['awsglue'] = None\n"  # any import of awsglue fails
+            "import traffic_glue.transforms, traffic_glue.pipeline, traffic_glue.summary, traffic_glue.config")
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root / "glue_jobs")})
+    assert done.returncode == 0, done.stderr

@@ -1,5 +1,8 @@
 """The job's arguments: parsed once, around Glue's `getResolvedOptions`, and checked.
 
+Importing this module does not import `awsglue` (only `glue` does, when arguments are
+parsed): the transforms that take its constants run where Glue's libraries are not.
+
 Every bad value raises `ArgumentError` whose message names the argument, before any
 Spark session exists.
 """
@@ -11,8 +14,6 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
-
-from awsglue.utils import GlueArgumentError, getResolvedOptions
 
 from traffic_glue.arguments import (
     SUMMARY_ARGUMENTS, TRANSFORM_ARGUMENTS, documented_names, given_arguments, unknown_argument,
@@ -116,10 +117,9 @@ def _resolved(argv: list[str], required: tuple, optional: tuple, defaults: dict)
     if unknown:
         raise ArgumentError(unknown)
     present = [name for name in optional if f"--{name}" in argv]
-    try:
-        args = getResolvedOptions(argv, list(required) + present)
-    except GlueArgumentError as error:
-        raise ArgumentError(str(error)) from None
+    from traffic_glue.glue import resolved_options  # the one module that imports awsglue
+
+    args = resolved_options(argv, list(required) + present)
     return {**defaults, **{k: v for k, v in args.items() if v is not None}}
 
 

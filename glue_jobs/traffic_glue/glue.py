@@ -37,6 +37,17 @@ class Runtime:
             self.job.commit()
 
 
+def resolved_options(argv: list[str], names: list[str]) -> dict:
+    """Glue's `getResolvedOptions` (plain Python, also on PyPI); `ArgumentError` names
+    what it refuses."""
+    from awsglue.utils import GlueArgumentError, getResolvedOptions
+
+    try:
+        return getResolvedOptions(argv, names)
+    except GlueArgumentError as error:
+        raise ArgumentError(str(error)) from None
+
+
 def _launched_by_spark_submit() -> bool:
     # spark-submit starts the JVM first and hands the Python process its gateway.
     return "PYSPARK_GATEWAY_PORT" in os.environ
