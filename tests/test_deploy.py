@@ -127,7 +127,7 @@ def test_run_job_summary_starts_the_stacks_summary_job_without_the_transforms_ar
         "JobName": "traffic-glue-daily-summary", "Timeout": 20,
         "Arguments": {"--start_date": "2020-04-07", "--end_date": "2020-04-07"}})
     with stub, cfn_stub:
-        argv = ["run-job", "--job", "summary", "--start-date", "2020-04-07", "--end-date", "2020-04-07",
+        argv = ["run-job", "--summary", "--start-date", "2020-04-07", "--end-date", "2020-04-07",
                 "--timeout", "20", "--no-follow"]
         assert deploy.main(argv, session=FakeSession(glue=glue, cloudformation=cfn)) == 0
     stub.assert_no_pending_responses()
@@ -136,9 +136,9 @@ def test_run_job_summary_starts_the_stacks_summary_job_without_the_transforms_ar
 
 def test_run_job_summary_refuses_the_transforms_options(capsys):
     with pytest.raises(SystemExit) as exit_:
-        deploy.main(["run-job", "--job", "summary", "--semantics", "athena"], session=FakeSession())
+        deploy.main(["run-job", "--summary", "--semantics", "athena"], session=FakeSession())
     assert exit_.value.code == 2
-    assert "--semantics and --table-format are the transform job's" in capsys.readouterr().err
+    assert "--summary takes no --job, --semantics or --table-format" in capsys.readouterr().err
 
 
 def test_run_job_refuses_an_unknown_table_format(capsys):

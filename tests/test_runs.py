@@ -206,6 +206,8 @@ def test_runs_lists_workflow_and_job_runs(capsys):
             "start_date": "2024-01-01", "end_date": "2024-01-31"})["RunId"]
         jr = glue.start_job_run(JobName="traffic-glue-transform", Arguments={
             "--start_date": "2024-01-01", "--end_date": "2024-01-02", "--semantics": "athena"})["JobRunId"]
+        glue.create_job(Name="traffic-glue-daily-summary", Role="arn:aws:iam::123456789012:role/glue",
+                        Command={"Name": "glueetl", "ScriptLocation": "s3://a/s.py"})
         assert deploy.main(["runs", "--limit", "3"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "workflow traffic-glue-workflow: last 3 runs"
@@ -214,6 +216,8 @@ def test_runs_lists_workflow_and_job_runs(capsys):
     assert lines[2] == "job traffic-glue-transform: last 3 runs"
     assert lines[3].startswith(f"  {jr}  SUCCEEDED  started 20")
     assert lines[3].endswith("  duration 123 s  end_date=2024-01-02 start_date=2024-01-01")
+    # Every job of the workflow stack, the summary too.
+    assert lines[4:] == ["job traffic-glue-daily-summary: no runs"]
 
 
 def test_runs_sends_the_limit_and_copes_with_no_runs(capsys):

@@ -5,7 +5,7 @@
         [--summary-script-key K] [--library-key K]
     python -m tools.deploy deploy [--project traffic-glue] [--workers 2] ...
     python -m tools.deploy start-workflow [--start-date D --end-date D] [--no-follow]
-    python -m tools.deploy run-job [--job transform|summary|NAME] [--start-date D --end-date D] [--arg KEY=VALUE ...]
+    python -m tools.deploy run-job [--summary] [--start-date D --end-date D] [--arg KEY=VALUE ...]
         [--table-format iceberg|parquet] [--workers N --worker-type G.1X --timeout MINUTES]
     python -m tools.deploy runs [--limit 5]
 
@@ -177,12 +177,10 @@ JOB_OUTPUTS = {"transform": "JobName", "summary": "SummaryJobName"}
 
 
 def cmd_run_job(args, clients, sleep) -> int:
-    role = args.job if args.job in JOB_OUTPUTS else None
-    summary = role == "summary"
-    if summary and (args.semantics or args.table_format):  # before any AWS call
-        args.command_parser.error("--semantics and --table-format are the transform job's")
-    named = None if role or args.job is None else args.job
-    job = _workflow_output(args, clients, named, JOB_OUTPUTS[role or "transform"])
+    summary = args.summary
+    if summary and (args.semantics or args.table_format or args.job):  # before any AWS call
+        args.command_parser.error("--summary takes no --job, --semantics or --table-format")
+    job = _workflow_output(args, clients, args.job, JOB_OUTPUTS["summary" if summary else "transform"])
     arguments = {f"--{key}": value for key, value in args.run_properties.items()}
     if args.semantics:
         arguments["--semantics"] = args.semantics
@@ -211,8 +209,14 @@ def cmd_run_job(args, clients, sleep) -> int:
 
 def cmd_runs(args, clients, sleep) -> int:
     workflow = _workflow_output(args, clients, args.workflow, "WorkflowName")
-    job = _workflow_output(args, clients, args.job, "JobName")
-    show_runs(clients("glue"), workflow, job, args.limit)
+    if args.job:
+        jobs = [args.job]
+    else:  # every job of the workflow stack (a stack deployed before the summary has one)
+        stack = f"{args.project}-workflow"
+        outputs = stack_outputs(clients("cloudformation"), stack)
+        jobs = [required_output(outputs, "JobName", stack)]
+        jobs += [outputs[name] for name in JOB_OUTPUTS.values() if name != "JobName" and name in outputs]
+    show_runs(clients("glue"), workflow, jobs, args.limit)
     return 0
 
 
@@ -267,8 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.set_defaults(handler=cmd_start_workflow, command_parser=sub)
 
     sub = commands.add_parser("run-job", parents=[aws, dates], help="start one job run and follow it")
-    sub.add_argument("--job", metavar="transform|summary|NAME",
-                     help="the workflow stack's transform job (default) or daily summary job, or a job's name")
+    sub.add_argument("--job", help="default: the workflow stack's JobName (its transform job)")
+    sub.add_argument("--summary", action="store_true",
+                     help="the workflow stack's daily summary job (SummaryJobName) instead")
     sub.add_argument("--semantics", choices=SEMANTICS, help="default: the job's (the stack's Semantics)")
     sub.add_argument("--table-format", choices=TABLE_FORMATS,
                      help="the curated table's format for this run (default: the job's, iceberg)")
@@ -282,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = commands.add_parser("runs", parents=[aws], help="show the last workflow and job runs")
     sub.add_argument("--workflow")
-    sub.add_argument("--job")
+    sub.add_argument("--job", help="default: every job of the workflow stack")
     sub.add_argument("--limit", type=int, choices=range(1, 201), default=5, metavar="1..200")
     sub.set_defaults(handler=cmd_runs)
     return parser

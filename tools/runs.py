@@ -118,17 +118,18 @@ def _properties(values: Optional[dict]) -> str:
     return " ".join(f"{k}={v}" for k, v in sorted((values or {}).items()))
 
 
-def show_runs(glue, workflow: str, job: str, limit: int) -> None:
-    """Print the last `limit` runs of the workflow and of the job, newest first."""
+def show_runs(glue, workflow: str, jobs: list[str], limit: int) -> None:
+    """Print the last `limit` runs of the workflow and of each job, newest first."""
     runs = glue.get_workflow_runs(Name=workflow, IncludeGraph=False, MaxResults=limit).get("Runs", [])
     print(f"workflow {workflow}: last {limit} runs" if runs else f"workflow {workflow}: no runs")
     for run in sorted(runs, key=lambda r: r["StartedOn"], reverse=True):
         print(f"  {run['WorkflowRunId']}  {run['Status']}  started {_utc(run.get('StartedOn'))}"
               f"  completed {_utc(run.get('CompletedOn'))}  {_properties(run.get('WorkflowRunProperties'))}")
-    job_runs = glue.get_job_runs(JobName=job, MaxResults=limit).get("JobRuns", [])
-    print(f"job {job}: last {limit} runs" if job_runs else f"job {job}: no runs")
-    for run in sorted(job_runs, key=lambda r: r["StartedOn"], reverse=True):
-        arguments = run.get("Arguments", {})
-        dates = {k: arguments[f"--{k}"] for k in ("start_date", "end_date") if f"--{k}" in arguments}
-        print(f"  {run['Id']}  {run['JobRunState']}  started {_utc(run.get('StartedOn'))}"
-              f"  duration {run.get('ExecutionTime', '-')} s  {_properties(dates)}")
+    for job in jobs:
+        job_runs = glue.get_job_runs(JobName=job, MaxResults=limit).get("JobRuns", [])
+        print(f"job {job}: last {limit} runs" if job_runs else f"job {job}: no runs")
+        for run in sorted(job_runs, key=lambda r: r["StartedOn"], reverse=True):
+            arguments = run.get("Arguments", {})
+            dates = {k: arguments[f"--{k}"] for k in ("start_date", "end_date") if f"--{k}" in arguments}
+            print(f"  {run['Id']}  {run['JobRunState']}  started {_utc(run.get('StartedOn'))}"
+                  f"  duration {run.get('ExecutionTime', '-')} s  {_properties(dates)}")
