@@ -15,7 +15,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from tools.duckdb_reference import CURATED_ARROW_SCHEMA, curated_rows, write_curated
+from tools.duckdb_reference import CURATED_ARROW_SCHEMA, curated_rows, seen_lanes, write_curated
 from traffic_glue import schema
 
 DAY = date(2020, 4, 7)
@@ -99,9 +99,9 @@ def test_columns_types_and_order(tmp_path):
         [pa.int32(), pa.int64(), pa.float64(), pa.int32(), pa.float64()]
         + [pa.int32()] * 7 + [pa.float64()] * 2 + [pa.int64()] * 4
     )
-    # sorted by uniqueid, recordtimestamp
+    # sorted by uniqueid (corrected: the lve_nr), recordtimestamp
     assert [pick(r, "uniqueid", "recordtimestamp") for r in table.to_pylist()] == [
-        (1, T0 + MINUTE), (2, T0), (2, T0 + MINUTE)]
+        (1, T0), (1, T0 + MINUTE), (2, T0 + MINUTE)]
 
 
 # --- steps 3 and 4: lane speed, lane grouping, location id ------------------------------
@@ -121,13 +121,13 @@ def test_lane_speed_integer_division_vs_weighted(tmp_path, semantics, speed_11, 
         reading(11, 1, T0, i=(2, 1, 0, 0), s=(100, 51, 0, 0)),
         reading(21, 2, T0, i=(1, 1, 1, 0), s=(100, 90, 81, 0)),
     ])
-    rows = by_key(run(tmp_path, semantics))
-    assert rows[(11, T0)]["currentspeed"] == speed_11
-    assert rows[(21, T0)]["currentspeed"] == speed_21
+    row_11, row_21 = run(tmp_path, semantics)  # athena ids 11 and 21; corrected 1 and 2
+    assert row_11["currentspeed"] == speed_11
+    assert row_21["currentspeed"] == speed_21
     # classes summed as given; bezettingsgraad = ROUND(AVG(i2+i3+i4+i5)) = 3 for both
-    assert pick(rows[(11, T0)], "trafficintensityclass2", "trafficintensityclass3",
+    assert pick(row_11, "trafficintensityclass2", "trafficintensityclass3",
                 "trafficintensityclass4", "trafficintensityclass5", "bezettingsgraad") == (2, 1, 0, 0, 3)
-    assert rows[(21, T0)]["bezettingsgraad"] == 3
+    assert row_21["bezettingsgraad"] == 3
 
 
 @BOTH
@@ -167,23 +167,21 @@ def test_lane_grouping_athena_takes_max_id_of_lanes_present(tmp_path):
                 "avgspeed3minutes") == (90.0, 2, None, 90.0)
 
 
-def test_lane_grouping_corrected_keeps_one_id(tmp_path):
+def test_lane_grouping_corrected_names_the_location_by_its_lve_nr(tmp_path):
     write_parquet(tmp_path, _lve5_readings())
     rows = by_key(run(tmp_path, "corrected"))
-    assert set(rows) == {(53, T0), (53, T0 + MINUTE)}
-    assert pick(rows[(53, T0)], "currentspeed", "bezettingsgraad", "trafficintensityclass2") == (100.0, 1, 3)
+    assert set(rows) == {(5, T0), (5, T0 + MINUTE)}
+    assert pick(rows[(5, T0)], "currentspeed", "bezettingsgraad", "trafficintensityclass2") == (100.0, 1, 3)
     # one series: previous = 100 (60 s earlier), 90-100 = -10 -> 0, avg3 = (100+90)/2 = 95
-    assert pick(rows[(53, T0 + MINUTE)], "currentspeed", "bezettingsgraad", "previousspeed",
+    assert pick(rows[(5, T0 + MINUTE)], "currentspeed", "bezettingsgraad", "previousspeed",
                 "speeddiffindicator", "avgspeed3minutes") == (90.0, 2, 100.0, 0, 95.0)
 
 
 @pytest.mark.parametrize("semantics, locations", [
     ("athena", [61, 661]),  # MAX of the kept lanes of the minute
-    # MAX over every valid reading of the lve_nr in the run's context range, kept or not:
-    # lve 6: 62 (occupancy -1) and 63 (defect) count, 69 is invalid (speed 300);
-    # lve 66: 668, seen only on 2020-04-08 (outside the run's days, in a late folder),
-    # does not count: 661 stays
-    ("corrected", [63, 661]),
+    # the lve_nr, whatever lanes were read: 62 (occupancy -1), 63 (defect), 69 (invalid,
+    # speed 300) and 668 (another day's, in a late folder) change nothing
+    ("corrected", [6, 66]),
 ])
 def test_location_id_of_lanes_not_kept(tmp_path, semantics, locations):
     write_parquet(tmp_path, [
@@ -240,10 +238,10 @@ def test_20_minute_window_rows_vs_time(tmp_path, semantics, at_minute_20, at_min
     speeds = {0: 10, 1: 30}
     write_parquet(tmp_path, [reading(81, 8, T0 + m * MINUTE, s=(speeds.get(m, 50), 0, 0, 0))
                              for m in range(22) if m != 10])
-    rows = by_key(run(tmp_path, semantics))
-    assert rows[(81, T0 + 20 * MINUTE)]["avgspeed20minutes"] == at_minute_20
-    assert rows[(81, T0 + 21 * MINUTE)]["avgspeed20minutes"] == at_minute_21
-    assert rows[(81, T0 + 21 * MINUTE)]["trafficjamindicatorlong"] == 0  # 49 and 50 are in the 0 band
+    rows = {r["recordtimestamp"]: r for r in run(tmp_path, semantics)}
+    assert rows[T0 + 20 * MINUTE]["avgspeed20minutes"] == at_minute_20
+    assert rows[T0 + 21 * MINUTE]["avgspeed20minutes"] == at_minute_21
+    assert rows[T0 + 21 * MINUTE]["trafficjamindicatorlong"] == 0  # 49 and 50 are in the 0 band
 
 
 # --- steps 7 and 10: indicators ------------------------------------------------------
@@ -253,9 +251,10 @@ def test_20_minute_window_rows_vs_time(tmp_path, semantics, at_minute_20, at_min
     # uniqueid: (avgspeed3minutes, trafficjamindicator)
     ("athena", {1001: (0.0, 1), 1011: (40.0, 1), 1022: (40.5, -1), 1031: (41.0, 0),
                 1041: (250.0, 0), 1052: (250.5, -1), 1061: (None, -1)}),
-    # 250.5 cannot happen in corrected: a weighted mean of speeds 0..250 stays <= 250
-    ("corrected", {1001: (0.0, 1), 1011: (40.0, 1), 1022: (40.5, 0), 1031: (41.0, 0),
-                   1041: (250.0, 0), 1052: (250.0, 0), 1061: (None, -1)}),
+    # 250.5 cannot happen in corrected: a weighted mean of speeds 0..250 stays <= 250;
+    # uniqueid is the lve_nr
+    ("corrected", {100: (0.0, 1), 101: (40.0, 1), 102: (40.5, 0), 103: (41.0, 0),
+                   104: (250.0, 0), 105: (250.0, 0), 106: (None, -1)}),
 ])
 def test_jam_bands(tmp_path, semantics, expected):
     write_parquet(tmp_path, [
@@ -316,12 +315,12 @@ def test_partitions_around_midnight_utc(tmp_path, semantics):
         161: (92.5, 2, 0, 1),  # AVG(90, 95)
         171: (80.0, 6, 0, 3),  # AVG(60, 100); 5+1; ROUND(AVG(5, 1))
     }),
-    ("corrected", {
-        131: (70.0, 1, 0, 1),  # B's 09:30+00:00 is later than A's 10:00+02:00 (08:00 UTC)
-        141: (90.0, 3, 0, 3),  # counted once
-        151: (250 / 3, 1, 2, 3),  # same instant: C wins on i3 (2 > 1): (90 + 2*80)/3
-        161: (95.0, 1, 0, 1),  # all else equal: the greater s2 wins
-        171: (100.0, 1, 0, 1),  # NULL tijd_laatst_gewijzigd is older than any time
+    ("corrected", {  # uniqueid is the lve_nr
+        13: (70.0, 1, 0, 1),  # B's 09:30+00:00 is later than A's 10:00+02:00 (08:00 UTC)
+        14: (90.0, 3, 0, 3),  # counted once
+        15: (250 / 3, 1, 2, 3),  # same instant: C wins on i3 (2 > 1): (90 + 2*80)/3
+        16: (95.0, 1, 0, 1),  # all else equal: the greater s2 wins
+        17: (100.0, 1, 0, 1),  # NULL tijd_laatst_gewijzigd is older than any time
     }),
 ])
 def test_duplicates(tmp_path, semantics, expected):
@@ -422,7 +421,7 @@ def test_json_strings_and_iso_timestamps_parse_like_parquet(tmp_path, semantics)
         write_json_lines(json_root, r["arrived"], [line])
     write_json_lines(json_root, T0, [
         "[1, 2]", '"not an object"', "{broken",
-        # each would otherwise take part, and become lve 5's id (MAX(unieke_id))
+        # each would otherwise take part in lve 5's minute T0
         {**_as_stream_json(reading(99, 5, T0)), schema.LANE_ID: "99.5"},
         {**_as_stream_json(reading(99, 5, T0)), schema.arithmetic_speed(2): "fast"},
         {**_as_stream_json(reading(99, 5, T0)), schema.arithmetic_speed(2): 251},
@@ -436,7 +435,8 @@ def test_json_strings_and_iso_timestamps_parse_like_parquet(tmp_path, semantics)
     from_parquet = run(tmp_path / "parquet", semantics)
     # lve 5: 2 rows, lve 7: 3, lve 13: 1, lve 12: 2 (00:00 and 23:59; 23:59 on the 6th is context)
     assert len(from_parquet) == 8
-    assert by_key(from_parquet)[(121, MIDNIGHT)]["previousspeed"] == 60.0
+    location_12 = 121 if semantics == "athena" else 12
+    assert by_key(from_parquet)[(location_12, MIDNIGHT)]["previousspeed"] == 60.0
     assert run(json_root, semantics, source_format="json") == from_parquet
 
 
@@ -451,10 +451,34 @@ def test_no_files_gives_an_empty_table(tmp_path, semantics):
 
 def test_locations_select_rows_after_grouping(tmp_path):
     write_parquet(tmp_path, _lve5_readings() + [reading(71, 7, T0)])
-    rows = run(tmp_path, "corrected", locations=[53])
+    rows = run(tmp_path, "corrected", locations=[5])
     assert [pick(r, "uniqueid", "recordtimestamp", "previousspeed") for r in rows] == [
-        (53, T0, None), (53, T0 + MINUTE, 100.0)]
+        (5, T0, None), (5, T0 + MINUTE, 100.0)]
     assert run(tmp_path, "athena", locations=[51]) == []  # 51 names no location
+
+
+def test_seen_lanes_of_sections_whose_lanes_come_and_go(tmp_path):
+    """docs/SEMANTICS.md, "The locations table": every reading of the run's days with an
+    integer lane and section counts, kept or not; a lane that moves is a lane of both."""
+    write_parquet(tmp_path, [
+        reading(957, 18, T0), reading(957, 18, T0 + HOUR), reading(957, 19, T0 + HOUR),
+        reading(957, 19, T0 + 2 * HOUR),
+        reading(50, 18, T0 + MINUTE, defect=1),
+        reading(51, 18, T0 + MINUTE, s=(300, 0, 0, 0)),  # rejected (bad speed): still says so
+        reading(52, 18, MIDNIGHT - MINUTE),  # the lookback: not the run's day
+        reading(53, 18, MIDNIGHT + 24 * HOUR, arrived=MIDNIGHT + 24 * HOUR + 5),  # the next day
+    ])
+    at = lambda epoch: datetime.fromtimestamp(epoch, timezone.utc).replace(tzinfo=None)
+    assert [tuple(r.values()) for r in seen_lanes(str(tmp_path), DAY, DAY)] == [
+        (18, 50, "H50", at(T0 + MINUTE), at(T0 + MINUTE)),
+        (18, 51, "H51", at(T0 + MINUTE), at(T0 + MINUTE)),
+        (18, 957, "H957", at(T0), at(T0 + HOUR)),
+        (19, 957, "H957", at(T0 + HOUR), at(T0 + 2 * HOUR)),
+    ]
+    # --locations: corrected ids are lve_nr, athena ids lane ids (the sections holding one)
+    assert {r["lve_nr"] for r in seen_lanes(str(tmp_path), DAY, DAY, locations=[19])} == {19}
+    assert {r["lve_nr"] for r in seen_lanes(str(tmp_path), DAY, DAY, semantics="athena",
+                                            locations=[957])} == {18, 19}
 
 
 # --- write_curated -------------------------------------------------------------------------

@@ -219,8 +219,8 @@ def test_baseline_numbers_by_hand(baseline):
     assert r["filtered"] == GOOD_FILTERED
     assert len(baseline["rows"]) == GOOD_ROWS
     # The correction (40 km/h, later tijd_laatst_gewijzigd) won over the 30 km/h reading:
-    # location 12 at 12:02 = AVG(lane 11: 40, lane 12: (70 + 60) / 2 = 65) = 52.5.
-    at_1202 = [r for r in baseline["rows"] if r[1] == _at(12, 2) and r[0] == 12]
+    # location 1 at 12:02 = AVG(lane 11: 40, lane 12: (70 + 60) / 2 = 65) = 52.5.
+    at_1202 = [r for r in baseline["rows"] if r[1] == _at(12, 2) and r[0] == 1]
     assert at_1202[0][S.CURATED_COLUMNS.index(S.CURRENT_SPEED)] == 52.5
 
 
@@ -235,8 +235,7 @@ BAD_LINES_NOON = [
     # bad_tijd_laatst_gewijzigd
     {"unieke_id": "11", "lve_nr": "1", "tijd_waarneming": str(_at(12, 1)),
      "tijd_laatst_gewijzigd": "soon"},
-    # negative_intensity; bad_speed; bad_intensity: lanes 97, 99 and 29 would become the
-    # locations' ids (the largest lane id) if a rejected reading counted there.
+    # negative_intensity; bad_speed; bad_intensity (lanes 97, 99 and 29).
     {"unieke_id": "97", "lve_nr": "1", "tijd_waarneming": str(_at(12, 1)),
      "verkeersintensiteit_klasse2": "-3"},
     {"unieke_id": "99", "lve_nr": "1", "tijd_waarneming": str(_at(12, 1)),

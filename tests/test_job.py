@@ -12,7 +12,7 @@ import pytest
 
 from tests.factories import RAW_ARROW_SCHEMA, T0, hour_folder, land_parquet, raw_reading
 from tests.job_helpers import (
-    iceberg_table, last_report, partition_digests, run_job, table_rows,
+    iceberg_table, is_iceberg, last_report, partition_digests, run_job, table_rows,
 )
 from tools.sample_data import SampleSpec, generate
 from traffic_glue import schema as S
@@ -203,3 +203,158 @@ def test_readings_all_left_out_exit_non_zero_and_change_nothing(tmp_path, capsys
     err = capsys.readouterr().err
     assert "no rows to write for 2020-04-07 .. 2020-04-07: 1 readings read" in err
     assert partition_digests(target) == before
+
+
+# --- locations: ids that do not depend on what a run reads ---------------------------------
+
+NOON_8TH = T0 + 86400 + 12 * 3600
+
+
+def _minutes(lane: int, unit: int, start: int, end: int) -> list[dict]:
+    """A reading a minute in [start, end] (epoch seconds), speeds varying by the minute."""
+    return [raw_reading(lane, unit, t, counts=(2, 1, 0, 0), speeds=(60 + t // 60 % 37, 50, 0, 0))
+            for t in range(start, end + 1, 60)]
+
+
+def moving_lane_readings() -> list[dict]:
+    """Sections whose lanes come and go, 2020-04-07 and 08:
+
+    - lve 18: lane 50 on the 7th only (06:00-06:29, 22:00-23:59), lane 957 on the 8th
+      only, until noon (an id made of the largest lane read was 957 in a two-day run
+      and 50 in a run of the 7th alone);
+    - at noon on the 8th lane 957 moves to lve 19: it reports for both sections at
+      12:00, then for 19 until 13:00;
+    - lve 19: lane 960 on both days, 11:00-14:00.
+    """
+    day_8 = T0 + 86400
+    return (
+        _minutes(50, 18, T0 + 6 * 3600, T0 + 6 * 3600 + 29 * 60)
+        + _minutes(50, 18, T0 + 22 * 3600, day_8 - 60)
+        + _minutes(957, 18, day_8, NOON_8TH)
+        + _minutes(957, 19, NOON_8TH, NOON_8TH + 3600)
+        + _minutes(960, 19, T0 + 11 * 3600, T0 + 14 * 3600)
+        + _minutes(960, 19, day_8 + 11 * 3600, day_8 + 14 * 3600)
+    )
+
+
+@pytest.fixture(scope="module")
+def moving(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("moving")
+    land_parquet(root, moving_lane_readings())
+    return root
+
+
+def _epoch(moment: dt.datetime) -> int:
+    """Iceberg's timestamps read as UTC; Parquet's (INT96) as naive UTC."""
+    return int(moment.replace(tzinfo=dt.timezone.utc).timestamp())
+
+
+def locations_rows(target: Path) -> list[tuple]:
+    """The locations table beside a curated table, read without Spark, by lve_nr:
+    (location_id, lve_nr, [(unieke_id, beschrijvende_id, first, last)], first, last),
+    times in epoch seconds."""
+    folder = target / "_locations"
+    if is_iceberg(target):
+        rows = iceberg_table(folder).scan().to_arrow().to_pylist()
+    else:
+        rows = pq.read_table(folder).to_pylist()
+    return sorted(
+        (r["location_id"], r["lve_nr"],
+         [(lane["unieke_id"], lane["beschrijvende_id"], _epoch(lane["first_seen"]),
+           _epoch(lane["last_seen"])) for lane in r["lanes"]],
+         _epoch(r["first_seen"]), _epoch(r["last_seen"]))
+        for r in rows
+    )
+
+
+def _lanes_of(rows: list[tuple]) -> dict[int, list[tuple]]:
+    return {row[1]: row[2] for row in rows}
+
+
+@pytest.fixture(scope="module")
+def moving_range(moving, tmp_path_factory) -> Path:
+    """Both days in one run, into a fresh table."""
+    target = tmp_path_factory.mktemp("moving-range") / "curated"
+    assert run_job(moving, target, "2020-04-07", "2020-04-08") == 0
+    return target
+
+
+def test_a_day_alone_equals_that_day_of_a_range_while_lanes_come_and_go(moving, moving_range, tmp_path):
+    for day in (dt.date(2020, 4, 7), dt.date(2020, 4, 8)):
+        alone = tmp_path / f"alone-{day}"
+        assert run_job(moving, alone, str(day), str(day)) == 0
+        assert table_rows(alone) == table_rows(moving_range, day)
+    assert {r[0] for r in table_rows(moving_range)} == {18, 19}  # the sections' lve_nr
+
+
+def test_a_lane_that_moves_gives_each_section_its_readings_and_no_key_twice(moving_range, capsys):
+    rows = table_rows(moving_range)
+    keys = [(r[0], r[1]) for r in rows]
+    assert len(keys) == len(set(keys))
+    at_noon = {r[0]: r for r in rows if r[1] == NOON_8TH}
+    class2 = S.CURATED_COLUMNS.index(S.class_total(2))
+    # lve 18: lane 957 alone; lve 19: lanes 957 and 960
+    assert (at_noon[18][class2], at_noon[19][class2]) == (2, 4)
+    assert [r[1] for r in rows if r[0] == 18][-1] == NOON_8TH  # 18's last row
+
+    day_8 = T0 + 86400
+    assert _lanes_of(locations_rows(moving_range)) == {
+        18: [(50, "H018L50", T0 + 6 * 3600, day_8 - 60), (957, "H018L57", day_8, NOON_8TH)],
+        19: [(957, "H019L57", NOON_8TH, NOON_8TH + 3600),
+             (960, "H019L60", T0 + 11 * 3600, day_8 + 14 * 3600)],
+    }
+    assert [(r[0], r[1], r[3], r[4]) for r in locations_rows(moving_range)] == [
+        (18, 18, T0 + 6 * 3600, NOON_8TH), (19, 19, T0 + 11 * 3600, day_8 + 14 * 3600)]
+    located = last_report(moving_range)["output"]["locations"]
+    assert located == {"table": f"file:{moving_range}/_locations", "changed": True, "sections": 2,
+                       "new_sections": [18, 19],
+                       "lanes_moved": [{"unieke_id": 957, "lve_nr": [18, 19]}]}
+
+
+def test_reruns_never_change_an_id_or_the_locations_table(moving, moving_range, tmp_path):
+    target = tmp_path / "curated"
+    assert run_job(moving, target, "2020-04-07", "2020-04-08") == 0
+    curated, located = partition_digests(target), locations_rows(target)
+    snapshot = iceberg_table(target / "_locations").current_snapshot().snapshot_id
+    for start, end in (("2020-04-08", "2020-04-08"), ("2020-04-07", "2020-04-07"),
+                       ("2020-04-07", "2020-04-08")):
+        assert run_job(moving, target, start, end) == 0
+        assert last_report(target)["output"]["locations"]["changed"] is False
+    assert partition_digests(target) == curated and locations_rows(target) == located
+    assert iceberg_table(target / "_locations").current_snapshot().snapshot_id == snapshot
+
+    # Day by day, in either order, into another table: the same ids and the same table.
+    one_by_one = tmp_path / "day-by-day"
+    for day in ("2020-04-08", "2020-04-07"):
+        assert run_job(moving, one_by_one, day, day) == 0
+    assert table_rows(one_by_one) == table_rows(moving_range)
+    assert locations_rows(one_by_one) == locations_rows(moving_range)
+
+
+def test_the_locations_table_in_the_parquet_format(moving, moving_range, tmp_path, capsys):
+    target = tmp_path / "curated"
+    assert run_job(moving, target, "2020-04-07", "2020-04-08", "--table_format", "parquet") == 0
+    assert (target / "_locations").is_dir()
+    assert not [p for p in target.glob("_staging/*")] + [p for p in target.glob("_journal/*")]
+    assert f"  locations: 2 sections (2 new: 18, 19; lane 957 under lve_nr 18, 19) in {target}/_locations" \
+        in capsys.readouterr().out.splitlines()
+    assert locations_rows(target) == locations_rows(moving_range)
+    assert run_job(moving, target, "2020-04-08", "2020-04-08", "--table_format", "parquet") == 0
+    assert locations_rows(target) == locations_rows(moving_range)
+
+
+def test_a_locations_run_records_only_its_sections_lanes(moving, tmp_path):
+    target = tmp_path / "curated"
+    assert run_job(moving, target, "2020-04-07", "2020-04-07") == 0
+    assert run_job(moving, target, "2020-04-08", "2020-04-08", "--locations", "19") == 0
+    lanes = _lanes_of(locations_rows(target))
+    day_8 = T0 + 86400
+    assert lanes[18] == [(50, "H018L50", T0 + 6 * 3600, day_8 - 60)]  # not 957: 18's rows stayed
+    assert [lane[0] for lane in lanes[19]] == [957, 960] and lanes[19][1][3] == day_8 + 14 * 3600
+
+
+def test_athena_rows_keep_their_per_minute_lane_ids_beside_the_locations_table(moving, moving_range, tmp_path):
+    target = tmp_path / "curated"
+    assert run_job(moving, target, "2020-04-07", "2020-04-08", "--semantics", "athena") == 0
+    assert {r[0] for r in table_rows(target)} == {50, 957, 960}  # the largest lane of the minute
+    assert locations_rows(target) == locations_rows(moving_range)

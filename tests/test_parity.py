@@ -2,7 +2,8 @@
 
 Two implementations that share no code agreeing on every row and column of generated
 data (duplicates, corrections, defects, missing minutes, jams, late arrivals) is the
-strongest evidence the numbers are right.
+strongest evidence the numbers are right. The lanes each run records in the locations
+table are held to the DuckDB reference's too.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import math
 
 import pytest
 
-from tests.job_helpers import run_job, table_rows
-from tools.duckdb_reference import curated_rows
+from tests.factories import land_parquet
+from tests.job_helpers import iceberg_table, run_job, table_rows
+from tests.test_job import moving_lane_readings
+from tools.duckdb_reference import curated_rows, seen_lanes
 from tools.sample_data import SampleSpec, generate
 from traffic_glue import schema as S
 
@@ -58,10 +61,23 @@ def assert_same_rows(spark_rows: list[tuple], duck_rows: list[tuple]) -> None:
     assert not mismatches, f"{len(mismatches)} values differ, first: {mismatches[:5]}"
 
 
-def _duck(root, semantics, source_format):
-    table = curated_rows(str(root), START, END, semantics=semantics, source_format=source_format)
+def _duck(root, semantics, source_format, start=START, end=END):
+    table = curated_rows(str(root), start, end, semantics=semantics, source_format=source_format)
     return sorted((tuple(r[c] for c in COLUMNS) for r in table.to_pylist()),
                   key=lambda r: (r[0], r[1]))
+
+
+def recorded_lanes(target) -> list[dict]:
+    """The lanes of a fresh target's locations table, one dict per (lve_nr, lane), as
+    `seen_lanes` gives them (naive UTC times), sorted."""
+    utc = dt.timezone.utc
+    found = []
+    for row in iceberg_table(target / "_locations").scan().to_arrow().to_pylist():
+        assert row["location_id"] == row["lve_nr"]
+        for lane in row["lanes"]:
+            found.append({"lve_nr": row["lve_nr"], **lane, **{
+                key: lane[key].astimezone(utc).replace(tzinfo=None) for key in ("first_seen", "last_seen")}})
+    return sorted(found, key=lambda r: (r["lve_nr"], r["unieke_id"]))
 
 
 @pytest.mark.parametrize("semantics", ["athena", "corrected"])
@@ -73,6 +89,9 @@ def test_parity_on_parquet(parquet_landing, tmp_path, semantics):
     jams = sum(1 for r in ours if r[COLUMNS.index(S.JAM)] == 1)
     assert jams > 100  # the data exercises the jam bands
     assert_same_rows(ours, _duck(parquet_landing, semantics, "parquet"))
+    lanes = recorded_lanes(target)
+    assert len(lanes) == 60  # every lane of the generated network
+    assert lanes == seen_lanes(str(parquet_landing), START, END, semantics=semantics)
 
 
 @pytest.mark.parametrize("semantics", ["athena", "corrected"])
@@ -81,6 +100,26 @@ def test_parity_on_json_lines(json_landing, tmp_path, semantics):
     assert run_job(json_landing, target, str(START), str(END), "--semantics", semantics,
                    "--source_format", "json") == 0
     assert_same_rows(table_rows(target), _duck(json_landing, semantics, "json"))
+    assert recorded_lanes(target) == seen_lanes(str(json_landing), START, END, semantics=semantics,
+                                                 source_format="json")
+
+
+@pytest.fixture(scope="module")
+def moving_landing(tmp_path_factory):
+    """Sections whose lanes report on different days, and a lane that moves to another
+    section at noon (tests/test_job.py, `moving_lane_readings`)."""
+    root = tmp_path_factory.mktemp("landing-moving")
+    land_parquet(root, moving_lane_readings())
+    return root
+
+
+@pytest.mark.parametrize("semantics", ["athena", "corrected"])
+@pytest.mark.parametrize("start, end", [(START, END), (START, START), (END, END)])
+def test_parity_while_lanes_come_and_go(moving_landing, tmp_path, semantics, start, end):
+    target = tmp_path / "curated"
+    assert run_job(moving_landing, target, str(start), str(end), "--semantics", semantics) == 0
+    assert_same_rows(table_rows(target), _duck(moving_landing, semantics, "parquet", start, end))
+    assert recorded_lanes(target) == seen_lanes(str(moving_landing), start, end, semantics=semantics)
 
 
 def test_parity_with_selected_locations(parquet_landing, tmp_path):
@@ -92,3 +131,5 @@ def test_parity_with_selected_locations(parquet_landing, tmp_path):
     ours = table_rows(target)
     assert {r[0] for r in ours} == set(chosen)
     assert_same_rows(ours, [r for r in everything if r[0] in chosen])
+    assert recorded_lanes(target) == seen_lanes(str(parquet_landing), START, END, locations=chosen)
+    assert {lane["lve_nr"] for lane in recorded_lanes(target)} == set(chosen)

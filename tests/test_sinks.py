@@ -1,7 +1,7 @@
 """What a run replaces, in both table formats: exactly the rows it was asked to, and
 nothing else. Each test compares the rows that must stay before and after.
 
-Three locations (corrected ids = their one lane: 11, 31, 51), readings at 06:00-06:02
+Three locations (corrected ids = their lve_nr: 1, 3, 5), readings at 06:00-06:02
 and 12:00-12:02 on 2020-04-07 and 2020-04-08; one vehicle a minute, so a lane's speed
 is the location's `currentspeed`. The `old` landing drives at 90 km/h, the `new` one at
 50 km/h everywhere.
@@ -83,14 +83,14 @@ def test_the_table_format_is_what_was_asked(published):
 def test_locations_replace_only_those_locations_rows_of_the_run_days(landings, published, tmp_path):
     target = copy_of(published, tmp_path)
     assert _run(landings["new"], target, published, "2020-04-07", "2020-04-07",
-                "--locations", "31") == 0
+                "--locations", "3") == 0
     after = table_rows(target)
-    replaced = [r for r in after if r[0] == 31 and _day(r) == DAY_7]
+    replaced = [r for r in after if r[0] == 3 and _day(r) == DAY_7]
     assert [(r[1], r[2]) for r in replaced] == [
         (T0 + h * 3600 + 60 * m, float(SPEED_NEW)) for h in (6, 12) for m in range(3)]
-    # Every other row, of location 31 on the 8th and of 11 and 51 on both days, as it was.
-    kept = [r for r in after if not (r[0] == 31 and _day(r) == DAY_7)]
-    assert kept == [r for r in published["rows"] if not (r[0] == 31 and _day(r) == DAY_7)]
+    # Every other row, of location 3 on the 8th and of 1 and 5 on both days, as it was.
+    kept = [r for r in after if not (r[0] == 3 and _day(r) == DAY_7)]
+    assert kept == [r for r in published["rows"] if not (r[0] == 3 and _day(r) == DAY_7)]
     assert len(after) == len(published["rows"])
 
 
@@ -103,7 +103,7 @@ def test_a_day_without_raw_readings_is_left_as_it_is(landings, published, tmp_pa
     assert [r for r in after if _day(r) == DAY_7] == [r for r in published["rows"] if _day(r) == DAY_7]
     # The 8th: replaced; its 06:00 hour has no row any more, so it is removed.
     assert sorted((r[0], r[1], r[2]) for r in after if _day(r) == DAY_8) == sorted(
-        (lane, T0 + 86400 + 12 * 3600 + 60 * m, float(SPEED_NEW)) for lane in LANES for m in range(3))
+        (unit, T0 + 86400 + 12 * 3600 + 60 * m, float(SPEED_NEW)) for unit in LANES.values() for m in range(3))
     report = last_report(target)
     assert report["output"]["days_left_unchanged"] == ["2020-04-07"]
     assert report["output"]["partitions_removed"] == ["year=2020/month=4/day=8/hour=6"]

@@ -57,10 +57,10 @@ def _statused(spark, rows):
 
 
 def _deduplicated(spark, rows):
-    """As the pipeline does in `corrected`: kept and left-out readings, deduplicated."""
+    """As the pipeline does in `corrected`: the kept readings, deduplicated."""
     return (
         _statused(spark, rows)
-        .where(TR.has_status(*TR.NAMES_LOCATION))
+        .transform(TR.filter_kept_readings)
         .transform(TR.deduplicate_readings, CONTEXT_START)
     )
 
@@ -106,14 +106,26 @@ def test_deduplicate_never_lets_a_left_out_reading_beat_a_kept_one(spark):
         # Later and larger, but defect (or unknown occupancy): only the kept one counts.
         reading(1, 1, T0, counts=(9, 0, 0, 0), modified="2020-04-07T09:00:00+00:00", defect=1),
         reading(1, 1, T0, counts=(8, 0, 0, 0), modified="2020-04-07T09:00:00+00:00", occupancy=-1),
-        # Only left out: one of them remains, for the location id.
+        # Only left out: nothing of lane 2 remains.
         reading(2, 1, T0, counts=(7, 0, 0, 0), defect=1),
     ]
     for ordered in (rows, rows[::-1]):
         result = _deduplicated(spark, ordered).select(
             S.LANE_ID, S.intensity(2), TR.status_name(F.col(TR.READING_STATUS))
         )
-        assert sorted(tuple(r) for r in result.collect()) == [(1, 1, "kept"), (2, 7, "defect")]
+        assert sorted(tuple(r) for r in result.collect()) == [(1, 1, "kept")]
+
+
+def test_deduplicate_keeps_a_reading_per_section_of_a_lane_that_reports_for_two(spark):
+    """A lane moving to another lve_nr may report for both in one minute: each section
+    keeps its reading; duplicates are resolved within a section."""
+    rows = [
+        reading(957, 18, T0, counts=(1, 0, 0, 0), modified="2020-04-07T08:00:00+00:00"),
+        reading(957, 18, T0, counts=(2, 0, 0, 0), modified="2020-04-07T09:00:00+00:00"),
+        reading(957, 19, T0, counts=(5, 0, 0, 0), modified="2020-04-07T08:00:00+00:00"),
+    ]
+    result = _deduplicated(spark, rows).select(S.UNIT_ID, S.LANE_ID, S.intensity(2))
+    assert sorted(tuple(r) for r in result.collect()) == [(18, 957, 2), (19, 957, 5)]
 
 
 # --- step 3: lane speed -------------------------------------------------------------------
@@ -149,7 +161,7 @@ def test_lane_speed(spark, semantics, column):
 def _grouped(spark, rows, semantics):
     """Steps 1..4 as the pipeline chains them (`athena` keeps duplicates)."""
     if semantics == ATHENA:
-        readings = _statused(spark, rows)
+        readings = _statused(spark, rows).transform(TR.filter_kept_readings)
     else:
         readings = _deduplicated(spark, rows)
     return (
@@ -191,44 +203,50 @@ def test_group_lanes_athena_takes_the_largest_lane_present(spark):
     assert_approx_df_equality(result, expected, 1e-12, ignore_row_order=True, ignore_nullable=True)
 
 
-def test_group_lanes_corrected_keeps_one_id_per_location(spark):
+def test_group_lanes_corrected_names_the_location_by_its_lve_nr(spark):
     result = _grouped(spark, GROUP_ROWS, CORRECTED)
     expected = spark.createDataFrame(
         [
             # weighted: (200+70)/3 = 90 and 80 -> 85
-            (1, T0, 12, 85.0, 4, 6, 1, 0, 0),
-            # lane 12 missing, the id stays 12; (90+60)/2 = 75
-            (1, T0 + 60, 12, 75.0, 2, 1, 1, 0, 0),
-            (1, T0 + 120, 12, 50.0, 1, 1, 0, 0, 0),
-            (2, T0, 21, None, 0, 0, 0, 0, 0),
+            (1, T0, 1, 85.0, 4, 6, 1, 0, 0),
+            # lane 12 missing: the id is the lve_nr all the same; (90+60)/2 = 75
+            (1, T0 + 60, 1, 75.0, 2, 1, 1, 0, 0),
+            (1, T0 + 120, 1, 50.0, 1, 1, 0, 0, 0),
+            (2, T0, 2, None, 0, 0, 0, 0, 0),
         ],
         _group_schema(),
     )
     assert_approx_df_equality(result, expected, 1e-12, ignore_row_order=True, ignore_nullable=True)
 
 
-def test_corrected_location_id_ignores_rejected_readings_and_other_days(spark):
-    # Lane 99 of unit 1 only ever arrived unusable; lane 98 only the day after (a late
-    # folder holds it). Neither names the location; defect lane 13 does.
-    rows = [reading(11, 1, T0), reading(99, 1, T0, reject_reason="bad_speed"),
-            reading(98, 1, T0 + 86400), reading(13, 1, T0 + 60, defect=1)]
-    result = _grouped(spark, rows, CORRECTED)
-    # Only minute T0 has a kept reading.
-    assert [(r[S.OBSERVED_AT], r[S.LOCATION_ID]) for r in result.collect()] == [(T0, 13)]
+def test_corrected_location_id_does_not_depend_on_the_lanes_read(spark):
+    """The same minutes of a section, read with other lanes beside them (another run's
+    days, a lane that only ever arrived unusable, a defect lane): the same id."""
+    alone = [reading(11, 1, T0), reading(11, 1, T0 + 60)]
+    with_others = alone + [reading(99, 1, T0, reject_reason="bad_speed"),
+                           reading(98, 1, T0 + 86400), reading(13, 1, T0 + 60, defect=1),
+                           reading(957, 1, T0 + 3600)]
+    ids = {
+        tuple((r[S.OBSERVED_AT], r[S.LOCATION_ID]) for r in
+              _grouped(spark, rows, CORRECTED).where(F.col(S.OBSERVED_AT) < T0 + 3600)
+              .orderBy(S.OBSERVED_AT).collect())
+        for rows in (alone, with_others)
+    }
+    assert ids == {((T0, 1), (T0 + 60, 1))}
 
 
-def test_corrected_minute_with_only_a_left_out_higher_lane_names_but_writes_nothing(spark):
+def test_corrected_minute_with_only_left_out_readings_writes_nothing(spark):
     rows = [
         reading(11, 1, T0, counts=(2, 0, 0, 0), speeds=(100, 0, 0, 0)),
         # A defect reading of lane 12 beside the kept one of lane 11: ignored in the values.
         reading(12, 1, T0, counts=(6, 0, 0, 0), speeds=(10, 0, 0, 0), defect=1),
         reading(11, 1, T0 + 60, counts=(4, 0, 0, 0), speeds=(50, 0, 0, 0)),
-        # Minute T0+120: only a defect reading of lane 13, the largest lane seen.
+        # Minute T0+120: only a defect reading of lane 13.
         reading(13, 1, T0 + 120, counts=(1, 0, 0, 0), speeds=(70, 0, 0, 0), defect=1),
     ]
     result = _grouped(spark, rows, CORRECTED)
     expected = spark.createDataFrame(
-        [(1, T0, 13, 100.0, 2, 2, 0, 0, 0), (1, T0 + 60, 13, 50.0, 4, 4, 0, 0, 0)],
+        [(1, T0, 1, 100.0, 2, 2, 0, 0, 0), (1, T0 + 60, 1, 50.0, 4, 4, 0, 0, 0)],
         _group_schema(),
     )
     assert_approx_df_equality(result, expected, 1e-12, ignore_row_order=True, ignore_nullable=True)

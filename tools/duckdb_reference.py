@@ -6,7 +6,8 @@ specification. The transform itself is SQL in `tools/sql/` (`athena.sql`,
 `corrected.sql`, written like the original Athena `INSERT INTO ... SELECT`); this
 module finds the processing-hour folders a run reads, types the raw values
 (Parquet as typed, or JSON lines where any value may be a string), sets the run's
-time range and runs the SQL.
+time range and runs the SQL. `seen_lanes` gives the lanes a run records in the
+locations table (docs/SEMANTICS.md, "The locations table").
 
     python -m tools.duckdb_reference --raw DIR --start-date 2020-04-07 \
         --end-date 2020-04-07 --semantics athena --out DIR
@@ -50,6 +51,7 @@ CURATED_ARROW_SCHEMA = pa.schema(
 
 # The raw columns the transform reads, with the type readings.sql expects.
 _READ_COLUMNS = {
+    schema.LANE_NAME: "VARCHAR",
     schema.LANE_ID: "INTEGER",
     schema.UNIT_ID: "INTEGER",
     schema.OBSERVED_AT: "BIGINT",
@@ -187,6 +189,8 @@ def _typed(column: str, source_type: str, target_type: str) -> str:
     """SQL turning a raw column as read into the type readings.sql expects (NULL when
     it does not parse)."""
     quoted = f'"{column}"'
+    if target_type == "VARCHAR":
+        return f"CAST({quoted} AS VARCHAR)"  # text as it came (beschrijvende_id)
     if source_type != "VARCHAR" and not source_type.startswith("TIMESTAMP"):
         # numbers as typed in Parquet; anything else (a DOUBLE, ...) as its text
         if source_type in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
@@ -275,6 +279,61 @@ def curated_rows(raw_root: str, start_date: date, end_date: date, semantics: str
     finally:
         con.close()
     return table.cast(CURATED_ARROW_SCHEMA)
+
+
+# The lanes of the run's days, one row per (lve_nr, unieke_id): every reading of those
+# days whose lane and section are integers, whatever else it holds; the name is that of
+# the latest reading carrying one (ties: the largest).
+_SEEN_LANES_SQL = """
+WITH seen AS (
+    SELECT lve_nr, unieke_id, tijd_waarneming, beschrijvende_id
+    FROM readings
+    WHERE lve_nr IS NOT NULL AND unieke_id IS NOT NULL
+      AND tijd_waarneming >= getvariable('output_start')
+      AND tijd_waarneming < getvariable('output_end')
+),
+named AS (
+    SELECT lve_nr, unieke_id, beschrijvende_id
+    FROM seen
+    QUALIFY ROW_NUMBER() OVER (
+        PARTITION BY lve_nr, unieke_id
+        ORDER BY beschrijvende_id IS NOT NULL DESC, tijd_waarneming DESC, beschrijvende_id DESC
+    ) = 1
+)
+SELECT
+    seen.lve_nr,
+    seen.unieke_id,
+    ANY_VALUE(named.beschrijvende_id) AS beschrijvende_id,
+    make_timestamp(MIN(seen.tijd_waarneming) * 1000000) AS first_seen,
+    make_timestamp(MAX(seen.tijd_waarneming) * 1000000) AS last_seen
+FROM seen
+JOIN named USING (lve_nr, unieke_id)
+GROUP BY seen.lve_nr, seen.unieke_id
+"""
+
+
+def seen_lanes(raw_root: str, start_date: date, end_date: date, semantics: str = "corrected",
+               source_format: str = "parquet", lookback_minutes: int = 60, late_hours: int = 24,
+               locations: Sequence[int] | None = None) -> list[dict]:
+    """The lanes a run over [start_date, end_date] records in the locations table, sorted
+    by (lve_nr, unieke_id): dicts of lve_nr, unieke_id, beschrijvende_id, first_seen,
+    last_seen (naive UTC datetimes). With `locations`, only the sections whose rows the
+    run replaces: `corrected` ids are lve_nr; `athena` ids are lane ids, so the sections
+    holding such a lane."""
+    con, _ = _prepare(raw_root, start_date, end_date, semantics, source_format,
+                      lookback_minutes, late_hours, None, None)
+    query = _SEEN_LANES_SQL
+    if locations is not None:
+        wanted = ", ".join(str(int(location)) for location in locations)
+        if semantics == "corrected":
+            chosen = f"lve_nr IN ({wanted})"
+        else:
+            chosen = f"lve_nr IN (SELECT lve_nr FROM ({query}) WHERE unieke_id IN ({wanted}))"
+        query = f"SELECT * FROM ({query}) WHERE {chosen}"
+    try:
+        return con.sql(f"SELECT * FROM ({query}) ORDER BY lve_nr, unieke_id").to_arrow_table().to_pylist()
+    finally:
+        con.close()
 
 
 def _day_partitions(target_root: Path, start_date: date, end_date: date):

@@ -15,7 +15,9 @@ import uuid
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
-from traffic_glue import catalog, pipeline, publish, sinks, sources, storage, transforms, validation
+from traffic_glue import (
+    catalog, locations, pipeline, publish, sinks, sources, storage, transforms, validation,
+)
 from traffic_glue.progress import Progress, spark_activity
 from traffic_glue import schema as S
 from traffic_glue.config import ICEBERG, JobConfig
@@ -196,7 +198,6 @@ def _process(
         pipeline.STATUSES: lambda df: df.observe(
             statuses, *status_metrics(window.output_start, window.output_end)
         ),
-        # In corrected the observed frame also holds left-out readings naming a location.
         pipeline.KEPT_READINGS: lambda df: df.observe(
             kept, F.count_if(transforms.has_status(transforms.KEPT)).alias("n")
         ),
@@ -253,6 +254,13 @@ def _process(
                 f"{r['read']} readings read from {len(raw_input.files)} files, "
                 f"{r['kept']} kept; the table was left unchanged"
             )
+        # The sections and lanes of the run's days, for the locations table: a second,
+        # narrow pass over the raw readings (four columns), made before the commit so
+        # that its failure changes nothing.
+        lanes = locations.of_locations(
+            locations.seen_lanes(readings, window.output_start, window.output_end),
+            config.locations, config.semantics,
+        ).localCheckpoint()
         committing = time.monotonic()
         with progress.phase(
             "committing", f"{len(with_readings)} day{'s' if len(with_readings) > 1 else ''} "
@@ -274,8 +282,6 @@ def _process(
         raise
     if not created and recorded != config.semantics:
         sink.record_semantics(config.semantics)
-    with progress.phase("summarising", "the locations with the most jam minutes"):
-        report.top_jam_locations = _top_jam_locations(sink.published_rows(with_readings))
     if config.target_table and sink.table_format != ICEBERG:
         catalog.register_partitions(
             spark, config.target_table, target,
@@ -294,6 +300,13 @@ def _process(
         snapshot_id=result.snapshot_id,
         per_partition={p.partition: {"files": p.files, "bytes": p.bytes} for p in result.written},
     )
+    # Right after the curated table's commit: two tables cannot commit as one
+    # (docs/SEMANTICS.md, "The locations table", says what a crash in between leaves).
+    store = locations.open_store(spark, run_id=report.run_id, table_format=sink.table_format,
+                                 curated_location=target, curated_table=config.target_table)
+    report.output["locations"] = locations.record(store, lanes)
+    with progress.phase("summarising", "the locations with the most jam minutes"):
+        report.top_jam_locations = _top_jam_locations(sink.published_rows(with_readings))
 
 
 def judged_readings(raw_input: sources.RawInput, context: tuple[int, int]) -> tuple[DataFrame, int | None]:

@@ -77,20 +77,15 @@ def curated_minutes(
     readings = observe(
         STATUSES, typed.transform(T.with_reading_status, window.context_start, window.output_end)
     ).transform(_barrier)
-    # Only readings the computation uses cross the shuffle: kept ones, plus in corrected
-    # the left-out ones of the run's days that still name a location.
-    needed = T.NAMES_LOCATION if semantics == CORRECTED else (T.KEPT,)
-    readings = readings.where(T.has_status(*needed))
+    # Only the readings the computation uses cross the shuffle: the kept ones. (The
+    # report counts the others on the statuses above; the locations table reads its
+    # lanes apart, `locations.seen_lanes`.)
+    readings = readings.transform(T.filter_kept_readings)
     # The one shuffle: everything below is keyed by lve_nr (plus more).
     readings = readings.repartition(S.UNIT_ID)
     if semantics == CORRECTED:
-        # One reading per lane and minute, kept ones first: the left-out ones that
-        # remain only name the location (the id is computed on the grouped minutes,
-        # whose sort then serves every series window too).
+        # One reading per section, lane and minute.
         readings = readings.transform(T.deduplicate_readings, window.context_start)
-    else:
-        readings = readings.transform(T.filter_kept_readings)
-    # The observer counts the rows whose status is kept.
     readings = observe(KEPT_READINGS, readings)
     rows = (
         readings.transform(T.with_lane_speed, semantics)

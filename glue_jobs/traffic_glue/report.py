@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 
 from traffic_glue import schema as S
 from traffic_glue.transforms import (
-    DUPLICATE, FILTER_RULES, KEPT, NAMES_LOCATION, OUTSIDE_DAYS, has_status,
+    DUPLICATE, FILTER_RULES, KEPT, OUTSIDE_DAYS, REPLACES_ITS_DAY, has_status,
 )
 from traffic_glue.validation import REJECT_REASONS
 
@@ -35,7 +35,7 @@ def status_metrics(output_start: int, output_end: int) -> list[Column]:
         counts.append(F.count_if(has_status(name)).alias(name))
     counts.append(F.count_if(has_status(KEPT)).alias(CANDIDATES))
     observed = F.col(S.OBSERVED_AT)
-    in_output = has_status(*NAMES_LOCATION) & (observed >= output_start) & (observed < output_end)
+    in_output = has_status(*REPLACES_ITS_DAY) & (observed >= output_start) & (observed < output_end)
     day = F.when(in_output, F.floor((observed - output_start) / SECONDS_PER_DAY).cast("int"))
     # As text: py4j hands an observed array over as an opaque JVM object.
     counts.append(F.array_join(F.array_sort(F.collect_set(day)), ",").alias(DAYS_WITH_READINGS))
@@ -151,6 +151,8 @@ class RunReport:
                     details.append(f"published in {o['publish_seconds']:.1f} s")
                 where += f" ({', '.join(details)})"
             lines.append(where)
+            if o.get("locations"):
+                lines.append(_locations_line(o["locations"]))
         if self.top_jam_locations:
             lines.append("  most jam minutes (trafficjamindicator = 1):")
             for item in self.top_jam_locations:
@@ -158,3 +160,22 @@ class RunReport:
         if self.report_path:
             lines.append(f"  report: {self.report_path}")
         return "\n".join(lines)
+
+
+def _locations_line(located: dict, shown: int = 5) -> str:
+    """`locations: 1,934 sections (2 new: 18, 19; lane 957 under lve_nr 18, 19) in <table>`."""
+    notes = []
+    new, moved = located.get("new_sections", []), located.get("lanes_moved", [])
+    if new:
+        notes.append(f"{len(new)} new: {', '.join(map(str, new[:shown]))}" + (", ..." if len(new) > shown else ""))
+    for lane in moved[:shown]:
+        notes.append(f"lane {lane['unieke_id']} under lve_nr {', '.join(map(str, lane['lve_nr']))}")
+    if len(moved) > shown:
+        notes.append(f"{len(moved)} lanes under more than one lve_nr in all")
+    if not located.get("changed", True):
+        notes.append("unchanged")
+    return (
+        f"  locations: {located.get('sections', 0):,} sections"
+        + (f" ({'; '.join(notes)})" if notes else "")
+        + f" in {located.get('table')}"
+    )

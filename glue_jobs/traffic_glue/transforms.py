@@ -2,11 +2,11 @@
 
 Each takes a DataFrame and plain values and returns a DataFrame; the mode is
 `config.ATHENA` or `config.CORRECTED`. `pipeline.curated_minutes` chains them.
-Every window and grouping is keyed by `lve_nr` plus more: a lane belongs to one
-`lve_nr`, so a series of docs/SEMANTICS.md step 5 (`athena`: `lve_nr`, `uniqueid`;
-`corrected`, one id per `lve_nr`: `lve_nr` alone) and a duplicate (`lve_nr`, lane,
-time) are found within it, and every step shares the job's one partitioning by
-`lve_nr` (docs/SEMANTICS.md, "Step 4: the location id").
+Every window and grouping is keyed by `lve_nr` plus more: a reading belongs to the
+section (`lve_nr`) it reports for, so a duplicate (`lve_nr`, lane, time) and a series
+of docs/SEMANTICS.md step 5 (`athena`: `lve_nr`, `uniqueid`; `corrected`, whose id is
+the `lve_nr`: `lve_nr` alone) are found within one, and every step shares the job's
+one partitioning by `lve_nr` (docs/SEMANTICS.md, "Step 4: the location id").
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ UNKNOWN_OCCUPANCY = "unknown_occupancy"
 DUPLICATE = "duplicate"
 KEPT = "kept"
 FILTER_RULES = (OUTSIDE_DAYS, DEFECT, UNKNOWN_OCCUPANCY)
-# Readings that count for the corrected location id (docs/SEMANTICS.md, "Step 4: the
-# location id").
-NAMES_LOCATION = (KEPT, DEFECT, UNKNOWN_OCCUPANCY)
+# Readings of the run that are not rejected: a day holding one is replaced
+# (docs/SEMANTICS.md, "The table, and what a run replaces"; report.status_metrics).
+REPLACES_ITS_DAY = (KEPT, DEFECT, UNKNOWN_OCCUPANCY)
 # A reading's status is the index of its name here: the run report counts every status
 # over every reading read, and thirteen comparisons of names per reading cost a seven-day
 # run about 3 s more than comparisons of small integers (benchmarks, docs/BENCHMARKS.md).
@@ -115,12 +115,11 @@ _LANE_SPAN = 1 << 32  # unieke_id + 2**31 lies in [0, 2**32)
 
 
 def deduplicate_readings(readings: DataFrame, context_start: int) -> DataFrame:
-    """Step 2 (`corrected`): one reading per lane and measurement time.
+    """Step 2 (`corrected`): of the kept readings, one per section, lane and
+    measurement time: the winner of `deduplication_order`.
 
-    Takes kept and left-out readings (`NAMES_LOCATION`) and returns, per lane and
-    time, the winner of `deduplication_order` among the kept ones if there is one,
-    else one left-out reading (it only names the location, step 4).
-
+    A lane that reports for two sections in one minute gives each its reading: a
+    reading belongs to the section it reports for (docs/SEMANTICS.md, step 2).
     The window is keyed by one long that is unique per (lane, time) for readings
     measured from `context_start` on, put first so that the 64-bit prefix Spark's sort
     compares first almost always decides (`lve_nr` first has few values).
@@ -128,9 +127,7 @@ def deduplicate_readings(readings: DataFrame, context_start: int) -> DataFrame:
     key = (F.col(S.OBSERVED_AT).cast("long") - F.lit(context_start)) * F.lit(_LANE_SPAN) + (
         F.col(S.LANE_ID).cast("long") + F.lit(_LANE_SPAN // 2)
     )
-    same_reading = Window.partitionBy(_READING_KEY, S.UNIT_ID).orderBy(
-        has_status(KEPT).desc(), *deduplication_order()
-    )
+    same_reading = Window.partitionBy(_READING_KEY, S.UNIT_ID).orderBy(*deduplication_order())
     return (
         readings.withColumn(_READING_KEY, key)
         .withColumn("_copy", F.row_number().over(same_reading))
@@ -159,65 +156,44 @@ def with_lane_speed(readings: DataFrame, semantics: str) -> DataFrame:
     return readings.withColumn(LANE_SPEED, F.when(vehicles > 0, speed.cast("double")))
 
 
-_LANES_MAX, _HAS_KEPT, _KEPT = "_lanes_max", "_has_kept", "_kept"
-
-
 def group_lanes(readings: DataFrame, semantics: str) -> DataFrame:
-    """Steps 4 and 4a: one row per `lve_nr` and minute.
+    """Steps 4 and 4a: one row per `lve_nr` and minute, from its kept readings
+    (`corrected`: deduplicated, `deduplicate_readings`).
 
-    `athena` (kept readings): the location id is the minute's largest lane id.
-    `corrected` (deduplicated kept and left-out readings, `deduplicate_readings`): every
-    value is over the kept readings only; `_lanes_max` (the largest lane id of all the
-    rows) and `_has_kept` are for `with_location_id`.
+    `athena` names the row here: its id is the minute's largest lane id. `corrected`
+    names it in `with_location_id`.
     """
     vehicles = _vehicles()
-    if semantics == ATHENA:
-        location = [F.max(S.LANE_ID).alias(S.LOCATION_ID)]
-
-        def counted(value: Column) -> Column:
-            return value
-    else:
-        readings = readings.withColumn(_KEPT, has_status(KEPT))
-        location = [F.max(S.LANE_ID).alias(_LANES_MAX), F.max(_KEPT).alias(_HAS_KEPT)]
-
-        def counted(value: Column) -> Column:
-            return F.when(F.col(_KEPT), value)
-
+    location = [F.max(S.LANE_ID).alias(S.LOCATION_ID)] if semantics == ATHENA else []
     return readings.groupBy(S.UNIT_ID, S.OBSERVED_AT).agg(
         *location,
-        F.avg(counted(F.col(LANE_SPEED))).alias(S.CURRENT_SPEED),
+        F.avg(LANE_SPEED).alias(S.CURRENT_SPEED),
         # The Athena query's "bezettingsgraad" is the rounded mean vehicle count per lane.
-        F.round(F.avg(counted(vehicles))).cast("int").alias(S.INTENSITY_SUM),
+        F.round(F.avg(vehicles)).cast("int").alias(S.INTENSITY_SUM),
         *(
-            F.sum(counted(F.col(S.intensity(k)))).cast("int").alias(S.class_total(k))
+            F.sum(S.intensity(k)).cast("int").alias(S.class_total(k))
             for k in S.COUNTED_CLASSES
         ),
     )
 
 
 def with_location_id(rows: DataFrame, semantics: str) -> DataFrame:
-    """Step 4's id for `corrected`, on `group_lanes`' rows: the largest lane id of the
-    `lve_nr` over every valid reading of the run's context range, kept or left out by
-    step 1 (the caller passes no other readings: rejected readings and readings of
-    other days name nothing). Then only minutes with a kept reading remain.
+    """Step 4's id for `corrected`, on `group_lanes`' rows: the `lve_nr` itself, which
+    depends on nothing a run happens to read, and which no other section holds
+    (docs/SEMANTICS.md, "Step 4: the location id"; the locations table records each
+    section's lanes, `locations`).
 
     `athena` takes the largest lane id per minute instead, in `group_lanes`.
     """
     if semantics == ATHENA:
         return rows
-    # Ordered like `series`, so one sort serves this window and the series windows.
-    every_minute = series(CORRECTED).rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
-    return (
-        rows.withColumn(S.LOCATION_ID, F.max(_LANES_MAX).over(every_minute))
-        .where(F.col(_HAS_KEPT))
-        .drop(_LANES_MAX, _HAS_KEPT)
-    )
+    return rows.withColumn(S.LOCATION_ID, F.col(S.UNIT_ID))
 
 
 def series(semantics: str) -> Window:
     """Step 5: one series per location, in time order (a function: specs need a JVM).
 
-    `corrected` has one location id per `lve_nr`, so the series is the `lve_nr`'s.
+    `corrected`'s location id is the `lve_nr`, so the series is the `lve_nr`'s.
     """
     if semantics == CORRECTED:
         return Window.partitionBy(S.UNIT_ID).orderBy(S.OBSERVED_AT)

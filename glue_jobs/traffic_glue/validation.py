@@ -123,7 +123,7 @@ def _within(seconds: Column, span: tuple[int, int]) -> Column:
 
 def _timed(raw: DataFrame, context: tuple[int, int] | None) -> DataFrame:
     """`raw` plus the time in epoch seconds and whether the run judges the reading."""
-    timed = raw.withColumn(_OBSERVED, _as_epoch_seconds(raw, S.OBSERVED_AT))
+    timed = raw.withColumn(_OBSERVED, as_epoch_seconds(raw, S.OBSERVED_AT))
     if context is None:
         return timed.withColumn(_IN_CONTEXT, F.lit(True))
     observed = F.col(_OBSERVED)
@@ -134,7 +134,7 @@ def _timed(raw: DataFrame, context: tuple[int, int] | None) -> DataFrame:
 
 def _typed(raw: DataFrame, guarded: Column) -> dict[str, Column]:
     """Typed columns of `_timed(raw)`; all but the time only where `guarded` holds."""
-    typed = {name: F.when(guarded, _as_int(raw, name)) for name in _INT_COLUMNS}
+    typed = {name: F.when(guarded, as_int(raw, name)) for name in _INT_COLUMNS}
     typed[S.OBSERVED_AT] = F.col(_OBSERVED)
     typed[S.MODIFIED_AT] = F.when(guarded, _as_instant(raw, S.MODIFIED_AT))
     return {name: typed[name] for name in READING_COLUMNS}
@@ -219,7 +219,7 @@ def _text(name: str) -> str:
     return f"CAST(`{name}` AS STRING)"
 
 
-def _as_int(raw: DataFrame, name: str) -> Column:
+def as_int(raw: DataFrame, name: str) -> Column:
     kind = _type_of(raw, name)
     if kind is None:
         return F.lit(None).cast("int")
@@ -246,7 +246,7 @@ def _iso_instant(name: str) -> Column:
     ).when(text.rlike(_ISO_DATE), F.expr(f"try_cast({_text(name)} AS timestamp)"))
 
 
-def _as_epoch_seconds(raw: DataFrame, name: str) -> Column:
+def as_epoch_seconds(raw: DataFrame, name: str) -> Column:
     kind = _type_of(raw, name)
     if kind is None:
         seconds = F.lit(None).cast("bigint")

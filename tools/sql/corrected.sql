@@ -1,10 +1,9 @@
 -- The curated rows as the field definitions mean them (docs/SEMANTICS.md, "Step by
 -- step", column `corrected`):
---   * one reading per (unieke_id, tijd_waarneming): latest tijd_laatst_gewijzigd as an
---     instant (NULL oldest), then the greatest (i2..i5, s2..s5, bezettingsgraad);
+--   * one reading per (lve_nr, unieke_id, tijd_waarneming): latest tijd_laatst_gewijzigd
+--     as an instant (NULL oldest), then the greatest (i2..i5, s2..s5, bezettingsgraad);
 --   * lane speed = (i2*s2+i3*s3+i4*s4+i5*s5) / (i2+i3+i4+i5) as double;
---   * uniqueid = MAX(unieke_id) over every valid reading of the lve_nr measured in the
---     run's context range (kept or not: defect and unknown-occupancy lanes count);
+--   * uniqueid = lve_nr: a location is a road section, whatever lanes the run reads;
 --   * windows are time ranges [t-120, t] and [t-1140, t] on tijd_waarneming;
 --   * previousspeed only when the previous row is at most 60 s earlier;
 --   * jam bands 0 <= avg <= 40 -> 1, 40 < avg <= 250 -> 0, else -1.
@@ -16,24 +15,11 @@
 -- (row-order summation, as Spark's sliding frames).
 
 WITH
-valid AS (
+kept AS (
     SELECT *
     FROM readings
     WHERE reject_reason IS NULL
-),
-
-location_ids AS (
-    SELECT lve_nr, MAX(unieke_id) AS uniqueid
-    FROM valid
-    WHERE tijd_waarneming >= getvariable('context_start')
-      AND tijd_waarneming < getvariable('output_end')
-    GROUP BY lve_nr
-),
-
-kept AS (
-    SELECT *
-    FROM valid
-    WHERE tijd_waarneming >= getvariable('context_start')
+      AND tijd_waarneming >= getvariable('context_start')
       AND tijd_waarneming < getvariable('output_end')
       AND rekendata_bezettingsgraad > -1
       AND defect = 0
@@ -43,7 +29,7 @@ latest AS (
     SELECT *
     FROM kept
     QUALIFY ROW_NUMBER() OVER (
-        PARTITION BY unieke_id, tijd_waarneming
+        PARTITION BY lve_nr, unieke_id, tijd_waarneming
         ORDER BY
             tijd_laatst_gewijzigd DESC NULLS LAST,
             verkeersintensiteit_klasse2 DESC,
@@ -98,8 +84,8 @@ lane_minutes AS (
 
 location_minutes AS (
     SELECT
-        location_ids.uniqueid,
-        lane_minutes.tijd_waarneming AS recordtimestamp,
+        lve_nr AS uniqueid,
+        tijd_waarneming AS recordtimestamp,
         -- AVG of doubles, summed in unieke_id order so that the result does not
         -- depend on the order the files or threads deliver the lanes in.
         list_avg(list(lane_speed ORDER BY unieke_id)) AS currentspeed,
@@ -109,8 +95,7 @@ location_minutes AS (
         SUM(i4) AS trafficintensityclass4,
         SUM(i5) AS trafficintensityclass5
     FROM lane_minutes
-    INNER JOIN location_ids ON location_ids.lve_nr = lane_minutes.lve_nr
-    GROUP BY lane_minutes.lve_nr, location_ids.uniqueid, lane_minutes.tijd_waarneming
+    GROUP BY lve_nr, tijd_waarneming
 ),
 
 series AS (
