@@ -71,6 +71,7 @@ def test_a_dry_run_says_what_would_change_and_changes_nothing(spark, published, 
     assert "2020-04-08: replaced, hour 10 written (0 published)" in lines
     assert "2020-04-09: left unchanged, no raw readings (0 published)" in lines
     assert "every other partition is left unchanged (the table holds 30 rows in 3 files)" in lines
+    assert f"locations table: file:{published}/_locations (the lanes of the run's days are added)" in lines
 
 
 def test_a_dry_run_names_what_would_stop_the_run(published, tmp_path, capsys):

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from pyspark.sql import SparkSession
 
-from traffic_glue import catalog, job, publish, sinks, sources, storage
+from traffic_glue import catalog, job, locations, publish, sinks, sources, storage
 from traffic_glue import schema as S
 from traffic_glue.config import ICEBERG, PARQUET, JobConfig
 from traffic_glue.pipeline import RunWindow
@@ -58,6 +58,7 @@ class RunPlan:
     refusal: str | None = None  # why the run would stop before writing
     days: list[DayPlan] = field(default_factory=list)
     other_partitions: str = ""
+    locations_table: str = ""
 
     def text(self) -> str:
         c = self.config
@@ -90,6 +91,7 @@ class RunPlan:
         for plan in self.days:
             lines.append(_day_line(plan))
         lines.append(f"  every other partition is left unchanged{self.other_partitions}")
+        lines.append(f"  locations table: {self.locations_table} (the lanes of the run's days are added)")
         return "\n".join(lines)
 
 
@@ -279,6 +281,8 @@ def plan(spark: SparkSession, config: JobConfig) -> RunPlan:
     except (sinks.TableFormatError, job.SemanticsMismatchError) as error:
         result.refusal = str(error)
         return result
+    store = locations.open_store(spark, "dry_run", sink.table_format, sink.location, config.target_table)
+    result.locations_table = store.name
     published: dict = {}
     if exists and sink.table_format == ICEBERG:
         published, result.snapshot, result.other_partitions = _published_iceberg(
