@@ -27,13 +27,13 @@ def argv(*args: str) -> list[str]:
 
 def test_defaults():
     args = parse_maintenance_args(argv("--JOB_NAME", "j", "--target_table", TABLE))
-    assert args == MaintenanceConfig("j", TABLE, maintenance.DEFAULT_RETENTION_DAYS, None)
+    assert args == MaintenanceConfig("j", TABLE, maintenance.DEFAULT_RETENTION_DAYS, None, (TABLE,))
 
 
 def test_every_argument():
     args = parse_maintenance_args(argv("--JOB_NAME", "j", "--target_table", "db_1.t_2",
                                   "--retention_days", "30", "--catalog_dir", "/tmp/catalog"))
-    assert args == MaintenanceConfig("j", "db_1.t_2", 30, "/tmp/catalog")
+    assert args == MaintenanceConfig("j", "db_1.t_2", 30, "/tmp/catalog", ("db_1.t_2",))
 
 
 @pytest.mark.parametrize("args, message", [
@@ -42,6 +42,8 @@ def test_every_argument():
     (["--JOB_NAME", "j", "--target_table", "traffic_minutes"],
      "--target_table must be database.table, got 'traffic_minutes'"),
     (["--JOB_NAME", "j", "--target_table", "traffic.traffic-minutes"], "--target_table must be database.table"),
+    (["--JOB_NAME", "j", "--target_table", f"{TABLE},daily_summary"],
+     "--target_table must be database.table, got 'daily_summary'"),
     (["--JOB_NAME", "j", "--target_table", TABLE, "--retention_days", "0"],
      "--retention_days must be >= 1, got 0"),
     (["--JOB_NAME", "j", "--target_table", TABLE, "--retention_days", "-3"], "--retention_days"),
@@ -74,7 +76,8 @@ def test_the_templates_arguments_are_accepted():
     passed = [item for pair in arguments.items() for item in pair]
     args = parse_maintenance_args(argv(*passed, *glue_own, "--JOB_NAME", name))
     assert args == MaintenanceConfig(
-        "traffic-glue-table-maintenance", TABLE, maintenance.DEFAULT_RETENTION_DAYS, None
+        "traffic-glue-table-maintenance", TABLE, maintenance.DEFAULT_RETENTION_DAYS, None,
+        (TABLE, "traffic.locations", "traffic.daily_summary"),
     )
 
 
@@ -122,10 +125,33 @@ def test_expires_the_table_at_its_location_prints_one_json_line_and_commits(fake
     assert fake_run["started"] == [("j", "/tmp/c", True)]
     assert fake_run["expired"] == [(fake_run["spark"], TABLE, LOCATION, 3)]
     (line,) = capsys.readouterr().out.splitlines()
-    assert json.loads(line) == {"older_than": "2024-03-01 05:00:00", "branches_dropped": ["run_x"],
-                                "data_files_deleted": 3, "manifest_files_deleted": 2,
-                                "orphan_files_deleted": 1}
+    assert json.loads(line) == {"table": TABLE, "older_than": "2024-03-01 05:00:00",
+                                "branches_dropped": ["run_x"], "data_files_deleted": 3,
+                                "manifest_files_deleted": 2, "orphan_files_deleted": 1}
     assert fake_run["job"].committed
+
+
+def test_several_tables_are_checked_first_then_expired_in_order(fake_run, capsys):
+    tables = f"{TABLE},traffic.locations, traffic.daily_summary"
+    assert script.main(argv("--JOB_NAME", "j", "--target_table", tables)) == 0
+    expired = [identifier for _, identifier, _, _ in fake_run["expired"]]
+    assert expired == [TABLE, "traffic.locations", "traffic.daily_summary"]
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["table"] for line in lines] == expired
+
+
+def test_one_missing_table_of_several_changes_none(fake_run, monkeypatch, capsys):
+    describe = catalog.describe
+
+    def missing_summary(spark, table):
+        if table == "traffic.daily_summary":
+            raise catalog.CatalogError(f"table {table} does not exist in the catalog")
+        return describe(spark, table)
+
+    monkeypatch.setattr(catalog, "describe", missing_summary)
+    assert script.main(argv("--JOB_NAME", "j", "--target_table", f"{TABLE},traffic.daily_summary")) == 1
+    assert "table traffic.daily_summary does not exist" in capsys.readouterr().err
+    assert fake_run["expired"] == [] and not fake_run["job"].committed
 
 
 @pytest.mark.parametrize("provider, message", [

@@ -15,7 +15,7 @@ import pytest
 from cfnlint.api import lint_all
 from pyspark.sql import types as T
 
-from traffic_glue import maintenance, schema
+from traffic_glue import locations, maintenance, schema
 from traffic_glue.iceberg import glue_session_catalog_conf
 from workflows.template import load_template
 
@@ -434,10 +434,14 @@ def test_the_glue_role_reaches_what_each_job_names_and_the_workflow_it_runs_in(f
     ):
         if argument not in arguments:
             continue
-        database, table = arguments[argument].split(".")
-        for action in actions:
-            assert _allowed(granted, f"glue:{action}", f"{GLUE_ARN}table/{database}/{table}"), (argument, action)
-        assert _allowed(granted, "glue:GetDatabase", f"{GLUE_ARN}database/{database}"), argument
+        names = arguments[argument].split(",")  # the maintenance job's several tables
+        if job == "TransformJob" and argument == "--target_table":
+            names.append(f"{names[0].split('.')[0]}.{locations.TABLE_NAME}")  # kept beside it
+        for name in names:
+            database, table = name.split(".")
+            for action in actions:
+                assert _allowed(granted, f"glue:{action}", f"{GLUE_ARN}table/{database}/{table}"), (name, action)
+            assert _allowed(granted, "glue:GetDatabase", f"{GLUE_ARN}database/{database}"), name
     if "--target_path" in arguments:
         bucket, prefix = _bucket_arn(foundation, arguments["--target_path"])
         for action in ("GetObject", "PutObject", "DeleteObject", "AbortMultipartUpload"):
@@ -621,7 +625,7 @@ def test_spark_conf_reads_glues_joined_conf_parameter():
         _spark_conf("a=1 --conf  b=2")  # two spaces: Glue would not see b
 
 
-def test_maintenance_job_expires_the_curated_tables_snapshots(workflow, workflow_resources):
+def test_maintenance_job_expires_the_snapshots_of_every_table_the_jobs_keep(workflow, workflow_resources):
     job = workflow_resources["TableMaintenanceJob"]
     assert job["Type"] == "AWS::Glue::Job"
     properties = job["Properties"]
@@ -640,8 +644,13 @@ def test_maintenance_job_expires_the_curated_tables_snapshots(workflow, workflow
     assert 0 < properties["Timeout"] <= 60
     arguments = properties["DefaultArguments"]
     assert render(arguments["--extra-py-files"]) == "s3://${ArtifactsBucketName}/${LibraryKey}"
+    # Every Iceberg table the jobs keep: the transform's, the locations table beside it
+    # (locations.TABLE_NAME, in its database), the summary's.
     transform = workflow_resources["TransformJob"]["Properties"]["DefaultArguments"]
-    assert arguments["--target_table"] == transform["--target_table"]
+    summary = workflow_resources["SummaryJob"]["Properties"]["DefaultArguments"]
+    curated = render(transform["--target_table"])
+    assert render(arguments["--target_table"]).split(",") == [
+        curated, f"{curated.rsplit('.', 1)[0]}.{locations.TABLE_NAME}", render(summary["--target_table"])]
     assert is_ref(arguments["--retention_days"], "SnapshotRetentionDays")
     retention = workflow["Parameters"]["SnapshotRetentionDays"]
     assert retention["Type"] == "Number"

@@ -297,9 +297,10 @@ class MaintenanceConfig:
     """The table maintenance job's arguments (glue_jobs/traffic_table_maintenance.py)."""
 
     job_name: str
-    target_table: str
+    target_table: str  # the first of `target_tables`
     retention_days: int = DEFAULT_RETENTION_DAYS
     catalog_dir: str | None = None  # local runs only: the embedded catalog's folder
+    target_tables: tuple[str, ...] = ()  # every table to expire, in order
 
 
 def parse_maintenance_args(argv: list[str]) -> MaintenanceConfig:
@@ -308,11 +309,19 @@ def parse_maintenance_args(argv: list[str]) -> MaintenanceConfig:
         argv, ("JOB_NAME", "target_table"), ("catalog_dir", *MAINTENANCE_DEFAULTS),
         MAINTENANCE_DEFAULTS,
     )
+    # Several tables, comma-separated: the curated table and those kept beside it.
+    tables = tuple(
+        _table_name({"target_table": name.strip()}, "target_table")
+        for name in values["target_table"].split(",") if name.strip()
+    )
+    if not tables:
+        raise ArgumentError("--target_table must be database.table, got ''")
     return MaintenanceConfig(
         job_name=values["JOB_NAME"],
-        target_table=_table_name(values, "target_table"),
+        target_table=tables[0],
         retention_days=_int(values, "retention_days", minimum=1),
         catalog_dir=values.get("catalog_dir"),
+        target_tables=tables,
     )
 
 
