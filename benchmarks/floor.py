@@ -31,7 +31,7 @@ from traffic_glue import pipeline, publish  # noqa: E402
 from traffic_glue import schema as S  # noqa: E402
 from traffic_glue.config import ATHENA  # noqa: E402
 from traffic_glue.session import local_spark_session  # noqa: E402
-from traffic_glue.validation import READING_COLUMNS, REJECT_REASON, judged_by_run  # noqa: E402
+from traffic_glue.validation import READING_COLUMNS, REJECT_REASON, validated_by_run  # noqa: E402
 
 LOOKBACK_MINUTES, LATE_HOURS = 60, 24  # the job's defaults
 
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     window = pipeline.RunWindow.for_days(args.start_date, args.end_date, LOOKBACK_MINUTES)
     raw = spark.read.schema(columns).parquet(*files)
     readings = (
-        raw.where(judged_by_run(raw, window.context))  # the job's scan filter, as in the job
+        raw.where(validated_by_run(raw, window.context))  # the job's scan filter, as in the job
         .select(*READING_COLUMNS, F.lit(None).cast("string").alias(REJECT_REASON))
     )
     publish.write_staged(pipeline.curated_minutes(readings, ATHENA, window), str(args.out))

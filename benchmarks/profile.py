@@ -168,14 +168,14 @@ def _add_task(total: dict, m: dict) -> None:
 
 
 def ablation(spark, raw: Path, start, end, mode: str) -> list[dict]:
-    from traffic_glue import job, pipeline, publish, sources, validation
+    from traffic_glue import pipeline, publish, sources, validation
     from traffic_glue import schema as S
     from traffic_glue import transforms as T
 
     first, after = sources.processing_hours(start, end, 60, 24)
     window = pipeline.RunWindow.for_days(start, end, 60)
     raw_input = sources.read_raw(spark, str(raw), "parquet", first, after, mode, skip_corrupt=False)
-    readings, _ = job.judged_readings(raw_input, window.context)  # the job's scan filter
+    readings, _ = sources.readings_to_validate(raw_input, window.context)  # the job's scan filter
     typed = validation.typed_readings(readings, window.context)
     statused = typed.transform(T.with_reading_status, window.context_start, window.output_end)
     curated = pipeline.curated_minutes(typed, mode, window)

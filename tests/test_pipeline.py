@@ -11,7 +11,7 @@ import re
 import pytest
 
 from tools.sample_data import SampleSpec, generate
-from traffic_glue import job, pipeline, publish, sources, validation
+from traffic_glue import pipeline, publish, sources, validation
 from traffic_glue.config import ATHENA, CORRECTED
 
 DAY = dt.date(2020, 4, 7)
@@ -48,7 +48,7 @@ def _shuffle_keys(plan: str) -> list[str]:
 def _curated(spark, landing, semantics):
     raw = _raw(spark, landing, semantics)
     window = pipeline.RunWindow.for_days(DAY, DAY, 60)
-    readings, _ = job.judged_readings(raw, window.context)  # as the job composes it
+    readings, _ = sources.readings_to_validate(raw, window.context)  # as the job composes it
     curated = pipeline.curated_minutes(
         validation.typed_readings(readings, window.context), semantics, window
     )

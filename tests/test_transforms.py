@@ -168,7 +168,7 @@ def _grouped(spark, rows, semantics):
         readings.transform(TR.with_lane_speed, semantics)
         .transform(TR.group_lanes, semantics)
         .transform(TR.with_location_id, semantics)
-        .select(S.UNIT_ID, S.OBSERVED_AT, S.LOCATION_ID, S.CURRENT_SPEED, S.INTENSITY_SUM,
+        .select(S.UNIT_ID, S.OBSERVED_AT, S.LOCATION_ID, S.CURRENT_SPEED, S.MEAN_VEHICLES_PER_LANE,
                 *(S.class_total(k) for k in S.COUNTED_CLASSES))
     )
 
@@ -260,14 +260,14 @@ def test_group_lanes_athena_counts_a_duplicate_twice(spark):
     ]
     row = _grouped(spark, rows, ATHENA).collect()[0]
     # AVG(100, 100, 70) = 90; SUM(i2) = 1 + 1 + 2; ROUND(AVG(1, 1, 2)) = ROUND(1.33) = 1
-    assert (row[S.CURRENT_SPEED], row[S.class_total(2)], row[S.INTENSITY_SUM]) == (90.0, 4, 1)
+    assert (row[S.CURRENT_SPEED], row[S.class_total(2)], row[S.MEAN_VEHICLES_PER_LANE]) == (90.0, 4, 1)
 
 
 def _group_schema():
     return T.StructType(
         [T.StructField(S.UNIT_ID, T.IntegerType()), T.StructField(S.OBSERVED_AT, T.LongType()),
          T.StructField(S.LOCATION_ID, T.IntegerType()), T.StructField(S.CURRENT_SPEED, T.DoubleType()),
-         T.StructField(S.INTENSITY_SUM, T.IntegerType())]
+         T.StructField(S.MEAN_VEHICLES_PER_LANE, T.IntegerType())]
         + [T.StructField(S.class_total(k), T.IntegerType()) for k in S.COUNTED_CLASSES]
     )
 
@@ -279,9 +279,9 @@ def test_intensity_mean_rounds_half_away_from_zero(spark):
         reading(31, 3, T0, counts=(1, 0, 0, 0)), reading(32, 3, T0, counts=(1, 1, 0, 0)),
         reading(33, 3, T0, counts=(1, 0, 0, 0)),                                                # 1.33 -> 1
     ]
-    result = _grouped(spark, rows, CORRECTED).select(S.UNIT_ID, S.INTENSITY_SUM)
+    result = _grouped(spark, rows, CORRECTED).select(S.UNIT_ID, S.MEAN_VEHICLES_PER_LANE)
     expected = spark.createDataFrame(
-        [(1, 2), (2, 3), (3, 1)], f"{S.UNIT_ID} int, {S.INTENSITY_SUM} int"
+        [(1, 2), (2, 3), (3, 1)], f"{S.UNIT_ID} int, {S.MEAN_VEHICLES_PER_LANE} int"
     )
     assert_df_equality(result, expected, ignore_row_order=True, ignore_nullable=True)
 

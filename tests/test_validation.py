@@ -149,7 +149,7 @@ def test_a_run_judges_only_the_readings_of_its_context(spark):
         text_row(lane="3", t=str(NOON + 3600), **bad),  # the end is exclusive: outside
         text_row(lane="4", t="2020-04-07T10:59:59Z", **bad),  # before: outside
         text_row(lane="5", t="soon"),
-        text_row(lane="6", t=str(NOON + 7200), unit="abc"),  # outside: ids not judged
+        text_row(lane="6", t=str(NOON + 7200), unit="abc"),  # outside: ids not validated
     ]
     result = V.typed_readings(text_df(spark, rows), CONTEXT).select(
         S.LANE_ID, S.OBSERVED_AT, F.unix_seconds(S.MODIFIED_AT).alias("modified"), I2,

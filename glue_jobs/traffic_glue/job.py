@@ -203,7 +203,7 @@ def _process(
         ),
         pipeline.OUTPUT_ROWS: lambda df: df.observe(rows, F.count(F.lit(1)).alias("n")),
     }
-    readings, total = judged_readings(raw_input, window.context)
+    readings, total = sources.readings_to_validate(raw_input, window.context)
     curated = pipeline.curated_minutes(
         validation.typed_readings(readings, window.context),
         config.semantics,
@@ -307,22 +307,6 @@ def _process(
     report.output["locations"] = locations.record(store, lanes)
     with progress.phase("summarising", "the locations with the most jam minutes"):
         report.top_jam_locations = _top_jam_locations(sink.published_rows(with_readings))
-
-
-def judged_readings(raw_input: sources.RawInput, context: tuple[int, int]) -> tuple[DataFrame, int | None]:
-    """The raw readings the run judges, and how many readings the files hold in all.
-
-    Where the time is an integer column and the footers count every file's readings,
-    other days' readings are left out by a filter that Parquet also applies to whole
-    row groups, which are then never read (`validation.judged_by_run`); the total, from
-    the footers, lets the report count them as read and `outside_days` all the same.
-    Otherwise every reading is judged (total None).
-    """
-    judged = validation.judged_by_run(raw_input.readings, context)
-    footer_rows = [f.rows for f in raw_input.files]
-    if judged is None or None in footer_rows:
-        return raw_input.readings, None
-    return raw_input.readings.where(judged), sum(footer_rows)
 
 
 def _metrics(observation: Observation, timeout_seconds: float = METRICS_TIMEOUT_SECONDS) -> dict:

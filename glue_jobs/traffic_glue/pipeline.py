@@ -15,7 +15,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from traffic_glue import schema as S
-from traffic_glue import transforms as T
+from traffic_glue import transforms
 from traffic_glue.config import CORRECTED
 
 # Stages at which the caller may attach metrics (`DataFrame.observe`).
@@ -75,27 +75,27 @@ def curated_minutes(
 ) -> DataFrame:
     """Typed readings (`validation.typed_readings`) to curated rows with partition columns."""
     readings = observe(
-        STATUSES, typed.transform(T.with_reading_status, window.context_start, window.output_end)
+        STATUSES, typed.transform(transforms.with_reading_status, window.context_start, window.output_end)
     ).transform(_barrier)
     # Only the readings the computation uses cross the shuffle: the kept ones. (The
     # report counts the others on the statuses above; the locations table reads its
     # lanes apart, `locations.seen_lanes`.)
-    readings = readings.transform(T.filter_kept_readings)
+    readings = readings.transform(transforms.filter_kept_readings)
     # The one shuffle: everything below is keyed by lve_nr (plus more).
     readings = readings.repartition(S.UNIT_ID)
     if semantics == CORRECTED:
         # One reading per section, lane and minute.
-        readings = readings.transform(T.deduplicate_readings, window.context_start)
+        readings = readings.transform(transforms.deduplicate_readings, window.context_start)
     readings = observe(KEPT_READINGS, readings)
     rows = (
-        readings.transform(T.with_lane_speed, semantics)
-        .transform(T.group_lanes, semantics)
-        .transform(T.with_location_id, semantics)
-        .transform(T.with_previous_speed, semantics)
-        .transform(T.with_speed_diff_indicator)
-        .transform(T.with_rolling_speeds, semantics)
-        .transform(T.with_jam_indicators, semantics)
-        .transform(T.filter_output_rows, window.output_start, window.output_end, locations)
-        .transform(T.to_curated)
+        readings.transform(transforms.with_lane_speed, semantics)
+        .transform(transforms.group_lanes, semantics)
+        .transform(transforms.with_location_id, semantics)
+        .transform(transforms.with_previous_speed, semantics)
+        .transform(transforms.with_speed_diff_indicator)
+        .transform(transforms.with_rolling_speeds, semantics)
+        .transform(transforms.with_jam_indicators, semantics)
+        .transform(transforms.filter_output_rows, window.output_start, window.output_end, locations)
+        .transform(transforms.to_curated)
     )
     return observe(OUTPUT_ROWS, rows)

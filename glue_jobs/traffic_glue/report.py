@@ -64,8 +64,8 @@ class RunReport:
     def count_readings(self, statuses: dict, kept: int, skipped: int = 0) -> None:
         """Fill `readings` from the observed status counts and the deduplicated count.
 
-        `skipped`: readings of other days left out before they were judged, most of them
-        never read (`job.judged_readings`); they count as read and `outside_days`, as
+        `skipped`: readings of other days left out before they were validated, most of them
+        never read (`sources.readings_to_validate`); they count as read and `outside_days`, as
         they would have been.
         """
         filtered = {rule: int(statuses.get(rule) or 0) for rule in FILTER_RULES}

@@ -91,7 +91,9 @@ PROCESSING_PARTITIONS = ("year", "month", "day", "hour")
 LOCATION_ID = "uniqueid"
 RECORD_TIMESTAMP = "recordtimestamp"
 CURRENT_SPEED = "currentspeed"
-INTENSITY_SUM = "bezettingsgraad"
+# The Athena query's name, kept for its readers: it is no occupancy rate ("bezettingsgraad")
+# but the rounded mean number of vehicles per lane (docs/SEMANTICS.md, "Numbers").
+MEAN_VEHICLES_PER_LANE = "bezettingsgraad"
 PREVIOUS_SPEED = "previousspeed"
 JAM = "trafficjamindicator"
 JAM_LONG = "trafficjamindicatorlong"
@@ -109,7 +111,7 @@ CURATED_SCHEMA = T.StructType(
         T.StructField(LOCATION_ID, T.IntegerType()),
         T.StructField(RECORD_TIMESTAMP, T.LongType()),
         T.StructField(CURRENT_SPEED, T.DoubleType()),
-        T.StructField(INTENSITY_SUM, T.IntegerType()),
+        T.StructField(MEAN_VEHICLES_PER_LANE, T.IntegerType()),
         T.StructField(PREVIOUS_SPEED, T.DoubleType()),
         T.StructField(JAM, T.IntegerType()),
         T.StructField(JAM_LONG, T.IntegerType()),

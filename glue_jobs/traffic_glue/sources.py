@@ -21,7 +21,7 @@ from pyspark.sql import types as T
 from traffic_glue import schema as S
 from traffic_glue import storage
 from traffic_glue.config import CORRECTED, JSON, PARQUET
-from traffic_glue.validation import CORRUPT_RECORD
+from traffic_glue.validation import CORRUPT_RECORD, validated_by_run
 
 FOOTER_THREADS = 16
 
@@ -297,3 +297,18 @@ def read_raw(
         return RawInput(files=files, readings=read_json_readings(spark, files))
     raise SourceError(f"unknown --source_format {source_format!r}")
 
+
+def readings_to_validate(raw_input: RawInput, context: tuple[int, int]) -> tuple[DataFrame, int | None]:
+    """The raw readings the run validates, and how many readings the files hold in all.
+
+    Where the time is an integer column and the footers count every file's readings,
+    other days' readings are left out by a filter that Parquet also applies to whole
+    row groups, which are then never read (`validation.validated_by_run`); the total, from
+    the footers, lets the report count them as read and `outside_days` all the same.
+    Otherwise every reading is validated (total None).
+    """
+    in_run = validated_by_run(raw_input.readings, context)
+    footer_rows = [f.rows for f in raw_input.files]
+    if in_run is None or None in footer_rows:
+        return raw_input.readings, None
+    return raw_input.readings.where(in_run), sum(footer_rows)

@@ -169,7 +169,7 @@ def group_lanes(readings: DataFrame, semantics: str) -> DataFrame:
         *location,
         F.avg(LANE_SPEED).alias(S.CURRENT_SPEED),
         # The Athena query's "bezettingsgraad" is the rounded mean vehicle count per lane.
-        F.round(F.avg(vehicles)).cast("int").alias(S.INTENSITY_SUM),
+        F.round(F.avg(vehicles)).cast("int").alias(S.MEAN_VEHICLES_PER_LANE),
         *(
             F.sum(S.intensity(k)).cast("int").alias(S.class_total(k))
             for k in S.COUNTED_CLASSES

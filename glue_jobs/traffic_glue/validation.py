@@ -100,12 +100,12 @@ def typed_readings(raw: DataFrame, context: tuple[int, int] | None = None) -> Da
     return parsed.select(*READING_COLUMNS, reason.alias(REJECT_REASON))
 
 
-def judged_by_run(raw: DataFrame, context: tuple[int, int]) -> Column | None:
+def validated_by_run(raw: DataFrame, context: tuple[int, int]) -> Column | None:
     """The readings of `raw` the run judges (`typed_readings`: those measured in the
     context range, and those without a usable time) as a condition on the raw column
     that Parquet checks against each row group's statistics: a row group holding only
     other days' readings is not read at all (in a one-day run, most of the late
-    folders). None where the time is not an integer column: text is judged once parsed.
+    folders). None where the time is not an integer column: text is validated once parsed.
     """
     if not isinstance(_type_of(raw, S.OBSERVED_AT), T.IntegralType):
         return None
@@ -127,7 +127,7 @@ def _timed(raw: DataFrame, context: tuple[int, int] | None) -> DataFrame:
     if context is None:
         return timed.withColumn(_IN_CONTEXT, F.lit(True))
     observed = F.col(_OBSERVED)
-    # An unusable time is judged (rejected) by every run that reads it.
+    # An unusable time is rejected by every run that reads it.
     in_context = observed.isNull() | _within(observed, context)
     return timed.withColumn(_IN_CONTEXT, in_context)
 
