@@ -47,16 +47,21 @@ def kill_when(job: subprocess.Popen, ready, log: Path, limit: float = 240) -> No
         job.wait()  # reaped: a pid in a lock is dead now
 
 
-def run_job(source: Path, target: Path, start: str, end: str, *extra: str) -> int:
-    """Run the job script in this process (sharing the suite's Spark session)."""
-    argv = [str(SCRIPT), "--JOB_NAME", "test-transform", "--source_path", str(source),
-            "--target_path", str(target), "--start_date", start, "--end_date", end, *extra]
-    with mock.patch.object(sys, "argv", argv):
+def run_script(script: Path, *argv: str) -> int:
+    """Run a job script as `__main__` in this process (sharing the suite's Spark
+    session), with `argv` after the script's name; its exit status."""
+    with mock.patch.object(sys, "argv", [str(script), *argv]):
         try:
-            runpy.run_path(str(SCRIPT), run_name="__main__")
+            runpy.run_path(str(script), run_name="__main__")
         except SystemExit as done:
             return done.code
     raise AssertionError("the script did not exit")
+
+
+def run_job(source: Path, target: Path, start: str, end: str, *extra: str) -> int:
+    """Run the transform job script in this process."""
+    return run_script(SCRIPT, "--JOB_NAME", "test-transform", "--source_path", str(source),
+                      "--target_path", str(target), "--start_date", start, "--end_date", end, *extra)
 
 
 def is_iceberg(root: Path) -> bool:

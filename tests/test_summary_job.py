@@ -5,15 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import runpy
 import sys
 from pathlib import Path
-from unittest import mock
 
 import pyarrow.parquet as pq
 import pytest
 
-from tests.job_helpers import ROOT, iceberg_table, run_job
+from tests.job_helpers import ROOT, iceberg_table, run_job, run_script
 from tools.duckdb_summary import summary_rows
 from tools.sample_data import SampleSpec, generate
 from traffic_glue import summary as SUM
@@ -23,14 +21,8 @@ SCRIPT = ROOT / "glue_jobs" / "traffic_daily_summary.py"
 
 def run_summary(source: Path, target: Path, *extra: str) -> int:
     """Run the summary script in this process (sharing the suite's Spark session)."""
-    argv = [str(SCRIPT), "--JOB_NAME", "test-summary", "--source_path", str(source),
-            "--target_path", str(target), *extra]
-    with mock.patch.object(sys, "argv", argv):
-        try:
-            runpy.run_path(str(SCRIPT), run_name="__main__")
-        except SystemExit as done:
-            return done.code
-    raise AssertionError("the script did not exit")
+    return run_script(SCRIPT, "--JOB_NAME", "test-summary", "--source_path", str(source),
+                      "--target_path", str(target), *extra)
 
 
 def summary_table_rows(root: Path) -> list[dict]:
@@ -112,12 +104,9 @@ def test_in_a_workflow_run_it_takes_the_days_the_transform_replaced(tmp_path):
     properties.write_text(json.dumps({"start_date": "2020-04-06", "end_date": "2020-04-07"}))
 
     # No dates given: the transform takes them from the run; 2020-04-06 has no readings.
-    argv = [str(ROOT / "glue_jobs" / "traffic_transform.py"), "--JOB_NAME", "t",
-            "--source_path", str(raw), "--target_path", str(tmp_path / "curated"),
-            "--run_properties_file", str(properties)]
-    with mock.patch.object(sys, "argv", argv), pytest.raises(SystemExit) as done:
-        runpy.run_path(argv[0], run_name="__main__")
-    assert done.value.code == 0
+    assert run_script(ROOT / "glue_jobs" / "traffic_transform.py", "--JOB_NAME", "t",
+                      "--source_path", str(raw), "--target_path", str(tmp_path / "curated"),
+                      "--run_properties_file", str(properties)) == 0
     assert json.loads(properties.read_text())["curated_days"] == "2020-04-07"
 
     assert run_summary(tmp_path / "curated", tmp_path / "summary",
