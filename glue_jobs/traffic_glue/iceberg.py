@@ -121,3 +121,29 @@ def made_by_a_catalog(spark: SparkSession, location: str) -> bool:
     return bool(storage.glob(spark, f"{metadata}/*.metadata.json")) and not storage.exists(
         spark, f"{metadata}/version-hint.text"
     )
+
+
+def create_table(
+    spark: SparkSession,
+    identifier: str,
+    schema,
+    location: str | None,
+    partitioned_by: tuple[str, ...] = (),
+    properties: dict[str, str] | None = None,
+) -> None:
+    """`CREATE TABLE IF NOT EXISTS` an Iceberg table (format version 2, snappy Parquet as
+    the Parquet format writes it: Iceberg's default is zstd) of `schema`, with
+    `properties` besides. A catalog's table is made at `location` (its database too, if
+    missing); a path's table is where its file-based catalog puts it: at the path."""
+    in_catalog = not identifier.startswith(PATH_CATALOG_PREFIX)
+    if in_catalog:
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS {identifier.rsplit('.', 1)[0]}")
+    columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in schema.fields)
+    partitions = f"PARTITIONED BY ({', '.join(partitioned_by)}) " if partitioned_by else ""
+    where = f"LOCATION '{location}' " if in_catalog and location else ""
+    settings = {"format-version": "2", "write.parquet.compression-codec": "snappy", **(properties or {})}
+    listed = ", ".join(f"'{key}'='{value}'" for key, value in settings.items())
+    spark.sql(
+        f"CREATE TABLE IF NOT EXISTS {identifier} ({columns}) USING iceberg "
+        f"{partitions}{where}TBLPROPERTIES ({listed})"
+    )

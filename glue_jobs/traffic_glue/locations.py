@@ -228,15 +228,7 @@ class IcebergLocations:
         return self.spark.sql(f"SELECT * FROM {self.identifier} VERSION AS OF {self._read_snapshot}")
 
     def _create(self) -> None:
-        in_catalog = not self.identifier.startswith(iceberg.PATH_CATALOG_PREFIX)
-        if in_catalog:
-            self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {self.identifier.rsplit('.', 1)[0]}")
-        columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in LOCATIONS_SCHEMA.fields)
-        location = f"LOCATION '{self.location}' " if in_catalog else ""
-        self.spark.sql(
-            f"CREATE TABLE IF NOT EXISTS {self.identifier} ({columns}) USING iceberg {location}"
-            "TBLPROPERTIES ('format-version'='2', 'write.parquet.compression-codec'='snappy')"
-        )
+        iceberg.create_table(self.spark, self.identifier, LOCATIONS_SCHEMA, self.location)
 
     def write(self, rows: DataFrame) -> None:
         self._create()

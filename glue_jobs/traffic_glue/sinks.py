@@ -94,24 +94,13 @@ class IcebergSink:
         if self.exists():
             return False
         self.check_target()
-        in_catalog = not self.identifier.startswith(iceberg.PATH_CATALOG_PREFIX)
-        if in_catalog:
-            self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {self.identifier.rsplit('.', 1)[0]}")
-        columns = ", ".join(
-            f"`{f.name}` {f.dataType.simpleString()}" for f in S.CURATED_TABLE_SCHEMA.fields
-        )
-        # A path's table is where its file-based catalog puts it: at the path.
-        location = f"LOCATION '{self.location}' " if in_catalog and self.location else ""
-        self.spark.sql(
-            f"CREATE TABLE IF NOT EXISTS {self.identifier} ({columns}) USING iceberg "
-            f"PARTITIONED BY ({', '.join(S.EVENT_PARTITIONS)}) {location}"
-            "TBLPROPERTIES ("
-            "'format-version'='2', "
-            # Snappy as the Parquet format writes it (Iceberg's default is zstd).
-            "'write.parquet.compression-codec'='snappy', "
-            # The job lays rows out itself (publish.layout_for_write): one file per hour.
-            "'write.distribution-mode'='none', "
-            f"'{SEMANTICS_PROPERTY}'='{semantics}')"
+        iceberg.create_table(
+            self.spark, self.identifier, S.CURATED_TABLE_SCHEMA, self.location, S.EVENT_PARTITIONS,
+            {
+                # The job lays rows out itself (publish.layout_for_write): one file per hour.
+                "write.distribution-mode": "none",
+                SEMANTICS_PROPERTY: semantics,
+            },
         )
         return True
 

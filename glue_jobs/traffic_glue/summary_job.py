@@ -122,18 +122,9 @@ class SummaryTable:
     def create_if_missing(self) -> None:
         if self.spark.catalog.tableExists(self.identifier):
             return
-        in_catalog = not self.identifier.startswith(iceberg.PATH_CATALOG_PREFIX)
-        if in_catalog:
-            self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {self.identifier.rsplit('.', 1)[0]}")
-        columns = ", ".join(
-            f"`{f.name}` {f.dataType.simpleString()}" for f in summary.SUMMARY_SCHEMA.fields
-        )
-        location = f"LOCATION '{self.location}' " if in_catalog and self.location else ""
-        self.spark.sql(
-            f"CREATE TABLE IF NOT EXISTS {self.identifier} ({columns}) USING iceberg "
-            f"PARTITIONED BY ({', '.join(summary.SUMMARY_PARTITIONS)}) {location}"
-            "TBLPROPERTIES ('format-version'='2', 'write.parquet.compression-codec'='snappy', "
-            "'write.distribution-mode'='hash')"
+        iceberg.create_table(
+            self.spark, self.identifier, summary.SUMMARY_SCHEMA, self.location,
+            summary.SUMMARY_PARTITIONS, {"write.distribution-mode": "hash"},
         )
 
     def replace_days(self, rows: DataFrame, days: list[dt.date], run_id: str) -> int | None:
