@@ -1,14 +1,18 @@
-"""The Spark floor: the job's `athena` computation with none of the job's checks.
+"""The Spark floor: the job's computation in one mode with none of the job's checks.
 
     .venv/bin/python -m benchmarks.floor --raw DIR --out DIR --start-date D --end-date D
+        [--semantics athena|corrected]
 
 What Spark itself needs on this machine for a run's computation: the job's own plan
-(`pipeline.curated_minutes`, then `publish.write_staged`, after the same scan filter on
-the run's time range), fed the raw columns as they are instead of validated readings. It has no parsing or judging of readings, no counts,
-no quarantine, no publish and no run report. `make bench` measures it beside the job
-and DuckDB. The distance from the job to DuckDB then splits in two: what the job adds,
-and what the engine costs. Right only for clean input, like the benchmark's, because it
-judges nothing. Prints `{"rows": ..., "seconds": ...}` as its last line.
+(`sources.readings_to_validate`, the scan with its pruning; `pipeline.curated_minutes`;
+`publish.write_staged`), fed the raw columns as they are instead of validated readings.
+It has no parsing or judging of readings, no counters, no quarantine, no locations
+table, no commit and no run report.
+`make bench` measures it beside the job and DuckDB, one floor per mode. The distance
+from the job to DuckDB then splits in two: what the job adds, and what the engine
+costs. Right only for clean input, like the benchmark's, because it judges nothing; in
+`corrected` it orders duplicates by the modification time's text, not its instant
+(the same order within one UTC offset). Prints `{"rows": ..., "seconds": ...}` last.
 """
 
 from __future__ import annotations
@@ -23,15 +27,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "glue_jobs")]
 
-from pyspark.sql import functions as F  # noqa: E402
 from pyspark.sql import types as T  # noqa: E402
 
-from tools import duckdb_reference  # noqa: E402
-from traffic_glue import pipeline, publish  # noqa: E402
+from traffic_glue import pipeline, publish, sources  # noqa: E402
 from traffic_glue import schema as S  # noqa: E402
-from traffic_glue.config import ATHENA  # noqa: E402
+from traffic_glue.config import ATHENA, SEMANTICS  # noqa: E402
+from traffic_glue.run_range import RunRange  # noqa: E402
 from traffic_glue.session import local_spark_session  # noqa: E402
-from traffic_glue.validation import READING_COLUMNS, REJECT_REASON, validated_by_run  # noqa: E402
+from traffic_glue.statuses import READING_STATUS, code  # noqa: E402
+from traffic_glue.validation import READING_COLUMNS  # noqa: E402
 
 LOOKBACK_MINUTES, LATE_HOURS = 60, 24  # the job's defaults
 
@@ -42,6 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--start-date", required=True, type=dt.date.fromisoformat)
     parser.add_argument("--end-date", required=True, type=dt.date.fromisoformat)
+    parser.add_argument("--semantics", choices=SEMANTICS, default=ATHENA)
     return parser.parse_args(argv)
 
 
@@ -49,17 +54,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
     spark = local_spark_session("traffic-glue-floor")
-    ranges = duckdb_reference.run_ranges(args.start_date, args.end_date, LOOKBACK_MINUTES, LATE_HOURS)
-    files = duckdb_reference.raw_files(args.raw, ranges["first_folder_hour"], ranges["folders_end"])
-    # The raw table's own types are the typed readings' (the landing's Parquet has them).
+    span = RunRange.for_days(args.start_date, args.end_date, LOOKBACK_MINUTES, LATE_HOURS)
+    first, after = span.folder_hours
+    files = sources.list_raw_files(spark, str(args.raw), first, after)
+    # The landing's own types are the typed readings' (its Parquet has them), so the
+    # raw columns go in as they are, every reading usable (status NULL, as validation
+    # leaves a usable reading of the run's range; the scan filter drops the others).
     columns = T.StructType([f for f in S.RAW_SCHEMA.fields if f.name in READING_COLUMNS])
-    window = pipeline.RunWindow.for_days(args.start_date, args.end_date, LOOKBACK_MINUTES)
-    raw = spark.read.schema(columns).parquet(*files)
-    readings = (
-        raw.where(validated_by_run(raw, window.context))  # the job's scan filter, as in the job
-        .select(*READING_COLUMNS, F.lit(None).cast("string").alias(REJECT_REASON))
+    raw = sources.RawInput(files=files, readings=spark.read.schema(columns).parquet(*(f.path for f in files)))
+    readings = sources.readings_to_validate(raw, span).select(
+        *READING_COLUMNS, code(None).alias(READING_STATUS)
     )
-    publish.write_staged(pipeline.curated_minutes(readings, ATHENA, window), str(args.out))
+    curated = pipeline.curated_minutes(readings, args.semantics, span, counted=False)
+    publish.write_staged(curated.rows, str(args.out))
     rows = spark.read.parquet(str(args.out)).count()
     print(json.dumps({"rows": rows, "seconds": round(time.monotonic() - started, 3)}))
     spark.stop()

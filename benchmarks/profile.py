@@ -82,7 +82,9 @@ class Phases:
 
 
 def instrument(phases: Phases) -> None:
-    from traffic_glue import glue, job, pipeline, publish, sinks, sources, validation
+    from traffic_glue import (
+        glue, job, locations, pipeline, publish, quarantine, sinks, sources, validation,
+    )
 
     for module, name, label in (
         (glue, "start", "Spark session (JVM start, Glue or local)"),
@@ -95,10 +97,11 @@ def instrument(phases: Phases) -> None:
         (pipeline, "curated_minutes", "plan: the computation"),
         (sinks.IcebergSink, "stage", "the write on the run's Iceberg branch (scan, shuffles, windows)"),
         (publish, "write_staged", "the staged write, Parquet format (scan, shuffles, windows)"),
-        (job, "_quarantine", "quarantine rejected readings"),
+        (quarantine, "write_pending", "quarantine rejected readings"),
         (sinks.IcebergSink, "publish", "publish: the Iceberg commit (stale hours, fast-forward main)"),
         (publish, "publish", "publish, Parquet format (journal, rename partitions into place)"),
-        (job, "_top_jam_locations", "top jam locations (reads the published days back)"),
+        (job, "finish", "after the commit: the locations table, the top jam locations"),
+        (locations, "record", "the locations table (merge and write)"),
         (job, "_write_report", "write the run report"),
     ):
         phases.wrap(module, name, label)
@@ -168,17 +171,16 @@ def _add_task(total: dict, m: dict) -> None:
 
 
 def ablation(spark, raw: Path, start, end, mode: str) -> list[dict]:
-    from traffic_glue import pipeline, publish, sources, validation
+    from traffic_glue import pipeline, publish, sources, transforms, validation
     from traffic_glue import schema as S
-    from traffic_glue import transforms as T
+    from traffic_glue.run_range import RunRange
 
-    first, after = sources.processing_hours(start, end, 60, 24)
-    window = pipeline.RunWindow.for_days(start, end, 60)
-    raw_input = sources.read_raw(spark, str(raw), "parquet", first, after, mode, skip_corrupt=False)
-    readings, _ = sources.readings_to_validate(raw_input, window.context)  # the job's scan filter
-    typed = validation.typed_readings(readings, window.context)
-    statused = typed.transform(T.with_reading_status, window.context_start, window.output_end)
-    curated = pipeline.curated_minutes(typed, mode, window)
+    span = RunRange.for_days(start, end, 60, 24)
+    raw_input = sources.read_raw(spark, str(raw), "parquet", span, mode, skip_corrupt=False)
+    readings = sources.readings_to_validate(raw_input, span)  # the job's scan filter
+    typed = validation.typed_readings(readings, span.context)
+    statused = typed.transform(transforms.with_reading_status)
+    curated = pipeline.curated_minutes(typed, mode, span).rows
     prefixes = [
         ("scan the raw columns (the run's time range)", readings),
         ("+ validation and reading status", statused),
@@ -258,8 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = args.out or REPO / "benchmarks" / "results" / f"profile-days{args.days}-{args.mode}.json"
 
-    raw = bench.ensure_raw_data(args.cache_dir.resolve(), bench.data_spec(args.lanes, [1, 7]), 7)
-    start, end = bench.case_days(args.days, 7)
+    longest = max(bench.DEFAULT_DAYS)  # the same cached data as `make bench`
+    raw = bench.ensure_raw_data(args.cache_dir.resolve(), bench.data_spec(args.lanes, bench.DEFAULT_DAYS), longest)
+    start, end = bench.case_days(args.days, longest)
     event_dir = Path(tempfile.mkdtemp(prefix="eventlog-", dir=args.cache_dir.resolve()))
     target = args.cache_dir.resolve() / "_outputs" / f"profile-days{args.days}-{args.mode}"
     os.environ["TRAFFIC_GLUE_MASTER"] = bench.JOB_MASTER

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 from pyspark.sql import types as T
 
 from traffic_glue import schema as S
+from traffic_glue.statuses import READING_STATUS
 from traffic_glue.validation import READING_COLUMNS
 
 # 2020-04-07 00:00:00 UTC: a Tuesday, in Belgian summer time (+02:00).
@@ -29,15 +30,16 @@ READING_SCHEMA = T.StructType(
         )
         for name in READING_COLUMNS
     ]
-    + [T.StructField("reject_reason", T.StringType())]
+    + [T.StructField(READING_STATUS, T.IntegerType())]
 )
 
 
 def reading(lane, unit, t, counts=(1, 0, 0, 0), speeds=(100, 0, 0, 0), defect=0, occupancy=5,
-            modified=None, reject_reason=None) -> tuple:
-    """A typed reading: `counts`/`speeds` are classes 2..5."""
+            modified=None, status=None) -> tuple:
+    """A typed reading: `counts`/`speeds` are classes 2..5; `status` as validation gives it."""
     modified_at = dt.datetime.fromisoformat(modified) if modified else None
-    return (lane, unit, t, modified_at, defect, occupancy, *counts, *speeds, reject_reason)
+    return (lane, unit, t, modified_at, defect, occupancy, *counts, *speeds,
+            None if status is None else int(status))
 
 
 def readings_df(spark, rows):

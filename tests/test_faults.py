@@ -35,7 +35,7 @@ from tests.factories import RAW_ARROW_SCHEMA, T0, hour_folder, raw_reading
 from tests import job_helpers
 from tests.job_helpers import job_env, kill_when, last_report, partition_digests, table_rows
 from tools.sample_data import SampleSpec, generate
-from traffic_glue import job, publish, storage
+from traffic_glue import job, publish, quarantine, storage
 from traffic_glue import schema as S
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -208,7 +208,7 @@ def one_line_error(capsys) -> str:
 
 def assert_nothing_left_behind(target: Path) -> None:
     """No staging, journal, trash, pending quarantine or lock: the run cleaned up."""
-    for hidden in (publish.STAGING, publish.JOURNAL, publish.TRASH, f"{publish.REJECTED}/{job.PENDING}"):
+    for hidden in (publish.STAGING, publish.JOURNAL, publish.TRASH, f"{publish.REJECTED}/{quarantine.PENDING}"):
         assert not list((target / hidden).glob("*")), hidden
     assert not (target / publish.LOCK).exists()
 

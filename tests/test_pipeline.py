@@ -13,8 +13,10 @@ import pytest
 from tools.sample_data import SampleSpec, generate
 from traffic_glue import pipeline, publish, sources, validation
 from traffic_glue.config import ATHENA, CORRECTED
+from traffic_glue.run_range import RunRange
 
 DAY = dt.date(2020, 4, 7)
+SPAN = RunRange.for_days(DAY, DAY, 60, 24)
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +27,7 @@ def landing(tmp_path_factory):
 
 
 def _raw(spark, landing, semantics):
-    first, after = sources.processing_hours(DAY, DAY, 60, 24)
-    return sources.read_raw(spark, str(landing), "parquet", first, after, semantics, False)
+    return sources.read_raw(spark, str(landing), "parquet", SPAN, semantics, False)
 
 
 def _plan(df) -> str:
@@ -47,11 +48,10 @@ def _shuffle_keys(plan: str) -> list[str]:
 
 def _curated(spark, landing, semantics):
     raw = _raw(spark, landing, semantics)
-    window = pipeline.RunWindow.for_days(DAY, DAY, 60)
-    readings, _ = sources.readings_to_validate(raw, window.context)  # as the job composes it
+    readings = sources.readings_to_validate(raw, SPAN)  # as the job composes it
     curated = pipeline.curated_minutes(
-        validation.typed_readings(readings, window.context), semantics, window
-    )
+        validation.typed_readings(readings, SPAN.context), semantics, SPAN
+    ).rows
     return raw, curated
 
 
@@ -119,8 +119,7 @@ def test_the_scan_hands_parquet_the_run_s_time_range(spark, landing):
     day) are skipped on their statistics: the range is a filter pushed into the scan."""
     _, curated = _curated(spark, landing, ATHENA)
     pushed = re.search(r"^PushedFilters: \[(.*)\]$", _plan(curated), re.M).group(1)
-    window = pipeline.RunWindow.for_days(DAY, DAY, 60)
-    assert f"GreaterThanOrEqual(tijd_waarneming,{window.context_start})" in pushed
-    assert f"LessThan(tijd_waarneming,{window.output_end})" in pushed
+    assert f"GreaterThanOrEqual(tijd_waarneming,{SPAN.context_start})" in pushed
+    assert f"LessThan(tijd_waarneming,{SPAN.output_end})" in pushed
     # Readings without a usable time are let through, to be rejected.
     assert "IsNull(tijd_waarneming)" in pushed

@@ -2,7 +2,9 @@
 
 import json
 
+from traffic_glue.counting import ReadingCounts
 from traffic_glue.report import RunReport
+from traffic_glue.statuses import ReadingStatus as RS
 
 
 def _report() -> RunReport:
@@ -10,9 +12,10 @@ def _report() -> RunReport:
                                      "semantics": "corrected"}, "2020-04-08T01:00:00+00:00")
     # 100 read: 3 rejected, 2 outside the days, 4 defect, 1 unknown occupancy,
     # 90 passed step 1, of which 5 were duplicates -> 85 kept.
-    statuses = {"read": 100, "bad_speed": 2, "bad_unieke_id": 1, "outside_days": 2,
-                "defect": 4, "unknown_occupancy": 1, "passed_filters": 90}
-    report.count_readings(statuses, kept=85)
+    statuses = {status: 0 for status in RS}
+    statuses.update({RS.BAD_SPEED: 2, RS.BAD_LANE_ID: 1, RS.OUTSIDE_DAYS: 2, RS.DEFECT: 4,
+                     RS.UNKNOWN_OCCUPANCY: 1, RS.DUPLICATE: 5, RS.KEPT: 85})
+    report.count_readings(ReadingCounts(statuses, days_with_readings=(0,), output_rows=40))
     report.output = {"path": "/out", "rows": 40, "partitions": 2, "files": 2, "bytes": 3_000_000,
                      "max_files_per_partition": 1,
                      "per_partition": {"year=2020/month=4/day=7/hour=0": {"files": 1, "bytes": 1_000_000},

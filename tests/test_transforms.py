@@ -9,6 +9,8 @@ from tests.factories import T0, reading, readings_df
 from traffic_glue import schema as S
 from traffic_glue import transforms as TR
 from traffic_glue.config import ATHENA, CORRECTED
+from traffic_glue.statuses import READING_STATUS, label_of
+from traffic_glue.statuses import ReadingStatus as RS
 
 ROW_KEY = [S.UNIT_ID, S.OBSERVED_AT]
 
@@ -28,32 +30,31 @@ def test_reading_status_applies_rules_in_order(spark):
         reading(4, 1, T0, occupancy=-1),                     # unknown occupancy
         reading(5, 1, T0, occupancy=None),                   # NULL fails "> -1"
         reading(6, 1, T0, occupancy=0),                      # 0 is above -1: kept
-        reading(7, 1, T0 - 3601),                            # before the context
-        reading(8, 1, T0 - 3600),                            # first second of the context: kept
-        reading(9, 1, T0 + 86400),                           # context end is exclusive
-        reading(10, 1, T0, defect=1, reject_reason="bad_speed"),  # rejection wins
+        # Validation's statuses stay: another run's reading (test_validation tests the
+        # range's ends), a rejection, even of a defect reading.
+        reading(7, 1, T0 - 3601, status=RS.OUTSIDE_DAYS, defect=1),
+        reading(10, 1, T0, defect=1, status=RS.BAD_SPEED),
     ]
     statuses = (
         readings_df(spark, rows)
-        .transform(TR.with_reading_status, T0 - 3600, T0 + 86400)
-        .select(S.LANE_ID, TR.status_name(F.col(TR.READING_STATUS)).alias(TR.READING_STATUS))
+        .transform(TR.with_reading_status)
+        .select(S.LANE_ID, label_of(F.col(READING_STATUS)).alias(READING_STATUS))
     )
     expected = spark.createDataFrame(
         [(1, "kept"), (2, "defect"), (3, "defect"), (4, "unknown_occupancy"),
-         (5, "unknown_occupancy"), (6, "kept"), (7, "outside_days"), (8, "kept"),
-         (9, "outside_days"), (10, "bad_speed")],
-        f"{S.LANE_ID} int, {TR.READING_STATUS} string",
+         (5, "unknown_occupancy"), (6, "kept"), (7, "outside_days"), (10, "bad_speed")],
+        f"{S.LANE_ID} int, {READING_STATUS} string",
     )
     assert_df_equality(statuses, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 # --- step 2: duplicates -----------------------------------------------------------------
 
-CONTEXT_START, CONTEXT_END = T0 - 3600, T0 + 86400
+CONTEXT_START = T0 - 3600
 
 
 def _statused(spark, rows):
-    return readings_df(spark, rows).transform(TR.with_reading_status, CONTEXT_START, CONTEXT_END)
+    return readings_df(spark, rows).transform(TR.with_reading_status)
 
 
 def _deduplicated(spark, rows):
@@ -111,7 +112,7 @@ def test_deduplicate_never_lets_a_left_out_reading_beat_a_kept_one(spark):
     ]
     for ordered in (rows, rows[::-1]):
         result = _deduplicated(spark, ordered).select(
-            S.LANE_ID, S.intensity(2), TR.status_name(F.col(TR.READING_STATUS))
+            S.LANE_ID, S.intensity(2), label_of(F.col(READING_STATUS))
         )
         assert sorted(tuple(r) for r in result.collect()) == [(1, 1, "kept")]
 
@@ -223,8 +224,8 @@ def test_corrected_location_id_does_not_depend_on_the_lanes_read(spark):
     """The same minutes of a section, read with other lanes beside them (another run's
     days, a lane that only ever arrived unusable, a defect lane): the same id."""
     alone = [reading(11, 1, T0), reading(11, 1, T0 + 60)]
-    with_others = alone + [reading(99, 1, T0, reject_reason="bad_speed"),
-                           reading(98, 1, T0 + 86400), reading(13, 1, T0 + 60, defect=1),
+    with_others = alone + [reading(99, 1, T0, status=RS.BAD_SPEED),
+                           reading(98, 1, T0 + 86400, status=RS.OUTSIDE_DAYS), reading(13, 1, T0 + 60, defect=1),
                            reading(957, 1, T0 + 3600)]
     ids = {
         tuple((r[S.OBSERVED_AT], r[S.LOCATION_ID]) for r in

@@ -14,6 +14,8 @@ from pyspark.sql import types as T
 from tests.factories import T0, raw_reading, reading, readings_df
 from traffic_glue import schema as S
 from traffic_glue import validation as V
+from traffic_glue.statuses import READING_STATUS
+from traffic_glue.statuses import ReadingStatus as RS
 
 TEXT_SCHEMA = T.StructType([T.StructField(name, T.StringType()) for name in S.RAW_COLUMNS])
 NOON = T0 + 12 * 3600
@@ -43,8 +45,8 @@ def typed(spark, rows, **kwargs):
     return V.typed_readings(text_df(spark, rows, **kwargs))
 
 
-def reasons(spark, rows, **kwargs) -> list[str | None]:
-    return [r[V.REJECT_REASON] for r in typed(spark, rows, **kwargs).collect()]
+def reasons(spark, rows, **kwargs) -> list[RS | None]:
+    return [r[READING_STATUS] for r in typed(spark, rows, **kwargs).collect()]
 
 
 I2, S2, I3, S3 = S.intensity(2), S.arithmetic_speed(2), S.intensity(3), S.arithmetic_speed(3)
@@ -71,36 +73,36 @@ def test_text_values_parse_to_typed_readings(spark):
 
 
 @pytest.mark.parametrize("changes, reason", [
-    ({S.LANE_ID: None}, V.BAD_LANE_ID),
-    ({S.LANE_ID: "12.5"}, V.BAD_LANE_ID),
-    ({S.LANE_ID: "12.0"}, V.BAD_LANE_ID),
-    ({S.LANE_ID: "1e3"}, V.BAD_LANE_ID),
-    ({S.LANE_ID: "0x10"}, V.BAD_LANE_ID),
-    ({S.LANE_ID: "2147483648"}, V.BAD_LANE_ID),  # beyond int
-    ({S.UNIT_ID: "abc"}, V.BAD_UNIT_ID),
-    ({S.UNIT_ID: ""}, V.BAD_UNIT_ID),
-    ({S.OBSERVED_AT: None}, V.BAD_OBSERVED_AT),
-    ({S.OBSERVED_AT: "yesterday"}, V.BAD_OBSERVED_AT),
-    ({S.OBSERVED_AT: "today"}, V.BAD_OBSERVED_AT),
-    ({S.OBSERVED_AT: "now"}, V.BAD_OBSERVED_AT),
-    ({S.OBSERVED_AT: "epoch"}, V.BAD_OBSERVED_AT),
-    ({S.OBSERVED_AT: str(NOON * 1000)}, V.BAD_OBSERVED_AT),  # epoch milliseconds
-    ({S.OBSERVED_AT: "-5"}, V.BAD_OBSERVED_AT),  # before 1970
-    ({S.OBSERVED_AT: "11:30:00"}, V.BAD_OBSERVED_AT),  # a time without a date
-    ({S.OBSERVED_AT: "T11:30:00"}, V.BAD_OBSERVED_AT),
-    ({S.OBSERVED_AT: "2020-04"}, V.BAD_OBSERVED_AT),
-    ({S.OBSERVED_AT: "2020-4-7"}, V.BAD_OBSERVED_AT),
-    ({S.MODIFIED_AT: "soon"}, V.BAD_MODIFIED_AT),
-    ({S.MODIFIED_AT: "2020"}, V.BAD_MODIFIED_AT),
-    ({S.MODIFIED_AT: "14:05"}, V.BAD_MODIFIED_AT),
-    ({I3: None}, V.BAD_INTENSITY),
-    ({I3: "many"}, V.BAD_INTENSITY),
-    ({S.intensity(5): "-1"}, V.NEGATIVE_INTENSITY),
-    ({I2: "4", S2: "251"}, V.BAD_SPEED),
-    ({I2: "4", S2: "-1"}, V.BAD_SPEED),
-    ({I2: "4", S2: None}, V.BAD_SPEED),
-    ({I2: "4", S2: "fast"}, V.BAD_SPEED),
-    ({I3: "1", S3: "251"}, V.BAD_SPEED),
+    ({S.LANE_ID: None}, RS.BAD_LANE_ID),
+    ({S.LANE_ID: "12.5"}, RS.BAD_LANE_ID),
+    ({S.LANE_ID: "12.0"}, RS.BAD_LANE_ID),
+    ({S.LANE_ID: "1e3"}, RS.BAD_LANE_ID),
+    ({S.LANE_ID: "0x10"}, RS.BAD_LANE_ID),
+    ({S.LANE_ID: "2147483648"}, RS.BAD_LANE_ID),  # beyond int
+    ({S.UNIT_ID: "abc"}, RS.BAD_UNIT_ID),
+    ({S.UNIT_ID: ""}, RS.BAD_UNIT_ID),
+    ({S.OBSERVED_AT: None}, RS.BAD_OBSERVED_AT),
+    ({S.OBSERVED_AT: "yesterday"}, RS.BAD_OBSERVED_AT),
+    ({S.OBSERVED_AT: "today"}, RS.BAD_OBSERVED_AT),
+    ({S.OBSERVED_AT: "now"}, RS.BAD_OBSERVED_AT),
+    ({S.OBSERVED_AT: "epoch"}, RS.BAD_OBSERVED_AT),
+    ({S.OBSERVED_AT: str(NOON * 1000)}, RS.BAD_OBSERVED_AT),  # epoch milliseconds
+    ({S.OBSERVED_AT: "-5"}, RS.BAD_OBSERVED_AT),  # before 1970
+    ({S.OBSERVED_AT: "11:30:00"}, RS.BAD_OBSERVED_AT),  # a time without a date
+    ({S.OBSERVED_AT: "T11:30:00"}, RS.BAD_OBSERVED_AT),
+    ({S.OBSERVED_AT: "2020-04"}, RS.BAD_OBSERVED_AT),
+    ({S.OBSERVED_AT: "2020-4-7"}, RS.BAD_OBSERVED_AT),
+    ({S.MODIFIED_AT: "soon"}, RS.BAD_MODIFIED_AT),
+    ({S.MODIFIED_AT: "2020"}, RS.BAD_MODIFIED_AT),
+    ({S.MODIFIED_AT: "14:05"}, RS.BAD_MODIFIED_AT),
+    ({I3: None}, RS.BAD_INTENSITY),
+    ({I3: "many"}, RS.BAD_INTENSITY),
+    ({S.intensity(5): "-1"}, RS.NEGATIVE_INTENSITY),
+    ({I2: "4", S2: "251"}, RS.BAD_SPEED),
+    ({I2: "4", S2: "-1"}, RS.BAD_SPEED),
+    ({I2: "4", S2: None}, RS.BAD_SPEED),
+    ({I2: "4", S2: "fast"}, RS.BAD_SPEED),
+    ({I3: "1", S3: "251"}, RS.BAD_SPEED),
 ])
 def test_each_reject_reason(spark, changes, reason):
     assert reasons(spark, [text_row(**changes)]) == [reason]
@@ -131,9 +133,9 @@ def test_the_first_reason_in_the_documented_order_wins(spark):
         text_row(**{I3: None, S.intensity(4): "-2"}),
         text_row(**{S.intensity(4): "-2", I2: "4", S2: "251"}),
     ]
-    assert reasons(spark, rows) == [V.BAD_UNIT_ID, V.BAD_OBSERVED_AT, V.BAD_LANE_ID,
-                                    V.BAD_OBSERVED_AT, V.BAD_MODIFIED_AT, V.BAD_INTENSITY,
-                                    V.NEGATIVE_INTENSITY]
+    assert reasons(spark, rows) == [RS.BAD_UNIT_ID, RS.BAD_OBSERVED_AT, RS.BAD_LANE_ID,
+                                    RS.BAD_OBSERVED_AT, RS.BAD_MODIFIED_AT, RS.BAD_INTENSITY,
+                                    RS.NEGATIVE_INTENSITY]
 
 
 CONTEXT = (NOON - 3600, NOON + 3600)  # a run's context range: [11:00, 13:00)
@@ -153,15 +155,15 @@ def test_a_run_judges_only_the_readings_of_its_context(spark):
     ]
     result = V.typed_readings(text_df(spark, rows), CONTEXT).select(
         S.LANE_ID, S.OBSERVED_AT, F.unix_seconds(S.MODIFIED_AT).alias("modified"), I2,
-        V.REJECT_REASON)
+        READING_STATUS)
     modified = T0 + 30  # MODIFIED, 02:00:30+02:00
     expected = spark.createDataFrame([
-        (1, NOON - 3600, None, 4, V.BAD_MODIFIED_AT),
-        (2, NOON + 3599, None, 4, V.BAD_MODIFIED_AT),
-        (None, NOON + 3600, None, None, None),
-        (None, NOON - 3601, None, None, None),
-        (5, None, modified, 1, V.BAD_OBSERVED_AT),
-        (None, NOON + 7200, None, None, None),
+        (1, NOON - 3600, None, 4, int(RS.BAD_MODIFIED_AT)),
+        (2, NOON + 3599, None, 4, int(RS.BAD_MODIFIED_AT)),
+        (None, NOON + 3600, None, None, int(RS.OUTSIDE_DAYS)),
+        (None, NOON - 3601, None, None, int(RS.OUTSIDE_DAYS)),
+        (5, None, modified, 1, int(RS.BAD_OBSERVED_AT)),
+        (None, NOON + 7200, None, None, int(RS.OUTSIDE_DAYS)),
     ], result.schema)
     assert_df_equality(result, expected, ignore_nullable=True)
 
@@ -197,23 +199,23 @@ def test_iso_times_in_the_feeds_form_and_any_other(spark, text, seconds):
     assert row[S.OBSERVED_AT] == seconds
     modified = row[S.MODIFIED_AT]
     assert (None if modified is None else int(modified.timestamp())) == seconds
-    assert row[V.REJECT_REASON] == (None if seconds is not None else V.BAD_OBSERVED_AT)
+    assert row[READING_STATUS] == (None if seconds is not None else RS.BAD_OBSERVED_AT)
 
 
 def test_a_malformed_record_is_rejected_first(spark):
     rows = [text_row(), {name: None for name in S.RAW_COLUMNS}, text_row()]
     corrupt = [None, "[1, 2]", '{"unieke_id": "11"']  # the last parsed partly, then broke
-    assert reasons(spark, rows, with_corrupt=corrupt) == [None, V.MALFORMED_RECORD,
-                                                          V.MALFORMED_RECORD]
+    assert reasons(spark, rows, with_corrupt=corrupt) == [None, RS.MALFORMED_RECORD,
+                                                          RS.MALFORMED_RECORD]
 
 
 def test_a_rejected_reading_keeps_its_values_and_gets_its_reason(spark):
     """Validation only labels; that a rejected lane names no location is
     `transforms.with_location_id`'s rule (tests/test_transforms.py)."""
     rows = [text_row(), text_row(lane="99", **{I2: "4", S2: "251"})]
-    result = typed(spark, rows).select(S.LANE_ID, S.UNIT_ID, V.REJECT_REASON)
-    expected = spark.createDataFrame([(11, 1, None), (99, 1, V.BAD_SPEED)],
-                                     f"{S.LANE_ID} int, {S.UNIT_ID} int, {V.REJECT_REASON} string")
+    result = typed(spark, rows).select(S.LANE_ID, S.UNIT_ID, READING_STATUS)
+    expected = spark.createDataFrame([(11, 1, None), (99, 1, int(RS.BAD_SPEED))],
+                                     f"{S.LANE_ID} int, {S.UNIT_ID} int, {READING_STATUS} int")
     assert_df_equality(result, expected, ignore_nullable=True)
 
 
@@ -237,7 +239,7 @@ def test_typed_parquet_columns_and_missing_ones(spark):
         reading(11, 1, NOON, counts=(2, 0, 0, 0), speeds=(90, 0, 0, 0), occupancy=None),
         reading(12, 1, NOON, counts=(2, 0, 0, 0), speeds=(90, 0, 0, 0), occupancy=None),
         reading(13, 1, None, counts=(2, 0, 0, 0), speeds=(90, 0, 0, 0), occupancy=None,
-                reject_reason=V.BAD_OBSERVED_AT),
+                status=RS.BAD_OBSERVED_AT),
     ])
     # 5.0 is a double's text "5.0": not an integer either (docs/SEMANTICS.md, "Parsing text").
     assert_df_equality(V.typed_readings(raw), expected, ignore_nullable=True)
@@ -249,8 +251,8 @@ def test_rejected_readings_keep_the_raw_text_the_reason_and_the_file(spark):
     result = V.rejected_readings(raw, F.lit("file:/landing/part-0.json")).select(
         S.LANE_ID, S.UNIT_ID, S.OBSERVED_AT, "raw_record", V.REJECT_REASON, "source_file")
     expected = spark.createDataFrame([
-        ("11", "abc", str(NOON), None, V.BAD_UNIT_ID, "file:/landing/part-0.json"),
-        (None, None, None, "[1, 2]", V.MALFORMED_RECORD, "file:/landing/part-0.json"),
+        ("11", "abc", str(NOON), None, "bad_lve_nr", "file:/landing/part-0.json"),
+        (None, None, None, "[1, 2]", "malformed_record", "file:/landing/part-0.json"),
     ], result.schema)
     assert_df_equality(result, expected, ignore_nullable=True)
     # Every raw column is there, as text, whatever the input carried.

@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 from traffic_glue.arguments import (
     SUMMARY_ARGUMENTS, TRANSFORM_ARGUMENTS, documented_names, given_arguments, unknown_argument,
 )
+from traffic_glue.run_range import RunRange
 
 ATHENA = "athena"
 CORRECTED = "corrected"
@@ -101,6 +102,12 @@ class JobConfig:
         values = asdict(self)
         values.update(start_date=checked[0], end_date=checked[1])
         return JobConfig(**values)
+
+    def run_range(self) -> RunRange:
+        """The run's time ranges, once its dates are resolved."""
+        if self.start_date is None or self.end_date is None:
+            raise ValueError("the run's dates are not resolved yet (JobConfig.with_dates)")
+        return RunRange.for_days(self.start_date, self.end_date, self.lookback_minutes, self.late_hours)
 
     def as_report(self) -> dict:
         values = asdict(self)

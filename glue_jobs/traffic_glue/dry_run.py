@@ -27,7 +27,7 @@ from pyspark.sql import SparkSession
 from traffic_glue import catalog, job, locations, publish, sinks, sources, storage
 from traffic_glue import schema as S
 from traffic_glue.config import ICEBERG, PARQUET, JobConfig
-from traffic_glue.pipeline import RunWindow
+from traffic_glue.run_range import RunRange
 from traffic_glue.validation import MAX_EPOCH_SECONDS, MIN_EPOCH_SECONDS
 
 SECONDS_PER_HOUR = 3600
@@ -169,7 +169,7 @@ def observed_range(spark: SparkSession, raw_file: sources.RawFile) -> tuple[int,
     return max(low, MIN_EPOCH_SECONDS), min(high, MAX_EPOCH_SECONDS - 1)
 
 
-def _hours_with_readings(spark, files, source_format: str, window: RunWindow) -> set[int] | None:
+def _hours_with_readings(spark, files, source_format: str, span: RunRange) -> set[int] | None:
     """Epoch hours of the run's days that some file may hold readings of; None if unknown."""
     if source_format != PARQUET:
         return None
@@ -179,7 +179,7 @@ def _hours_with_readings(spark, files, source_format: str, window: RunWindow) ->
         return None
     hours = set()
     for low, high in ranges:
-        low, high = max(low, window.output_start), min(high, window.output_end - 1)
+        low, high = max(low, span.output_start), min(high, span.output_end - 1)
         hours.update(range(low // SECONDS_PER_HOUR, high // SECONDS_PER_HOUR + 1) if low <= high else ())
     return hours
 
@@ -252,16 +252,13 @@ def plan(spark: SparkSession, config: JobConfig) -> RunPlan:
     """What the run of `config` would do; nothing is changed."""
     source_root, source_format = job.resolve_source(spark, config)
     sink = _sink(spark, config, "dry_run")
-    first, after = sources.processing_hours(
-        config.start_date, config.end_date, config.lookback_minutes, config.late_hours
-    )
-    files = sources.list_raw_files(spark, source_root, first, after)
+    span = config.run_range()
+    files = sources.list_raw_files(spark, source_root, *span.folder_hours)
     if source_format == PARQUET:
         files = sources.inspect_parquet(
             spark, files, config.semantics, config.corrupt_files == "skip"
         ).files
-    window = RunWindow.for_days(config.start_date, config.end_date, config.lookback_minutes)
-    days = sinks.days_between(config.start_date, config.end_date)
+    days = span.days
     if sink.table_format == ICEBERG:
         exists = sink.exists()
     else:
@@ -270,7 +267,7 @@ def plan(spark: SparkSession, config: JobConfig) -> RunPlan:
         )
     where = sink.location or "the catalog's default location"
     result = RunPlan(
-        config, source_root, source_format, (first, after), files,
+        config, source_root, source_format, span.folder_hours, files,
         table=f"{config.target_table} at {where}" if config.target_table else where,
         table_format=sink.table_format, table_exists=exists,
     )
@@ -291,7 +288,7 @@ def plan(spark: SparkSession, config: JobConfig) -> RunPlan:
     elif exists:
         published = _published_parquet(spark, sink.location, days)
     folders = {sources.folder_hour(f.path) for f in files if f.rows != 0} - {None}
-    with_readings = _hours_with_readings(spark, files, source_format, window)
+    with_readings = _hours_with_readings(spark, files, source_format, span)
     for day in days:
         on_day = tuple(sorted(published.get(day, ())))
         hours = None if with_readings is None else tuple(

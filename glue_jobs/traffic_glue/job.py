@@ -1,4 +1,4 @@
-"""One run of the transform: read, compute, stage, publish, report.
+"""One run of the transform: read, compute, write, report.
 
 Works on any SparkSession (Glue's or a local one); takes a `JobConfig` whose dates
 are already resolved.
@@ -8,25 +8,24 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import threading
 import time
 import uuid
+from dataclasses import dataclass
 
-from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from traffic_glue import (
-    catalog, locations, pipeline, publish, sinks, sources, storage, transforms, validation,
+    catalog, locations, pipeline, publish, quarantine, sinks, sources, storage, transforms,
+    validation,
 )
-from traffic_glue.progress import Progress, spark_activity
 from traffic_glue import schema as S
 from traffic_glue.config import ICEBERG, JobConfig
-from traffic_glue.report import DAYS_WITH_READINGS, READ, RunReport, status_metrics
+from traffic_glue.progress import Progress, spark_activity
+from traffic_glue.report import RunReport
+from traffic_glue.run_range import RunRange
 
 TOP_JAM_LOCATIONS = 10
-PENDING = "_pending"  # rejected readings of a run that has not ended yet
-# Metrics are published when the write's job ends; this is a guard, not a wait.
-METRICS_TIMEOUT_SECONDS = 120
 
 
 class NoReadingsError(RuntimeError):
@@ -122,21 +121,17 @@ def run(spark: SparkSession, config: JobConfig, progress: Progress | None = None
     report = RunReport(run_id, config.job_name, config.as_report(), _now().isoformat())
     target, refused = None, False
     try:
+        span = config.run_range()
         source_root, source_format = resolve_source(spark, config)
         sink = open_sink(spark, config, run_id)
         target = sink.location
         report.output["table_format"] = sink.table_format
-        parquet = sink.table_format != ICEBERG
-        # An Iceberg commit detects a concurrent writer itself; Parquet folders need a lock.
-        lock = publish.TargetLock(
-            spark, target, run_id, config.lock_expiry_minutes, config.job_name,
-            config.glue_job_run_id,
-        )
-        with lock if parquet else contextlib.nullcontext():
-            if parquet:
-                report.lock_taken_over = lock.taken_over
-                report.recovered_runs = publish.recover(spark, target)
-            _process(spark, config, report, source_root, source_format, sink, progress)
+        with _target_lock(spark, config, sink, report):
+            raw_input = read(spark, config, span, source_root, source_format, report, progress)
+            recorded, created = prepare_table(spark, config, sink, report)
+            curated = compute(raw_input, config, span)
+            written = write(spark, config, span, sink, raw_input, curated, report, progress)
+            finish(spark, config, sink, recorded, created, written, report, progress)
         report.status = "succeeded"
     except Exception as error:
         report.status, report.error = "failed", str(error).strip().splitlines()[0]
@@ -152,24 +147,39 @@ def run(spark: SparkSession, config: JobConfig, progress: Progress | None = None
     return report
 
 
-def _process(
-    spark: SparkSession,
-    config: JobConfig,
-    report: RunReport,
-    source_root: str,
-    source_format: str,
-    sink,
-    progress: Progress,
-) -> None:
-    first, after = sources.processing_hours(
-        config.start_date, config.end_date, config.lookback_minutes, config.late_hours
+def _target_lock(spark: SparkSession, config: JobConfig, sink, report: RunReport):
+    """An Iceberg commit detects a concurrent writer itself; Parquet folders need a lock,
+    and a dead run's half-published partitions recovered under it."""
+    if sink.table_format == ICEBERG:
+        return contextlib.nullcontext()
+    lock = publish.TargetLock(
+        spark, sink.location, report.run_id, config.lock_expiry_minutes, config.job_name,
+        config.glue_job_run_id,
     )
+
+    @contextlib.contextmanager
+    def locked():
+        with lock:
+            report.lock_taken_over = lock.taken_over
+            report.recovered_runs = publish.recover(spark, sink.location)
+            yield
+
+    return locked()
+
+
+# --- read ---------------------------------------------------------------------------------
+
+
+def read(spark: SparkSession, config: JobConfig, span: RunRange, source_root: str,
+         source_format: str, report: RunReport, progress: Progress) -> sources.RawInput:
+    """The run's raw files and readings (`sources`)."""
+    first, after = span.folder_hours
     with progress.phase(
         "reading", f"raw files under {source_root}, processing hours "
         f"{first:%Y-%m-%d %H}:00 .. {after:%Y-%m-%d %H}:00 UTC ({source_format})"
     ) as reading:
         raw_input = sources.read_raw(
-            spark, source_root, source_format, first, after, config.semantics,
+            spark, source_root, source_format, span, config.semantics,
             skip_corrupt=config.corrupt_files == "skip",
         )
         reading.text = f"read {sources.describe_files(raw_input.files)}"
@@ -181,84 +191,90 @@ def _process(
         "readings_per_file": {f.path: f.rows for f in raw_input.files if f.rows is not None},
         "skipped": raw_input.skipped,
     }
+    return raw_input
 
-    statuses = Observation("reading_statuses")
-    kept = Observation("kept_readings")
-    rows = Observation("output_rows")
-    window = pipeline.RunWindow.for_days(
-        config.start_date, config.end_date, config.lookback_minutes
-    )
+
+def prepare_table(spark: SparkSession, config: JobConfig, sink, report: RunReport) -> tuple[str | None, bool]:
+    """The mode the table holds (refusing the other one), whether the run created the
+    table, and stale quarantines dropped."""
     recorded = check_semantics(sink, config)
     # A new table records the run's mode as it is made; an old one once the run is in.
     created = sink.create_if_missing(config.semantics)
     # A run still going after its lock would have expired is not one to wait for.
     stale = _now() - dt.timedelta(minutes=config.lock_expiry_minutes)
-    report.quarantines_dropped = drop_stale_quarantines(spark, sink.location, stale)
-    observers = {
-        pipeline.STATUSES: lambda df: df.observe(
-            statuses, *status_metrics(window.output_start, window.output_end)
-        ),
-        pipeline.KEPT_READINGS: lambda df: df.observe(
-            kept, F.count_if(transforms.has_status(transforms.KEPT)).alias("n")
-        ),
-        pipeline.OUTPUT_ROWS: lambda df: df.observe(rows, F.count(F.lit(1)).alias("n")),
-    }
-    readings, total = sources.readings_to_validate(raw_input, window.context)
-    curated = pipeline.curated_minutes(
-        validation.typed_readings(readings, window.context),
-        config.semantics,
-        window,
-        config.locations,
-        observe=lambda stage, df: observers[stage](df),
+    report.quarantines_dropped = quarantine.drop_stale(spark, sink.location, stale)
+    return recorded, created
+
+
+# --- compute ------------------------------------------------------------------------------
+
+
+def compute(raw_input: sources.RawInput, config: JobConfig, span: RunRange) -> pipeline.Curated:
+    """The curated rows and their counters (`pipeline`), as a plan: nothing runs yet."""
+    readings = sources.readings_to_validate(raw_input, span)
+    return pipeline.curated_minutes(
+        validation.typed_readings(readings, span.context), config.semantics, span, config.locations
     )
-    run_days = sinks.days_between(config.start_date, config.end_date)
-    days_text = f"{config.start_date}..{config.end_date}"
+
+
+# --- write --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Written:
+    result: publish.PublishResult
+    days: list[dt.date]  # the days replaced: those with readings
+    lanes: DataFrame  # the run's lanes, for the locations table (`locations.seen_lanes`)
+
+
+def write(spark: SparkSession, config: JobConfig, span: RunRange, sink, raw_input: sources.RawInput,
+          curated: pipeline.Curated, report: RunReport, progress: Progress) -> Written:
+    """Stage the curated rows (the one pass over the data), quarantine the rejected
+    readings, and publish the days that hold readings; nothing is published unless all
+    of it succeeded."""
+    rows = curated.rows
     if config.locations:
         # Only the chosen locations' rows are replaced: the others' rows of the run's
         # days go through the same write unchanged.
-        published = sink.published_rows(run_days)
+        published = sink.published_rows(span.days)
         if published is not None:
-            others = published.where(~F.col(S.LOCATION_ID).isin(list(config.locations)))
-            curated = curated.unionByName(others)
+            rows = rows.unionByName(published.where(~F.col(S.LOCATION_ID).isin(list(config.locations))))
+    days = span.days
+    target, run_id = sink.location, report.run_id
+    readings = sources.readings_to_validate(raw_input, span)
     try:
         with progress.phase(
             "computing and writing",
-            f"{len(run_days)} day{'s' if len(run_days) > 1 else ''}, {days_text} "
-            f"(--semantics {config.semantics}) into {sink.location}",
+            f"{len(days)} day{'s' if len(days) > 1 else ''}, {span.days_text} "
+            f"(--semantics {config.semantics}) into {target}",
         ) as computing:
-            sink.stage(curated, days_text, config.semantics)  # the one pass over the data
-            row_count = int(_metrics(rows)["n"])
-            computing.text = f"computed and staged {row_count:,} rows"
-        observed = _metrics(statuses)
-        skipped = total - int(observed[READ]) if total is not None else 0
-        report.source["outside_days_skipped"] = skipped
-        report.count_readings(observed, int(_metrics(kept)["n"]), skipped)
-        offsets = (observed[DAYS_WITH_READINGS] or "").split(",")
-        with_readings = [run_days[int(n)] for n in offsets if n]
-        unchanged = [day.isoformat() for day in run_days if day not in with_readings]
-
-        target = sink.location
-        quarantined = report.readings["rejected_total"] > 0
-        if quarantined:
-            with progress.phase(
-                "quarantining", f"{report.readings['rejected_total']:,} rejected readings"
-            ):
-                _quarantine(readings, window.context, target, report.run_id)
+            sink.stage(rows, span.days_text, config.semantics)
+            counts = curated.counters.collect(raw_input.readings_in_files)
+            computing.text = f"computed and staged {counts.output_rows:,} rows"
+        report.count_readings(counts)
+        report.source["outside_days_skipped"] = counts.unread
+        with_readings = [span.day_at(n) for n in counts.days_with_readings]
+        report.output["days_left_unchanged"] = [d.isoformat() for d in days if d not in with_readings]
+        rejected = report.readings["rejected_total"]
+        if rejected:
+            with progress.phase("quarantining", f"{rejected:,} rejected readings"):
+                quarantine.write_pending(readings, F.input_file_name(), span.context, target, run_id)
         run_date = report.started_at[:10]
-        if row_count == 0:
+        if counts.output_rows == 0:
             r = report.readings
-            if quarantined:
-                report.output["rejected_path"] = _show_quarantine(spark, target, report.run_id, run_date)
+            if rejected:
+                report.output["rejected_path"] = quarantine.show(spark, target, run_id, run_date)
             raise NoReadingsError(
-                f"no rows to write for {config.start_date} .. {config.end_date}: "
+                f"no rows to write for {span.start_date} .. {span.end_date}: "
                 f"{r['read']} readings read from {len(raw_input.files)} files, "
                 f"{r['kept']} kept; the table was left unchanged"
             )
+        report.output["rows"] = counts.output_rows
         # The sections and lanes of the run's days, for the locations table: a second,
         # narrow pass over the raw readings (four columns), made before the commit so
         # that its failure changes nothing.
         lanes = locations.of_locations(
-            locations.seen_lanes(readings, window.output_start, window.output_end),
+            locations.seen_lanes(readings, span.output_start, span.output_end),
             config.locations, config.semantics,
         ).localCheckpoint()
         committing = time.monotonic()
@@ -266,20 +282,31 @@ def _process(
             "committing", f"{len(with_readings)} day{'s' if len(with_readings) > 1 else ''} "
             f"with raw readings ({sink.table_format})"
         ) as commit:
-            result = sink.publish(with_readings, days_text, config.semantics)
+            result = sink.publish(with_readings, span.days_text, config.semantics)
             commit.text = (
                 f"committed {len(result.written)} hour partitions"
                 + (f", removed {len(result.removed)}" if result.removed else "")
                 + (f": snapshot {result.snapshot_id}" if result.snapshot_id else "")
             )
         report.output["publish_seconds"] = round(time.monotonic() - committing, 3)
-        if quarantined:
-            report.output["rejected_path"] = _show_quarantine(spark, target, report.run_id, run_date)
+        if rejected:
+            report.output["rejected_path"] = quarantine.show(spark, target, run_id, run_date)
     except BaseException as error:
         sink.abandon()
         if not isinstance(error, NoReadingsError):  # that one's quarantine is shown already
-            storage.delete(spark, _pending_quarantine(sink.location, report.run_id))
+            quarantine.discard(spark, target, run_id)
         raise
+    return Written(result, with_readings, lanes)
+
+
+# --- report -------------------------------------------------------------------------------
+
+
+def finish(spark: SparkSession, config: JobConfig, sink, recorded: str | None, created: bool,
+           written: Written, report: RunReport, progress: Progress) -> None:
+    """After the commit: the table's mode and catalog partitions, the locations table,
+    and what the report says of the output."""
+    target, result = sink.location, written.result
     if not created and recorded != config.semantics:
         sink.record_semantics(config.semantics)
     if config.target_table and sink.table_format != ICEBERG:
@@ -289,13 +316,11 @@ def _process(
         )
     report.output.update(
         path=target,
-        rows=row_count,
         partitions=len(result.written),
         files=result.files,
         bytes=result.bytes,
         max_files_per_partition=max((p.files for p in result.written), default=0),
         partitions_removed=result.removed,
-        days_left_unchanged=unchanged,
         semantics_replaced=recorded if recorded and recorded != config.semantics else None,
         snapshot_id=result.snapshot_id,
         per_partition={p.partition: {"files": p.files, "bytes": p.bytes} for p in result.written},
@@ -304,77 +329,12 @@ def _process(
     # (docs/SEMANTICS.md, "The locations table", says what a crash in between leaves).
     store = locations.open_store(spark, run_id=report.run_id, table_format=sink.table_format,
                                  curated_location=target, curated_table=config.target_table)
-    report.output["locations"] = locations.record(store, lanes)
+    report.output["locations"] = locations.record(store, written.lanes)
     with progress.phase("summarising", "the locations with the most jam minutes"):
-        report.top_jam_locations = _top_jam_locations(sink.published_rows(with_readings))
-
-
-def _metrics(observation: Observation, timeout_seconds: float = METRICS_TIMEOUT_SECONDS) -> dict:
-    """An observation's values; fail loudly rather than wait forever (a hung Glue job bills)."""
-    result: dict = {}
-    waiter = threading.Thread(target=lambda: result.update(observation.get), daemon=True)
-    waiter.start()
-    waiter.join(timeout_seconds)
-    if waiter.is_alive():
-        raise RuntimeError(f"run metrics {observation._name!r} did not arrive after the write")
-    return result
-
-
-def _quarantine(raw: DataFrame, context: tuple[int, int], target: str, run_id: str) -> str:
-    """The run's rejected readings with their reason, written where no reader looks yet
-    (`_rejected/_pending/<run_id>/`): `_show_quarantine` moves them into view when the
-    run ends, so a run killed before that and its rerun never show them twice."""
-    pending = _pending_quarantine(target, run_id)
-    (
-        validation.rejected_readings(raw, F.input_file_name(), context)
-        .withColumn("run_id", F.lit(run_id))
-        .coalesce(1)
-        .write.mode("overwrite")
-        .parquet(pending)
-    )
-    return pending
-
-
-def _pending_quarantine(target: str, run_id: str = "") -> str:
-    return "/".join(p for p in (target.rstrip("/"), publish.REJECTED, PENDING, run_id) if p)
-
-
-def _show_quarantine(spark: SparkSession, target: str, run_id: str, run_date: str) -> str:
-    """Move the run's pending rejected readings to `_rejected/run_date=<day>/`."""
-    shown = f"{target.rstrip('/')}/{publish.REJECTED}"
-    pending = _pending_quarantine(target, run_id)
-    for entry in storage.list_files(spark, pending):
-        name = entry.path.rstrip("/").rsplit("/", 1)[-1]
-        storage.rename(spark, entry.path, f"{shown}/run_date={run_date}/{name}")
-    storage.delete(spark, pending)
-    return shown
-
-
-def drop_stale_quarantines(spark: SparkSession, target: str, older_than: dt.datetime) -> list[str]:
-    """Pending quarantines of runs started before `older_than` (ended without showing
-    them: killed, or failed); their readings are found again by a rerun."""
-    dropped = []
-    for entry in storage.list_dirs(spark, _pending_quarantine(target)):
-        run_id = entry.path.rstrip("/").rsplit("/", 1)[-1]
-        try:
-            started = dt.datetime.strptime(run_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
-        except ValueError:
-            continue  # a run id given by hand: not known to be old
-        if started < older_than:
-            storage.delete(spark, entry.path)
-            dropped.append(run_id)
-    return dropped
-
-
-def _top_jam_locations(output: DataFrame) -> list[dict]:
-    ranked = (
-        output.where(F.col(S.JAM) == 1)
-        .groupBy(S.LOCATION_ID)
-        .agg(F.count(F.lit(1)).alias("jam_minutes"))
-        .orderBy(F.desc("jam_minutes"), S.LOCATION_ID)
-        .limit(TOP_JAM_LOCATIONS)
-    )
-    return [row.asDict() for row in ranked.collect()]
+        published = sink.published_rows(written.days)
+        report.top_jam_locations = [
+            row.asDict() for row in transforms.top_jam_locations(published, TOP_JAM_LOCATIONS).collect()
+        ]
 
 
 def _write_report(spark: SparkSession, target: str, report: RunReport) -> str:

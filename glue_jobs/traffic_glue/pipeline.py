@@ -7,86 +7,53 @@ deduplication, lane grouping, the location id and every series window are keyed 
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
-from typing import Callable
 
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
 from traffic_glue import schema as S
 from traffic_glue import transforms
 from traffic_glue.config import CORRECTED
-
-# Stages at which the caller may attach metrics (`DataFrame.observe`).
-STATUSES, KEPT_READINGS, OUTPUT_ROWS = "statuses", "kept_readings", "output_rows"
-Observer = Callable[[str, DataFrame], DataFrame]
-
-
-def _no_observer(stage: str, df: DataFrame) -> DataFrame:
-    return df
-
-
-def _barrier(statused: DataFrame) -> DataFrame:
-    """Keep the filter on the statuses above the projections that compute them.
-
-    Spark pushes a filter below any deterministic projection, copying the expressions
-    it refers to: here the whole validation, into one predicate whose generated code
-    runs the scan stage 6x slower (one-day benchmark: 55 s against 10). An observation
-    is a node the optimizer does not push filters through; it counts, nothing more.
-    """
-    return statused.observe("statuses_barrier", F.count(F.lit(1)).alias("readings"))
-
-
-def epoch_seconds(moment: dt.datetime) -> int:
-    return int(moment.replace(tzinfo=dt.timezone.utc).timestamp())
+from traffic_glue.counting import RunCounters
+from traffic_glue.run_range import RunRange
 
 
 @dataclass(frozen=True)
-class RunWindow:
-    """The run's time ranges in epoch seconds (docs/SEMANTICS.md, "The run's time ranges")."""
+class Curated:
+    """The run's curated rows (with partition columns) and the counts they will give
+    once written (`RunCounters.collect`; None when not counted)."""
 
-    context_start: int
-    output_start: int
-    output_end: int
-
-    @classmethod
-    def for_days(cls, start: dt.date, end: dt.date, lookback_minutes: int) -> "RunWindow":
-        first = dt.datetime.combine(start, dt.time())
-        after = dt.datetime.combine(end + dt.timedelta(days=1), dt.time())
-        return cls(
-            context_start=epoch_seconds(first - dt.timedelta(minutes=lookback_minutes)),
-            output_start=epoch_seconds(first),
-            output_end=epoch_seconds(after),
-        )
-
-    @property
-    def context(self) -> tuple[int, int]:
-        """The readings the run uses and judges: `[context_start, output_end)`."""
-        return self.context_start, self.output_end
+    rows: DataFrame
+    counters: RunCounters | None
 
 
 def curated_minutes(
     typed: DataFrame,
     semantics: str,
-    window: RunWindow,
+    span: RunRange,
     locations: tuple[int, ...] | None = None,
-    observe: Observer = _no_observer,
-) -> DataFrame:
-    """Typed readings (`validation.typed_readings`) to curated rows with partition columns."""
-    readings = observe(
-        STATUSES, typed.transform(transforms.with_reading_status, window.context_start, window.output_end)
-    ).transform(_barrier)
+    counted: bool = True,
+) -> Curated:
+    """Typed readings (`validation.typed_readings`) to curated rows.
+
+    `counted=False` leaves the counters out: only for `benchmarks/floor.py`, whose
+    readings come unvalidated, so there is no validation for a pushed filter to copy.
+    """
+    counters = RunCounters(span, semantics) if counted else None
+    readings = typed.transform(transforms.with_reading_status)
+    if counters:
+        readings = counters.count_statuses(readings)
     # Only the readings the computation uses cross the shuffle: the kept ones. (The
-    # report counts the others on the statuses above; the locations table reads its
-    # lanes apart, `locations.seen_lanes`.)
+    # counters count the others above; the locations table reads its lanes apart,
+    # `locations.seen_lanes`.)
     readings = readings.transform(transforms.filter_kept_readings)
     # The one shuffle: everything below is keyed by lve_nr (plus more).
     readings = readings.repartition(S.UNIT_ID)
     if semantics == CORRECTED:
         # One reading per section, lane and minute.
-        readings = readings.transform(transforms.deduplicate_readings, window.context_start)
-    readings = observe(KEPT_READINGS, readings)
+        readings = readings.transform(transforms.deduplicate_readings, span.context_start)
+    if counters:
+        readings = counters.count_kept(readings)
     rows = (
         readings.transform(transforms.with_lane_speed, semantics)
         .transform(transforms.group_lanes, semantics)
@@ -95,7 +62,7 @@ def curated_minutes(
         .transform(transforms.with_speed_diff_indicator)
         .transform(transforms.with_rolling_speeds, semantics)
         .transform(transforms.with_jam_indicators, semantics)
-        .transform(transforms.filter_output_rows, window.output_start, window.output_end, locations)
+        .transform(transforms.filter_output_rows, span.output_start, span.output_end, locations)
         .transform(transforms.to_curated)
     )
-    return observe(OUTPUT_ROWS, rows)
+    return Curated(counters.count_rows(rows) if counters else rows, counters)

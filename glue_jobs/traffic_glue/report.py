@@ -9,37 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from pyspark.sql import Column
-from pyspark.sql import functions as F
-
-from traffic_glue import schema as S
-from traffic_glue.transforms import (
-    DUPLICATE, FILTER_RULES, KEPT, OUTSIDE_DAYS, REPLACES_ITS_DAY, has_status,
-)
-from traffic_glue.validation import REJECT_REASONS
-
-READ = "read"
-CANDIDATES = "passed_filters"  # kept before duplicates are resolved
-DAYS_WITH_READINGS = "days_with_readings"
-SECONDS_PER_DAY = 86400
-
-
-def status_metrics(output_start: int, output_end: int) -> list[Column]:
-    """Aggregates for `DataFrame.observe` over readings with a status.
-
-    Also the run's days (as offsets from `output_start`, epoch seconds) that hold at
-    least one reading that is not rejected: only those days are replaced.
-    """
-    counts = [F.count(F.lit(1)).alias(READ)]
-    for name in (*REJECT_REASONS, *FILTER_RULES):
-        counts.append(F.count_if(has_status(name)).alias(name))
-    counts.append(F.count_if(has_status(KEPT)).alias(CANDIDATES))
-    observed = F.col(S.OBSERVED_AT)
-    in_output = has_status(*REPLACES_ITS_DAY) & (observed >= output_start) & (observed < output_end)
-    day = F.when(in_output, F.floor((observed - output_start) / SECONDS_PER_DAY).cast("int"))
-    # As text: py4j hands an observed array over as an opaque JVM object.
-    counts.append(F.array_join(F.array_sort(F.collect_set(day)), ",").alias(DAYS_WITH_READINGS))
-    return counts
+from traffic_glue.counting import ReadingCounts
 
 
 @dataclass
@@ -61,20 +31,13 @@ class RunReport:
     quarantines_dropped: list = field(default_factory=list)
     report_path: str | None = None
 
-    def count_readings(self, statuses: dict, kept: int, skipped: int = 0) -> None:
-        """Fill `readings` from the observed status counts and the deduplicated count.
-
-        `skipped`: readings of other days left out before they were validated, most of them
-        never read (`sources.readings_to_validate`); they count as read and `outside_days`, as
-        they would have been.
-        """
-        filtered = {rule: int(statuses.get(rule) or 0) for rule in FILTER_RULES}
-        filtered[OUTSIDE_DAYS] += skipped
-        filtered[DUPLICATE] = int(statuses.get(CANDIDATES) or 0) - kept
-        rejected = {reason: int(statuses.get(reason) or 0) for reason in REJECT_REASONS}
+    def count_readings(self, counts: ReadingCounts) -> None:
+        """Fill `readings` from the run's counts, by the statuses' labels."""
+        filtered = {status.label: n for status, n in counts.left_out.items()}
+        rejected = {status.label: n for status, n in counts.rejected.items()}
         self.readings = {
-            "read": int(statuses.get(READ) or 0) + skipped,
-            "kept": kept,
+            "read": counts.read,
+            "kept": counts.kept,
             "filtered": filtered,
             "rejected": {k: v for k, v in rejected.items() if v},
             "rejected_total": sum(rejected.values()),

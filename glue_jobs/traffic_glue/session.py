@@ -22,9 +22,12 @@ COMMON_CONF = {
     "spark.sql.parquet.compression.codec": "snappy",
     # try_cast is used where input may be junk; keep Spark's lenient casts elsewhere too.
     "spark.sql.ansi.enabled": "false",
-    # The run report's counts come from DataFrame.observe on the single write pass.
-    # When a stage turns out empty, this AQE rule swaps the subtree holding those
-    # metrics for an empty relation and the metrics never arrive (Spark 3.5).
+    # The run's counts are observations on the one write pass (`counting`). When the
+    # shuffle's output turns out empty (every reading rejected or another day's), this
+    # AQE rule replaces the plan after it with an empty relation, so the observations
+    # there (kept readings, output rows) never report, and waiting for them would end
+    # only at `counting.TIMEOUT_SECONDS` (Spark 3.5). The rule only ever fires on empty
+    # stages, so leaving it out costs nothing on data (test_job runs an empty day).
     "spark.sql.adaptive.optimizer.excludedRules": (
         "org.apache.spark.sql.execution.adaptive.AQEPropagateEmptyRelation"
     ),

@@ -21,6 +21,7 @@ from pyspark.sql import types as T
 from traffic_glue import schema as S
 from traffic_glue import storage
 from traffic_glue.config import CORRECTED, JSON, PARQUET
+from traffic_glue.run_range import RunRange
 from traffic_glue.validation import CORRUPT_RECORD, validated_by_run
 
 FOOTER_THREADS = 16
@@ -50,17 +51,11 @@ class RawInput:
     skipped: list[dict] = field(default_factory=list)
     readings: DataFrame | None = None
 
-
-def processing_hours(
-    start: dt.date, end: dt.date, lookback_minutes: int, late_hours: int
-) -> tuple[dt.datetime, dt.datetime]:
-    """First processing hour to read and the hour after the last one."""
-    first = dt.datetime.combine(start, dt.time()) - dt.timedelta(minutes=lookback_minutes)
-    first = first.replace(minute=0, second=0, microsecond=0)
-    after = dt.datetime.combine(end + dt.timedelta(days=1), dt.time()) + dt.timedelta(
-        hours=late_hours
-    )
-    return first, after
+    @property
+    def readings_in_files(self) -> int | None:
+        """The readings the files hold, from their footers (None where unknown: JSON)."""
+        counts = [f.rows for f in self.files]
+        return None if None in counts else sum(counts)
 
 
 def hour_folder_globs(root: str, first: dt.datetime, after: dt.datetime) -> list[str]:
@@ -274,12 +269,12 @@ def read_raw(
     spark: SparkSession,
     root: str,
     source_format: str,
-    first: dt.datetime,
-    after: dt.datetime,
+    span: RunRange,
     semantics: str,
     skip_corrupt: bool,
 ) -> RawInput:
     """The run's raw readings with their files; `SourceError` names what is wrong."""
+    first, after = span.folder_hours
     files = list_raw_files(spark, root, first, after)
     if not files:
         raise SourceError(
@@ -298,17 +293,15 @@ def read_raw(
     raise SourceError(f"unknown --source_format {source_format!r}")
 
 
-def readings_to_validate(raw_input: RawInput, context: tuple[int, int]) -> tuple[DataFrame, int | None]:
-    """The raw readings the run validates, and how many readings the files hold in all.
+def readings_to_validate(raw_input: RawInput, span: RunRange) -> DataFrame:
+    """The raw readings the run validates.
 
-    Where the time is an integer column and the footers count every file's readings,
-    other days' readings are left out by a filter that Parquet also applies to whole
-    row groups, which are then never read (`validation.validated_by_run`); the total, from
-    the footers, lets the report count them as read and `outside_days` all the same.
-    Otherwise every reading is validated (total None).
+    Where the time is an integer column, other days' readings are left out by a filter
+    that Parquet also applies to whole row groups, which are then never read
+    (`validation.validated_by_run`): in a one-day run, most of the late folders. The
+    counts still count them as read and `outside_days`, from the footers
+    (`RawInput.readings_in_files`, `counting.RunCounters.collect`). Otherwise every
+    reading is validated.
     """
-    in_run = validated_by_run(raw_input.readings, context)
-    footer_rows = [f.rows for f in raw_input.files]
-    if in_run is None or None in footer_rows:
-        return raw_input.readings, None
-    return raw_input.readings.where(in_run), sum(footer_rows)
+    in_run = validated_by_run(raw_input.readings, span.context)
+    return raw_input.readings if in_run is None else raw_input.readings.where(in_run)

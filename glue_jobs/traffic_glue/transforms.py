@@ -16,25 +16,9 @@ from pyspark.sql import functions as F
 
 from traffic_glue import schema as S
 from traffic_glue.config import ATHENA, CORRECTED
-from traffic_glue.validation import REJECT_REASON, REJECT_REASONS
+from traffic_glue.statuses import READING_STATUS, ReadingStatus, code, has_status
 
 LANE_SPEED = "lane_speed"
-READING_STATUS = "reading_status"
-
-# Reading statuses besides the reject reasons (validation.REJECT_REASONS).
-OUTSIDE_DAYS = "outside_days"
-DEFECT = "defect"
-UNKNOWN_OCCUPANCY = "unknown_occupancy"
-DUPLICATE = "duplicate"
-KEPT = "kept"
-FILTER_RULES = (OUTSIDE_DAYS, DEFECT, UNKNOWN_OCCUPANCY)
-# Readings of the run that are not rejected: a day holding one is replaced
-# (docs/SEMANTICS.md, "The table, and what a run replaces"; report.status_metrics).
-REPLACES_ITS_DAY = (KEPT, DEFECT, UNKNOWN_OCCUPANCY)
-# A reading's status is the index of its name here: the run report counts every status
-# over every reading read, and thirteen comparisons of names per reading cost a seven-day
-# run about 3 s more than comparisons of small integers (benchmarks, docs/BENCHMARKS.md).
-READING_STATUSES = (KEPT, *FILTER_RULES, *REJECT_REASONS)
 
 NOT_DEFECT = 0
 UNKNOWN_OCCUPANCY_MAX = -1  # occupancy must be above this
@@ -58,49 +42,27 @@ def _vehicles() -> Column:
     return sum((F.col(c) for c in _COUNTS), F.lit(0))
 
 
-def status_code(name: str) -> int:
-    return READING_STATUSES.index(name)
+def with_reading_status(readings: DataFrame) -> DataFrame:
+    """Step 1: the status of each reading validation left usable (`reading_status`
+    NULL): `defect`, `unknown_occupancy` or `kept`. Rejected and `outside_days`
+    readings keep the status validation gave them.
 
-
-def has_status(*names: str) -> Column:
-    """Whether a reading's `reading_status` is one of `names`."""
-    codes = [status_code(name) for name in names]
-    status = F.col(READING_STATUS)
-    return status == codes[0] if len(codes) == 1 else status.isin(*codes)
-
-
-def status_name(status: Column) -> Column:
-    """The name of a status code (for people and tests; the job compares codes)."""
-    return F.element_at(F.array(*(F.lit(name) for name in READING_STATUSES)), status + 1)
-
-
-def with_reading_status(readings: DataFrame, context_start: int, context_end: int) -> DataFrame:
-    """Step 1 as a status per reading: a reject reason, a filter rule, or `kept`, as
-    its code (`READING_STATUSES`).
-
-    Readings outside `[context_start, context_end)` (epoch seconds) are not the run's.
     NULL `defect` or occupancy fails the rule, as it did in the Athena `WHERE`.
     """
-    observed = F.col(S.OBSERVED_AT)
-    reason = F.col(REJECT_REASON)
-    rejected = F.lit(None)
-    for name in REJECT_REASONS:
-        rejected = F.when(reason == name, status_code(name)).otherwise(rejected)
     status = (
-        F.when(reason.isNotNull(), rejected)
-        .when((observed < context_start) | (observed >= context_end), status_code(OUTSIDE_DAYS))
-        .when(~F.coalesce(F.col(S.DEFECT) == NOT_DEFECT, F.lit(False)), status_code(DEFECT))
+        F.when(F.col(READING_STATUS).isNotNull(), F.col(READING_STATUS))
+        .when(~F.coalesce(F.col(S.DEFECT) == NOT_DEFECT, F.lit(False)), code(ReadingStatus.DEFECT))
         .when(
             ~F.coalesce(F.col(S.OCCUPANCY) > UNKNOWN_OCCUPANCY_MAX, F.lit(False)),
-            status_code(UNKNOWN_OCCUPANCY),
+            code(ReadingStatus.UNKNOWN_OCCUPANCY),
         )
-        .otherwise(status_code(KEPT))
+        .otherwise(code(ReadingStatus.KEPT))
     )
-    return readings.withColumn(READING_STATUS, status.cast("int"))
+    return readings.withColumn(READING_STATUS, status)
 
 
 def filter_kept_readings(readings: DataFrame) -> DataFrame:
-    return readings.where(has_status(KEPT))
+    return readings.where(has_status(ReadingStatus.KEPT))
 
 
 def deduplication_order() -> list[Column]:
@@ -279,4 +241,16 @@ def to_curated(rows: DataFrame) -> DataFrame:
     rows = rows.withColumnRenamed(S.OBSERVED_AT, S.RECORD_TIMESTAMP)
     return with_event_hour_partitions(rows).select(
         *(F.col(f.name).cast(f.dataType) for f in S.CURATED_TABLE_SCHEMA.fields)
+    )
+
+
+def top_jam_locations(curated: DataFrame, count: int) -> DataFrame:
+    """The `count` locations with the most jam minutes (`trafficjamindicator` = 1) among
+    curated rows, most first, then by id: `uniqueid`, `jam_minutes`."""
+    return (
+        curated.where(F.col(S.JAM) == JAM)
+        .groupBy(S.LOCATION_ID)
+        .agg(F.count(F.lit(1)).alias("jam_minutes"))
+        .orderBy(F.desc("jam_minutes"), S.LOCATION_ID)
+        .limit(count)
     )

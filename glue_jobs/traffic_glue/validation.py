@@ -1,9 +1,10 @@
 """From raw readings as they land (any column may be a string) to typed readings.
 
-A reading that cannot be used gets a `reject_reason` (docs/SEMANTICS.md, "Validation", lists
-them, in the order they are checked); it is quarantined, never silently dropped. A run
-judges only its own readings: one measured outside the run's context range is typed no
-further than its time, and another run, whose days hold it, judges it.
+A reading that cannot be used gets a rejected status (`statuses.REJECTED`;
+docs/SEMANTICS.md, "Validation", lists them in the order they are checked); it is
+quarantined, never silently dropped. A run judges only its own readings: one measured
+outside the run's context range is `outside_days`, typed no further than its time, and
+another run, whose days hold it, judges it. This is the one place that decides it.
 """
 
 from __future__ import annotations
@@ -13,28 +14,10 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from traffic_glue import schema as S
+from traffic_glue.statuses import READING_STATUS, ReadingStatus, code, is_rejected, label_of
 
-REJECT_REASON = "reject_reason"
+REJECT_REASON = "reject_reason"  # the quarantine's column: the status's label
 CORRUPT_RECORD = "_corrupt_record"
-
-MALFORMED_RECORD = "malformed_record"
-BAD_LANE_ID = "bad_unieke_id"
-BAD_UNIT_ID = "bad_lve_nr"
-BAD_OBSERVED_AT = "bad_tijd_waarneming"
-BAD_MODIFIED_AT = "bad_tijd_laatst_gewijzigd"
-BAD_INTENSITY = "bad_intensity"
-NEGATIVE_INTENSITY = "negative_intensity"
-BAD_SPEED = "bad_speed"
-REJECT_REASONS = (  # in the order they are checked
-    MALFORMED_RECORD,
-    BAD_OBSERVED_AT,
-    BAD_LANE_ID,
-    BAD_UNIT_ID,
-    BAD_MODIFIED_AT,
-    BAD_INTENSITY,
-    NEGATIVE_INTENSITY,
-    BAD_SPEED,
-)
 
 MAX_SPEED = 250
 # Epoch seconds outside 1970..2100 are not a measurement time of this feed (epoch
@@ -75,12 +58,13 @@ _MODIFIED_PRESENT, _MALFORMED = "_modified_present", "_malformed"
 
 
 def typed_readings(raw: DataFrame, context: tuple[int, int] | None = None) -> DataFrame:
-    """The columns the computation needs, typed, plus `reject_reason` (NULL if usable).
+    """The columns the computation needs, typed, plus `reading_status`: a rejected
+    status, `outside_days`, or NULL for a reading the rules of step 1 judge next.
 
     `context` is the run's context range in epoch seconds, [start, end)
-    (`pipeline.RunWindow.context`). A reading measured outside it is not the run's: it
-    gets no reason and its other columns are NULL, never parsed (in a one-day run,
-    half of what the late folders hold). One without a usable time is rejected.
+    (`run_range.RunRange.context`). A reading measured outside it is not the run's:
+    it is `outside_days` and its other columns are NULL, never parsed (in a one-day
+    run, half of what the late folders hold). One without a usable time is rejected.
     """
     # Projections apart: the time, then the columns it guards, then the reason from
     # the parsed values by name. In one projection the reason's CASE branches would
@@ -96,8 +80,8 @@ def typed_readings(raw: DataFrame, context: tuple[int, int] | None = None) -> Da
         guarded,
     )
     columns = {name: F.col(name) for name in READING_COLUMNS}
-    reason = _reject_reason(columns, F.col(_MODIFIED_PRESENT), F.col(_MALFORMED), guarded)
-    return parsed.select(*READING_COLUMNS, reason.alias(REJECT_REASON))
+    status = _status(columns, F.col(_MODIFIED_PRESENT), F.col(_MALFORMED), guarded)
+    return parsed.select(*READING_COLUMNS, status.alias(READING_STATUS))
 
 
 def validated_by_run(raw: DataFrame, context: tuple[int, int]) -> Column | None:
@@ -148,9 +132,9 @@ def rejected_readings(
     raw: DataFrame, source_file: Column, context: tuple[int, int] | None = None
 ) -> DataFrame:
     """The run's unusable readings as they arrived (every raw column as text), with the
-    reason; `context` as in `typed_readings`."""
+    label of their status as `reject_reason`; `context` as in `typed_readings`."""
     guarded = F.col(_IN_CONTEXT)
-    reason = _reject_reason(
+    status = _status(
         _typed(raw, guarded), F.when(guarded, _present(raw, S.MODIFIED_AT).isNotNull()),
         _malformed(raw), guarded,
     )
@@ -164,16 +148,19 @@ def rejected_readings(
         F.col(CORRUPT_RECORD) if CORRUPT_RECORD in present else F.lit(None).cast("string")
     ).alias("raw_record")
     return (
-        timed.select(*as_text, corrupt, reason.alias(REJECT_REASON),
-                   source_file.alias("source_file"))
-        .where(F.col(REJECT_REASON).isNotNull())
+        timed.select(*as_text, corrupt, status.alias(READING_STATUS),
+                     source_file.alias("source_file"))
+        .where(is_rejected())
+        .select(*S.RAW_COLUMNS, "raw_record", label_of(F.col(READING_STATUS)).alias(REJECT_REASON),
+                "source_file")
     )
 
 
-def _reject_reason(
+def _status(
     typed: dict[str, Column], modified_present: Column, malformed: Column, in_context: Column
 ) -> Column:
-    """The first reason a reading of the run cannot be used, from its typed values."""
+    """The first reason a reading cannot be used, from its typed values; `outside_days`
+    for another run's reading; else NULL."""
     intensities = [typed[S.intensity(k)] for k in S.COUNTED_CLASSES]
     speeds = [typed[S.arithmetic_speed(k)] for k in S.COUNTED_CLASSES]
     bad_speed = F.lit(False)
@@ -182,16 +169,17 @@ def _reject_reason(
             (count > 0) & (speed.isNull() | (speed < 0) | (speed > MAX_SPEED))
         )
     return (
-        F.when(malformed, MALFORMED_RECORD)
-        .when(typed[S.OBSERVED_AT].isNull(), BAD_OBSERVED_AT)
+        F.when(malformed, code(ReadingStatus.MALFORMED_RECORD))
+        .when(typed[S.OBSERVED_AT].isNull(), code(ReadingStatus.BAD_OBSERVED_AT))
         # Another run's reading: that run judges it (and quarantines it, once).
-        .when(~in_context, F.lit(None))
-        .when(typed[S.LANE_ID].isNull(), BAD_LANE_ID)
-        .when(typed[S.UNIT_ID].isNull(), BAD_UNIT_ID)
-        .when(modified_present & typed[S.MODIFIED_AT].isNull(), BAD_MODIFIED_AT)
-        .when(_any(c.isNull() for c in intensities), BAD_INTENSITY)
-        .when(_any(c < 0 for c in intensities), NEGATIVE_INTENSITY)
-        .when(bad_speed, BAD_SPEED)
+        .when(~in_context, code(ReadingStatus.OUTSIDE_DAYS))
+        .when(typed[S.LANE_ID].isNull(), code(ReadingStatus.BAD_LANE_ID))
+        .when(typed[S.UNIT_ID].isNull(), code(ReadingStatus.BAD_UNIT_ID))
+        .when(modified_present & typed[S.MODIFIED_AT].isNull(), code(ReadingStatus.BAD_MODIFIED_AT))
+        .when(_any(c.isNull() for c in intensities), code(ReadingStatus.BAD_INTENSITY))
+        .when(_any(c < 0 for c in intensities), code(ReadingStatus.NEGATIVE_INTENSITY))
+        .when(bad_speed, code(ReadingStatus.BAD_SPEED))
+        .otherwise(code(None))
     )
 
 
