@@ -64,8 +64,9 @@ sql: setup ## Query the local catalog: a prompt on one Spark session (or make sq
 test: setup checkov-env ## Run the test suite
 	$(PY) -m pytest -q
 
-bench: setup ## Benchmark the job against DuckDB at full Flanders scale (slow)
-	$(PY) -m benchmarks.bench
+BENCH_ARGS ?=
+bench: setup ## Benchmark the job against DuckDB at full Flanders scale (slow; BENCH_ARGS="--repeat 3" passes options)
+	$(PY) -m benchmarks.bench $(BENCH_ARGS)
 
 package: setup ## Zip the library and the job script for Glue into build/
 	$(PY) -m tools.deploy package --out build
