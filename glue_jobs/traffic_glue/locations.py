@@ -86,16 +86,27 @@ def seen_lanes(raw: DataFrame, output_start: int, output_end: int) -> DataFrame:
     )
     observed = F.col(S.OBSERVED_AT)
     in_days = (observed >= output_start) & (observed < output_end)
-    return (
+    # Two aggregations: per name first, whose buffers (two longs) Spark's hash
+    # aggregation keeps, then over those few thousand rows for the latest name. One
+    # aggregation that carries the name in its buffer makes Spark sort every reading
+    # (a sort aggregate): 4x slower, 32 s of a seven-day run.
+    per_name = (
         typed.where(F.col(S.UNIT_ID).isNotNull() & F.col(S.LANE_ID).isNotNull() & in_days)
-        .groupBy(S.UNIT_ID, S.LANE_ID)
+        .groupBy(S.UNIT_ID, S.LANE_ID, S.LANE_NAME)
+        .agg(F.min(observed).alias(_FIRST), F.max(observed).alias(_LAST))
+    )
+    return (
+        per_name.groupBy(S.UNIT_ID, S.LANE_ID)
         .agg(
-            _latest_name(S.OBSERVED_AT).alias(S.LANE_NAME),
-            F.timestamp_seconds(F.min(observed)).alias(FIRST_SEEN),
-            F.timestamp_seconds(F.max(observed)).alias(LAST_SEEN),
+            _latest_name(_LAST).alias(S.LANE_NAME),
+            F.timestamp_seconds(F.min(_FIRST)).alias(FIRST_SEEN),
+            F.timestamp_seconds(F.max(_LAST)).alias(LAST_SEEN),
         )
         .select(*SEEN_LANES_SCHEMA.fieldNames())
     )
+
+
+_FIRST, _LAST = "_first_seconds", "_last_seconds"
 
 
 def of_locations(lanes: DataFrame, locations: tuple[int, ...] | None, semantics: str) -> DataFrame:
