@@ -444,3 +444,18 @@ def test_to_curated_has_the_curated_schema(spark):
     assert [(f.name, f.dataType) for f in curated.schema.fields] == [
         (f.name, f.dataType) for f in S.CURATED_TABLE_SCHEMA.fields
     ]
+
+
+# --- the report's most jammed locations ----------------------------------------------------
+
+
+def test_top_jam_locations_counts_jam_minutes_most_first_then_by_id(spark):
+    rows = spark.createDataFrame(
+        [(7, 1), (7, 1), (7, 0), (3, 1), (3, 1), (5, 1), (5, -1), (9, None), (2, 1), (2, 1)],
+        f"{S.LOCATION_ID} int, {S.JAM} int",
+    )
+    # 7, 3 and 2 have two jam minutes each (ties: by id), 5 has one; 9 none (NULL is no jam).
+    top = TR.top_jam_locations(rows, 3)
+    expected = spark.createDataFrame([(2, 2), (3, 2), (7, 2)], f"{S.LOCATION_ID} int, jam_minutes long")
+    assert_df_equality(top, expected, ignore_nullable=True)
+    assert [tuple(r) for r in TR.top_jam_locations(rows, 10).collect()] == [(2, 2), (3, 2), (7, 2), (5, 1)]
