@@ -49,8 +49,7 @@ def main(argv: list[str]) -> int:
     # The summary job that follows in the workflow summarises exactly these days.
     unchanged = set(report.output.get("days_left_unchanged") or ())
     glue.record_curated_days(config, [
-        day for day in glue.days_between(config.start_date, config.end_date)
-        if day.isoformat() not in unchanged
+        day for day in config.run_range().days if day.isoformat() not in unchanged
     ])
     runtime.commit()
     return 0

@@ -17,6 +17,7 @@ from pyspark.sql import SparkSession
 
 from traffic_glue.config import ArgumentError, JobConfig, SummaryConfig, parse_date, yesterday_utc
 from traffic_glue import iceberg
+from traffic_glue.run_range import days_between
 from traffic_glue.session import apply_job_conf, local_spark_session
 
 # Spark's own catalog for local runs: an embedded Derby metastore in the project.
@@ -219,10 +220,6 @@ def resolve_days(config: SummaryConfig, glue_client_factory=None, now: dt.dateti
         if dates:
             return config.with_days(days_between(*dates))
     return config.with_days([yesterday_utc(now)])
-
-
-def days_between(start: dt.date, end: dt.date) -> list[dt.date]:
-    return [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
 
 
 def record_curated_days(config: JobConfig, days: list[dt.date], glue_client_factory=None) -> None:

@@ -17,6 +17,11 @@ from dataclasses import dataclass
 SECONDS_PER_DAY = 86400
 
 
+def days_between(start: dt.date, end: dt.date) -> list[dt.date]:
+    """`start` .. `end`, both included, in order."""
+    return [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
+
+
 def epoch_seconds(moment: dt.datetime) -> int:
     """A naive UTC datetime as epoch seconds."""
     return int(moment.replace(tzinfo=dt.timezone.utc).timestamp())
@@ -62,8 +67,7 @@ class RunRange:
     @property
     def days(self) -> list[dt.date]:
         """The run's days, in order."""
-        count = (self.end_date - self.start_date).days + 1
-        return [self.start_date + dt.timedelta(days=n) for n in range(count)]
+        return days_between(self.start_date, self.end_date)
 
     @property
     def days_text(self) -> str:

@@ -44,10 +44,6 @@ class TableFormatError(RuntimeError):
     """The target holds a table of another format, or of another `--semantics`."""
 
 
-def days_between(start: dt.date, end: dt.date) -> list[dt.date]:
-    return [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
-
-
 def days_filter(days: list[dt.date], hours: dict[dt.date, list[int]] | None = None):
     """Rows of `days` (of only `hours[day]` where given): ORs of equalities on the
     partition columns, which Spark prunes on and Iceberg takes as a delete filter."""
