@@ -128,9 +128,10 @@ def run(spark: SparkSession, config: JobConfig, progress: Progress | None = None
         report.output["table_format"] = sink.table_format
         with _target_lock(spark, config, sink, report):
             raw_input = read(spark, config, span, source_root, source_format, report, progress)
+            readings = sources.readings_to_validate(raw_input, span)
             recorded, created = prepare_table(spark, config, sink, report)
-            curated = compute(raw_input, config, span)
-            written = write(spark, config, span, sink, raw_input, curated, report, progress)
+            curated = compute(readings, config, span)
+            written = write(spark, config, span, sink, raw_input, readings, curated, report, progress)
             finish(spark, config, sink, recorded, created, written, report, progress)
         report.status = "succeeded"
     except Exception as error:
@@ -209,9 +210,9 @@ def prepare_table(spark: SparkSession, config: JobConfig, sink, report: RunRepor
 # --- compute ------------------------------------------------------------------------------
 
 
-def compute(raw_input: sources.RawInput, config: JobConfig, span: RunRange) -> pipeline.Curated:
-    """The curated rows and their counters (`pipeline`), as a plan: nothing runs yet."""
-    readings = sources.readings_to_validate(raw_input, span)
+def compute(readings: DataFrame, config: JobConfig, span: RunRange) -> pipeline.Curated:
+    """The curated rows and their counters (`pipeline`) from the raw readings the run
+    validates (`sources.readings_to_validate`), as a plan: nothing runs yet."""
     return pipeline.curated_minutes(
         validation.typed_readings(readings, span.context), config.semantics, span, config.locations
     )
@@ -228,9 +229,10 @@ class Written:
 
 
 def write(spark: SparkSession, config: JobConfig, span: RunRange, sink, raw_input: sources.RawInput,
-          curated: pipeline.Curated, report: RunReport, progress: Progress) -> Written:
+          readings: DataFrame, curated: pipeline.Curated, report: RunReport,
+          progress: Progress) -> Written:
     """Stage the curated rows (the one pass over the data), quarantine the rejected
-    readings, and publish the days that hold readings; nothing is published unless all
+    `readings`, and publish the days that hold readings; nothing is published unless all
     of it succeeded."""
     rows = curated.rows
     if config.locations:
@@ -241,7 +243,6 @@ def write(spark: SparkSession, config: JobConfig, span: RunRange, sink, raw_inpu
             rows = rows.unionByName(published.where(~F.col(S.LOCATION_ID).isin(list(config.locations))))
     days = span.days
     target, run_id = sink.location, report.run_id
-    readings = sources.readings_to_validate(raw_input, span)
     try:
         with progress.phase(
             "computing and writing",
