@@ -64,6 +64,12 @@ TRANSFORM_ARGUMENTS = (
                "readings arriving up to this many hours after `end_date` are included"),
     Documented(("lookback_minutes",), "60",
                "context read before `start_date` for the windows (`corrected` needs at least 20)"),
+    Documented(("configuration_path",), "none",
+               "the traffic centre's configuration (`mivconfig`): one `.xml` or `.xml.gz` file, "
+               "in force for every reading, or a folder of dated snapshots "
+               "(`miv-config-YYYY-MM-DD[THHMMSSZ].xml.gz`), each in force from its time; "
+               "`corrected` makes its locations from it (without it every lane is a location "
+               "of its own)"),
     Documented(("locations",), "all", "only these location ids (`uniqueid`) are written"),
     Documented(("max_days",), "400",
                "refuse longer ranges (a typo in a date should not start a ten-year backfill)"),

@@ -82,6 +82,7 @@ class JobConfig:
     lookback_minutes: int = 60
     max_days: int = 400
     locations: tuple[int, ...] | None = None
+    configuration_path: str | None = None
     corrupt_files: str = "fail"
     table_format: str = ICEBERG
     replace_semantics: bool = False
@@ -190,6 +191,7 @@ def parse_job_args(argv: list[str]) -> JobConfig:
         lookback_minutes=lookback,
         max_days=max_days,
         locations=_locations(values.get("locations")),
+        configuration_path=values.get("configuration_path"),
         corrupt_files=_choice(values, "corrupt_files", CORRUPT_FILE_POLICIES),
         table_format=_choice(values, "table_format", TABLE_FORMATS),
         replace_semantics=_choice(values, "replace_semantics", BOOLEANS) == "true",
@@ -211,6 +213,9 @@ def parse_job_args(argv: list[str]) -> JobConfig:
     local_source = _local_path(source_path)
     if local_source is not None and not local_source.exists():
         raise ArgumentError(f"--source_path {source_path} does not exist")
+    local_configuration = _local_path(config.configuration_path)
+    if local_configuration is not None and not local_configuration.exists():
+        raise ArgumentError(f"--configuration_path {config.configuration_path} does not exist")
     return config
 
 

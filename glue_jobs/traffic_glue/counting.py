@@ -5,7 +5,8 @@ Three observations, each a node in the plan that aggregates the rows passing it:
 - **statuses**, over every reading validated, once each has its status: a count per
   status, and the run's days that hold a reading that replaces its day;
 - **kept** (`corrected` only), after deduplication: the readings kept, so that
-  duplicates = kept before it - kept after it;
+  duplicates = kept before it - kept after it, and of them those of lanes the
+  configuration does not hold (their location is `-unieke_id`), with those lanes;
 - **rows**, over the curated rows written.
 
 `RunCounters.collect` reads them once the write has run and returns a `ReadingCounts`.
@@ -45,6 +46,9 @@ class ReadingCounts:
     days_with_readings: tuple[int, ...]  # offsets from the run's first day, ascending
     output_rows: int
     unread: int = 0  # of OUTSIDE_DAYS: in row groups never read (`sources.readings_to_validate`)
+    # corrected: kept readings of lanes the configuration does not hold, and those lanes
+    unconfigured_readings: int = 0
+    unconfigured_lanes: tuple[int, ...] = ()
 
     @property
     def read(self) -> int:
@@ -99,7 +103,15 @@ class RunCounters:
         """The kept readings after deduplication (`corrected`; `athena` keeps them all)."""
         if not self._deduplicated:
             return readings
-        return readings.observe(self._kept, F.count(F.lit(1)).alias("kept"))
+        unconfigured = F.col(S.LOCATION_ID) < 0  # `transforms.with_location`
+        return readings.observe(
+            self._kept,
+            F.count(F.lit(1)).alias("kept"),
+            F.count_if(unconfigured).alias("unconfigured"),
+            F.array_join(
+                F.array_sort(F.collect_set(F.when(unconfigured, F.col(S.LANE_ID)))), ","
+            ).alias("unconfigured_lanes"),
+        )
 
     def count_rows(self, rows: DataFrame) -> DataFrame:
         return rows.observe(self._rows, F.count(F.lit(1)).alias("rows"))
@@ -113,13 +125,18 @@ class RunCounters:
         unread = 0 if readings_in_files is None else readings_in_files - sum(by_status.values())
         by_status[ReadingStatus.OUTSIDE_DAYS] += unread
         passed = by_status[ReadingStatus.KEPT]
+        unconfigured, lanes = 0, ()
         if self._deduplicated:
-            by_status[ReadingStatus.KEPT] = int(_wait(self._kept, "kept readings", timeout_seconds)["kept"])
+            kept = _wait(self._kept, "kept readings", timeout_seconds)
+            by_status[ReadingStatus.KEPT] = int(kept["kept"])
+            unconfigured = int(kept["unconfigured"] or 0)
+            lanes = tuple(int(n) for n in (kept["unconfigured_lanes"] or "").split(",") if n)
         by_status[ReadingStatus.DUPLICATE] = passed - by_status[ReadingStatus.KEPT]
         rows = int(_wait(self._rows, "output rows", timeout_seconds)["rows"])
         days = tuple(int(n) for n in (statuses[_DAYS] or "").split(",") if n)
         return ReadingCounts(by_status=dict(sorted(by_status.items())), days_with_readings=days,
-                             output_rows=rows, unread=unread)
+                             output_rows=rows, unread=unread, unconfigured_readings=unconfigured,
+                             unconfigured_lanes=lanes)
 
 
 def _wait(observation: Observation, what: str, timeout_seconds: float) -> dict:

@@ -16,11 +16,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from traffic_glue import (
-    catalog, locations, pipeline, publish, quarantine, sinks, sources, storage, transforms,
-    validation,
+    catalog, configuration_files, locations, pipeline, publish, quarantine, sinks, sources, storage,
+    transforms, validation,
 )
 from traffic_glue import schema as S
-from traffic_glue.config import ICEBERG, JobConfig
+from traffic_glue.config import CORRECTED, ICEBERG, JobConfig
+from traffic_glue.configuration import ConfigurationError, Snapshot
 from traffic_glue.progress import Progress, spark_activity
 from traffic_glue.report import RunReport
 from traffic_glue.run_range import RunRange
@@ -42,6 +43,7 @@ EXPECTED_ERRORS = (
     catalog.CatalogError,
     publish.TargetLockedError,
     sinks.TableFormatError,
+    ConfigurationError,
     NoReadingsError,
 )
 # Errors of the arguments given, found only once the table is known: exit status 2.
@@ -127,12 +129,13 @@ def run(spark: SparkSession, config: JobConfig, progress: Progress | None = None
         target = sink.location
         report.output["table_format"] = sink.table_format
         with _target_lock(spark, config, sink, report):
+            snapshots = read_configuration(spark, config, span, report, progress)
             raw_input = read(spark, config, span, source_root, source_format, report, progress)
             readings = sources.readings_to_validate(raw_input, span)
             recorded, created = prepare_table(spark, config, sink, report)
-            curated = compute(readings, config, span)
+            curated = compute(spark, readings, config, span, snapshots)
             written = write(spark, config, span, sink, raw_input, readings, curated, report, progress)
-            finish(spark, config, sink, recorded, created, written, report, progress)
+            finish(spark, config, sink, recorded, created, written, snapshots, report, progress)
         report.status = "succeeded"
     except Exception as error:
         report.status, report.error = "failed", str(error).strip().splitlines()[0]
@@ -169,6 +172,35 @@ def _target_lock(spark: SparkSession, config: JobConfig, sink, report: RunReport
 
 
 # --- read ---------------------------------------------------------------------------------
+
+
+def read_configuration(spark: SparkSession, config: JobConfig, span: RunRange, report: RunReport,
+                       progress: Progress) -> list[Snapshot]:
+    """The configuration snapshots `corrected` makes its locations from (none: every lane
+    is a location of its own, and the run says so); `athena` needs none."""
+    if config.semantics != CORRECTED:
+        return []
+    if not config.configuration_path:
+        progress.say(
+            "no --configuration_path: every lane is a location of its own (uniqueid -unieke_id); "
+            "give the traffic centre's configuration to make locations of carriageways"
+        )
+        report.source["configuration"] = None
+        return []
+    with progress.phase("reading the configuration", config.configuration_path) as reading:
+        snapshots = configuration_files.read_configuration(spark, config.configuration_path, span)
+        lanes = sum(len(s.lanes) for s in snapshots)
+        reading.text = f"{len(snapshots)} snapshot{'s' if len(snapshots) > 1 else ''}, {lanes:,} lanes in all"
+    report.source["configuration"] = {
+        "path": config.configuration_path,
+        "snapshots": [
+            {"name": s.name, "valid_from": s.valid_from.isoformat() if s.valid_from else None,
+             "lanes": len(s.lanes)}
+            for s in snapshots
+        ],
+    }
+    return snapshots
+
 
 
 def read(spark: SparkSession, config: JobConfig, span: RunRange, source_root: str,
@@ -210,11 +242,14 @@ def prepare_table(spark: SparkSession, config: JobConfig, sink, report: RunRepor
 # --- compute ------------------------------------------------------------------------------
 
 
-def compute(readings: DataFrame, config: JobConfig, span: RunRange) -> pipeline.Curated:
+def compute(spark: SparkSession, readings: DataFrame, config: JobConfig, span: RunRange,
+            snapshots: list[Snapshot]) -> pipeline.Curated:
     """The curated rows and their counters (`pipeline`) from the raw readings the run
     validates (`sources.readings_to_validate`), as a plan: nothing runs yet."""
+    lane_map = configuration_files.configuration_lane_map(spark, snapshots) if snapshots else None
     return pipeline.curated_minutes(
-        validation.typed_readings(readings, span.context), config.semantics, span, config.locations
+        validation.typed_readings(readings, span.context), config.semantics, span, config.locations,
+        lane_map=lane_map,
     )
 
 
@@ -225,7 +260,7 @@ def compute(readings: DataFrame, config: JobConfig, span: RunRange) -> pipeline.
 class Written:
     result: publish.PublishResult
     days: list[dt.date]  # the days replaced: those with readings
-    lanes: DataFrame  # the run's lanes, for the locations table (`locations.seen_lanes`)
+    unconfigured_lanes: tuple[int, ...]  # lanes of kept readings no snapshot holds
 
 
 def write(spark: SparkSession, config: JobConfig, span: RunRange, sink, raw_input: sources.RawInput,
@@ -271,13 +306,10 @@ def write(spark: SparkSession, config: JobConfig, span: RunRange, sink, raw_inpu
                 f"{r['kept']} kept; the table was left unchanged"
             )
         report.output["rows"] = counts.output_rows
-        # The sections and lanes of the run's days, for the locations table: a second,
-        # narrow pass over the raw readings (four columns), made before the commit so
-        # that its failure changes nothing.
-        lanes = locations.of_locations(
-            locations.seen_lanes(readings, span.output_start, span.output_end),
-            config.locations, config.semantics,
-        ).localCheckpoint()
+        if config.semantics == CORRECTED:
+            report.readings["unconfigured"] = {
+                "readings": counts.unconfigured_readings, "lanes": len(counts.unconfigured_lanes),
+            }
         committing = time.monotonic()
         with progress.phase(
             "committing", f"{len(with_readings)} day{'s' if len(with_readings) > 1 else ''} "
@@ -297,16 +329,17 @@ def write(spark: SparkSession, config: JobConfig, span: RunRange, sink, raw_inpu
         if not isinstance(error, NoReadingsError):  # that one's quarantine is shown already
             quarantine.discard(spark, target, run_id)
         raise
-    return Written(result, with_readings, lanes)
+    return Written(result, with_readings, counts.unconfigured_lanes)
 
 
 # --- report -------------------------------------------------------------------------------
 
 
 def finish(spark: SparkSession, config: JobConfig, sink, recorded: str | None, created: bool,
-           written: Written, report: RunReport, progress: Progress) -> None:
-    """After the commit: the table's mode and catalog partitions, the locations table,
-    and what the report says of the output."""
+           written: Written, snapshots: list[Snapshot], report: RunReport, progress: Progress) -> None:
+    """After the commit: the table's mode and catalog partitions, the locations table
+    (`corrected`: the locations of the configuration `snapshots` and the unconfigured
+    lanes), and what the report says of the output."""
     target, result = sink.location, written.result
     if not created and recorded != config.semantics:
         sink.record_semantics(config.semantics)
@@ -326,15 +359,19 @@ def finish(spark: SparkSession, config: JobConfig, sink, recorded: str | None, c
         snapshot_id=result.snapshot_id,
         per_partition={p.partition: {"files": p.files, "bytes": p.bytes} for p in result.written},
     )
-    # Right after the curated table's commit: two tables cannot commit as one
-    # (docs/SEMANTICS.md, "The locations table", says what a crash in between leaves).
-    store = locations.open_store(spark, run_id=report.run_id, table_format=sink.table_format,
-                                 curated_location=target, curated_table=config.target_table)
-    report.output["locations"] = locations.record(store, written.lanes)
+    labels: dict[int, str] = {}
+    if config.semantics == CORRECTED:
+        # Right after the curated table's commit: two tables cannot commit as one
+        # (docs/SEMANTICS.md, "The locations table", says what a crash in between leaves).
+        store = locations.open_store(spark, run_id=report.run_id, table_format=sink.table_format,
+                                     curated_location=target, curated_table=config.target_table)
+        report.output["locations"] = locations.record(store, snapshots, written.unconfigured_lanes)
+        labels = locations.label_of(locations.rows_of(snapshots, written.unconfigured_lanes))
     with progress.phase("summarising", "the locations with the most jam minutes"):
         published = sink.published_rows(written.days)
         report.top_jam_locations = [
-            row.asDict() for row in transforms.top_jam_locations(published, TOP_JAM_LOCATIONS).collect()
+            {**row.asDict(), "name": labels.get(row[S.LOCATION_ID])}
+            for row in transforms.top_jam_locations(published, TOP_JAM_LOCATIONS).collect()
         ]
 
 

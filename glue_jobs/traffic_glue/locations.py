@@ -1,13 +1,14 @@
-"""The locations table: one row per road section (`lve_nr`) with its published id, its
-lanes and when each was seen (docs/SEMANTICS.md, "The locations table").
+"""The locations table: what each `corrected` location id stands for, per configuration
+version (docs/SEMANTICS.md, "The locations table").
 
-A `corrected` row's `uniqueid` is its section's `lve_nr` (`transforms.with_location_id`),
-so no id depends on what a run reads; this table says what each id stands for and how
-the section's lanes came and went. It is written by the transform job after the
-curated table, from the same run:
+A `corrected` row's `uniqueid` is its location's id: one carriageway at one point of
+the configuration (`configuration.locations_of`), or `-unieke_id` for a lane the
+configuration does not hold. This table names them: road, direction, kilometre point,
+place, position, lanes, and the configuration snapshot that says so. It is written by
+the transform job after the curated table, from the snapshots the run used:
 
-- `seen_lanes`: the run's lanes, from the raw readings of its days (a transform);
-- `merge`: the table before the run plus the run's lanes (a transform);
+- `rows_of`: the table's rows for the run's snapshots and unconfigured lanes (pure);
+- `merge`: the table before the run plus those rows (pure);
 - `IcebergLocations`, `ParquetLocations`: where the table lives and how it is replaced,
   one class per table format, as `sinks` has for the curated table; `record` runs a
   run's update through either.
@@ -15,185 +16,166 @@ curated table, from the same run:
 
 from __future__ import annotations
 
-import json
-
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from traffic_glue import iceberg, publish, storage
+from traffic_glue import configuration, iceberg, publish, storage
 from traffic_glue import schema as S
-from traffic_glue.config import CORRECTED, ICEBERG
+from traffic_glue.config import ICEBERG
+from traffic_glue.configuration import Snapshot
 from traffic_glue.sinks import RUN_ID
-# The raw columns are typed as validation types them, so that a lane's time and ids
-# mean here what they mean to the curated rows (`typed_readings` drops
-# `beschrijvende_id`, which only this table needs).
-from traffic_glue.validation import as_epoch_seconds, as_int
 
 LOCATION_ID = "location_id"
+LABEL = "label"
 LANES = "lanes"
-FIRST_SEEN, LAST_SEEN = "first_seen", "last_seen"
+VALID_FROM, VALID_TO = "valid_from", "valid_to"
+CONFIGURATION = "configuration"
+LANE_TYPE = "lane_type"
 FOLDER = "_locations"  # beside the curated table's data: invisible to its readers
 TABLE_NAME = "locations"  # in the curated table's database
 
-LANE_SCHEMA = T.StructType(
-    [
-        T.StructField(S.LANE_ID, T.IntegerType()),
-        T.StructField(S.LANE_NAME, T.StringType()),
-        T.StructField(FIRST_SEEN, T.TimestampType()),
-        T.StructField(LAST_SEEN, T.TimestampType()),
-    ]
-)
-# The table: one row per section, its lanes sorted by `unieke_id`.
-LOCATIONS_SCHEMA = T.StructType(
-    [
-        T.StructField(LOCATION_ID, T.IntegerType()),
-        T.StructField(S.UNIT_ID, T.IntegerType()),
-        T.StructField(LANES, T.ArrayType(LANE_SCHEMA)),
-        T.StructField(FIRST_SEEN, T.TimestampType()),
-        T.StructField(LAST_SEEN, T.TimestampType()),
-    ]
-)
-# A run's lanes (`seen_lanes`): one row per section and lane.
-SEEN_LANES_SCHEMA = T.StructType([T.StructField(S.UNIT_ID, T.IntegerType()), *LANE_SCHEMA.fields])
+LANE_SCHEMA = T.StructType([
+    T.StructField(S.LANE_ID, T.IntegerType()),
+    T.StructField(S.LANE_NAME, T.StringType()),
+    T.StructField(LANE_TYPE, T.StringType()),
+    T.StructField(S.UNIT_ID, T.IntegerType()),
+])
+# One row per location and configuration version (`valid_from`).
+LOCATIONS_SCHEMA = T.StructType([
+    T.StructField(LOCATION_ID, T.IntegerType()),
+    T.StructField(LABEL, T.StringType()),
+    T.StructField("road", T.StringType()),
+    T.StructField("road_name", T.StringType()),
+    T.StructField("direction", T.IntegerType()),
+    T.StructField("lane_group", T.StringType()),
+    T.StructField("kilometre_point", T.DoubleType()),
+    T.StructField("place", T.StringType()),
+    T.StructField("longitude", T.DoubleType()),
+    T.StructField("latitude", T.DoubleType()),
+    T.StructField(LANES, T.ArrayType(LANE_SCHEMA)),
+    T.StructField(VALID_FROM, T.TimestampType()),
+    T.StructField(VALID_TO, T.TimestampType()),
+    T.StructField(CONFIGURATION, T.StringType()),
+])
+_TIMES = (VALID_FROM, VALID_TO)
 
 
-# --- the computation ---------------------------------------------------------------
+# --- the computation (plain rows: a few thousand) ---------------------------------------
 
 
-def _latest_name(time: str) -> Column:
-    """The name of the latest sighting that carries one; of sightings tied on the time,
-    the largest name."""
-    name = F.col(S.LANE_NAME)
-    return F.max_by(name, F.struct(name.isNotNull(), F.col(time), name))
+def _epoch(moment) -> int | None:
+    return None if moment is None else int(moment.timestamp())
 
 
-def seen_lanes(raw: DataFrame, output_start: int, output_end: int) -> DataFrame:
-    """The run's lanes, one row per (`lve_nr`, `unieke_id`): when a reading of the run's
-    days `[output_start, output_end)` (epoch seconds) first and last reported the lane
-    for that section, and the name (`beschrijvende_id`) the latest of them carries.
-
-    Every reading whose lane and section are integers counts, whatever else it holds
-    (defect, unknown occupancy, a duplicate, a bad speed): it says which section its
-    lane reports for. So only those four columns are read.
-    """
-    name = F.col(S.LANE_NAME) if S.LANE_NAME in raw.columns else F.lit(None)
-    typed = raw.select(
-        as_int(raw, S.UNIT_ID).alias(S.UNIT_ID),
-        as_int(raw, S.LANE_ID).alias(S.LANE_ID),
-        as_epoch_seconds(raw, S.OBSERVED_AT).alias(S.OBSERVED_AT),
-        name.cast("string").alias(S.LANE_NAME),
-    )
-    observed = F.col(S.OBSERVED_AT)
-    in_days = (observed >= output_start) & (observed < output_end)
-    # Two aggregations: per name first, whose buffers (two longs) Spark's hash
-    # aggregation keeps, then over those few thousand rows for the latest name. One
-    # aggregation that carries the name in its buffer makes Spark sort every reading
-    # (a sort aggregate): 4x slower, 32 s of a seven-day run.
-    per_name = (
-        typed.where(F.col(S.UNIT_ID).isNotNull() & F.col(S.LANE_ID).isNotNull() & in_days)
-        .groupBy(S.UNIT_ID, S.LANE_ID, S.LANE_NAME)
-        .agg(F.min(observed).alias(_FIRST), F.max(observed).alias(_LAST))
-    )
-    return (
-        per_name.groupBy(S.UNIT_ID, S.LANE_ID)
-        .agg(
-            _latest_name(_LAST).alias(S.LANE_NAME),
-            F.timestamp_seconds(F.min(_FIRST)).alias(FIRST_SEEN),
-            F.timestamp_seconds(F.max(_LAST)).alias(LAST_SEEN),
-        )
-        .select(*SEEN_LANES_SCHEMA.fieldNames())
-    )
+def unconfigured_label(lane_id: int) -> str:
+    return f"lane {lane_id} (not in the configuration)"
 
 
-_FIRST, _LAST = "_first_seconds", "_last_seconds"
+def rows_of(snapshots: list[Snapshot], unconfigured_lanes: tuple[int, ...] = ()) -> list[dict]:
+    """The table's rows for a run: every location of every snapshot it used, valid from
+    the snapshot's time (None: a single file, always) to the next snapshot's (None: the
+    latest), times in epoch seconds; and a row per lane it read that no snapshot holds
+    (`-unieke_id`, no version)."""
+    rows = []
+    ordered = sorted(snapshots, key=lambda s: _epoch(s.valid_from) or 0)
+    for index, snapshot in enumerate(ordered):
+        valid_to = _epoch(ordered[index + 1].valid_from) if index + 1 < len(ordered) else None
+        for location in configuration.locations_of(snapshot.lanes, snapshot.name).values():
+            rows.append({
+                LOCATION_ID: location.location_id,
+                LABEL: location.label,
+                "road": location.road,
+                "road_name": location.road_name,
+                "direction": location.direction,
+                "lane_group": location.lane_group,
+                "kilometre_point": location.kilometre_point,
+                "place": location.place,
+                "longitude": location.longitude,
+                "latitude": location.latitude,
+                LANES: [
+                    {S.LANE_ID: lane.lane_id, S.LANE_NAME: lane.lane_name, LANE_TYPE: lane.lane_type,
+                     S.UNIT_ID: lane.unit_id}
+                    for lane in location.lanes
+                ],
+                VALID_FROM: _epoch(snapshot.valid_from),
+                VALID_TO: valid_to,
+                CONFIGURATION: snapshot.name,
+            })
+    for lane_id in unconfigured_lanes:
+        rows.append({
+            **{field.name: None for field in LOCATIONS_SCHEMA.fields},
+            LOCATION_ID: configuration.unconfigured_location_id(lane_id),
+            LABEL: unconfigured_label(lane_id),
+            LANES: [{S.LANE_ID: lane_id, S.LANE_NAME: None, LANE_TYPE: None, S.UNIT_ID: None}],
+        })
+    return rows
 
 
-def of_locations(lanes: DataFrame, locations: tuple[int, ...] | None, semantics: str) -> DataFrame:
-    """The lanes of the sections whose rows a `--locations` run replaces: in `corrected`
-    the sections whose id (their `lve_nr`) is given; in `athena`, whose ids are lane ids,
-    the sections with a lane of a given id. Without `--locations`, all of them."""
-    if not locations:
-        return lanes
-    wanted = list(locations)
-    if semantics == CORRECTED:
-        return lanes.where(F.col(S.UNIT_ID).isin(wanted))
-    sections = lanes.where(F.col(S.LANE_ID).isin(wanted)).select(S.UNIT_ID)
-    return lanes.join(sections.distinct(), S.UNIT_ID, "left_semi")
+def _key(row: dict) -> tuple:
+    return row[LOCATION_ID], row[VALID_FROM] if row[VALID_FROM] is not None else -(2**62)
 
 
-def merge(table: DataFrame | None, lanes: DataFrame) -> DataFrame:
-    """The locations table after a run: `table` (None: there is none yet) plus the run's
-    `lanes` (`seen_lanes`).
-
-    Per section and lane: the earliest `first_seen`, the latest `last_seen`, the name of
-    the later sighting (`_latest_name`). A section's id is its `lve_nr`, whatever the
-    run read; sections the run did not see come out as they were. Merging the same
-    lanes again changes nothing.
-    """
-    sightings = lanes.select(*SEEN_LANES_SCHEMA.fieldNames())
-    if table is not None:
-        known = table.select(S.UNIT_ID, F.explode(LANES).alias("lane")).select(S.UNIT_ID, "lane.*")
-        sightings = sightings.unionByName(known)
-    per_lane = sightings.groupBy(S.UNIT_ID, S.LANE_ID).agg(
-        _latest_name(LAST_SEEN).alias(S.LANE_NAME),
-        F.min(FIRST_SEEN).alias(FIRST_SEEN),
-        F.max(LAST_SEEN).alias(LAST_SEEN),
-    )
-    sections = per_lane.groupBy(S.UNIT_ID).agg(
-        # Struct order: unieke_id first, one entry per lane of the section.
-        F.array_sort(F.collect_list(F.struct(*LANE_SCHEMA.fieldNames()))).alias(LANES),
-        F.min(FIRST_SEEN).alias(FIRST_SEEN),
-        F.max(LAST_SEEN).alias(LAST_SEEN),
-    )
-    return sections.select(
-        F.col(S.UNIT_ID).alias(LOCATION_ID), S.UNIT_ID, LANES, FIRST_SEEN, LAST_SEEN
-    ).select(*(F.col(f.name).cast(f.dataType) for f in LOCATIONS_SCHEMA.fields))
-
-
-_MICROSECONDS = "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX"
-
-
-def as_text(table: DataFrame) -> list[dict]:
-    """The table's rows, sorted, with times as ISO text in the session's zone (UTC):
-    compared exactly, unlike Python datetimes (local, and ambiguous an hour a year)."""
-    text = F.to_json(F.struct(*table.columns), {"timestampFormat": _MICROSECONDS})
-    return sorted((json.loads(row[0]) for row in table.select(text).collect()),
-                  key=lambda row: row[S.UNIT_ID])
+def merge(table: list[dict], run_rows: list[dict]) -> list[dict]:
+    """The table after a run: `table` (rows as `rows_of` gives them) plus the run's rows.
+    A row of the same location and version replaces the old one, except that a closed
+    version stays closed: a run that did not read the next snapshot cannot know its end,
+    so of two ends the earlier known one is kept. Merging the same rows again changes
+    nothing; the order of runs does not matter."""
+    merged = {_key(row): row for row in table}
+    for row in run_rows:
+        old = merged.get(_key(row))
+        ends = [r[VALID_TO] for r in (old, row) if r is not None and r[VALID_TO] is not None]
+        merged[_key(row)] = {**row, VALID_TO: min(ends) if ends else None}
+    return [merged[key] for key in sorted(merged)]
 
 
 def changes(before: list[dict], after: list[dict]) -> dict:
-    """What the run report says of the table after a run (`as_text` rows before and
-    after it): how many sections, which are new, and which lanes it records under more
-    than one `lve_nr` (lanes that moved)."""
-    units_of_lane: dict[int, list[int]] = {}
-    for row in after:
-        for lane in row[LANES]:
-            units_of_lane.setdefault(lane[S.LANE_ID], []).append(row[S.UNIT_ID])
+    """What the run report says of the table after a run."""
+    known = {row[LOCATION_ID] for row in before}
     return {
-        "sections": len(after),
-        "new_sections": sorted({r[S.UNIT_ID] for r in after} - {r[S.UNIT_ID] for r in before}),
-        "lanes_moved": [
-            {S.LANE_ID: lane, S.UNIT_ID: sorted(units)}
-            for lane, units in sorted(units_of_lane.items())
-            if len(units) > 1
-        ],
+        "locations": len({row[LOCATION_ID] for row in after}),
+        "versions": len(after),
+        "new_locations": len({row[LOCATION_ID] for row in after} - known),
+        "configurations": sorted({row[CONFIGURATION] for row in after if row[CONFIGURATION]}),
     }
 
 
-def record(store, lanes: DataFrame) -> dict:
-    """Merge the run's `lanes` into the table `store` holds and replace it, unless that
+def record(store, snapshots: list[Snapshot], unconfigured_lanes: tuple[int, ...]) -> dict:
+    """Merge the run's rows into the table `store` holds and replace it, unless that
     changes nothing (a rerun of the same days); what the report says of it."""
-    table = store.read()
-    merged = merge(table, lanes).orderBy(S.UNIT_ID).cache()  # a few thousand rows
-    try:
-        before = [] if table is None else as_text(table)
-        after = as_text(merged)
-        if after != before:
-            store.write(merged)
-        return {"table": store.name, "changed": after != before, **changes(before, after)}
-    finally:
-        merged.unpersist()
+    before = store.read()
+    after = merge(before, rows_of(snapshots, unconfigured_lanes))
+    changed = after != before
+    if changed:
+        store.write(after)
+    return {"table": store.name, "changed": changed, **changes(before, after)}
+
+
+def as_rows(table: DataFrame) -> list[dict]:
+    """A table's rows as `rows_of` gives them (times as epoch seconds), sorted."""
+    rows = table.select(
+        *(F.col(name).cast("long").alias(name) if name in _TIMES else F.col(name)
+          for name in LOCATIONS_SCHEMA.fieldNames())
+    ).collect()
+    return sorted((row.asDict(recursive=True) for row in rows), key=_key)
+
+
+def as_frame(spark: SparkSession, rows: list[dict]) -> DataFrame:
+    """`rows` as a DataFrame of `LOCATIONS_SCHEMA`, one partition, in key order."""
+    epoch = T.StructType([
+        T.StructField(f.name, T.LongType()) if f.name in _TIMES else f for f in LOCATIONS_SCHEMA.fields
+    ])
+    frame = spark.createDataFrame([tuple(row[name] for name in epoch.fieldNames()) for row in rows], epoch)
+    return frame.select(
+        *(F.timestamp_seconds(name).alias(name) if name in _TIMES else F.col(name)
+          for name in LOCATIONS_SCHEMA.fieldNames())
+    ).coalesce(1)
+
+
+def label_of(rows: list[dict]) -> dict[int, str]:
+    """Each location id's label, from its latest version."""
+    return {row[LOCATION_ID]: row[LABEL] for row in sorted(rows, key=_key)}
 
 
 # --- where the table lives --------------------------------------------------------------
@@ -212,7 +194,11 @@ class IcebergLocations:
     """The table as Iceberg (format version 2, unpartitioned), at `_locations/` in the
     curated table's folder: `<database>.locations` when the curated table is in a
     catalog, else a table at that path. Replaced by one commit that fails, changing
-    nothing, if another writer committed to it since it was read."""
+    nothing, if another writer committed to it since it was read.
+
+    A table of the earlier `lve_nr` rule (columns `lve_nr`, `first_seen`, ...) is
+    replaced by a table of this schema in one commit (`REPLACE TABLE`): its rows stay
+    readable in the table's history."""
 
     def __init__(self, spark: SparkSession, run_id: str, curated_location: str, curated_table: str | None):
         self.spark, self.run_id = spark, run_id
@@ -222,27 +208,29 @@ class IcebergLocations:
         else:
             self.identifier, self.name = iceberg.path_table(spark, self.location), self.location
         self._read_snapshot: int | None = None
+        self._old_schema = False
 
     def exists(self) -> bool:
         return bool(self.spark.catalog.tableExists(self.identifier))
 
-    def read(self) -> DataFrame | None:
-        """The table as of its current snapshot (None: no table, or no row yet)."""
+    def read(self) -> list[dict]:
+        """The table's rows as of its current snapshot (none: no table, or no row yet)."""
         if not self.exists():
-            return None
+            return []
+        if set(self.spark.table(self.identifier).columns) != set(LOCATIONS_SCHEMA.fieldNames()):
+            self._old_schema = True
+            return []
         current = self.spark.sql(
             f"SELECT snapshot_id FROM {self.identifier}.refs WHERE name = 'main'"
         ).first()
         if current is None:
-            return None
+            return []
         self._read_snapshot = int(current[0])
-        return self.spark.sql(f"SELECT * FROM {self.identifier} VERSION AS OF {self._read_snapshot}")
+        return as_rows(self.spark.sql(f"SELECT * FROM {self.identifier} VERSION AS OF {self._read_snapshot}"))
 
-    def _create(self) -> None:
-        iceberg.create_table(self.spark, self.identifier, LOCATIONS_SCHEMA, self.location)
-
-    def write(self, rows: DataFrame) -> None:
-        self._create()
+    def write(self, rows: list[dict]) -> None:
+        iceberg.create_table(self.spark, self.identifier, LOCATIONS_SCHEMA, self.location,
+                             replace=self._old_schema)
         options = {f"snapshot-property.{RUN_ID}": self.run_id}
         if self._read_snapshot is not None:
             # Any commit since the table was read (another run's) fails this one.
@@ -250,7 +238,7 @@ class IcebergLocations:
                 "isolation-level": "serializable",
                 "validate-from-snapshot-id": str(self._read_snapshot),
             })
-        rows.coalesce(1).writeTo(self.identifier).options(**options).overwritePartitions()
+        as_frame(self.spark, rows).writeTo(self.identifier).options(**options).overwritePartitions()
 
 
 class ParquetLocations:
@@ -267,14 +255,18 @@ class ParquetLocations:
         # Not the run's own id: the curated table's publish of that id is still under way.
         self.swap_id = f"{run_id}-locations"
 
-    def read(self) -> DataFrame | None:
-        if not storage.glob(self.spark, f"{self.location}/*.parquet"):
-            return None
-        return self.spark.read.schema(LOCATIONS_SCHEMA).parquet(self.location)
+    def read(self) -> list[dict]:
+        files = storage.glob(self.spark, f"{self.location}/*.parquet")
+        if not files:
+            return []
+        found = self.spark.read.parquet(self.location)
+        if set(found.columns) != set(LOCATIONS_SCHEMA.fieldNames()):
+            return []  # the earlier `lve_nr` rule's table: rewritten whole
+        return as_rows(self.spark.read.schema(LOCATIONS_SCHEMA).parquet(self.location))
 
-    def write(self, rows: DataFrame) -> None:
+    def write(self, rows: list[dict]) -> None:
         staged = f"{publish.staging_dir(self.curated_location, self.swap_id)}/{FOLDER}"
-        rows.coalesce(1).write.mode("overwrite").option("compression", "snappy").parquet(staged)
+        as_frame(self.spark, rows).write.mode("overwrite").option("compression", "snappy").parquet(staged)
         journal = {"run_id": self.swap_id, "replace": [FOLDER], "remove": []}
         storage.write_json(
             self.spark, f"{self.curated_location.rstrip('/')}/{publish.JOURNAL}/{self.swap_id}.json", journal
@@ -286,12 +278,12 @@ class ParquetLocations:
 
     def _register(self) -> None:
         self.spark.sql(f"CREATE DATABASE IF NOT EXISTS `{self.table.split('.')[0]}`")
+        self.spark.sql(f"DROP TABLE IF EXISTS {self.table}")  # an earlier schema's registration
         columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in LOCATIONS_SCHEMA.fields)
         self.spark.sql(
-            f"CREATE EXTERNAL TABLE IF NOT EXISTS {self.table} ({columns}) STORED AS PARQUET "
+            f"CREATE EXTERNAL TABLE {self.table} ({columns}) STORED AS PARQUET "
             f"LOCATION '{self.location}' TBLPROPERTIES ('classification'='parquet')"
         )
-        self.spark.sql(f"REFRESH TABLE {self.table}")
 
 
 def open_store(spark: SparkSession, run_id: str, table_format: str, curated_location: str,

@@ -1,8 +1,9 @@
 """The whole computation of docs/SEMANTICS.md, from typed readings to curated rows.
 
-The plan has one shuffle: readings are hash-partitioned by `lve_nr` once, and
-deduplication, lane grouping, the location id and every series window are keyed by
-`lve_nr` (plus more), so Spark reuses that partitioning for all of them.
+The plan has one shuffle: readings are hash-partitioned by their location once
+(`corrected`: the configuration's, joined before the shuffle; `athena`: the `lve_nr`),
+and deduplication, lane grouping and every series window are keyed by it (plus more),
+so Spark reuses that partitioning for all of them.
 """
 
 from __future__ import annotations
@@ -33,31 +34,35 @@ def curated_minutes(
     span: RunRange,
     locations: tuple[int, ...] | None = None,
     counted: bool = True,
+    lane_map: DataFrame | None = None,
 ) -> Curated:
-    """Typed readings (`validation.typed_readings`) to curated rows.
+    """Typed readings (`validation.typed_readings`) to curated rows. `lane_map`
+    (`corrected`: `sources.configuration_lane_map`; None: no configuration) says which
+    location each lane's readings go to.
 
     `counted=False` leaves the counters out: only for `benchmarks/floor.py`, whose
     readings come unvalidated, so there is no validation for a pushed filter to copy.
     """
     counters = RunCounters(span, semantics) if counted else None
+    corrected = semantics == CORRECTED
+    if corrected:
+        typed = typed.transform(transforms.with_location, lane_map)
     readings = typed.transform(transforms.with_reading_status)
     if counters:
         readings = counters.count_statuses(readings)
     # Only the readings the computation uses cross the shuffle: the kept ones. (The
-    # counters count the others above; the locations table reads its lanes apart,
-    # `locations.seen_lanes`.)
+    # counters count the others above.)
     readings = readings.transform(transforms.filter_kept_readings)
-    # The one shuffle: everything below is keyed by lve_nr (plus more).
-    readings = readings.repartition(S.UNIT_ID)
-    if semantics == CORRECTED:
-        # One reading per section, lane and minute.
+    # The one shuffle: everything below is keyed by the location (plus more).
+    readings = readings.repartition(S.LOCATION_ID if corrected else S.UNIT_ID)
+    if corrected:
+        # One reading per lane and minute.
         readings = readings.transform(transforms.deduplicate_readings, span.context_start)
     if counters:
         readings = counters.count_kept(readings)
     rows = (
         readings.transform(transforms.with_lane_speed, semantics)
         .transform(transforms.group_lanes, semantics)
-        .transform(transforms.with_location_id, semantics)
         .transform(transforms.with_previous_speed, semantics)
         .transform(transforms.with_speed_diff_indicator)
         .transform(transforms.with_rolling_speeds, semantics)

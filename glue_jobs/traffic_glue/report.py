@@ -78,6 +78,12 @@ class RunReport:
                 lines.append(f"  left out: {rule:<17} {n:>9,}")
             for reason, n in r["rejected"].items():
                 lines.append(f"  rejected: {reason:<17} {n:>9,}")
+            unconfigured = r.get("unconfigured")
+            if unconfigured and unconfigured["readings"]:
+                lines.append(
+                    f"  of them, {unconfigured['readings']:,} readings of {unconfigured['lanes']:,} lanes "
+                    "not in the configuration (each a location of its own, -unieke_id)"
+                )
             if r["rejected_total"] and o.get("rejected_path"):
                 lines.append(f"  rejected readings are in {o.get('rejected_path')}")
         if o:
@@ -119,26 +125,24 @@ class RunReport:
         if self.top_jam_locations:
             lines.append("  most jam minutes (trafficjamindicator = 1):")
             for item in self.top_jam_locations:
-                lines.append(f"    location {item['uniqueid']:>6}: {item['jam_minutes']:>5} minutes")
+                name = f"  {item['name']}" if item.get("name") else ""
+                lines.append(f"    {item['uniqueid']:>11}: {item['jam_minutes']:>5} minutes{name}")
         if self.report_path:
             lines.append(f"  report: {self.report_path}")
         return "\n".join(lines)
 
 
-def _locations_line(located: dict, shown: int = 5) -> str:
-    """`locations: 1,934 sections (2 new: 18, 19; lane 957 under lve_nr 18, 19) in <table>`."""
+def _locations_line(located: dict) -> str:
+    """`locations: 2,389 locations (12 new; 2 configuration versions) in <table>`."""
     notes = []
-    new, moved = located.get("new_sections", []), located.get("lanes_moved", [])
-    if new:
-        notes.append(f"{len(new)} new: {', '.join(map(str, new[:shown]))}" + (", ..." if len(new) > shown else ""))
-    for lane in moved[:shown]:
-        notes.append(f"lane {lane['unieke_id']} under lve_nr {', '.join(map(str, lane['lve_nr']))}")
-    if len(moved) > shown:
-        notes.append(f"{len(moved)} lanes under more than one lve_nr in all")
+    if located.get("new_locations"):
+        notes.append(f"{located['new_locations']:,} new")
+    if located.get("versions", 0) > located.get("locations", 0):
+        notes.append(f"{located['versions']:,} rows over configuration versions")
     if not located.get("changed", True):
         notes.append("unchanged")
     return (
-        f"  locations: {located.get('sections', 0):,} sections"
+        f"  locations: {located.get('locations', 0):,} locations"
         + (f" ({'; '.join(notes)})" if notes else "")
         + f" in {located.get('table')}"
     )

@@ -26,15 +26,16 @@ class ReadingStatus(IntEnum):
     DEFECT = 2
     UNKNOWN_OCCUPANCY = 3
     DUPLICATE = 4
+    WRONG_WAY_LANE = 5  # corrected: a `TR` lane's reading, no location's (configuration)
     # rejected, in the order validation checks them
-    MALFORMED_RECORD = 5
-    BAD_OBSERVED_AT = 6
-    BAD_LANE_ID = 7
-    BAD_UNIT_ID = 8
-    BAD_MODIFIED_AT = 9
-    BAD_INTENSITY = 10
-    NEGATIVE_INTENSITY = 11
-    BAD_SPEED = 12
+    MALFORMED_RECORD = 6
+    BAD_OBSERVED_AT = 7
+    BAD_LANE_ID = 8
+    BAD_UNIT_ID = 9
+    BAD_MODIFIED_AT = 10
+    BAD_INTENSITY = 11
+    NEGATIVE_INTENSITY = 12
+    BAD_SPEED = 13
 
     @property
     def label(self) -> str:
@@ -48,6 +49,7 @@ _LABELS = {
     ReadingStatus.DEFECT: "defect",
     ReadingStatus.UNKNOWN_OCCUPANCY: "unknown_occupancy",
     ReadingStatus.DUPLICATE: "duplicate",
+    ReadingStatus.WRONG_WAY_LANE: "wrong_way_lane",
     ReadingStatus.MALFORMED_RECORD: "malformed_record",
     ReadingStatus.BAD_OBSERVED_AT: "bad_tijd_waarneming",
     ReadingStatus.BAD_LANE_ID: "bad_unieke_id",
@@ -61,11 +63,14 @@ _LABELS = {
 REJECTED = tuple(s for s in ReadingStatus if s >= ReadingStatus.MALFORMED_RECORD)
 LEFT_OUT = (
     ReadingStatus.OUTSIDE_DAYS, ReadingStatus.DEFECT, ReadingStatus.UNKNOWN_OCCUPANCY,
-    ReadingStatus.DUPLICATE,
+    ReadingStatus.WRONG_WAY_LANE, ReadingStatus.DUPLICATE,
 )
 # Readings of the run that are not rejected: a day holding one is replaced
 # (docs/SEMANTICS.md, "The table, and what a run replaces").
-REPLACES_ITS_DAY = (ReadingStatus.KEPT, ReadingStatus.DEFECT, ReadingStatus.UNKNOWN_OCCUPANCY)
+REPLACES_ITS_DAY = (
+    ReadingStatus.KEPT, ReadingStatus.DEFECT, ReadingStatus.UNKNOWN_OCCUPANCY,
+    ReadingStatus.WRONG_WAY_LANE,
+)
 
 
 def code(status: ReadingStatus | None) -> Column:

@@ -113,6 +113,15 @@ def read_text(spark: SparkSession, path: str) -> str:
         stream.close()
 
 
+def read_bytes(spark: SparkSession, path: str) -> bytes:
+    """A small file's bytes (a configuration snapshot: py4j copies them once)."""
+    stream = _fs(spark, path).open(_path(spark, path))
+    try:
+        return bytes(_jvm(spark).org.apache.commons.io.IOUtils.toByteArray(stream))
+    finally:
+        stream.close()
+
+
 def head(spark: SparkSession, path: str, size: int = 64) -> bytes:
     """The first `size` bytes of a file (fewer if it is shorter)."""
     stream = _fs(spark, path).open(_path(spark, path))

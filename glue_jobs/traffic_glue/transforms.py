@@ -2,23 +2,42 @@
 
 Each takes a DataFrame and plain values and returns a DataFrame; the mode is
 `config.ATHENA` or `config.CORRECTED`. `pipeline.curated_minutes` chains them.
-Every window and grouping is keyed by `lve_nr` plus more: a reading belongs to the
-section (`lve_nr`) it reports for, so a duplicate (`lve_nr`, lane, time) and a series
-of docs/SEMANTICS.md step 5 (`athena`: `lve_nr`, `uniqueid`; `corrected`, whose id is
-the `lve_nr`: `lve_nr` alone) are found within one, and every step shares the job's
-one partitioning by `lve_nr` (docs/SEMANTICS.md, "Step 4: the location id").
+
+Every window and grouping is keyed by the location plus more, so that every step shares
+the job's one partitioning:
+
+- `corrected`: a reading's location is known before the shuffle, from the configuration
+  in force at its minute (`with_location`: one carriageway at one point), so a
+  duplicate (lane, time), a minute (location, time) and a series (location) are found
+  within one location;
+- `athena`: the Athena query's grouping by `lve_nr`, its id the minute's largest lane,
+  so everything is keyed by `lve_nr` (docs/SEMANTICS.md, "Step 4: the location").
 """
 
 from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from traffic_glue import schema as S
 from traffic_glue.config import ATHENA, CORRECTED
 from traffic_glue.statuses import READING_STATUS, ReadingStatus, code, has_status
 
 LANE_SPEED = "lane_speed"
+WRONG_WAY = "_wrong_way_lane"  # corrected: a TR lane's reading (`with_location`)
+
+# The lane map (`sources.configuration_lane_map`): where a lane's readings go while a
+# configuration snapshot is in force, [valid_from, valid_to) in epoch seconds (NULL:
+# unbounded); a NULL location is a wrong-way lane's.
+MAP_LANE, MAP_FROM, MAP_TO, MAP_LOCATION = "_map_lane", "_map_from", "_map_to", "_map_location"
+LANE_MAP_SCHEMA = T.StructType([
+    T.StructField(MAP_LANE, T.IntegerType(), False),
+    T.StructField(MAP_FROM, T.LongType()),
+    T.StructField(MAP_TO, T.LongType()),
+    T.StructField(MAP_LOCATION, T.IntegerType()),
+])
+_MAPPED = "_map_found"
 
 NOT_DEFECT = 0
 UNKNOWN_OCCUPANCY_MAX = -1  # occupancy must be above this
@@ -42,10 +61,41 @@ def _vehicles() -> Column:
     return sum((F.col(c) for c in _COUNTS), F.lit(0))
 
 
+def with_location(readings: DataFrame, lane_map: DataFrame | None) -> DataFrame:
+    """Step 4 of `corrected`, before the shuffle: each reading's location (`uniqueid`),
+    by the configuration snapshot in force at its minute (`lane_map`, a few thousand
+    rows, broadcast): one carriageway at one point (docs/SEMANTICS.md, "Step 4: the
+    location").
+
+    A lane the configuration does not hold then is a location of its own, `-unieke_id`,
+    never merged with a configured one; without a configuration (`lane_map` None) every
+    lane is. A wrong-way lane's reading (`TR`) gets no location and is marked
+    `WRONG_WAY`, for step 1 to leave it out.
+    """
+    unconfigured = (-F.col(S.LANE_ID)).cast("int")
+    if lane_map is None:
+        return readings.withColumn(S.LOCATION_ID, unconfigured).withColumn(WRONG_WAY, F.lit(False))
+    observed = F.col(S.OBSERVED_AT)
+    in_force = (
+        (F.col(S.LANE_ID) == F.col(MAP_LANE))
+        & (F.col(MAP_FROM).isNull() | (observed >= F.col(MAP_FROM)))
+        & (F.col(MAP_TO).isNull() | (observed < F.col(MAP_TO)))
+    )
+    lanes = lane_map.withColumn(_MAPPED, F.lit(True))
+    mapped = F.coalesce(F.col(_MAPPED), F.lit(False))
+    return (
+        readings.join(F.broadcast(lanes), in_force, "left")
+        .withColumn(S.LOCATION_ID, F.when(mapped, F.col(MAP_LOCATION)).otherwise(unconfigured))
+        .withColumn(WRONG_WAY, mapped & F.col(MAP_LOCATION).isNull())
+        .drop(MAP_LANE, MAP_FROM, MAP_TO, MAP_LOCATION, _MAPPED)
+    )
+
+
 def with_reading_status(readings: DataFrame) -> DataFrame:
     """Step 1: the status of each reading validation left usable (`reading_status`
-    NULL): `defect`, `unknown_occupancy` or `kept`. Rejected and `outside_days`
-    readings keep the status validation gave them.
+    NULL): `defect`, `unknown_occupancy`, in `corrected` `wrong_way_lane` (a `TR`
+    lane's reading, `with_location`), or `kept`. Rejected and `outside_days` readings
+    keep the status validation gave them.
 
     NULL `defect` or occupancy fails the rule, as it did in the Athena `WHERE`.
     """
@@ -56,9 +106,10 @@ def with_reading_status(readings: DataFrame) -> DataFrame:
             ~F.coalesce(F.col(S.OCCUPANCY) > UNKNOWN_OCCUPANCY_MAX, F.lit(False)),
             code(ReadingStatus.UNKNOWN_OCCUPANCY),
         )
-        .otherwise(code(ReadingStatus.KEPT))
     )
-    return readings.withColumn(READING_STATUS, status)
+    if WRONG_WAY in readings.columns:
+        status = status.when(F.col(WRONG_WAY), code(ReadingStatus.WRONG_WAY_LANE))
+    return readings.withColumn(READING_STATUS, status.otherwise(code(ReadingStatus.KEPT)))
 
 
 def filter_kept_readings(readings: DataFrame) -> DataFrame:
@@ -77,19 +128,19 @@ _LANE_SPAN = 1 << 32  # unieke_id + 2**31 lies in [0, 2**32)
 
 
 def deduplicate_readings(readings: DataFrame, context_start: int) -> DataFrame:
-    """Step 2 (`corrected`): of the kept readings, one per section, lane and
-    measurement time: the winner of `deduplication_order`.
+    """Step 2 (`corrected`): of the kept readings, one per lane and measurement time:
+    the winner of `deduplication_order`, whatever `lve_nr` the copies carry (a lane's
+    location is the configuration's, `with_location`).
 
-    A lane that reports for two sections in one minute gives each its reading: a
-    reading belongs to the section it reports for (docs/SEMANTICS.md, step 2).
     The window is keyed by one long that is unique per (lane, time) for readings
     measured from `context_start` on, put first so that the 64-bit prefix Spark's sort
-    compares first almost always decides (`lve_nr` first has few values).
+    compares first almost always decides; the location (a function of lane and time)
+    second, so that the window reuses the partitioning by location.
     """
     key = (F.col(S.OBSERVED_AT).cast("long") - F.lit(context_start)) * F.lit(_LANE_SPAN) + (
         F.col(S.LANE_ID).cast("long") + F.lit(_LANE_SPAN // 2)
     )
-    same_reading = Window.partitionBy(_READING_KEY, S.UNIT_ID).orderBy(*deduplication_order())
+    same_reading = Window.partitionBy(_READING_KEY, S.LOCATION_ID).orderBy(*deduplication_order())
     return (
         readings.withColumn(_READING_KEY, key)
         .withColumn("_copy", F.row_number().over(same_reading))
@@ -119,15 +170,17 @@ def with_lane_speed(readings: DataFrame, semantics: str) -> DataFrame:
 
 
 def group_lanes(readings: DataFrame, semantics: str) -> DataFrame:
-    """Steps 4 and 4a: one row per `lve_nr` and minute, from its kept readings
-    (`corrected`: deduplicated, `deduplicate_readings`).
+    """Steps 4 and 4a: one row per location and minute, from its kept readings.
 
-    `athena` names the row here: its id is the minute's largest lane id. `corrected`
-    names it in `with_location_id`.
+    `corrected`: per location (`with_location`), of deduplicated readings. `athena`: per
+    `lve_nr`, and the row is named here: its id is the minute's largest lane id.
     """
     vehicles = _vehicles()
-    location = [F.max(S.LANE_ID).alias(S.LOCATION_ID)] if semantics == ATHENA else []
-    return readings.groupBy(S.UNIT_ID, S.OBSERVED_AT).agg(
+    if semantics == ATHENA:
+        keys, location = [S.UNIT_ID, S.OBSERVED_AT], [F.max(S.LANE_ID).alias(S.LOCATION_ID)]
+    else:
+        keys, location = [S.LOCATION_ID, S.OBSERVED_AT], []
+    return readings.groupBy(*keys).agg(
         *location,
         F.avg(LANE_SPEED).alias(S.CURRENT_SPEED),
         # The Athena query's "bezettingsgraad" is the rounded mean vehicle count per lane.
@@ -139,26 +192,13 @@ def group_lanes(readings: DataFrame, semantics: str) -> DataFrame:
     )
 
 
-def with_location_id(rows: DataFrame, semantics: str) -> DataFrame:
-    """Step 4's id for `corrected`, on `group_lanes`' rows: the `lve_nr` itself, which
-    depends on nothing a run happens to read, and which no other section holds
-    (docs/SEMANTICS.md, "Step 4: the location id"; the locations table records each
-    section's lanes, `locations`).
-
-    `athena` takes the largest lane id per minute instead, in `group_lanes`.
-    """
-    if semantics == ATHENA:
-        return rows
-    return rows.withColumn(S.LOCATION_ID, F.col(S.UNIT_ID))
-
-
 def series(semantics: str) -> Window:
     """Step 5: one series per location, in time order (a function: specs need a JVM).
 
-    `corrected`'s location id is the `lve_nr`, so the series is the `lve_nr`'s.
+    `athena`'s per (`lve_nr`, `uniqueid`): its ids are lane ids of a minute.
     """
     if semantics == CORRECTED:
-        return Window.partitionBy(S.UNIT_ID).orderBy(S.OBSERVED_AT)
+        return Window.partitionBy(S.LOCATION_ID).orderBy(S.OBSERVED_AT)
     return Window.partitionBy(S.UNIT_ID, S.LOCATION_ID).orderBy(S.OBSERVED_AT)
 
 
