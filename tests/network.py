@@ -59,3 +59,21 @@ def real_minute_readings() -> list[dict]:
             row[S.harmonic_speed(k)] = _int(data, "voertuigsnelheid_harmonisch")
         rows.append(row)
     return rows
+
+
+def documented_group(kind: str) -> str | None:
+    """The location group of a `Rijstrook`, by docs/SEMANTICS.md's table (written apart
+    from `configuration.lane_group`)."""
+    letters = kind.rstrip("0123456789")
+    if letters == "R":
+        return "main" if int(kind[1:]) >= 10 else "merge"
+    return {"TR": None, "S": "main"}.get(letters, letters)
+
+
+def documented_key(lane: dict) -> tuple | None:
+    """A configured lane's (`configured_lanes`) location as (road, point, group)."""
+    group = documented_group(lane["Rijstrook"])
+    if group is None:
+        return None
+    point = lane.get("Kmp_Rsys") or (lane["lengtegraad_EPSG_4326"], lane["breedtegraad_EPSG_4326"])
+    return lane["Ident_8"], point, group
