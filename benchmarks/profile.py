@@ -1,6 +1,6 @@
 """Where the job's time goes: one run, timed phase by phase, with Spark's own stage metrics.
 
-    .venv/bin/python -m benchmarks.profile [--days 1] [--mode corrected] [--lanes 4600]
+    .venv/bin/python -m benchmarks.profile [--days 1] [--mode corrected] [--lanes 4254]
         [--ablation] [--out benchmarks/results/profile-days1-corrected.json]
 
 Runs the job's own `main` in this process (local[2], default memory, on the raw data

@@ -1,5 +1,6 @@
 """tools.sample_data: the generated landing is realistic, valid, deterministic and
-counted exactly. Reads the files back with pyarrow (no Spark)."""
+counted exactly, on the lanes of the real network's configuration. Reads the files back
+with pyarrow (no Spark)."""
 
 import datetime as dt
 import json
@@ -13,11 +14,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from tools import sample_data
-from tools.sample_data import GenerationStats, SampleSpec, generate
-from traffic_glue import schema
+from tools.sample_data import GenerationStats, SampleSpec, generate, one_road_jams, sample_lanes
+from traffic_glue import configuration, schema
 
 START = dt.date(2020, 4, 6)  # a Monday, in summer time
-SPEC = SampleSpec(start_date=START, days=2, lanes=20, seed=7)
+# cabinets 437 (11 lanes), 411 (12) and 191 (4, two of them wrong-way lanes)
+SPEC = SampleSpec(start_date=START, days=2, lanes=27, seed=7)
+NETWORK = {lane.lane_id: lane for lane in sample_data.load_configuration()}
 INT_COLUMNS = [f.name for f in schema.RAW_SCHEMA.fields if f.dataType.typeName() == "integer"]
 FOLDER = re.compile(r"year=(\d{4})/month=(\d{2})/day=(\d{2})/hour=(\d{2})")
 BRUSSELS = zoneinfo.ZoneInfo("Europe/Brussels")
@@ -119,6 +122,7 @@ def test_parquet_columns_and_types_are_the_raw_schema(landing):
 def test_every_lane_minute_is_read_once_or_counted_missing(landing):
     _, stats, rows = landing
     keys = np.unique(_key(rows))
+    assert stats.lanes == SPEC.lanes
     assert keys.size + stats.missing == SPEC.lanes * 1440 * SPEC.days
     assert 0.01 < stats.missing / (SPEC.lanes * 1440 * SPEC.days) < 0.03
     t = rows[schema.OBSERVED_AT]
@@ -141,24 +145,73 @@ def test_readings_land_in_their_hour_or_later_and_late_ones_hours_later(landing)
     assert (folder[end_of_day] == event[end_of_day] // 3600 + 1).any()
 
 
-def test_lanes_are_grouped_into_locations(landing):
+def test_readings_carry_the_configured_ids_of_whole_cabinets(landing):
     _, stats, rows = landing
     lane, unit, name = rows[schema.LANE_ID], rows[schema.UNIT_ID], rows[schema.LANE_NAME]
-    pairs = set(zip(lane.tolist(), unit.tolist(), name.tolist()))
-    assert len(pairs) == len(set(lane.tolist())) == SPEC.lanes == stats.lanes
-    lanes_per_unit = {}
-    for lane_id, unit_id, lane_name in pairs:
-        assert re.fullmatch(r"[HNR]\d{3,4}L[1-4]0", lane_name), lane_name
-        lanes_per_unit.setdefault(unit_id, []).append((lane_id, lane_name))
-    assert len(lanes_per_unit) == stats.locations
-    sizes = [len(v) for v in lanes_per_unit.values()]
-    assert set(sizes) <= {1, 2, 3, 4} and {2, 3} <= set(sizes)
-    for members in lanes_per_unit.values():
-        prefixes = {n.split("L")[0] for _, n in members}
-        assert len(prefixes) == 1 and sorted(n[-2:] for _, n in members)[0] == "10"
-    ids = sorted(lane_id for members in lanes_per_unit.values() for lane_id, _ in members)
-    assert ids != list(range(ids[0], ids[0] + len(ids)))  # not consecutive
-    assert max(ids) <= 3 * SPEC.lanes
+    triples = set(zip(lane.tolist(), unit.tolist(), name.tolist()))
+    assert len(triples) == len(set(lane.tolist())) == SPEC.lanes == stats.lanes
+    assert all((NETWORK[u].unit_id, NETWORK[u].lane_name) == (v, n) for u, v, n in triples)
+    # the anchor cabinets, whole: 437 (3637..3647), 411 (3078..3089), 191
+    assert {u for u, _, _ in triples} == set(range(3637, 3648)) | set(range(3078, 3090)) | {
+        2055, 2057, 2058, 2060}
+    assert stats.cabinets == 3 and {v for _, v, _ in triples} == {437, 411, 191}
+    # locations of `corrected`: 437 has 7 (A0140001, A0140002, two of A0149411, two main
+    # and one W09 of A0149402), 411 has 5, 191 two (its TR lanes are none)
+    assert stats.locations == 14 == len(configuration.locations_of(tuple(NETWORK[u] for u, _, _ in triples)))
+
+
+def test_a_small_sample_holds_what_the_real_network_is_made_of():
+    lanes = sample_lanes(SampleSpec(start_date=START, lanes=300))  # the Makefile's SAMPLE_LANES
+    assert len(lanes) == 300 and len({lane.lane_id for lane in lanes}) == 300
+    by_id = {lane.lane_id: lane for lane in lanes}
+    # cabinet 437 (Parking Kruibeke): both directions of the A14 at km 94.69, slip roads, W09
+    kruibeke = sorted((lane.road, lane.lane_type) for lane in lanes if lane.unit_id == 437)
+    assert kruibeke == [("A0140001", "R10"), ("A0140001", "R11"), ("A0140001", "R12"),
+                        ("A0140002", "R10"), ("A0140002", "R11"), ("A0140002", "R12"),
+                        ("A0149402", "R10"), ("A0149402", "R10"), ("A0149402", "W09"),
+                        ("A0149411", "R10"), ("A0149411", "R10")]
+    assert by_id[3637].kilometre_point == 94.692 and by_id[3640].kilometre_point == 94.695
+    assert by_id[3078].road == "A0120001" and by_id[3081].road == "A0120002"  # 411: the A12
+    assert by_id[2058].lane_type == by_id[2060].lane_type == "TR10"  # 191: wrong-way lanes
+    assert by_id[2058].unit_id == 191 and configuration.lane_group("TR10") is None
+    no_point = [lane.lane_id for lane in lanes if lane.kilometre_point is None]
+    assert {694, 695, 697, 698} <= set(no_point)  # cabinet 4: the A8 without Kmp_Rsys
+    assert by_id[4258].lane_type == "B09" and by_id[1626].lane_type == "P00"  # 549, 211
+    assert sum(sum(lane.unit_id == unit for lane in NETWORK.values())
+               for unit in sample_data.ANCHOR_CABINETS) == sample_data.ANCHOR_LANES == 41
+    # beyond the anchors, whole cabinets chosen by the seed; only the last may be cut
+    units = [lane.unit_id for lane in lanes]
+    whole = [unit for unit in set(units) if units.count(unit) == sum(
+        lane.unit_id == unit for lane in NETWORK.values())]
+    assert len(set(units)) - len(whole) <= 1 and len(set(units)) > 30
+    other = sample_lanes(SampleSpec(start_date=START, lanes=300, seed=8))
+    assert {lane.unit_id for lane in other} != set(units)
+    assert {lane.lane_id for lane in other if lane.unit_id in sample_data.ANCHOR_CABINETS} == {
+        lane.lane_id for lane in lanes if lane.unit_id in sample_data.ANCHOR_CABINETS}
+
+
+def test_the_whole_network_and_no_more():
+    assert len(sample_lanes(SampleSpec(start_date=START, lanes=4254))) == 4254
+    with pytest.raises(ValueError, match="lanes must be at most 4,254"):
+        sample_lanes(SampleSpec(start_date=START, lanes=4600))
+
+
+def test_each_carriageway_has_its_own_traffic(landing):
+    _, _, rows = landing
+    counted = sum(rows[schema.intensity(k)] for k in schema.COUNTED_CLASSES)
+    weights = sum(rows[schema.intensity(k)] * rows[schema.arithmetic_speed(k)] for k in schema.COUNTED_CLASSES)
+    lane = rows[schema.LANE_ID]
+    day = (rows[schema.OBSERVED_AT] // 3600 + 2) % 24 >= 10  # local 10:00 .. 24:00
+    def median_speed(lane_ids):
+        mine = np.isin(lane, lane_ids) & (counted > 0) & day
+        return np.median(weights[mine] / counted[mine])
+    def vehicles(lane_ids):
+        return counted[np.isin(lane, lane_ids)].mean()
+    a14 = [median_speed([3637, 3638, 3639]), median_speed([3640, 3641, 3642])]  # A0140001, 0002
+    assert all(s > 85 for s in a14) and abs(a14[0] - a14[1]) > 1
+    assert median_speed([3643, 3644, 3645, 3647]) < min(a14) - 15  # slip roads
+    assert vehicles([2058, 2060]) < 0.1 and (counted[np.isin(lane, [2058, 2060])] == 0).mean() > 0.9  # TR
+    assert vehicles([3646]) < 0.2 * vehicles([3637, 3638, 3639])  # W09
 
 
 def test_intensities_and_speeds_are_consistent(landing):
@@ -260,6 +313,10 @@ def test_traffic_has_a_night_lull_rush_hours_and_jams(landing):
     assert occupancy[rush & (occupancy >= 0)].mean() > 3 * max(occupancy[night & (occupancy >= 0)].mean(), 0.1)
     weights = sum(counts[k] * rows[schema.arithmetic_speed(k)] for k in schema.COUNTED_CLASSES)
     speed = np.where(counted > 0, weights / np.maximum(counted, 1), np.nan)
+    # jams are the carriageways' (ramps and odd lanes have lower speeds of their own)
+    carriageway = np.isin(rows[schema.LANE_ID], [u for u, lane in NETWORK.items() if configuration.road_name(
+        lane.road)[1] is not None and configuration.lane_group(lane.lane_type) == configuration.MAIN])
+    speed[~carriageway] = np.nan
     slow = speed < 40
     assert slow[rush].sum() > 10 and not slow[night].any()
     assert ((speed > 40) & (speed < 41)).any()  # between the Athena query's bands
@@ -279,7 +336,7 @@ def test_traffic_has_a_night_lull_rush_hours_and_jams(landing):
 
 def test_a_day_alone_has_the_same_readings_as_inside_a_longer_run(tmp_path, landing):
     _, _, rows = landing
-    generate(str(tmp_path), SampleSpec(start_date=START + dt.timedelta(days=1), lanes=20, seed=7))
+    generate(str(tmp_path), SampleSpec(start_date=START + dt.timedelta(days=1), lanes=SPEC.lanes, seed=SPEC.seed))
     alone = read_landing(tmp_path)
     second_day = rows[schema.OBSERVED_AT] >= alone[schema.OBSERVED_AT].min()
     columns = list(schema.RAW_COLUMNS) + ["folder_hour"]
@@ -290,7 +347,7 @@ def test_a_day_alone_has_the_same_readings_as_inside_a_longer_run(tmp_path, land
 
 def test_json_lines_carry_the_same_readings_as_the_stream_does(tmp_path, landing):
     _, _, parquet_rows = landing
-    stats = generate(str(tmp_path), SampleSpec(start_date=START, days=2, lanes=20, seed=7,
+    stats = generate(str(tmp_path), SampleSpec(start_date=START, days=2, lanes=SPEC.lanes, seed=SPEC.seed,
                                                source_format="json"))
     files = _files(tmp_path)
     assert all(p.suffix == "" and p.name.startswith("traffic-firehose-1-") for p in files)
@@ -317,9 +374,128 @@ def test_cli_prints_the_stats(tmp_path, capsys):
                              "--seed", "1", "--days", "1", "--format", "json"]) == 0
     out = capsys.readouterr().out
     readings = sum(len(p.read_text().splitlines()) for p in _files(tmp_path))
-    assert out.startswith(f"Wrote {readings:,} readings (") and "5 lanes" in out and "json files" in out
+    assert out.startswith(f"Wrote {readings:,} readings (") and "5 lanes in 1 cabinets" in out
+    assert "json files" in out
     with pytest.raises(SystemExit):
         sample_data.main(["--out", str(tmp_path), "--start-date", "2020-04-06", "--max-late-hours", "1"])
+
+
+def test_cli_copies_the_configuration_under_its_dated_name(tmp_path, capsys):
+    assert sample_data.main(["--out", str(tmp_path / "raw"), "--start-date", "2020-04-06", "--lanes", "3",
+                             "--configuration-out", str(tmp_path / "configuration")]) == 0
+    copied = tmp_path / "configuration" / "miv-config-2017-05-18.xml.gz"
+    assert copied.read_bytes() == sample_data.DEFAULT_CONFIGURATION.read_bytes()
+    assert f"Configuration: {copied}." in capsys.readouterr().out
+    assert configuration.snapshot_time(copied.name) == dt.datetime(2017, 5, 18, tzinfo=dt.timezone.utc)
+
+
+OWN_CONFIGURATION = b"""<?xml version="1.0" encoding="UTF-8"?>
+<mivconfig>
+  <meetpunt unieke_id="7"><beschrijvende_id>X1L10</beschrijvende_id><Ident_8>N0010001</Ident_8>
+    <lve_nr>900</lve_nr><Kmp_Rsys>1,5</Kmp_Rsys><Rijstrook>R10</Rijstrook></meetpunt>
+  <meetpunt unieke_id="8"><beschrijvende_id>X1L20</beschrijvende_id><Ident_8>N0010002</Ident_8>
+    <lve_nr>900</lve_nr><Kmp_Rsys>1,5</Kmp_Rsys><Rijstrook>R10</Rijstrook></meetpunt>
+  <meetpunt unieke_id="9"><beschrijvende_id>X2L10</beschrijvende_id><Ident_8>N0010002</Ident_8>
+    <Rijstrook>R10</Rijstrook></meetpunt>
+</mivconfig>
+"""
+
+
+def test_cli_reads_another_configuration(tmp_path, capsys):
+    own = tmp_path / "miv-config-2021-01-02.xml"
+    own.write_bytes(OWN_CONFIGURATION)
+    assert sample_data.main(["--out", str(tmp_path / "raw"), "--start-date", "2020-04-06", "--lanes", "2",
+                             "--configuration", str(own), "--configuration-out", str(tmp_path / "c")]) == 0
+    rows = read_landing(tmp_path / "raw")
+    assert set(zip(rows[schema.LANE_ID].tolist(), rows[schema.UNIT_ID].tolist(),
+                   rows[schema.LANE_NAME].tolist())) == {(7, 900, "X1L10"), (8, 900, "X1L20")}
+    assert (tmp_path / "c" / own.name).read_bytes() == OWN_CONFIGURATION
+    capsys.readouterr()
+    with pytest.raises(SystemExit):  # lane 9 has no lve_nr: two lanes to take, not three
+        sample_data.main(["--out", str(tmp_path / "more"), "--start-date", "2020-04-06", "--lanes", "3",
+                          "--configuration", str(own)])
+    assert "lanes must be at most 2" in capsys.readouterr().err
+    undated = tmp_path / "network.xml"
+    undated.write_bytes(OWN_CONFIGURATION)
+    with pytest.raises(SystemExit):  # the job reads a snapshot's time from its name
+        sample_data.main(["--out", str(tmp_path / "undated"), "--start-date", "2020-04-06", "--lanes", "2",
+                          "--configuration", str(undated), "--configuration-out", str(tmp_path / "u")])
+    assert "must end in its UTC date" in capsys.readouterr().err and not (tmp_path / "undated").exists()
+
+
+# --- the scenario jam_one_road ---------------------------------------------------------
+
+JAM_SPEC = SampleSpec(start_date=START, days=1, lanes=27, seed=7, jam_one_road=True)
+
+
+def test_one_road_jams_chooses_one_carriageway_per_cabinet_of_several_roads():
+    scenario = one_road_jams(sample_lanes(SampleSpec(start_date=START, lanes=41)))  # the anchors
+    # by hand: 437 and 411 the smallest main carriageway (0001 before 0002, before ramps);
+    # 191 has none, so its smallest road with through lanes; 4: the A8's 0001; 549 and 211
+    # hold one road each, so no jam there
+    assert scenario.carriageways == {("A0140001", 437), ("A0120001", 411), ("N0499011", 191),
+                                     ("A0080001", 4)}
+    assert scenario.lane_ids == {3637, 3638, 3639, 3078, 3079, 3080, 2057, 694, 695}  # TR 2060 not
+    assert scenario.location_ids == {configuration.location_id(key) for key in (
+        "A0140001|m94692|main", "A0120001|m2888|main", "N0499011|m4217|main",
+        "A0080001|at4.184756,50.711676|main")}
+
+
+def test_one_road_jams_jams_through_lanes_only_and_skips_cabinets_without():
+    lane = configuration.ConfiguredLane
+    lanes = [lane(1, road="A0010111", unit_id=1, kilometre_point=1.0, lane_type="R10"),  # ramps only
+             lane(2, road="A0010121", unit_id=1, kilometre_point=1.0, lane_type="R10"),
+             lane(3, road="A0010121", unit_id=1, kilometre_point=1.0, lane_type="S09"),
+             lane(4, road="A0020001", unit_id=2, kilometre_point=2.0, lane_type="R09"),  # no through lane
+             lane(5, road="A0020002", unit_id=2, kilometre_point=2.0, lane_type="B09"),
+             lane(6, road="A0030002", unit_id=3, kilometre_point=3.0, lane_type="R10"),
+             lane(7, road="A0030001", unit_id=3, kilometre_point=3.0, lane_type="R09"),  # 0001: no R10+
+             lane(8, road="A0030002", unit_id=3, kilometre_point=3.0, lane_type="TR10")]
+    scenario = one_road_jams(lanes)
+    assert scenario.carriageways == {("A0010111", 1), ("A0030002", 3)}
+    assert scenario.lane_ids == {1, 6}
+
+
+@pytest.fixture(scope="module")
+def jam_landing(tmp_path_factory):
+    root = tmp_path_factory.mktemp("jam")
+    stats = generate(str(root), JAM_SPEC)
+    return stats, read_landing(root)
+
+
+def test_in_the_jam_window_one_road_of_a_cabinet_crawls_and_all_else_flows(jam_landing):
+    stats, rows = jam_landing
+    scenario = one_road_jams(sample_lanes(JAM_SPEC))
+    assert stats.jam_locations == len(scenario.location_ids) == 3
+    counted = sum(rows[schema.intensity(k)] for k in schema.COUNTED_CLASSES)
+    lane, minute = rows[schema.LANE_ID], rows[schema.OBSERVED_AT] // 60 % 1440
+    window = (minute >= 7 * 60) & (minute < 9 * 60)
+    # cabinet 437 by hand: A0140001's R10..R12 crawl from 07:00 to 08:59 UTC, nothing else
+    slow_lanes = [3637, 3638, 3639]
+    for k in schema.ALL_CLASSES:
+        speed, passed = rows[schema.arithmetic_speed(k)], rows[schema.intensity(k)] > 0
+        jammed = np.isin(lane, list(scenario.lane_ids)) & window & passed
+        assert ((speed[jammed] >= 15) & (speed[jammed] <= 30)).all()
+        assert ((speed[passed & ~jammed] >= 100) & (speed[passed & ~jammed] <= 120)).all()
+    for lane_id in range(3637, 3648):
+        mine = (lane == lane_id) & (counted > 0)
+        speed = sum(rows[schema.intensity(k)] * rows[schema.arithmetic_speed(k)]
+                    for k in schema.COUNTED_CLASSES)[mine] / counted[mine]
+        inside = window[mine]
+        if lane_id in slow_lanes:
+            assert inside.sum() > 100 and speed[inside].max() <= 30 and speed[~inside].min() >= 100
+        else:
+            assert speed.min() >= 100
+    # the cabinet's mean speed in the window (what grouping by lve_nr gives) is no jam
+    in_437 = (rows[schema.UNIT_ID] == 437) & window & (counted > 0)
+    weights = sum(rows[schema.intensity(k)] * rows[schema.arithmetic_speed(k)] for k in schema.COUNTED_CLASSES)
+    assert np.mean(weights[in_437] / counted[in_437]) > 60
+
+
+def test_cli_runs_the_jam_scenario(tmp_path, capsys):
+    assert sample_data.main(["--out", str(tmp_path), "--start-date", "2020-04-06", "--lanes", "11",
+                             "--jam-one-road"]) == 0
+    assert "Scenario jam_one_road: 1 roads jammed (3 lanes, 1 locations)." in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("change, message", [

@@ -8,10 +8,23 @@ root that held other files keeps them.
 
 The rules a test or a parity check may rely on (all times UTC epoch seconds):
 
-- Lanes: `lanes` lanes grouped into locations (`lve_nr`) of 1 to 4 lanes; a lane keeps
-  its `lve_nr` for all time; `unieke_id` a seeded choice from 1..3*lanes. The network
-  depends on (`seed`, `lanes`) only. `jam_location_fraction` of the locations (at least
-  one) break down in rush hours to 5..35 km/h and recover over 10..35 minutes.
+- Lanes: `lanes` lanes of the configuration (`configuration`, by default the real
+  network of 2017: 4,254 lanes, 575 `lve_nr`), whole cabinets (`lve_nr`) in the order
+  ANCHOR_CABINETS, then the others in an order the seed chooses; the last one taken may
+  be cut (`sample_lanes`). A reading carries its lane's configured `unieke_id`, `lve_nr`
+  and `beschrijvende_id`. So a sample has cabinets with both carriageways of a motorway,
+  slip roads, wrong-way (TR) lanes, a bus lane, a hard shoulder and lanes without a
+  kilometre point. The network depends on (`seed`, `lanes`, the configuration) only.
+- Traffic: each location of `corrected` (one road reference's lanes of a group at one
+  point, `configuration.locations_of`) has its own free-flow speed and volume by its kind
+  (PROFILES: a motorway's carriageway 100..125 km/h, a ramp 55..85, a bus lane or hard
+  shoulder a few vehicles, a TR lane nearly none), and its own jams:
+  `jam_location_fraction` of the carriageways' locations (at least one) break down in
+  rush hours to 5..35 km/h and recover over 10..35 minutes. So a number that averages a
+  cabinet's two directions is visibly not either's.
+- Scenario `jam_one_road` (instead of those jams): see OneRoadJams; every class of a
+  lane with vehicles has the lane's speed, so the bands 15..30 and 100..120 hold for
+  every reading, copies included.
 - Readings: one per lane per minute of each day, minus the missing ones. A day's
   readings depend on (`seed`, `lanes`, that date) only, so a day generated alone has the
   same readings as the same day inside a longer run (the files differ: folders mix days).
@@ -41,9 +54,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import shutil
 import sys
 import time
 from dataclasses import dataclass, fields
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -52,10 +67,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 try:
-    from traffic_glue import schema
+    from traffic_glue import configuration, schema
 except ModuleNotFoundError:  # run as `python -m tools.sample_data` from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "glue_jobs"))
-    from traffic_glue import schema
+    from traffic_glue import configuration, schema
+
+# The real network (4,254 lanes, 575 lve_nr), copied from the shared data into the tests'.
+DEFAULT_CONFIGURATION = (Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "network"
+                         / "miv-config-2017-05-18.xml.gz")
 
 FORMATS = ("parquet", "json")
 MINUTES = 1440
@@ -94,7 +113,7 @@ _CLASS_COLUMNS = [
 class SampleSpec:
     start_date: dt.date  # first event-time day (UTC)
     days: int = 1
-    lanes: int = 300  # full Flanders is 4600
+    lanes: int = 300  # from the configuration (whole cabinets, see sample_lanes); all: 4254
     seed: int = 42
     source_format: str = "parquet"  # "parquet" or "json" (JSON lines, as the stream)
     missing_fraction: float = 0.02
@@ -104,6 +123,8 @@ class SampleSpec:
     late_fraction: float = 0.005
     max_late_hours: int = 6
     jam_location_fraction: float = 0.1
+    jam_one_road: bool = False  # the scenario OneRoadJams instead of rush-hour jams
+    configuration: str | None = None  # a mivconfig file; None: DEFAULT_CONFIGURATION
 
     def __post_init__(self):
         if self.source_format not in FORMATS:
@@ -124,7 +145,7 @@ class GenerationStats:
     readings: int  # rows written, copies included
     files: int
     lanes: int
-    locations: int
+    locations: int  # of `corrected`: one road reference's lanes of a group at one point
     duplicates: int  # extra copies (rows minus distinct (unieke_id, tijd_waarneming))
     late: int  # rows landing >= 1 h after their arrival would be due
     defect: int  # rows with defect = 1
@@ -140,13 +161,15 @@ class GenerationStats:
     source_format: str
     json_iso_times: int  # JSON rows whose tijd_waarneming is an ISO-8601 string
     json_string_times: int  # ... a string of digits
+    cabinets: int = 0  # distinct lve_nr
 
     def describe(self) -> str:
         return (
             f"Wrote {self.readings:,} readings ({self.duplicates:,} duplicates: "
             f"{self.duplicates_same_modified:,} repeats with the same tijd_laatst_gewijzigd, "
-            f"{self.duplicates_corrected:,} corrections) of {self.lanes:,} lanes at "
-            f"{self.locations:,} locations ({self.jam_locations:,} with rush-hour jams) into "
+            f"{self.duplicates_corrected:,} corrections) of {self.lanes:,} lanes in "
+            f"{self.cabinets:,} cabinets (lve_nr) at {self.locations:,} locations "
+            f"({self.jam_locations:,} with jams) into "
             f"{self.files:,} {self.source_format} files ({self.bytes / 2**20:,.1f} MiB), "
             f"processing hours {self.first_hour} to {self.last_hour}; {self.missing:,} "
             f"readings missing, {self.defect:,} defect, {self.unknown_occupancy:,} with "
@@ -194,45 +217,185 @@ def _iso_local(seconds: np.ndarray) -> pa.Array:
 
 # --- the network -----------------------------------------------------------------
 
+# Cabinets every sample starts with, in this order (then the others, in an order the
+# seed chooses): together they show what the real network is made of.
+ANCHOR_CABINETS = (
+    437,  # Parking Kruibeke: both carriageways of the A14 (R10-R12), slip roads, a W09 lane
+    411,  # Strombeek-Bever: both carriageways of the A12, two ramps, the R0
+    191,  # Waaslandtunnel: two directions, each with a wrong-way (TR) lane
+    4,  # complex Hondzocht: both carriageways of the A8 without a kilometre point, ramps
+    549,  # a bus lane (B09) beside the A21
+    211,  # a hard shoulder (P00) beside the A13
+)
+ANCHOR_LANES = 41  # the lanes of the anchor cabinets in the default configuration
+# Traffic profile of a location, by the kind of its lanes: free-flow speed range (km/h)
+# and volume against a main carriageway's lane.
+PROFILES = {
+    "A": (100, 125, 1.0),  # a motorway's carriageway (A road, branch 0001 or 0002)
+    "R": (85, 110, 0.9),  # a ring road's carriageway
+    "N": (60, 90, 0.6),  # another road's carriageway
+    "ramp": (55, 85, 0.4),  # a ramp or connecting road (any other branch)
+    "street": (40, 60, 0.4),  # a road reference that is no road number
+    configuration.MERGE: (50, 80, 0.35),  # R09 and below
+    "B": (50, 80, 0.04),  # a bus lane: few vehicles
+    "P": (70, 100, 0.02),  # a hard shoulder: hardly any
+    "W": (45, 65, 0.08),  # parking or other road
+    "A_lane": (60, 90, 0.02),  # a hatched area
+    "unknown": (50, 90, 0.5),
+    configuration.WRONG_WAY: (20, 60, 0.003),  # wrong-way traffic: nearly always none
+}
+
+
+@lru_cache(maxsize=4)
+def load_configuration(path: str | None = None) -> tuple[configuration.ConfiguredLane, ...]:
+    """The lanes of a configuration file (`None`: the project's copy of the real
+    network, DEFAULT_CONFIGURATION)."""
+    source = Path(path) if path is not None else DEFAULT_CONFIGURATION
+    return configuration.parse_configuration(source.read_bytes(), str(source))
+
+
+def sample_lanes(spec: SampleSpec) -> tuple[configuration.ConfiguredLane, ...]:
+    """The spec's lanes, by `unieke_id`: `spec.lanes` lanes of the configuration, whole
+    cabinets (`lve_nr`) in this order: ANCHOR_CABINETS, then the others in an order
+    chosen by the seed; the last cabinet taken may be cut (its lanes by `unieke_id`), so
+    that the sample has exactly `spec.lanes` lanes. Lanes without an `lve_nr` are never
+    taken (a reading needs one)."""
+    lanes = load_configuration(spec.configuration)
+    cabinets: dict[int, list] = {}
+    for lane in lanes:
+        if lane.unit_id is not None:
+            cabinets.setdefault(lane.unit_id, []).append(lane)
+    total = sum(len(members) for members in cabinets.values())
+    if spec.lanes > total:
+        raise ValueError(f"lanes must be at most {total:,}, the lanes (with an lve_nr) of the "
+                         f"configuration {spec.configuration or DEFAULT_CONFIGURATION.name}, "
+                         f"not {spec.lanes:,}")
+    anchors = [unit for unit in ANCHOR_CABINETS if unit in cabinets]
+    others = sorted(set(cabinets) - set(anchors))
+    rng = np.random.default_rng([spec.seed, 2])
+    chosen: list = []
+    for unit in anchors + [others[i] for i in rng.permutation(len(others))]:
+        chosen.extend(sorted(cabinets[unit], key=lambda lane: lane.lane_id)[: spec.lanes - len(chosen)])
+        if len(chosen) == spec.lanes:
+            break
+    return tuple(sorted(chosen, key=lambda lane: lane.lane_id))
+
+
+def _profile_key(lane: configuration.ConfiguredLane) -> str:
+    group = configuration.lane_group(lane.lane_type)
+    if group is None:
+        return configuration.WRONG_WAY
+    if group == configuration.MAIN:
+        name, direction = configuration.road_name(lane.road)
+        if direction is not None:
+            return name[0] if name[0] in "AR" else "N"
+        return "ramp" if name is not None and " ramp " in name else "street"
+    if group == "A":
+        return "A_lane"
+    return group if group in PROFILES else "unknown"  # a kind the feed did not document
+
+
+@dataclass(frozen=True)
+class OneRoadJams:
+    """The scenario `jam_one_road`: during JAM_WINDOW_UTC (07:00 included to 09:00 UTC
+    of each day), in every cabinet (`lve_nr`) that holds lanes of more than one road
+    reference (`Ident_8`), the through lanes (R10 and up, and S: the lanes of its
+    carriageway location) of one road drive JAMMED_SPEED; every other lane, and every
+    lane outside the window, FREE_SPEED. The road: the smallest `Ident_8` of the
+    cabinet's main carriageways (branch 0001 or 0002) with such lanes, else the smallest
+    with such lanes; a cabinet without any has no jam.
+
+    The job (`corrected`, with this configuration) marks exactly `location_ids` as jams
+    (avgspeed3minutes <= 40), from 2 minutes into the window until its last minute:
+    the 3-minute average is at least (100 + 15 + 15) / 3 > 40 while it holds a free
+    minute. Grouped by `lve_nr` (`athena`) a cabinet mixes the jammed road with the free
+    ones."""
+
+    carriageways: frozenset  # (Ident_8, lve_nr) jammed
+    lane_ids: frozenset  # unieke_id of the jammed lanes
+    location_ids: frozenset  # configuration.location_id of their locations
+
+
+JAM_WINDOW_UTC = (7 * 60, 9 * 60)  # minutes of the UTC day: 07:00 .. 09:00
+JAMMED_SPEED, FREE_SPEED = (15, 30), (100, 120)  # km/h, both included
+
+
+def one_road_jams(lanes) -> OneRoadJams:
+    """Which lanes the scenario `jam_one_road` jams among `lanes` (see OneRoadJams)."""
+    cabinets: dict[int, list] = {}
+    for lane in lanes:
+        if lane.unit_id is not None:
+            cabinets.setdefault(lane.unit_id, []).append(lane)
+    carriageways, lane_ids, location_ids = set(), set(), set()
+    for unit, members in sorted(cabinets.items()):
+        if len({lane.road for lane in members}) < 2:
+            continue
+        through = [lane for lane in members if lane.road is not None
+                   and configuration.lane_group(lane.lane_type) == configuration.MAIN]
+        roads = {lane.road for lane in through}
+        main = {road for road in roads if configuration.road_name(road)[1] is not None}
+        if not roads:
+            continue
+        road = min(main or roads)
+        carriageways.add((road, unit))
+        for lane in through:
+            if lane.road == road:
+                lane_ids.add(lane.lane_id)
+                location_ids.add(configuration.location_id(configuration.location_key(lane)))
+    return OneRoadJams(frozenset(carriageways), frozenset(lane_ids), frozenset(location_ids))
+
+
 @dataclass(frozen=True)
 class _Network:
     unieke_id: np.ndarray  # int32, per lane
     lve_nr: np.ndarray  # int32, per lane
     names: pa.Array  # beschrijvende_id, per lane
-    location: np.ndarray  # index of the lane's location
-    free_flow: np.ndarray  # km/h, per location
-    jam: np.ndarray  # bool, per location
+    location: np.ndarray  # index of the lane's traffic profile: its location; a TR lane its own
+    free_flow: np.ndarray  # km/h, per profile
+    jam: np.ndarray  # bool, per profile (rush-hour jams; none in the scenario jam_one_road)
     volume: np.ndarray  # vehicles a minute at demand 1, per lane
     speed_offset: np.ndarray  # km/h, per lane
     truck_factor: np.ndarray  # per lane
+    jammed: np.ndarray  # bool, per lane: jammed in the scenario jam_one_road
+    locations: int  # locations of `corrected` (TR lanes are none)
+    cabinets: int
+    jam_locations: int
 
 
 def _network(spec: SampleSpec) -> _Network:
+    lanes = sample_lanes(spec)
+    n = len(lanes)
     rng = np.random.default_rng([spec.seed, 0, spec.lanes])
-    sizes = rng.choice([1, 2, 3, 4], p=[0.15, 0.40, 0.35, 0.10], size=spec.lanes)
-    ends = np.cumsum(sizes)
-    n_loc = int(np.searchsorted(ends, spec.lanes)) + 1
-    sizes = sizes[:n_loc]
-    sizes[-1] -= ends[n_loc - 1] - spec.lanes
-    location = np.repeat(np.arange(n_loc), sizes)
-    position = np.arange(spec.lanes) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-    letters = np.array(["H", "N", "R"])[rng.choice(3, p=[0.7, 0.2, 0.1], size=n_loc)]
-    numbers = 101 + rng.permutation(n_loc)
-    names = pa.array([f"{letters[c]}{numbers[c]}L{(p + 1) * 10}" for c, p in zip(location, position)])
-    free_flow = np.clip(rng.choice([70, 90, 100, 120], p=[0.15, 0.25, 0.2, 0.4], size=n_loc)
-                        + rng.uniform(-3, 10, n_loc), 70, 130)
+    keys = [configuration.location_key(lane) or f"TR|{lane.lane_id}" for lane in lanes]
+    profile_keys = sorted(set(keys))
+    location = np.searchsorted(np.array(profile_keys), np.array(keys))
+    kind = [None] * len(profile_keys)
+    for lane, index in zip(lanes, location):
+        kind[index] = _profile_key(lane)
+    low, high, share = (np.array([PROFILES[k][i] for k in kind], np.float32) for i in range(3))
+    n_loc = len(profile_keys)
+    free_flow = rng.uniform(low, high)
+    # rush-hour jams on carriageways (on ramps and streets when a sample has none)
+    through = np.flatnonzero(np.isin(kind, ["A", "R", "N"]))
+    if not through.size:
+        through = np.flatnonzero(np.isin(kind, ["ramp", "street"]))
     jam = np.zeros(n_loc, bool)
-    if spec.jam_location_fraction > 0:
-        jam[rng.choice(n_loc, max(1, round(spec.jam_location_fraction * n_loc)), replace=False)] = True
-    volume = np.clip(rng.lognormal(np.log(14), 0.45, n_loc)[location]
-                     * rng.uniform(0.6, 1.15, spec.lanes), 1, 40)
+    if spec.jam_location_fraction > 0 and through.size and not spec.jam_one_road:
+        jam[rng.choice(through, max(1, round(spec.jam_location_fraction * through.size)), replace=False)] = True
+    volume = np.clip((rng.lognormal(np.log(14), 0.45, n_loc) * share)[location]
+                     * rng.uniform(0.6, 1.15, n), 0, 40)
+    scenario = one_road_jams(lanes) if spec.jam_one_road else OneRoadJams(frozenset(), frozenset(), frozenset())
+    unieke_id = np.array([lane.lane_id for lane in lanes], np.int32)
     return _Network(
-        unieke_id=(rng.permutation(3 * spec.lanes)[: spec.lanes] + 1).astype(np.int32),
-        lve_nr=(rng.permutation(2 * n_loc)[:n_loc] + 1).astype(np.int32)[location],
-        names=names, location=location, free_flow=free_flow.astype(np.float32), jam=jam,
-        volume=volume.astype(np.float32),
-        speed_offset=rng.uniform(-8, 6, spec.lanes).astype(np.float32),
-        truck_factor=rng.uniform(0.5, 2.0, spec.lanes).astype(np.float32),
+        unieke_id=unieke_id, lve_nr=np.array([lane.unit_id for lane in lanes], np.int32),
+        names=pa.array([lane.lane_name for lane in lanes], pa.string()), location=location,
+        free_flow=free_flow.astype(np.float32), jam=jam, volume=volume.astype(np.float32),
+        speed_offset=rng.uniform(-8, 6, n).astype(np.float32),
+        truck_factor=rng.uniform(0.5, 2.0, n).astype(np.float32),
+        jammed=np.isin(unieke_id, list(scenario.lane_ids)),
+        locations=len(configuration.locations_of(lanes)),
+        cabinets=len({lane.unit_id for lane in lanes}),
+        jam_locations=len(scenario.location_ids) if spec.jam_one_road else int(jam.sum()),
     )
 
 
@@ -286,6 +449,17 @@ def _jams(net: _Network, rng, minute: np.ndarray, weekend: bool, demand: np.ndar
     return np.maximum(speed + noise * (1.5 + 6 * g), 3), g
 
 
+def _one_road_speeds(net: _Network, rng, event_minute: np.ndarray):
+    """Lane speed and jam share per (lane, minute) of the scenario jam_one_road."""
+    utc_minute = (event_minute // 60) % MINUTES
+    window = (utc_minute >= JAM_WINDOW_UTC[0]) & (utc_minute < JAM_WINDOW_UTC[1])
+    slow = net.jammed[:, None] & window[None, :]
+    shape = slow.shape
+    speed = np.where(slow, rng.uniform(JAMMED_SPEED[0], JAMMED_SPEED[1], shape),
+                     rng.uniform(FREE_SPEED[0], FREE_SPEED[1], shape))
+    return speed.astype(np.float32), slow.astype(np.float32)
+
+
 def _runs(rng, shape, count: int, lengths) -> np.ndarray:
     """Mask of `count` runs of one lane, each `lengths` minutes long."""
     mask = np.zeros(shape, bool)
@@ -301,16 +475,20 @@ def _runs(rng, shape, count: int, lengths) -> np.ndarray:
 def _day(net: _Network, spec: SampleSpec, day: dt.date):
     """Every reading of one event-time day (originals then copies) and the missing count."""
     rng = np.random.default_rng([spec.seed, 1, spec.lanes, day.toordinal()])
-    n, cells = spec.lanes, spec.lanes * MINUTES
+    n = net.unieke_id.size
+    cells = n * MINUTES
     event_minute = _epoch(day) + 60 * np.arange(MINUTES, dtype=np.int64)
     local = event_minute + brussels_offset(event_minute)
     minute = ((local // 60) % MINUTES).astype(np.float32)
     demand = _demand(minute / 60, (local // 86400 + 3) % 7 >= 5)
-    loc_speed, loc_g = _jams(net, rng, minute, bool((_epoch(day) // 86400 + 3) % 7 >= 5), demand)
-    g = loc_g[net.location]
-    speed = (loc_speed[net.location] + net.speed_offset[:, None] * (1 - g)
-             + rng.standard_normal((n, MINUTES), dtype=np.float32) * 1.5)
-    speed = np.maximum(speed, 3)
+    if spec.jam_one_road:
+        speed, g = _one_road_speeds(net, rng, event_minute)
+    else:
+        loc_speed, loc_g = _jams(net, rng, minute, bool((_epoch(day) // 86400 + 3) % 7 >= 5), demand)
+        g = loc_g[net.location]
+        speed = (loc_speed[net.location] + net.speed_offset[:, None] * (1 - g)
+                 + rng.standard_normal((n, MINUTES), dtype=np.float32) * 1.5)
+        speed = np.maximum(speed, 3)
 
     missing = (rng.random((n, MINUTES), dtype=np.float32) < spec.missing_fraction / 2) | _runs(
         rng, (n, MINUTES), round(spec.missing_fraction / 2 * cells / np.mean(OUTAGE_MINUTES)), OUTAGE_MINUTES)
@@ -323,9 +501,14 @@ def _day(net: _Network, spec: SampleSpec, day: dt.date):
         lam = flow * CLASS_SHARE[k] * (net.truck_factor[:, None] if k >= 3 else 1)
         count = np.minimum(rng.poisson(lam), 255).astype(np.uint8)
         count[defect] = 0
-        level = np.minimum(speed + CLASS_SPEED_SHIFT[k], CLASS_SPEED_CAP[k])
-        spread = 0.08 * level + 2
-        mean = level + rng.standard_normal(level.shape, dtype=np.float32) * spread / np.sqrt(np.maximum(count, 1))
+        if spec.jam_one_road:  # every class at the lane's speed: the scenario's bands hold
+            level = speed
+            spread = 0.08 * level + 2
+            mean = level
+        else:
+            level = np.minimum(speed + CLASS_SPEED_SHIFT[k], CLASS_SPEED_CAP[k])
+            spread = 0.08 * level + 2
+            mean = level + rng.standard_normal(level.shape, dtype=np.float32) * spread / np.sqrt(np.maximum(count, 1))
         arith = np.clip(np.rint(mean), 1, MAX_SPEED)
         harm = np.clip(np.rint(mean - spread**2 / np.maximum(mean, 1) * (1 - 1 / np.maximum(count, 1))), 1, arith)
         none = count == 0
@@ -375,7 +558,12 @@ def _copies(rng, rows: dict, spec: SampleSpec, latest: np.ndarray) -> dict:
     vehicles = counts > 0
     magnitude = np.where(same[:, None], rng.integers(1, 6, counts.shape), rng.integers(1, 9, counts.shape))
     step = magnitude * rng.choice([-1, 1], counts.shape)
-    arith = np.where(vehicles, np.clip(values[:, 1::3] + step, 1, MAX_SPEED), values[:, 1::3])
+    low, high = 1, MAX_SPEED
+    if spec.jam_one_road:  # a copy keeps its original's speed band
+        slow = values[:, 1::3] <= JAMMED_SPEED[1]
+        low = np.where(slow, JAMMED_SPEED[0], FREE_SPEED[0])
+        high = np.where(slow, JAMMED_SPEED[1], FREE_SPEED[1])
+    arith = np.where(vehicles, np.clip(values[:, 1::3] + step, low, high), values[:, 1::3])
     values[:, 2::3] = np.where(vehicles, np.clip(values[:, 2::3] + step, 1, arith), values[:, 2::3])
     values[:, 1::3] = arith
     corrected_counts = np.clip(counts + rng.integers(-1, 2, counts.shape), 1, 255)
@@ -433,7 +621,7 @@ def _json_lines(columns: dict, rows: dict) -> pa.Array:
     for field in ARROW_SCHEMA:
         column = columns[field.name]
         if field.type == pa.string():  # ids and ISO times: nothing to escape
-            value = _quoted(column)
+            value = pc.fill_null(_quoted(column), "null")  # a lane without beschrijvende_id
         else:
             number = pc.cast(column, pa.string())
             if field.name == schema.OBSERVED_AT:
@@ -522,10 +710,21 @@ def generate(root: str, spec: SampleSpec) -> GenerationStats:
         last = i == spec.days - 1
         pending = _flush(rows, None if last else (_epoch(day) + 86400) // 3600, writer)
     return GenerationStats(
-        lanes=spec.lanes, locations=int(net.free_flow.size), missing=missing,
-        jam_locations=int(net.jam.sum()), first_hour=writer.hours[0], last_hour=writer.hours[-1],
+        lanes=int(net.unieke_id.size), locations=net.locations, cabinets=net.cabinets, missing=missing,
+        jam_locations=net.jam_locations, first_hour=writer.hours[0], last_hour=writer.hours[-1],
         source_format=spec.source_format, **writer.counts,
     )
+
+
+def copy_configuration(spec: SampleSpec, folder: str) -> Path:
+    """Copy the spec's configuration file into `folder` under its own dated name
+    (`miv-config-2017-05-18.xml.gz`), for the job's `--configuration_path`."""
+    source = Path(spec.configuration) if spec.configuration is not None else DEFAULT_CONFIGURATION
+    configuration.snapshot_time(source.name)  # refuses a name without its date
+    target = Path(folder) / source.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    return target
 
 
 def main(argv=None) -> int:
@@ -536,18 +735,37 @@ def main(argv=None) -> int:
     parser.add_argument("--start-date", type=dt.date.fromisoformat, required=True,
                         help="first event-time day (UTC), e.g. 2020-04-06")
     parser.add_argument("--format", dest="source_format", choices=FORMATS, default="parquet")
+    parser.add_argument("--configuration", metavar="PATH", default=None,
+                        help="the mivconfig file whose lanes to use (default: the real network, "
+                             f"{DEFAULT_CONFIGURATION.relative_to(DEFAULT_CONFIGURATION.parents[3])})")
+    parser.add_argument("--configuration-out", metavar="FOLDER", default=None,
+                        help="also copy the configuration file into FOLDER under its dated name, "
+                             "for the job's --configuration_path")
+    parser.add_argument("--jam-one-road", action="store_true",
+                        help="the scenario one_road_jams: 07:00-09:00 UTC, in every cabinet with "
+                             "more than one road, one road's through lanes at 15-30 km/h, all "
+                             "else 100-120")
     for f in fields(SampleSpec):
-        if f.name not in ("start_date", "source_format"):
+        if f.name not in ("start_date", "source_format", "configuration", "jam_one_road"):
             parser.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default)
     args = vars(parser.parse_args(argv))
-    out = args.pop("out")
+    out, configuration_out = args.pop("out"), args.pop("configuration_out")
     try:
         spec = SampleSpec(**args)
-    except ValueError as error:
+        lanes = sample_lanes(spec)  # refuses more lanes than the configuration has
+        if configuration_out is not None:
+            configuration.snapshot_time(spec.configuration or DEFAULT_CONFIGURATION.name)
+    except (ValueError, OSError) as error:
         parser.error(str(error))
     began = time.perf_counter()
     stats = generate(out, spec)
-    print(f"{stats.describe()} Took {time.perf_counter() - began:.1f} s.")
+    copied = "" if configuration_out is None else f" Configuration: {copy_configuration(spec, configuration_out)}."
+    jams = ""
+    if spec.jam_one_road:
+        scenario = one_road_jams(lanes)
+        jams = (f" Scenario jam_one_road: {len(scenario.carriageways):,} roads jammed "
+                f"({len(scenario.lane_ids):,} lanes, {len(scenario.location_ids):,} locations).")
+    print(f"{stats.describe()}{jams}{copied} Took {time.perf_counter() - began:.1f} s.")
     return 0
 
 
