@@ -150,6 +150,17 @@ def test_every_argument_glue_passes_is_accepted_and_recorded():
     assert config.as_report()["given"]["table_format"] == "parquet"
     # On Glue the run id is Glue's job run id (getResolvedOptions hands it over itself).
     assert config.run_id == config.glue_job_run_id == "jr_1"
+    assert config.configuration_path.startswith("s3://") and config.configuration_path.endswith("/configuration/")
+
+
+def test_glues_conf_is_not_taken_for_the_configuration_path():
+    """argparse, which getResolvedOptions uses, reads an unknown option that begins a
+    known one as that one: `--conf` as `--configuration_path`."""
+    conf = ["--conf", "spark.sql.session.timeZone=UTC --conf spark.x=y"]
+    assert parse_job_args(BASE + DAYS + conf).configuration_path is None
+    given = parse_job_args(BASE + DAYS + conf + ["--configuration_path", "s3://raw/configuration/"])
+    assert given.configuration_path == "s3://raw/configuration/"
+    assert given.given["conf"] == "spark.sql.session.timeZone=UTC --conf spark.x=y"
 
 
 def test_help_prints_every_argument_and_starts_no_spark():

@@ -38,13 +38,33 @@ class Runtime:
             self.job.commit()
 
 
+# The arguments `getResolvedOptions` declares itself, besides those it is asked for.
+_DECLARED_BY_GLUE = frozenset({
+    "job-bookmark-option", "continuation-option", "job-bookmark-from", "job-bookmark-to",
+    "JOB_ID", "JOB_RUN_ID", "encryption-type", "enable-data-lineage", "RedshiftTempDir", "TempDir",
+})
+
+
+def _declared_only(argv: list[str], names: set[str]) -> list[str]:
+    """`argv` with only the `--name [value]` pairs of `names`. `getResolvedOptions`
+    parses with argparse, which takes an unknown option for any declared one it begins:
+    Glue's `--conf` would be read as `--configuration_path`."""
+    kept, keep = argv[:1], False
+    for token in argv[1:]:
+        if token.startswith("--"):
+            keep = token[2:].split("=", 1)[0] in names
+        if keep:
+            kept.append(token)
+    return kept
+
+
 def resolved_options(argv: list[str], names: list[str]) -> dict:
-    """Glue's `getResolvedOptions` (plain Python, also on PyPI); `ArgumentError` names
-    what it refuses."""
+    """Glue's `getResolvedOptions` (plain Python, also on PyPI) of `names`; other
+    arguments are not its to see. `ArgumentError` names what it refuses."""
     from awsglue.utils import GlueArgumentError, getResolvedOptions
 
     try:
-        return getResolvedOptions(argv, names)
+        return getResolvedOptions(_declared_only(argv, {*names, *_DECLARED_BY_GLUE}), names)
     except GlueArgumentError as error:
         raise ArgumentError(str(error)) from None
 
