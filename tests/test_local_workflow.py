@@ -26,11 +26,15 @@ from tests.workflow_helpers import (
 from traffic_glue.config import parse_job_args
 from workflows.graph import TemplateError, local_parameters
 from workflows.local_runner import (
+    DEFAULT_CONFIGURATION,
+    LocalNodes,
     create_table_sql,
     job_argv,
     local_locations,
+    parse_args,
     relocate_graph,
     relocate_table,
+    with_configuration_url,
 )
 from workflows.template import load_template
 
@@ -101,6 +105,57 @@ def test_tables_and_crawler_target_move_to_the_local_folders(template, tmp_path)
     assert "`tijd_waarneming` bigint" in raw_sql
 
 
+# --- the configuration fetch node, run alone (no Spark) ---------------------------------------
+
+
+def _local_fetch_graph(template, tmp_path, configuration: Path):
+    graph, tables = graph_of(template), tables_of(template)
+    locations = local_locations(graph, tables, str(tmp_path / "raw"), str(tmp_path / "curated"))
+    return with_configuration_url(relocate_graph(graph, locations), configuration.resolve().as_uri())
+
+
+def test_the_fetch_job_reads_the_local_configuration_into_the_folder_the_transform_reads(template, tmp_path):
+    import io
+
+    from traffic_glue import config_feed
+
+    assert parse_args([]).configuration == str(DEFAULT_CONFIGURATION) and DEFAULT_CONFIGURATION.is_file()
+    graph = _local_fetch_graph(template, tmp_path, DEFAULT_CONFIGURATION)
+    _, fetch = graph.start_trigger("ON_DEMAND").actions
+    arguments = dict(fetch.arguments)
+    folder = tmp_path / "configuration"  # beside the raw folder
+    assert arguments["--configuration_url"] == DEFAULT_CONFIGURATION.resolve().as_uri()
+    assert arguments["--configuration_folder"] == str(folder)
+    assert dict(transform_job(graph).arguments)["--configuration_path"] == str(folder)
+    # A Python shell job: Glue's arguments and its own, none of the Spark jobs' local ones.
+    argv = job_argv(fetch, "/c/wr.json", "/c")
+    assert "--run_properties_file" not in argv and "--catalog_dir" not in argv
+    assert config_feed.parse_fetch_args(argv).folder == str(folder)
+
+    out = io.StringIO()
+    nodes = LocalNodes(None, [], "/c/wr.json", "/c", out=out)
+    assert nodes(fetch) == "SUCCEEDED"
+    (snapshot,) = folder.iterdir()
+    assert snapshot.name.startswith("miv-config-") and snapshot.read_bytes() == DEFAULT_CONFIGURATION.read_bytes()
+    assert nodes(fetch) == "SUCCEEDED"  # the same configuration again: nothing new
+    assert list(folder.iterdir()) == [snapshot]
+    assert f"job {fetch.name}: SUCCEEDED" in out.getvalue()
+
+
+def test_a_refused_configuration_without_a_snapshot_fails_the_fetch_node(template, tmp_path):
+    import io
+
+    page = tmp_path / "error.html"
+    page.write_text("<html><body>Service unavailable</body></html>")
+    _, fetch = _local_fetch_graph(template, tmp_path, page).start_trigger("ON_DEMAND").actions
+    nodes = LocalNodes(None, [], "/c/wr.json", "/c", out=io.StringIO())
+    assert nodes(fetch) == "FAILED"
+    assert nodes.runs[0].detail == (
+        f"exit code 1: traffic_fetch_configuration: refused {page.as_uri()}: an HTML page, not a "
+        f"mivconfig document; no snapshot in {tmp_path / 'configuration'} to keep using")
+    assert not (tmp_path / "configuration").exists()
+
+
 # --- the whole thing, in one subprocess ------------------------------------------------------
 
 
@@ -138,15 +193,19 @@ def scenario(work: Path) -> dict:
     result["run2"] = local_runner.main(
         [*common, "--trigger", "scheduled", "--start-date", "2020-04-06", "--end-date", "2020-04-07"])
 
+    # Two runs fetched the same configuration: one snapshot.
+    result["snapshots"] = sorted(p.name for p in (work / "configuration").iterdir())
     spark = SparkSession.getActiveSession()
     again = local_crawler.crawl(spark, raw_table, str(raw))
     result["crawl_again"] = {"added": again.added, "seen": again.seen}
     local_sql.main([f"SELECT count(*) AS raw_readings FROM {raw_table}", "--catalog-dir", str(catalog)])
 
     job_main = runpy.run_path(str(JOB_SCRIPT))["main"]
+    # The configuration the workflow's fetch job stored beside the raw folder.
     result["direct"] = job_main([str(JOB_SCRIPT), "--JOB_NAME", "direct", "--source_path", str(raw),
                                  "--target_path", str(direct), "--start_date", "2020-04-06",
-                                 "--end_date", "2020-04-07"])
+                                 "--end_date", "2020-04-07",
+                                 "--configuration_path", str(work / "configuration")])
     columns = [*S.CURATED_COLUMNS, *(F.col(k).cast("bigint").alias(k) for k in HOUR_KEYS)]
     from_table = spark.table(curated_table).select(*columns)
     from traffic_glue import iceberg
@@ -185,7 +244,7 @@ def _workflow_runs(stdout: str) -> list[list[str]]:
 def test_the_workflow_runs_its_nodes_in_order_and_crawls_only_new_folders(local_run, template):
     work, result, stdout = local_run
     graph = graph_of(template)
-    crawler = graph.start_trigger("ON_DEMAND").actions[0].name
+    crawler, fetch = (node.name for node in graph.start_trigger("ON_DEMAND").actions)
     job, summary = transform_job(graph).name, summary_job(graph).name
     conditional, after_transform = graph.conditional_triggers
     first, later = result["folders"]
@@ -201,15 +260,19 @@ def test_the_workflow_runs_its_nodes_in_order_and_crawls_only_new_folders(local_
             f"trigger {graph.start_trigger(start).name}: fired",
             f"crawler {crawler}: RUNNING",
             f"crawler {crawler}: SUCCEEDED (added {added} partitions, {seen} seen)",
+            f"job {fetch}: RUNNING",
+            f"job {fetch}: SUCCEEDED",
             f"trigger {conditional.name}: fired",
             f"job {job}: RUNNING",
             f"job {job}: SUCCEEDED",
             f"trigger {after_transform.name}: fired",
             f"job {summary}: RUNNING",
             f"job {summary}: SUCCEEDED",
-            f"{graph.name}: SUCCEEDED (3 nodes)",
+            f"{graph.name}: SUCCEEDED (4 nodes)",
             *(f"pictures of {day}: {work / 'report' / f'traffic_{day}.html'}" for day in days),
         ]
+    (snapshot,) = result["snapshots"]
+    assert re.fullmatch(r"miv-config-\d{4}-\d\d-\d\dT\d{6}Z\.xml\.gz", snapshot)
     # A third crawl finds every folder registered already.
     assert result["crawl_again"] == {"added": [], "seen": first + later}
 

@@ -44,6 +44,7 @@ def source(tmp_path):
     (root / "traffic_transform.py").write_text("# stand-in job script\n")
     (root / "traffic_table_maintenance.py").write_text("# stand-in maintenance script\n")
     (root / "traffic_daily_summary.py").write_text("# stand-in summary script\n")
+    (root / "traffic_fetch_configuration.py").write_text("# stand-in fetch script\n")
     return root
 
 
@@ -93,7 +94,7 @@ def test_package_names_a_missing_script(source, tmp_path, capsys, script):
 
 def test_package_ships_the_real_job_scripts(tmp_path):
     artifacts = stacks.package(REPO_ROOT / "glue_jobs", tmp_path)
-    assert set(artifacts) == {"script", "maintenance_script", "summary_script", "library"}
+    assert set(artifacts) == {"script", "maintenance_script", "summary_script", "fetch_script", "library"}
     assert {name: path.name for name, path in artifacts.items()} == stacks.ARTIFACT_FILES
     for name, script in stacks.JOB_SCRIPTS.items():
         assert artifacts[name].read_bytes() == (REPO_ROOT / "glue_jobs" / script).read_bytes()
@@ -110,7 +111,7 @@ def test_upload_puts_every_artifact_with_sse_kms(source, tmp_path, capsys):
         assert deploy.main(argv) == 0
 
         uploaded = ("traffic_glue.zip", "traffic_transform.py", "traffic_table_maintenance.py",
-                    "traffic_daily_summary.py")
+                    "traffic_daily_summary.py", "traffic_fetch_configuration.py")
         for local in uploaded:
             key = f"glue/{local}"
             head = s3.head_object(Bucket="artifacts", Key=key)
@@ -184,6 +185,7 @@ def test_deploy_end_to_end_against_moto_server(endpoint, source, tmp_path, capsy
         "ScriptKey": "glue/traffic_transform.py",
         "MaintenanceScriptKey": "glue/traffic_table_maintenance.py",
         "SummaryScriptKey": "glue/traffic_daily_summary.py",
+        "FetchScriptKey": "glue/traffic_fetch_configuration.py",
         "LibraryKey": "glue/traffic_glue.zip",
         "WorkerType": "G.1X",
         "NumberOfWorkers": "5",
@@ -200,6 +202,7 @@ def test_deploy_end_to_end_against_moto_server(endpoint, source, tmp_path, capsy
         (bucket, "glue/traffic_transform.py", "aws:kms", foundation["KmsKeyArn"]),
         (bucket, "glue/traffic_table_maintenance.py", "aws:kms", foundation["KmsKeyArn"]),
         (bucket, "glue/traffic_daily_summary.py", "aws:kms", foundation["KmsKeyArn"]),
+        (bucket, "glue/traffic_fetch_configuration.py", "aws:kms", foundation["KmsKeyArn"]),
         (bucket, "glue/traffic_glue.zip", "aws:kms", foundation["KmsKeyArn"]),
     ]
     zipped = boto3.client("s3").get_object(Bucket=bucket, Key="glue/traffic_glue.zip")["Body"].read()

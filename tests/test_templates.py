@@ -67,6 +67,8 @@ FOUNDATION_OUTPUTS = (
     "DatabaseName",
     "GlueRoleArn",
     "SecurityConfigurationName",
+    "ConfigurationPrefix",
+    "ConfigurationFetchRoleArn",
     "KmsKeyArn",
 )
 # Buckets that hold data worth keeping (versioned); temp is scratch space.
@@ -688,7 +690,7 @@ def _triggers_by_workflow(workflow_resources) -> dict:
     return grouped
 
 
-def test_start_triggers_crawl_the_crawl_starts_the_transform_and_it_the_summary(workflow_resources):
+def test_start_triggers_crawl_and_fetch_both_start_the_transform_and_it_the_summary(workflow_resources):
     grouped = _triggers_by_workflow(workflow_resources)
     assert set(grouped) == {"TrafficWorkflow", None}
     assert set(grouped[None]) == {"MaintenanceSchedule"}
@@ -696,7 +698,8 @@ def test_start_triggers_crawl_the_crawl_starts_the_transform_and_it_the_summary(
     assert set(triggers) == {
         "ScheduledStart", "OnDemandStart", "StartTransformWhenRawCrawled", "StartSummaryWhenTransformed"}
 
-    crawl_raw = [{"CrawlerName": {"Ref": "RawCrawler"}}]
+    # Crawling and fetching the configuration are independent: Glue runs them together.
+    crawl_raw = [{"CrawlerName": {"Ref": "RawCrawler"}}, {"JobName": {"Ref": "ConfigurationFetchJob"}}]
     assert triggers["ScheduledStart"]["Type"] == "SCHEDULED"
     assert is_ref(triggers["ScheduledStart"]["Schedule"], "Schedule")
     assert triggers["ScheduledStart"]["StartOnCreation"] is True
@@ -709,8 +712,11 @@ def test_start_triggers_crawl_the_crawl_starts_the_transform_and_it_the_summary(
     assert conditional["StartOnCreation"] is True
     assert conditional["Actions"] == [{"JobName": {"Ref": "TransformJob"}}]
     assert conditional["Predicate"]["Logical"] == "AND"
+    # Both: the raw partitions registered, and a configuration snapshot in place (the
+    # fetch job fails only when there is none at all).
     assert conditional["Predicate"]["Conditions"] == [
-        {"LogicalOperator": "EQUALS", "CrawlerName": {"Ref": "RawCrawler"}, "CrawlState": "SUCCEEDED"}
+        {"LogicalOperator": "EQUALS", "CrawlerName": {"Ref": "RawCrawler"}, "CrawlState": "SUCCEEDED"},
+        {"LogicalOperator": "EQUALS", "JobName": {"Ref": "ConfigurationFetchJob"}, "State": "SUCCEEDED"},
     ]
 
     # Only a transform that succeeded has named the days it replaced (curated_days).
@@ -747,3 +753,99 @@ def _assert_created_in_order(workflow_resources, triggers: set) -> None:
         if a < b and a not in before(b) and b not in before(a)
     ]
     assert not parallel, f"triggers created in parallel: {parallel}"
+
+
+# --- the configuration feed: fetch job, its role, the transform's snapshots ---------------
+
+
+def test_fetch_job_is_a_small_python_shell_job_with_the_library_and_defusedxml(workflow, workflow_resources):
+    properties = workflow_resources["ConfigurationFetchJob"]["Properties"]
+    assert render(properties["Name"]) == "${ProjectName}-fetch-configuration"
+    assert properties["Command"]["Name"] == "pythonshell"
+    assert str(properties["Command"]["PythonVersion"]) == "3.9"
+    assert properties["GlueVersion"] == "3.0"  # Python shell 3.9's
+    assert properties["MaxCapacity"] == 0.0625
+    assert "WorkerType" not in properties and "NumberOfWorkers" not in properties
+    assert properties["ExecutionProperty"]["MaxConcurrentRuns"] == 1
+    assert is_ref(properties["SecurityConfiguration"], "SecurityConfigurationName")
+    assert is_ref(properties["Role"], "ConfigurationFetchRoleArn")
+    assert render(properties["Command"]["ScriptLocation"]) == "s3://${ArtifactsBucketName}/${FetchScriptKey}"
+    script_key = workflow["Parameters"]["FetchScriptKey"]["Default"]
+    assert (ROOT / "glue_jobs" / script_key.rsplit("/", 1)[-1]).is_file(), script_key
+    arguments = properties["DefaultArguments"]
+    assert render(arguments["--extra-py-files"]) == "s3://${ArtifactsBucketName}/${LibraryKey}"
+    import defusedxml
+
+    assert arguments["--additional-python-modules"] == f"defusedxml=={defusedxml.__version__}"
+    assert is_ref(arguments["--configuration_url"], "ConfigurationUrl")
+    assert workflow["Parameters"]["ConfigurationUrl"]["Default"] == "http://miv.opendata.belfla.be/miv/configuratie/xml"
+    # No Spark: none of the Spark jobs' settings.
+    assert not {"--conf", "--datalake-formats", "--enable-glue-datacatalog"} & set(arguments)
+
+
+def test_the_transform_reads_the_snapshots_the_fetch_job_writes(workflow_resources):
+    fetch = workflow_resources["ConfigurationFetchJob"]["Properties"]["DefaultArguments"]
+    transform = workflow_resources["TransformJob"]["Properties"]["DefaultArguments"]
+    folder = render(fetch["--configuration_folder"])
+    assert folder == "s3://${RawBucketName}/${ConfigurationPrefix}"
+    assert render(transform["--configuration_path"]) == folder
+
+
+def test_the_configuration_prefix_is_beside_the_raw_landing(foundation, workflow):
+    for template in (foundation, workflow):
+        parameters = template["Parameters"]
+        assert parameters["ConfigurationPrefix"]["Default"] == "configuration/"
+        assert not parameters["ConfigurationPrefix"]["Default"].startswith(parameters["RawPrefix"]["Default"])
+    assert is_ref(foundation["Outputs"]["ConfigurationPrefix"]["Value"], "ConfigurationPrefix")
+
+
+def _grants(foundation, role_id: str) -> dict:
+    granted = {}
+    for name, statement in _role_statements(foundation):
+        if name == role_id and statement["Effect"] == "Allow":
+            for action in as_list(statement["Action"]):
+                granted.setdefault(action, set()).update(map(render, as_list(statement["Resource"])))
+    return granted
+
+
+def test_the_fetch_role_reads_and_adds_snapshots_under_the_prefix_only(foundation, workflow_resources):
+    role_id = output_resource(foundation, "ConfigurationFetchRoleArn")
+    role = foundation["Resources"][role_id]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "glue.amazonaws.com"}
+    assert "ManagedPolicyArns" not in role
+    granted = _grants(foundation, role_id)
+    raw = "${" + output_resource(foundation, "RawBucketName") + ".Arn}"
+    artifacts = "${" + output_resource(foundation, "ArtifactsBucketName") + ".Arn}"
+    snapshots = f"{raw}/${{ConfigurationPrefix}}*"
+    s3 = {action: resources for action, resources in granted.items() if action.startswith("s3:")}
+    # Read and add snapshots (no delete); read its script and the library; nothing else.
+    assert s3 == {
+        "s3:GetObject": {snapshots, f"{artifacts}/*"},
+        "s3:PutObject": {snapshots},
+        "s3:ListBucket": {raw},
+    }
+    (listing,) = [s for name, s in _role_statements(foundation)
+                  if name == role_id and "s3:ListBucket" in as_list(s["Action"])]
+    assert [render(p) for p in listing["Condition"]["StringLike"]["s3:prefix"]] == ["${ConfigurationPrefix}*"]
+    assert not [a for a in granted if a.startswith("glue:")]
+    key = "${" + output_resource(foundation, "KmsKeyArn") + ".Arn}"
+    for action in ("kms:Decrypt", "kms:GenerateDataKey*"):
+        assert granted[action] == {key}, action
+    # The key policy names it beside the Glue role.
+    key_policy = foundation["Resources"][output_resource(foundation, "KmsKeyArn")]["Properties"]["KeyPolicy"]
+    assert "${ProjectName}-config-fetch-${AWS::Region}" in json.dumps(key_policy)
+    assert render(role["RoleName"]) == "${ProjectName}-config-fetch-${AWS::Region}"
+    # And the job the workflow runs is the one that uses it.
+    assert is_ref(workflow_resources["ConfigurationFetchJob"]["Properties"]["Role"], "ConfigurationFetchRoleArn")
+
+
+def test_the_glue_role_reads_the_snapshots_and_cannot_change_them(foundation):
+    granted = _role_grants(foundation)
+    raw = "${" + output_resource(foundation, "RawBucketName") + ".Arn}"
+    snapshot = f"{raw}/${{ConfigurationPrefix}}miv-config-2024-02-01T094100Z.xml.gz"
+    assert _allowed(granted, "s3:GetObject", snapshot)
+    assert not _allowed(granted, "s3:PutObject", snapshot) and not _allowed(granted, "s3:DeleteObject", snapshot)
+    listing = [s for name, s in _role_statements(foundation)
+               if name == output_resource(foundation, "GlueRoleArn") and s.get("Sid") == "RawList"]
+    assert "${ConfigurationPrefix}*" in [render(p) for p in listing[0]["Condition"]["StringLike"]["s3:prefix"]]

@@ -14,6 +14,7 @@ from workflows.graph import (
     CRAWLER,
     FAILED,
     JOB,
+    PYTHON_SHELL_JOB,
     SUCCEEDED,
     Condition,
     Predicate,
@@ -49,11 +50,15 @@ class FakeNodes:
 # --- the graph, from the real template --------------------------------------------------
 
 
+FETCH_SCRIPT = ROOT / "glue_jobs" / "traffic_fetch_configuration.py"
+
+
 @pytest.mark.parametrize("trigger_type", ["ON_DEMAND", "SCHEDULED"])
 def test_each_start_trigger_is_found_by_type_and_crawls_the_raw_table(template, trigger_type):
     graph = graph_of(template)
     start = graph.start_trigger(trigger_type)
-    (crawler,) = start.actions
+    crawler, fetch = start.actions
+    assert (fetch.kind, fetch.script, fetch.command) == (JOB, str(FETCH_SCRIPT), PYTHON_SHELL_JOB)
     raw_table, _ = table_names(template)
     (raw,) = [t for t in tables_of(template) if t.full_name == raw_table]
     assert crawler.kind == CRAWLER
@@ -78,12 +83,15 @@ def _started_when(graph, node) -> list:
     ]
 
 
-def test_the_crawler_succeeding_starts_the_transform_and_that_the_summary(template):
+def test_the_crawler_and_the_fetch_succeeding_start_the_transform_and_that_the_summary(template):
     graph = graph_of(template)
-    (crawler,) = graph.start_trigger("ON_DEMAND").actions
+    crawler, fetch = graph.start_trigger("ON_DEMAND").actions
     assert len(graph.conditional_triggers) == 2
     transform = transform_job(graph)
-    assert _started_when(graph, crawler) == [transform]
+    (start_transform,) = [t for t in graph.conditional_triggers if transform in t.actions]
+    assert start_transform.predicate == Predicate("AND", (
+        Condition(CRAWLER, crawler.name, SUCCEEDED), Condition(JOB, fetch.name, SUCCEEDED)))
+    assert _started_when(graph, crawler) == _started_when(graph, fetch) == []
     assert transform.kind == JOB and transform.script == str(JOB_SCRIPT) and JOB_SCRIPT.is_file()
     summary = summary_job(graph)
     assert _started_when(graph, transform) == [summary]
@@ -109,12 +117,12 @@ def test_the_weekly_maintenance_is_not_part_of_the_workflow(template):
     assert "WorkflowName" not in template["Resources"]["MaintenanceSchedule"]["Properties"]
     graph = graph_of(template)
     assert "MaintenanceSchedule" not in {t.logical_id for t in graph.triggers}
-    assert [n.logical_id for n in graph.nodes()] == ["RawCrawler", "TransformJob", "SummaryJob"]
+    assert [n.logical_id for n in graph.nodes()] == ["RawCrawler", "ConfigurationFetchJob", "TransformJob", "SummaryJob"]
     assert graph.start_trigger("SCHEDULED").logical_id == "ScheduledStart"
     for start in ("ON_DEMAND", "SCHEDULED"):
         nodes = FakeNodes()
         walk(graph, graph.start_trigger(start), nodes)
-        assert nodes.ran == ["RawCrawler", "TransformJob", "SummaryJob"]
+        assert nodes.ran == ["RawCrawler", "ConfigurationFetchJob", "TransformJob", "SummaryJob"]
 
 
 def test_a_start_trigger_type_the_workflow_lacks_is_an_error(template):
@@ -125,11 +133,12 @@ def test_a_start_trigger_type_the_workflow_lacks_is_an_error(template):
 # --- walking it -------------------------------------------------------------------------
 
 
-def test_walk_crawls_then_transforms_then_summarises(template):
+def test_walk_crawls_and_fetches_then_transforms_then_summarises(template):
     graph, nodes = graph_of(template), FakeNodes()
     ran = walk(graph, graph.start_trigger("ON_DEMAND"), nodes, nodes.on_fire)
-    crawler = graph.start_trigger("ON_DEMAND").actions[0]
-    assert ran == [(crawler, SUCCEEDED), (transform_job(graph), SUCCEEDED), (summary_job(graph), SUCCEEDED)]
+    crawler, fetch = graph.start_trigger("ON_DEMAND").actions
+    assert ran == [(crawler, SUCCEEDED), (fetch, SUCCEEDED), (transform_job(graph), SUCCEEDED),
+                   (summary_job(graph), SUCCEEDED)]
     assert nodes.fired == ["OnDemandStart", "StartTransformWhenRawCrawled", "StartSummaryWhenTransformed"]
 
 
@@ -138,14 +147,20 @@ def test_no_summary_after_a_transform_that_did_not_succeed(template, state):
     """The summary's days are the ones a successful transform names (curated_days)."""
     graph, nodes = graph_of(template), FakeNodes({"TransformJob": state})
     ran = walk(graph, graph.start_trigger("SCHEDULED"), nodes, nodes.on_fire)
-    assert [(n.logical_id, s) for n, s in ran] == [("RawCrawler", SUCCEEDED), ("TransformJob", state)]
+    assert [(n.logical_id, s) for n, s in ran] == [
+        ("RawCrawler", SUCCEEDED), ("ConfigurationFetchJob", SUCCEEDED), ("TransformJob", state)]
     assert nodes.fired == ["ScheduledStart", "StartTransformWhenRawCrawled"]
 
 
-def test_nothing_fires_after_the_crawler_fails(template):
-    graph, nodes = graph_of(template), FakeNodes({"RawCrawler": FAILED})
+@pytest.mark.parametrize("failed", ["RawCrawler", "ConfigurationFetchJob"])
+def test_nothing_fires_after_the_crawler_or_the_fetch_fails(template, failed):
+    """The fetch job fails only without any configuration snapshot (a refused response
+    with a last good one is a success): then the transform does not run."""
+    graph, nodes = graph_of(template), FakeNodes({failed: FAILED})
     ran = walk(graph, graph.start_trigger("SCHEDULED"), nodes, nodes.on_fire)
-    assert [(n.logical_id, state) for n, state in ran] == [("RawCrawler", FAILED)]
+    assert [(n.logical_id, state) for n, state in ran] == [
+        ("RawCrawler", FAILED if failed == "RawCrawler" else SUCCEEDED),
+        ("ConfigurationFetchJob", FAILED if failed == "ConfigurationFetchJob" else SUCCEEDED)]
     assert nodes.fired == ["ScheduledStart"]
 
 
@@ -179,11 +194,12 @@ def with_failure_handlers(template: dict) -> dict:
 @pytest.mark.parametrize(
     "states, expected",
     [
-        ({"RawCrawler": FAILED}, ["RawCrawler", "AlertJob"]),
-        ({"TransformJob": FAILED}, ["RawCrawler", "TransformJob", "CleanUpJob"]),
+        ({"RawCrawler": FAILED}, ["RawCrawler", "ConfigurationFetchJob", "AlertJob"]),
+        ({"TransformJob": FAILED}, ["RawCrawler", "ConfigurationFetchJob", "TransformJob", "CleanUpJob"]),
         # Both triggers on the transform fire; their actions run in template order.
-        ({}, ["RawCrawler", "TransformJob", "SummaryJob", "CleanUpJob"]),
-        ({"SummaryJob": FAILED}, ["RawCrawler", "TransformJob", "SummaryJob", "CleanUpJob"]),
+        ({}, ["RawCrawler", "ConfigurationFetchJob", "TransformJob", "SummaryJob", "CleanUpJob"]),
+        ({"SummaryJob": FAILED},
+         ["RawCrawler", "ConfigurationFetchJob", "TransformJob", "SummaryJob", "CleanUpJob"]),
     ],
 )
 def test_a_predicate_on_a_failure_fires_on_that_failure_only(template, states, expected):

@@ -2,7 +2,7 @@
 
     python -m tools.deploy package [--out build/]
     python -m tools.deploy upload [--bucket B] [--script-key K] [--maintenance-script-key K]
-        [--summary-script-key K] [--library-key K]
+        [--summary-script-key K] [--fetch-script-key K] [--library-key K]
     python -m tools.deploy deploy [--project traffic-glue] [--workers 2] ...
     python -m tools.deploy start-workflow [--start-date D --end-date D] [--no-follow]
     python -m tools.deploy run-job [--summary] [--start-date D --end-date D] [--arg KEY=VALUE ...]

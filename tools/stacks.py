@@ -18,11 +18,13 @@ LIBRARY_ZIP = "traffic_glue.zip"
 JOB_SCRIPT = "traffic_transform.py"
 MAINTENANCE_SCRIPT = "traffic_table_maintenance.py"
 SUMMARY_SCRIPT = "traffic_daily_summary.py"
+FETCH_SCRIPT = "traffic_fetch_configuration.py"  # a Python shell job: the library without Spark
 # The job scripts shipped beside the library: artifact name -> file in glue_jobs/.
 JOB_SCRIPTS = {
     "script": JOB_SCRIPT,
     "maintenance_script": MAINTENANCE_SCRIPT,
     "summary_script": SUMMARY_SCRIPT,
+    "fetch_script": FETCH_SCRIPT,
 }
 # Every artifact `package` builds: artifact name -> its file name in the build folder.
 ARTIFACT_FILES = {**JOB_SCRIPTS, "library": LIBRARY_ZIP}
@@ -31,6 +33,7 @@ KEY_PARAMETERS = {
     "script": "ScriptKey",
     "maintenance_script": "MaintenanceScriptKey",
     "summary_script": "SummaryScriptKey",
+    "fetch_script": "FetchScriptKey",
     "library": "LibraryKey",
 }
 
@@ -45,6 +48,8 @@ SHARED_OUTPUTS = (
     "ArtifactsBucketName",
     "TempBucketName",
     "DatabaseName",
+    "ConfigurationPrefix",
+    "ConfigurationFetchRoleArn",
     "GlueRoleArn",
     "SecurityConfigurationName",
 )

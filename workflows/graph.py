@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 JOB_SCRIPTS = REPO / "glue_jobs"
 
 CRAWLER, JOB = "crawler", "job"
+SPARK_JOB, PYTHON_SHELL_JOB = "glueetl", "pythonshell"  # a job's Command.Name
 SUCCEEDED, FAILED = "SUCCEEDED", "FAILED"
 # States a trigger's condition may ask for (Glue API: CrawlState, JobRunState).
 CRAWL_STATES = ("RUNNING", "SUCCEEDED", "CANCELLED", "FAILED", "ERROR")
@@ -166,6 +167,7 @@ class Node:
     targets: tuple[str, ...] = ()  # crawler: S3 target paths
     script: str = ""  # job: the local script (the template's ScriptLocation file name)
     arguments: tuple[tuple[str, str], ...] = ()  # job: DefaultArguments (+ the action's)
+    command: str = ""  # job: Command.Name, SPARK_JOB or PYTHON_SHELL_JOB
 
     @property
     def key(self) -> tuple[str, str]:
@@ -265,6 +267,7 @@ def _job_node(resolve: Resolver, logical_id: str, resource: dict) -> Node:
         # Deployed, ScriptLocation is the artifacts bucket's copy of glue_jobs/<file>.
         script=str(JOB_SCRIPTS / script.rsplit("/", 1)[-1]),
         arguments=tuple((str(k), str(v)) for k, v in arguments.items()),
+        command=str(properties["Command"].get("Name", SPARK_JOB)),
     )
 
 

@@ -2,7 +2,8 @@
 
     python -m workflows.local_runner [--trigger on-demand|scheduled] \
         [--start-date 2020-04-06 --end-date 2020-04-07] [--raw data/raw] \
-        [--curated data/curated] [--catalog-dir .local/catalog] [--semantics corrected]
+        [--curated data/curated] [--catalog-dir .local/catalog] [--semantics corrected] \
+        [--configuration tests/fixtures/network/miv-config-2017-05-18.xml.gz]
 
 Nothing here repeats the workflow's structure (STYLE.md habit 9): which trigger starts
 which crawler or job, on what condition, with which arguments, and the tables' columns
@@ -11,8 +12,12 @@ and locations are all read from the template. The local stand-ins:
 - the Glue Data Catalog: Spark's Hive catalog in an embedded Derby metastore
   (`--catalog-dir`, the job's default); the template's tables are created in it;
 - S3: the raw table's location is the `--raw` folder, the curated table's the
-  `--curated` folder; other bucket names get placeholders (`local-temp-bucket`) that
+  `--curated` folder, the configuration snapshots' (the fetch job's
+  `--configuration_folder`, the transform's `--configuration_path`) `configuration/`
+  beside `--raw`; other bucket names get placeholders (`local-temp-bucket`) that
   only Glue-only job arguments (`--TempDir`, `--extra-py-files`) use;
+- the traffic centre's configuration feed: the `--configuration` file, which the
+  fetch job "downloads" through a `file://` URL;
 - the crawler: `workflows.local_crawler.crawl`; the job: its script's `main`, called
   in this process with the job's DefaultArguments, in the same SparkSession (embedded
   Derby lets one process at a time use the catalog).
@@ -40,6 +45,7 @@ from workflows.graph import (
     CRAWLER,
     FAILED,
     JOB_SCRIPTS,
+    PYTHON_SHELL_JOB,
     SUCCEEDED,
     Node,
     Resolver,
@@ -58,6 +64,9 @@ if str(JOB_SCRIPTS) not in sys.path:  # the job script imports `traffic_glue` fr
 
 START_TRIGGER_TYPES = {"on-demand": "ON_DEMAND", "scheduled": "SCHEDULED"}
 SUMMARY_SCRIPT = "traffic_daily_summary.py"  # its table is the one the pictures show
+# The configuration feed a local run fetches (`--configuration`): the real one of 2017.
+DEFAULT_CONFIGURATION = JOB_SCRIPTS.parent / "tests" / "fixtures" / "network" / "miv-config-2017-05-18.xml.gz"
+CONFIGURATION_URL, CONFIGURATION_FOLDER = "--configuration_url", "--configuration_folder"
 
 
 # --- tables and local locations ------------------------------------------------------------
@@ -109,6 +118,8 @@ def local_locations(graph: WorkflowGraph, tables: list[TableSpec], raw: str, cur
     mapping = {}
     for node in graph.nodes():
         arguments = dict(node.arguments)
+        if arguments.get(CONFIGURATION_FOLDER):  # the snapshots: beside the raw landing
+            mapping[arguments[CONFIGURATION_FOLDER]] = str(Path(raw).resolve().parent / "configuration")
         source, target_path = arguments.get("--source_table"), arguments.get("--target_path")
         if source in template_tables:
             folders[source] = raw
@@ -146,6 +157,18 @@ def relocate_graph(graph: WorkflowGraph, locations: dict) -> WorkflowGraph:
             targets=tuple(relocate(t, locations) for t in node.targets),
             arguments=tuple((k, relocate(v, locations)) for k, v in node.arguments),
         )
+
+    return dataclasses.replace(graph, triggers=tuple(
+        dataclasses.replace(t, actions=tuple(moved(n) for n in t.actions)) for t in graph.triggers
+    ))
+
+
+def with_configuration_url(graph: WorkflowGraph, url: str) -> WorkflowGraph:
+    """The graph with the fetch job's `--configuration_url` (the traffic centre's, on
+    AWS) replaced by `url`: a local run reads a file, not the internet."""
+    def moved(node: Node) -> Node:
+        return dataclasses.replace(node, arguments=tuple(
+            (k, url if k == CONFIGURATION_URL else v) for k, v in node.arguments))
 
     return dataclasses.replace(graph, triggers=tuple(
         dataclasses.replace(t, actions=tuple(moved(n) for n in t.actions)) for t in graph.triggers
@@ -211,6 +234,8 @@ def job_argv(node: Node, run_properties_file: str, catalog_dir: str) -> list[str
     for key, value in node.arguments:
         argv += [key, value]
     argv += ["--JOB_NAME", node.name]
+    if node.command == PYTHON_SHELL_JOB:  # no Spark, no catalog: the fetch job
+        return argv
     return argv + ["--run_properties_file", run_properties_file, "--catalog_dir", catalog_dir]
 
 
@@ -318,7 +343,8 @@ def _parameter(text: str) -> tuple[str, str]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m workflows.local_runner",
-        description="Run the Glue workflow of the template locally: crawl, then transform.")
+        description="Run the Glue workflow of the template locally: crawl and fetch the "
+                    "configuration, then transform, then summarise.")
     parser.add_argument("--trigger", choices=sorted(START_TRIGGER_TYPES), default="on-demand",
                         help="the start trigger to fire, found by its type (default on-demand)")
     parser.add_argument("--start-date", type=dt.date.fromisoformat,
@@ -329,6 +355,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--catalog-dir", default=None,
                         help="local catalog (default $TRAFFIC_GLUE_CATALOG_DIR or .local/catalog)")
     parser.add_argument("--semantics", help="the template's Semantics parameter (corrected, athena)")
+    parser.add_argument("--configuration", default=str(DEFAULT_CONFIGURATION),
+                        help="the configuration feed document (mivconfig XML, plain or gzipped) the "
+                             "fetch job fetches, as a file:// URL, instead of the traffic centre's "
+                             "(default: the real one of 2017-05-18 in tests/fixtures/network)")
     parser.add_argument("--parameter", type=_parameter, action="append", default=[],
                         metavar="NAME=VALUE", help="a template parameter (repeatable)")
     parser.add_argument("--template", default=str(TEMPLATE), help=argparse.SUPPRESS)
@@ -353,11 +383,16 @@ def run_workflow(args: argparse.Namespace, out=sys.stdout) -> tuple[int, list[No
     tables = template_tables(template, resolve)
     locations = local_locations(graph, tables, args.raw, args.curated)
     graph = relocate_graph(graph, locations)
+    graph = with_configuration_url(graph, Path(args.configuration).resolve().as_uri())
     start = graph.start_trigger(START_TRIGGER_TYPES[args.trigger])
     tables = [relocate_table(t, locations) for t in tables]
     if not Path(args.raw).is_dir():
         say(f"error: raw folder {args.raw} does not exist (make sample, or python -m "
             "tools.sample_data --out data/raw --start-date 2020-04-06 --days 2)")
+        return 2, []
+    if not Path(args.configuration).is_file():
+        say(f"error: configuration file {args.configuration} does not exist (--configuration: a "
+            "mivconfig document, e.g. tests/fixtures/network/miv-config-2017-05-18.xml.gz)")
         return 2, []
 
     catalog_dir = str(Path(args.catalog_dir or default_catalog_dir()).resolve())

@@ -1,5 +1,5 @@
 """The configuration feed's fetcher: the traffic centre's `mivconfig` document, kept as
-dated snapshots in a folder (docs/SEMANTICS.md, "Step 4: the location").
+dated snapshots in a folder (docs/SEMANTICS.md, "Step 4: the location id").
 
 `fetch` downloads the document (http(s)://, or file:// for local runs), bounded in
 size and time, checks it with `configuration.parse_configuration` (defusedxml: an
@@ -36,7 +36,7 @@ from traffic_glue.configuration import (
 
 SNAPSHOT_PREFIX = "miv-config-"
 SNAPSHOT_SUFFIX = ".xml.gz"
-MAX_DOWNLOAD_BYTES = MAX_DOCUMENT_BYTES  # as received (gzipped or not); the real feed is ~2.6 MB
+MAX_DOWNLOAD_BYTES = MAX_DOCUMENT_BYTES  # as received, gzipped or not; the real document is 2.4 MB
 DEFAULT_TIMEOUT_SECONDS = 60
 URL_SCHEMES = ("http", "https", "file")
 USER_AGENT = "traffic-glue-configuration-fetcher"
@@ -276,7 +276,8 @@ def gzipped(data: bytes) -> bytes:
 def fetch(url: str, target_folder, now: dt.datetime | None = None,
           timeout: float = DEFAULT_TIMEOUT_SECONDS) -> FetchOutcome:
     """Fetch the configuration at `url` into `target_folder` (a path, an `s3://` URL or a
-    folder object of this module); never raises for a bad response: see `FetchOutcome`."""
+    folder object of this module). A bad response is a refusal (`FetchOutcome`), not an
+    exception; failing to list, read or write the folder itself raises."""
     folder = snapshot_folder(target_folder) if isinstance(target_folder, str) else target_folder
     now = now or dt.datetime.now(dt.timezone.utc)
     latest = latest_snapshot(folder)
