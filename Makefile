@@ -18,7 +18,7 @@ START_DATE ?= 2020-04-06
 END_DATE ?= 2020-04-07
 SEMANTICS ?= corrected
 
-.PHONY: help setup checkov-env java-check sample run job sql test bench glue-docker-test package deploy clean
+.PHONY: help setup checkov-env browser-env java-check sample run job sql test bench glue-docker-test package deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -45,6 +45,17 @@ $(CHECKOV_VENV)/bin/checkov:
 
 checkov-env: $(CHECKOV_VENV)/bin/checkov ## Make checkov's own venv (its pins clash with pytest's)
 
+# The browser test (tests/test_page_in_browser.py) opens the day's page in Debian's
+# headless Chromium. Installed here, as root with apt-get only; elsewhere nothing is done
+# and the test skips saying why (under CI=true it fails instead).
+browser-env: ## Install Debian's chromium and chromium-driver for the browser test (root and apt-get only; quick when there)
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "browser-env: chromium not installed (needs root and apt-get): the browser test will skip"; exit 0; fi; \
+	echo "browser-env: apt-get install chromium chromium-driver"; \
+	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } \
+	  || echo "browser-env: apt-get failed: the browser test will skip"
+
 sample: setup ## Generate a small raw sample in data/raw (once)
 	@if [ -d $(DATA)/raw ]; then echo "sample: $(DATA)/raw exists, keeping it"; else \
 	  $(PY) -m tools.sample_data --out $(DATA)/raw --start-date $(SAMPLE_START) --days $(SAMPLE_DAYS) --lanes $(SAMPLE_LANES); fi
@@ -61,7 +72,7 @@ run: sample ## Run the workflow locally from its template (crawler, trigger, job
 sql: setup ## Query the local catalog: a prompt on one Spark session (or make sql < file), or make sql Q="SELECT ..."
 	$(PY) -m workflows.local_sql $(if $(Q),"$(Q)")
 
-test: setup checkov-env ## Run the test suite
+test: setup checkov-env browser-env ## Run the test suite
 	$(PY) -m pytest -q
 
 BENCH_ARGS ?=
