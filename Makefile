@@ -17,6 +17,8 @@ SAMPLE_LANES ?= 300
 START_DATE ?= 2020-04-06
 END_DATE ?= 2020-04-07
 SEMANTICS ?= corrected
+# The traffic centre's configuration the sample's lanes come from (tools/sample_data.py).
+CONFIGURATION ?= tests/fixtures/network/miv-config-2017-05-18.xml.gz
 
 .PHONY: help setup checkov-env browser-env java-check sample run job sql test bench glue-docker-test package deploy clean
 
@@ -58,16 +60,19 @@ browser-env: ## Install Debian's chromium and chromium-driver for the browser te
 
 sample: setup ## Generate a small raw sample in data/raw (once)
 	@if [ -d $(DATA)/raw ]; then echo "sample: $(DATA)/raw exists, keeping it"; else \
-	  $(PY) -m tools.sample_data --out $(DATA)/raw --start-date $(SAMPLE_START) --days $(SAMPLE_DAYS) --lanes $(SAMPLE_LANES); fi
+	  $(PY) -m tools.sample_data --out $(DATA)/raw --start-date $(SAMPLE_START) --days $(SAMPLE_DAYS) --lanes $(SAMPLE_LANES) \
+	    --configuration $(CONFIGURATION); fi
 
 job: sample ## Run the transform job alone over the sample (START_DATE, END_DATE, SEMANTICS)
 	$(PY) glue_jobs/traffic_transform.py --JOB_NAME local-traffic-transform \
 	  --source_path $(DATA)/raw --target_path $(DATA)/curated \
-	  --start_date $(START_DATE) --end_date $(END_DATE) --semantics $(SEMANTICS)
+	  --start_date $(START_DATE) --end_date $(END_DATE) --semantics $(SEMANTICS) \
+	  --configuration_path $(CONFIGURATION)
 
 run: sample ## Run the workflow locally from its template (crawler, trigger, job) over the sample
 	$(PY) -m workflows.local_runner --raw $(DATA)/raw --curated $(DATA)/curated \
-	  --start-date $(START_DATE) --end-date $(END_DATE) --semantics $(SEMANTICS)
+	  --start-date $(START_DATE) --end-date $(END_DATE) --semantics $(SEMANTICS) \
+	  --configuration $(CONFIGURATION)
 
 sql: setup ## Query the local catalog: a prompt on one Spark session (or make sql < file), or make sql Q="SELECT ..."
 	$(PY) -m workflows.local_sql $(if $(Q),"$(Q)")

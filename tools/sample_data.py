@@ -237,9 +237,9 @@ PROFILES = {
     "ramp": (55, 85, 0.4),  # a ramp or connecting road (any other branch)
     "street": (40, 60, 0.4),  # a road reference that is no road number
     configuration.MERGE: (50, 80, 0.35),  # R09 and below
-    "B": (50, 80, 0.04),  # a bus lane: few vehicles
+    "B": (55, 80, 0.04),  # a bus lane: few vehicles
     "P": (70, 100, 0.02),  # a hard shoulder: hardly any
-    "W": (45, 65, 0.08),  # parking or other road
+    "W": (55, 75, 0.08),  # parking or other road (slow, but no jam of its own)
     "A_lane": (60, 90, 0.02),  # a hatched area
     "unknown": (50, 90, 0.5),
     configuration.WRONG_WAY: (20, 60, 0.003),  # wrong-way traffic: nearly always none
