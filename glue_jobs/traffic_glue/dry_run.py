@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 
 from pyspark.sql import SparkSession
 
-from traffic_glue import catalog, job, locations, publish, sinks, sources, storage
+from traffic_glue import catalog, configuration_files, job, locations, publish, sinks, sources, storage
 from traffic_glue import schema as S
-from traffic_glue.config import ICEBERG, PARQUET, JobConfig
+from traffic_glue.config import CORRECTED, ICEBERG, PARQUET, JobConfig
 from traffic_glue.run_range import RunRange
 from traffic_glue.validation import MAX_EPOCH_SECONDS, MIN_EPOCH_SECONDS
 
@@ -59,6 +59,7 @@ class RunPlan:
     days: list[DayPlan] = field(default_factory=list)
     other_partitions: str = ""
     locations_table: str = ""
+    configuration: list[str] = field(default_factory=list)  # corrected: the snapshots, as text
 
     def text(self) -> str:
         c = self.config
@@ -71,6 +72,12 @@ class RunPlan:
             f"    {sources.describe_files(self.files)}",
         ]
         lines += _folder_lines(self.files)
+        if c.semantics == CORRECTED:
+            if not c.configuration_path:
+                lines.append("  configuration: none given: every lane would be a location of its own")
+            else:
+                lines.append(f"  configuration: {c.configuration_path}")
+                lines += [f"    {snapshot}" for snapshot in self.configuration]
         state = "exists" if self.table_exists else "does not exist yet" + (
             "" if self.refusal else ": the run creates it"
         )
@@ -91,8 +98,23 @@ class RunPlan:
         for plan in self.days:
             lines.append(_day_line(plan))
         lines.append(f"  every other partition is left unchanged{self.other_partitions}")
-        lines.append(f"  locations table: {self.locations_table} (the lanes of the run's days are added)")
+        if c.semantics == CORRECTED:
+            lines.append(f"  locations table: {self.locations_table} (the configuration's locations are recorded)")
+        else:
+            lines.append("  locations table: not touched (--semantics athena names no location)")
         return "\n".join(lines)
+
+
+def _snapshot_line(snapshot, span: RunRange, first: bool) -> str:
+    """`miv-config-...xml.gz: 4,254 lanes, in force from ...` (docs/SEMANTICS.md, "The
+    configuration": the earliest snapshot also covers older readings)."""
+    text = f"{snapshot.name}: {len(snapshot.lanes):,} lanes, "
+    if snapshot.valid_from is None:
+        return text + "in force for every reading"
+    text += f"dated {snapshot.valid_from:%Y-%m-%d %H:%M:%S} UTC"
+    if first and snapshot.valid_from.timestamp() > span.context_start:
+        text += ": the earliest snapshot, so in force for the run's older readings too"
+    return text
 
 
 def _hours_text(hours: tuple[int, ...]) -> str:
@@ -280,6 +302,11 @@ def plan(spark: SparkSession, config: JobConfig) -> RunPlan:
         return result
     store = locations.open_store(spark, "dry_run", sink.table_format, sink.location, config.target_table)
     result.locations_table = store.name
+    if config.semantics == CORRECTED and config.configuration_path:
+        result.configuration = [
+            _snapshot_line(snapshot, span, first=index == 0) for index, snapshot in
+            enumerate(configuration_files.read_configuration(spark, config.configuration_path, span))
+        ]
     published: dict = {}
     if exists and sink.table_format == ICEBERG:
         published, result.snapshot, result.other_partitions = _published_iceberg(
