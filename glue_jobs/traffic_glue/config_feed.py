@@ -1,5 +1,5 @@
 """The configuration feed's fetcher: the traffic centre's `mivconfig` document, kept as
-dated snapshots in a folder (docs/SEMANTICS.md, "Step 4: the location id").
+dated snapshots in a folder (docs/SEMANTICS.md, "The configuration").
 
 `fetch` downloads the document (http(s)://, or file:// for local runs), bounded in
 size and time, checks it with `configuration.parse_configuration` (defusedxml: an
