@@ -4,8 +4,13 @@ worked out by hand from docs/SEMANTICS.md. No Spark.
 Every test writes a few raw readings in the Firehose layout under tmp_path
 (`year=YYYY/month=MM/day=DD/hour=HH/`, the hour the reading arrived) and runs a day.
 Times are UTC; T0 is 2020-04-07 08:00:00.
+
+`corrected` takes its locations from a configuration (`mivconfig`, issue 18), written
+here by hand as XML; without one every lane is a location of its own, -unieke_id.
 """
 
+import gzip
+import hashlib
 import json
 from datetime import date, datetime, timedelta, timezone
 from itertools import count
@@ -15,7 +20,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from tools.duckdb_reference import CURATED_ARROW_SCHEMA, curated_rows, seen_lanes, write_curated
+from tools.duckdb_reference import (CURATED_ARROW_SCHEMA, curated_rows, locations, reading_counts,
+                                   unconfigured_lanes, write_curated)
 from traffic_glue import schema
 
 DAY = date(2020, 4, 7)
@@ -81,6 +87,34 @@ def run(root, semantics, start=DAY, end=DAY, **options):
     return table.to_pylist()
 
 
+# --- configurations -----------------------------------------------------------------
+
+def lane(unieke_id, road=None, km=None, lane_type=None, lve=None, lon=None, lat=None):
+    """A configured lane (`meetpunt`); values as the feed writes them (decimal commas)."""
+    return {"unieke_id": unieke_id, "Ident_8": road, "Kmp_Rsys": km, "Rijstrook": lane_type,
+            "lve_nr": lve, "lengtegraad_EPSG_4326": lon, "breedtegraad_EPSG_4326": lat,
+            "beschrijvende_id": f"H{unieke_id}"}
+
+
+def write_configuration(path, lanes):
+    """A `mivconfig` document of these lanes at `path` (gzipped when it ends in .gz)."""
+    points = []
+    for configured in lanes:
+        children = "".join(f"<{tag}>{value}</{tag}>" for tag, value in configured.items()
+                           if tag != "unieke_id" and value is not None)
+        points.append(f'  <meetpunt unieke_id="{configured["unieke_id"]}">{children}</meetpunt>')
+    document = ('<?xml version="1.0" encoding="UTF-8"?>\n<mivconfig schemaVersion="1.0.0">\n'
+                + "\n".join(points) + "\n</mivconfig>\n").encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(document) if path.name.endswith(".gz") else document)
+    return path
+
+
+def location_id(key):
+    """The spec's id of a location key: SHA-256's first 4 bytes, big-endian, AND 0x7FFFFFFF."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") & 0x7FFFFFFF
+
+
 def by_key(rows):
     return {(r["uniqueid"], r["recordtimestamp"]): r for r in rows}
 
@@ -99,9 +133,9 @@ def test_columns_types_and_order(tmp_path):
         [pa.int32(), pa.int64(), pa.float64(), pa.int32(), pa.float64()]
         + [pa.int32()] * 7 + [pa.float64()] * 2 + [pa.int64()] * 4
     )
-    # sorted by uniqueid (corrected: the lve_nr), recordtimestamp
+    # sorted by uniqueid (corrected without a configuration: -unieke_id), recordtimestamp
     assert [pick(r, "uniqueid", "recordtimestamp") for r in table.to_pylist()] == [
-        (1, T0), (1, T0 + MINUTE), (2, T0 + MINUTE)]
+        (-2, T0), (-2, T0 + MINUTE), (-1, T0 + MINUTE)]
 
 
 # --- steps 3 and 4: lane speed, lane grouping, location id ------------------------------
@@ -121,7 +155,9 @@ def test_lane_speed_integer_division_vs_weighted(tmp_path, semantics, speed_11, 
         reading(11, 1, T0, i=(2, 1, 0, 0), s=(100, 51, 0, 0)),
         reading(21, 2, T0, i=(1, 1, 1, 0), s=(100, 90, 81, 0)),
     ])
-    row_11, row_21 = run(tmp_path, semantics)  # athena ids 11 and 21; corrected 1 and 2
+    rows = by_key(run(tmp_path, semantics))  # athena ids 11 and 21; corrected -11 and -21
+    sign = 1 if semantics == "athena" else -1
+    row_11, row_21 = rows[(sign * 11, T0)], rows[(sign * 21, T0)]
     assert row_11["currentspeed"] == speed_11
     assert row_21["currentspeed"] == speed_21
     # classes summed as given; bezettingsgraad = ROUND(AVG(i2+i3+i4+i5)) = 3 for both
@@ -167,21 +203,27 @@ def test_lane_grouping_athena_takes_max_id_of_lanes_present(tmp_path):
                 "avgspeed3minutes") == (90.0, 2, None, 90.0)
 
 
-def test_lane_grouping_corrected_names_the_location_by_its_lve_nr(tmp_path):
-    write_parquet(tmp_path, _lve5_readings())
-    rows = by_key(run(tmp_path, "corrected"))
-    assert set(rows) == {(5, T0), (5, T0 + MINUTE)}
-    assert pick(rows[(5, T0)], "currentspeed", "bezettingsgraad", "trafficintensityclass2") == (100.0, 1, 3)
+def test_lane_grouping_corrected_names_the_location_by_its_key(tmp_path):
+    # lanes 51..53: the three through lanes of one carriageway at one point
+    configuration = write_configuration(tmp_path / "config.xml", [
+        lane(51, "A0010001", "12,3", "R10", 5), lane(52, "A0010001", "12,3", "R11", 5),
+        lane(53, "A0010001", "12,3", "R12", 5)])
+    write_parquet(tmp_path / "raw", _lve5_readings())
+    rows = by_key(run(tmp_path / "raw", "corrected", configuration=configuration))
+    here = location_id("A0010001|m12300|main")
+    assert set(rows) == {(here, T0), (here, T0 + MINUTE)}
+    assert pick(rows[(here, T0)], "currentspeed", "bezettingsgraad", "trafficintensityclass2") == (100.0, 1, 3)
     # one series: previous = 100 (60 s earlier), 90-100 = -10 -> 0, avg3 = (100+90)/2 = 95
-    assert pick(rows[(5, T0 + MINUTE)], "currentspeed", "bezettingsgraad", "previousspeed",
+    assert pick(rows[(here, T0 + MINUTE)], "currentspeed", "bezettingsgraad", "previousspeed",
                 "speeddiffindicator", "avgspeed3minutes") == (90.0, 2, 100.0, 0, 95.0)
 
 
 @pytest.mark.parametrize("semantics, locations", [
-    ("athena", [61, 661]),  # MAX of the kept lanes of the minute
-    # the lve_nr, whatever lanes were read: 62 (occupancy -1), 63 (defect), 69 (invalid,
-    # speed 300) and 668 (another day's, in a late folder) change nothing
-    ("corrected", [6, 66]),
+    ("athena", [(61, 70.0), (661, 80.0)]),  # MAX of the kept lanes of the minute
+    # the lane's own location (no configuration), whatever else was read: 62 (occupancy
+    # -1), 63 (defect), 69 (invalid, speed 300) and 668 (another day's, in a late
+    # folder) change nothing
+    ("corrected", [(-661, 80.0), (-61, 70.0)]),
 ])
 def test_location_id_of_lanes_not_kept(tmp_path, semantics, locations):
     write_parquet(tmp_path, [
@@ -195,7 +237,7 @@ def test_location_id_of_lanes_not_kept(tmp_path, semantics, locations):
     rows = run(tmp_path, semantics)
     # only the kept lane of each location counts in the values
     assert [pick(r, "uniqueid", "recordtimestamp", "currentspeed", "trafficintensityclass2")
-            for r in rows] == [(locations[0], T0, 70.0, 1), (locations[1], T0, 80.0, 1)]
+            for r in rows] == [(location, T0, speed, 1) for location, speed in locations]
 
 
 # --- steps 6 to 9: previous speed and windows ------------------------------------------
@@ -252,12 +294,17 @@ def test_20_minute_window_rows_vs_time(tmp_path, semantics, at_minute_20, at_min
     ("athena", {1001: (0.0, 1), 1011: (40.0, 1), 1022: (40.5, -1), 1031: (41.0, 0),
                 1041: (250.0, 0), 1052: (250.5, -1), 1061: (None, -1)}),
     # 250.5 cannot happen in corrected: a weighted mean of speeds 0..250 stays <= 250;
-    # uniqueid is the lve_nr
-    ("corrected", {100: (0.0, 1), 101: (40.0, 1), 102: (40.5, 0), 103: (41.0, 0),
-                   104: (250.0, 0), 105: (250.0, 0), 106: (None, -1)}),
+    # uniqueid is the location of road J at km 1..6 (lanes 102x and 105x: R10 and R11)
+    ("corrected", {location_id(f"J|m{km}000|main"): band for km, band in (
+        (1, (0.0, 1)), (2, (40.0, 1)), (3, (40.5, 0)), (4, (41.0, 0)), (5, (250.0, 0)),
+        (6, (250.0, 0)), (7, (None, -1)))}),
 ])
 def test_jam_bands(tmp_path, semantics, expected):
-    write_parquet(tmp_path, [
+    configuration = write_configuration(tmp_path / "config.xml", [
+        lane(uid, "J", str(km), f"R1{uid % 10 - 1}")
+        for km, uids in enumerate(((1001,), (1011,), (1021, 1022), (1031,), (1041,), (1051, 1052), (1061,)), 1)
+        for uid in uids])
+    write_parquet(tmp_path / "raw", [
         reading(1001, 100, T0, s=(0, 0, 0, 0)),
         reading(1011, 101, T0, s=(40, 0, 0, 0)),
         reading(1021, 102, T0, s=(40, 0, 0, 0)),  # AVG(40, 41) = 40.5
@@ -271,7 +318,7 @@ def test_jam_bands(tmp_path, semantics, expected):
         reading(1052, 105, T0, s=(250, 1, 0, 0)),
         reading(1061, 106, T0, i=(0, 0, 0, 0), s=(0, 0, 0, 0)),  # no vehicle: NULL
     ])
-    rows = run(tmp_path, semantics)
+    rows = run(tmp_path / "raw", semantics, configuration=configuration)
     assert {r["uniqueid"]: pick(r, "avgspeed3minutes", "trafficjamindicator") for r in rows} == expected
     assert all(r["trafficjamindicatorlong"] == r["trafficjamindicator"] for r in rows)
 
@@ -315,12 +362,12 @@ def test_partitions_around_midnight_utc(tmp_path, semantics):
         161: (92.5, 2, 0, 1),  # AVG(90, 95)
         171: (80.0, 6, 0, 3),  # AVG(60, 100); 5+1; ROUND(AVG(5, 1))
     }),
-    ("corrected", {  # uniqueid is the lve_nr
-        13: (70.0, 1, 0, 1),  # B's 09:30+00:00 is later than A's 10:00+02:00 (08:00 UTC)
-        14: (90.0, 3, 0, 3),  # counted once
-        15: (250 / 3, 1, 2, 3),  # same instant: C wins on i3 (2 > 1): (90 + 2*80)/3
-        16: (95.0, 1, 0, 1),  # all else equal: the greater s2 wins
-        17: (100.0, 1, 0, 1),  # NULL tijd_laatst_gewijzigd is older than any time
+    ("corrected", {  # uniqueid is -unieke_id (no configuration)
+        -131: (70.0, 1, 0, 1),  # B's 09:30+00:00 is later than A's 10:00+02:00 (08:00 UTC)
+        -141: (90.0, 3, 0, 3),  # counted once
+        -151: (250 / 3, 1, 2, 3),  # same instant: C wins on i3 (2 > 1): (90 + 2*80)/3
+        -161: (95.0, 1, 0, 1),  # all else equal: the greater s2 wins
+        -171: (100.0, 1, 0, 1),  # NULL tijd_laatst_gewijzigd is older than any time
     }),
 ])
 def test_duplicates(tmp_path, semantics, expected):
@@ -433,9 +480,10 @@ def test_json_strings_and_iso_timestamps_parse_like_parquet(tmp_path, semantics)
     ])
 
     from_parquet = run(tmp_path / "parquet", semantics)
-    # lve 5: 2 rows, lve 7: 3, lve 13: 1, lve 12: 2 (00:00 and 23:59; 23:59 on the 6th is context)
-    assert len(from_parquet) == 8
-    location_12 = 121 if semantics == "athena" else 12
+    # athena: lve 5: 2 rows, lve 7: 3, lve 13: 1, lve 12: 2 (00:00 and 23:59; 23:59 on the
+    # 6th is context); corrected (every lane its own location): lve 5's lanes 3 + 2 rows
+    assert len(from_parquet) == (8 if semantics == "athena" else 11)
+    location_12 = 121 if semantics == "athena" else -121
     assert by_key(from_parquet)[(location_12, MIDNIGHT)]["previousspeed"] == 60.0
     assert run(json_root, semantics, source_format="json") == from_parquet
 
@@ -451,34 +499,203 @@ def test_no_files_gives_an_empty_table(tmp_path, semantics):
 
 def test_locations_select_rows_after_grouping(tmp_path):
     write_parquet(tmp_path, _lve5_readings() + [reading(71, 7, T0)])
-    rows = run(tmp_path, "corrected", locations=[5])
+    rows = run(tmp_path, "corrected", locations=[-51])
     assert [pick(r, "uniqueid", "recordtimestamp", "previousspeed") for r in rows] == [
-        (5, T0, None), (5, T0 + MINUTE, 100.0)]
+        (-51, T0, None), (-51, T0 + MINUTE, 90.0)]
     assert run(tmp_path, "athena", locations=[51]) == []  # 51 names no location
 
 
-def test_seen_lanes_of_sections_whose_lanes_come_and_go(tmp_path):
-    """docs/SEMANTICS.md, "The locations table": every reading of the run's days with an
-    integer lane and section counts, kept or not; a lane that moves is a lane of both."""
-    write_parquet(tmp_path, [
-        reading(957, 18, T0), reading(957, 18, T0 + HOUR), reading(957, 19, T0 + HOUR),
-        reading(957, 19, T0 + 2 * HOUR),
-        reading(50, 18, T0 + MINUTE, defect=1),
-        reading(51, 18, T0 + MINUTE, s=(300, 0, 0, 0)),  # rejected (bad speed): still says so
-        reading(52, 18, MIDNIGHT - MINUTE),  # the lookback: not the run's day
-        reading(53, 18, MIDNIGHT + 24 * HOUR, arrived=MIDNIGHT + 24 * HOUR + 5),  # the next day
+# --- corrected's locations: the configuration (issue 18) ----------------------------------
+
+def test_two_carriageways_of_one_lve_nr_are_two_locations(tmp_path):
+    """lve_nr 437 is a cabinet serving both directions of the A14 and a slip road: each
+    carriageway at km 94,69 is a location, its lanes averaged only with each other."""
+    configuration = write_configuration(tmp_path / "config.xml.gz", [
+        lane(1, "A0140001", "94,69", "R10", 437), lane(2, "A0140001", "94,69", "R11", 437),
+        lane(3, "A0140002", "94,69", "R10", 437), lane(4, "A0140001", "94,69", "R09", 437)])
+    write_parquet(tmp_path / "raw", [
+        reading(1, 437, T0, i=(2, 0, 0, 0), s=(120, 0, 0, 0)),
+        reading(2, 437, T0, i=(1, 0, 0, 0), s=(100, 0, 0, 0)),
+        reading(3, 438, T0, i=(4, 0, 0, 0), s=(30, 0, 0, 0)),  # whatever lve_nr it carries
+        reading(4, 437, T0, i=(1, 0, 0, 0), s=(50, 0, 0, 0)),
     ])
-    at = lambda epoch: datetime.fromtimestamp(epoch, timezone.utc).replace(tzinfo=None)
-    assert [tuple(r.values()) for r in seen_lanes(str(tmp_path), DAY, DAY)] == [
-        (18, 50, "H50", at(T0 + MINUTE), at(T0 + MINUTE)),
-        (18, 51, "H51", at(T0 + MINUTE), at(T0 + MINUTE)),
-        (18, 957, "H957", at(T0), at(T0 + HOUR)),
-        (19, 957, "H957", at(T0 + HOUR), at(T0 + 2 * HOUR)),
-    ]
-    # --locations: corrected ids are lve_nr, athena ids lane ids (the sections holding one)
-    assert {r["lve_nr"] for r in seen_lanes(str(tmp_path), DAY, DAY, locations=[19])} == {19}
-    assert {r["lve_nr"] for r in seen_lanes(str(tmp_path), DAY, DAY, semantics="athena",
-                                            locations=[957])} == {18, 19}
+    rows = run(tmp_path / "raw", "corrected", configuration=configuration)
+    columns = ("uniqueid", "currentspeed", "trafficintensityclass2", "bezettingsgraad", "trafficjamindicator")
+    assert sorted(pick(r, *columns) for r in rows) == sorted([
+        # lanes 1, 2: AVG(120, 100) = 110; 2+1 vehicles; ROUND(AVG(2, 1)) = ROUND(1.5) = 2
+        (location_id("A0140001|m94690|main"), 110.0, 3, 2, 0),
+        # lane 3, the other direction, jammed: not averaged into 110 (nor into 75, all four)
+        (location_id("A0140002|m94690|main"), 30.0, 4, 4, 1),
+        (location_id("A0140001|m94690|merge"), 50.0, 1, 1, 0),  # R09: the slip road
+    ])
+    # athena is unchanged: one lve_nr 437 minute, MAX(unieke_id) 4, and lane 3 under lve 438
+    athena = run(tmp_path / "raw", "athena", configuration=configuration)
+    assert [pick(r, "uniqueid", "currentspeed") for r in athena] == [(3, 30.0), (4, 90.0)]
+    assert athena == run(tmp_path / "raw", "athena")
+
+
+def test_wrong_way_lane_is_left_out_and_counted(tmp_path):
+    configuration = write_configuration(tmp_path / "config.xml", [
+        lane(29, "N0160001", "22,649", "TR11", 55), lane(30, "N0160001", "22,649", "R10", 55)])
+    write_parquet(tmp_path / "raw", [
+        reading(29, 55, T0, s=(40, 0, 0, 0)),
+        reading(29, 55, T0, s=(40, 0, 0, 0)),  # twice: wrong_way_lane comes before duplicate
+        reading(29, 55, T0 + MINUTE, defect=1),  # defect comes before wrong_way_lane
+        reading(30, 55, T0, s=(90, 0, 0, 0)),
+    ])
+    raw = tmp_path / "raw"
+    rows = run(raw, "corrected", configuration=configuration)
+    assert [pick(r, "uniqueid", "recordtimestamp", "currentspeed", "trafficintensityclass2")
+            for r in rows] == [(location_id("N0160001|m22649|main"), T0, 90.0, 1)]
+    assert reading_counts(str(raw), DAY, DAY, configuration=configuration) == {
+        "kept": 1, "wrong_way_lane": 2, "defect": 1}
+    # without a configuration, and in athena, it is a lane like any other
+    assert reading_counts(str(raw), DAY, DAY) == {"kept": 2, "duplicate": 1, "defect": 1}
+    assert reading_counts(str(raw), DAY, DAY, semantics="athena", configuration=configuration) == {
+        "kept": 3, "defect": 1}
+    assert locations(configuration) == [{
+        "location_id": location_id("N0160001|m22649|main"), "key": "N0160001|m22649|main",
+        "road": "N0160001", "point": "m22649", "lane_group": "main", "lanes": [30],
+        "valid_from": None, "valid_to": None, "configuration": "config.xml"}]
+
+
+def test_unconfigured_lane_is_a_location_of_its_own(tmp_path):
+    configuration = write_configuration(tmp_path / "config.xml", [lane(1, "A0140001", "94,69", "R10", 7)])
+    write_parquet(tmp_path / "raw", [
+        reading(1, 7, T0, s=(100, 0, 0, 0)), reading(7, 7, T0, s=(60, 0, 0, 0)),  # one lve_nr
+        reading(7, 7, T0 + MINUTE, s=(80, 0, 0, 0)),
+    ])
+    columns = ("uniqueid", "recordtimestamp", "currentspeed", "previousspeed")
+    # lane 7 is its own series: -7, never merged with lane 1's location
+    assert [pick(r, *columns) for r in run(tmp_path / "raw", "corrected", configuration=configuration)] == [
+        (-7, T0, 60.0, None), (-7, T0 + MINUTE, 80.0, 60.0),
+        (location_id("A0140001|m94690|main"), T0, 100.0, None)]
+    assert [pick(r, *columns) for r in run(tmp_path / "raw", "corrected")] == [
+        (-7, T0, 60.0, None), (-7, T0 + MINUTE, 80.0, 60.0), (-1, T0, 100.0, None)]
+    assert unconfigured_lanes(str(tmp_path / "raw"), DAY, DAY, configuration=configuration) == {
+        "readings": 2, "lanes": [7]}
+    assert unconfigured_lanes(str(tmp_path / "raw"), DAY, DAY) == {"readings": 3, "lanes": [1, 7]}
+
+
+def test_lane_moved_by_a_later_snapshot(tmp_path):
+    """Snapshots of 08:05 and 08:30: lane 8 moves from the A14's direction 1 to its
+    direction 2 at 08:30; lane 10 leaves the configuration then. The earliest snapshot
+    also holds for the readings before its time (08:00)."""
+    folder = tmp_path / "configuration"
+    write_configuration(folder / "miv-config-2020-04-07T080500Z.xml", [
+        lane(8, "A0140001", "10,0", "R10"), lane(9, "A0140001", "10,0", "R11"),
+        lane(10, "A0140001", "10,0", "R12")])
+    write_configuration(folder / "miv-config-2020-04-07T083000Z.xml.gz", [
+        lane(8, "A0140002", "10,0", "R10"), lane(9, "A0140001", "10,0", "R11")])
+    (folder / "README.txt").write_text("not a snapshot: ignored")
+    minutes = (0, 29, 30, 31)
+    write_parquet(tmp_path / "raw", [
+        reading(uid, 3, T0 + m * MINUTE, s=(speed, 0, 0, 0))
+        for m in minutes for uid, speed in ((8, 60), (9, 100), (10, 110))])
+    old, new = location_id("A0140001|m10000|main"), location_id("A0140002|m10000|main")
+    rows = run(tmp_path / "raw", "corrected", configuration=folder)
+    assert [pick(r, "uniqueid", "recordtimestamp", "currentspeed", "previousspeed") for r in rows] == sorted([
+        # before 08:30: lanes 8, 9, 10: AVG(60, 100, 110) = 90
+        (old, T0, 90.0, None), (old, T0 + 29 * MINUTE, 90.0, None),
+        # from 08:30: lane 9 alone; its series goes on (08:29 is 60 s earlier)
+        (old, T0 + 30 * MINUTE, 100.0, 90.0), (old, T0 + 31 * MINUTE, 100.0, 100.0),
+        (new, T0 + 30 * MINUTE, 60.0, None), (new, T0 + 31 * MINUTE, 60.0, 60.0),  # lane 8
+        (-10, T0 + 30 * MINUTE, 110.0, None), (-10, T0 + 31 * MINUTE, 110.0, 110.0),  # unconfigured
+    ])
+    assert unconfigured_lanes(str(tmp_path / "raw"), DAY, DAY, configuration=folder) == {
+        "readings": 2, "lanes": [10]}
+
+    # the locations, per snapshot, valid from its own time (as the locations table says)
+    first, switch = T0 + 5 * MINUTE, T0 + 30 * MINUTE
+    assert [pick(r, "location_id", "lanes", "valid_from", "valid_to", "configuration")
+            for r in locations(folder)] == sorted([
+        (old, [8, 9, 10], first, switch, "miv-config-2020-04-07T080500Z.xml"),
+        (old, [9], switch, None, "miv-config-2020-04-07T083000Z.xml.gz"),
+        (new, [8], switch, None, "miv-config-2020-04-07T083000Z.xml.gz"),
+    ])
+    # a run of the 6th uses the earliest snapshot alone, which is then open
+    assert [pick(r, "location_id", "lanes", "valid_from", "valid_to")
+            for r in locations(folder, DAY - timedelta(days=1), DAY - timedelta(days=1))] == [
+        (old, [8, 9, 10], first, None)]
+    # a run of the 8th: the lookback (the 7th from 23:00) is after 08:30, the second alone
+    assert {r["configuration"] for r in locations(folder, DAY + timedelta(days=1),
+                                                  DAY + timedelta(days=1))} == {
+        "miv-config-2020-04-07T083000Z.xml.gz"}
+
+
+def test_lane_under_two_lve_nr_in_one_minute_is_one_reading(tmp_path):
+    """A lane's readings go to its location whatever lve_nr they carry: two readings of
+    one lane and minute are duplicates, the latest tijd_laatst_gewijzigd wins."""
+    configuration = write_configuration(tmp_path / "config.xml", [lane(957, "R0010001", "7,16", "R10", 18)])
+    write_parquet(tmp_path / "raw", [
+        reading(957, 18, T0, s=(80, 0, 0, 0), modified="2020-04-07T08:00:30Z"),
+        reading(957, 19, T0, s=(100, 0, 0, 0), modified="2020-04-07T10:00:40+02:00"),  # 08:00:40 UTC
+    ])
+    raw = tmp_path / "raw"
+    [row] = run(raw, "corrected", configuration=configuration)
+    assert pick(row, "uniqueid", "currentspeed", "trafficintensityclass2", "bezettingsgraad") == (
+        location_id("R0010001|m7160|main"), 100.0, 1, 1)
+    assert reading_counts(str(raw), DAY, DAY, configuration=configuration) == {"kept": 1, "duplicate": 1}
+    # athena keeps both: one row per lve_nr, both named 957 (so in no promised order)
+    assert sorted(pick(r, "uniqueid", "currentspeed") for r in run(raw, "athena")) == [(957, 80.0), (957, 100.0)]
+
+
+def test_location_keys_without_kilometre_point_or_road_and_lane_groups(tmp_path):
+    configuration = write_configuration(tmp_path / "config.xml", [
+        # no Kmp_Rsys: the coordinates, 6 decimals (4.2188739815 -> 4.218874)
+        lane(20, "N0010001", None, "R10", lon="4,2188739815", lat="51,119328781"),
+        lane(21, "N0010001", None, "R11", lon="4,21887401", lat="51,1193292"),  # the same place
+        lane(22, "N0010001", None, "R10"),  # nothing: the lane itself
+        lane(23, None, "1,5", "R10"),  # no road: the lane itself
+        lane(24, "A0010001", "0,0005", "S09"),  # 0.5 m: half to even, 0; S: main
+        lane(25, "A0010001", "0,0015", "R"),  # 1.5 m -> 2; R without a number: merge
+        lane(26, "A0010001", "2", "R010"),  # 10: main
+        lane(27, "A0010001", "2", "B01"), lane(28, "A0010001", "2", "P"),  # their own kinds
+        lane(29, "A0010001", "2", "10"), lane(30, "A0010001", "2", None),  # unknown
+        lane(31, "A0010001", "2", "TR10"),  # wrong way: no location
+    ])
+    expected = {
+        "N0010001|at4.218874,51.119329|main": [20, 21], "N0010001|lane22|main": [22],
+        "lane23|m1500|main": [23], "A0010001|m0|main": [24], "A0010001|m2|merge": [25],
+        "A0010001|m2000|main": [26], "A0010001|m2000|B": [27], "A0010001|m2000|P": [28],
+        "A0010001|m2000|unknown": [29, 30],
+    }
+    found = locations(configuration)
+    assert {r["key"]: r["lanes"] for r in found} == expected
+    assert all(r["key"] == "|".join((r["road"], r["point"], r["lane_group"])) for r in found)
+
+    write_parquet(tmp_path / "raw", [reading(20, 1, T0, s=(50, 0, 0, 0)), reading(21, 2, T0, s=(70, 0, 0, 0))])
+    assert [pick(r, "uniqueid", "currentspeed") for r in run(tmp_path / "raw", "corrected",
+                                                            configuration=configuration)] == [
+        (location_id("N0010001|at4.218874,51.119329|main"), 60.0)]
+
+
+def test_location_ids_follow_the_formula(tmp_path):
+    configuration = write_configuration(tmp_path / "config.xml", [
+        lane(uid, road, km, kind) for uid, road, km, kind in (
+            (1, "A0140001", "94,69", "R10"), (2, "A0140002", "94,69", "R10"), (3, "A0140001", "94,69", "R09"),
+            (4, "N0160001", "22,649", "B01"), (5, None, None, None))])
+    found = locations(configuration)
+    assert [r["key"] for r in found] != [] and len(found) == 5
+    assert all(r["location_id"] == location_id(r["key"]) and 0 <= r["location_id"] < 2**31 for r in found)
+    # SHA-256 of 'A0140001|m94690|main' starts with 8a d7 77 4c; the mask drops the high
+    # bit: 0x0ad7774c = 181892940
+    assert hashlib.sha256(b"A0140001|m94690|main").hexdigest()[:8] == "8ad7774c"
+    assert {r["key"]: r["location_id"] for r in found}["A0140001|m94690|main"] == 0x0AD7774C == 181892940
+
+
+def test_configuration_that_cannot_be_used(tmp_path):
+    twice = write_configuration(tmp_path / "twice.xml", [lane(1, "A", "1", "R10"), lane(1, "B", "1", "R10")])
+    with pytest.raises(ValueError, match="unieke_id 1 is configured twice"):
+        locations(twice)
+    bad_km = write_configuration(tmp_path / "km.xml", [lane(1, "A", "1.234,5", "R10")])
+    with pytest.raises(ValueError, match="does not parse"):
+        curated_rows(str(tmp_path / "raw"), DAY, DAY, configuration=bad_km)
+    undated = write_configuration(tmp_path / "folder" / "miv-config.xml", [lane(1, "A", "1", "R10")])
+    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+        locations(undated.parent)
+    with pytest.raises(ValueError, match="mivconfig"):
+        locations(write_configuration(tmp_path / "empty.xml", []))
 
 
 # --- write_curated -------------------------------------------------------------------------
@@ -531,3 +748,17 @@ def test_command_line(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["rows"] == 1
     assert [p.relative_to(tmp_path / "out").parent.as_posix() for p in (tmp_path / "out").rglob("*.parquet")] == [
         "year=2020/month=4/day=7/hour=8"]
+
+
+def test_command_line_with_a_configuration(tmp_path, capsys):
+    from tools.duckdb_reference import main
+
+    configuration = write_configuration(tmp_path / "config.xml", [
+        lane(71, "A0140001", "94,69", "R10", 7), lane(72, "A0140002", "94,69", "R10", 7)])
+    write_parquet(tmp_path / "raw", [reading(71, 7, T0), reading(72, 7, T0)])
+    assert main(["--raw", str(tmp_path / "raw"), "--start-date", "2020-04-07",
+                 "--configuration-path", str(configuration), "--out", str(tmp_path / "out")]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == 2  # two carriageways, one lve_nr
+    written = ds.dataset(tmp_path / "out", format="parquet", partitioning="hive").to_table()
+    assert sorted(written.column("uniqueid").to_pylist()) == sorted(
+        [location_id("A0140001|m94690|main"), location_id("A0140002|m94690|main")])

@@ -6,21 +6,46 @@ specification. The transform itself is SQL in `tools/sql/` (`athena.sql`,
 `corrected.sql`, written like the original Athena `INSERT INTO ... SELECT`); this
 module finds the processing-hour folders a run reads, types the raw values
 (Parquet as typed, or JSON lines where any value may be a string), sets the run's
-time range and runs the SQL. `seen_lanes` gives the lanes a run records in the
-locations table (docs/SEMANTICS.md, "The locations table").
+time range and runs the SQL.
+
+`corrected` takes its locations from the traffic centre's configuration feed
+(`mivconfig`, issue 18), given as `configuration`: one `.xml` or `.xml.gz` file, in
+force for every reading, or a folder of dated snapshots
+`*-YYYY-MM-DD[THHMMSSZ].xml[.gz]` (UTC), each in force from its time until the next
+one's, the earliest also for every earlier reading. This module only reads the XML
+(the standard library's parser) into text columns; the lane groups, location keys and
+ids, the snapshots' spans and the join of readings to locations are SQL
+(`tools/sql/configuration.sql`, which states the rule). In short: a lane's location is
+`road|point|group` (its `Ident_8`, its reference point in metres or its coordinates,
+and its lane group: `main` for R10 and up and S, `merge` for R09 and below, the
+letters for other kinds, `unknown`), its id the key's SHA-256's first 31 bits; a `TR`
+(wrong-way) lane's readings are left out as `wrong_way_lane`; a lane that no snapshot
+in force holds is a location of its own, `-unieke_id`. Without a configuration every
+lane is. Duplicates are resolved per (unieke_id, tijd_waarneming). `athena` is
+unchanged (lve_nr groups, MAX(unieke_id) ids) and ignores the configuration.
+
+`locations(configuration)` gives the locations a configuration defines, per snapshot
+(key parts and lanes), and `unconfigured_lanes` the lanes of a run that none holds:
+the parity tests hold the job's locations table to them. `reading_counts` counts a
+run's readings per status (docs/SEMANTICS.md, "Step 1 and 2"), as the job's run
+report does.
 
     python -m tools.duckdb_reference --raw DIR --start-date 2020-04-07 \
-        --end-date 2020-04-07 --semantics athena --out DIR
+        --end-date 2020-04-07 --semantics corrected \
+        --configuration-path tests/fixtures/network/miv-config-2017-05-18.xml.gz --out DIR
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
+import re
 import shutil
 import sys
 import time
+import xml.etree.ElementTree as ElementTree
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -233,6 +258,220 @@ def _create_raw_readings(con, semantics: str) -> None:
                 + ",\n    ".join(selects) + " FROM raw_source")
 
 
+# --- the configuration (issue 18: the locations of `corrected`) -------------------------
+
+CONFIGURATION_ROOT = "mivconfig"
+CONFIGURED_LANE = "meetpunt"
+# The elements of a `meetpunt` the locations read, by the column configuration.sql
+# expects them in.
+_CONFIGURATION_ELEMENTS = {
+    "beschrijvende_id": "beschrijvende_id",
+    "volledige_naam": "volledige_naam",
+    "ident_8": "Ident_8",
+    "lve_nr": "lve_nr",
+    "kmp_rsys": "Kmp_Rsys",
+    "rijstrook": "Rijstrook",
+    "lengtegraad": "lengtegraad_EPSG_4326",
+    "breedtegraad": "breedtegraad_EPSG_4326",
+}
+CONFIGURATION_COLUMNS = ("configuration", "snapshot_time", "unieke_id", *_CONFIGURATION_ELEMENTS)
+_SNAPSHOT_NAME = re.compile(r"(?:^|-)(\d{4}-\d{2}-\d{2})(?:T(\d{2})(\d{2})(\d{2})Z)?\.xml(?:\.gz)?$")
+_XML_NAME = re.compile(r"\.xml(?:\.gz)?$")
+_CONFIGURATION_SCHEMA = pa.schema([(name, pa.int64() if name == "snapshot_time" else pa.string())
+                                   for name in CONFIGURATION_COLUMNS])
+
+
+def _text(element) -> str | None:
+    if element is None or element.text is None or not element.text.strip():
+        return None
+    return element.text.strip()
+
+
+def _configuration_lanes(path: Path, snapshot_time: int | None) -> list[dict]:
+    """The lanes of one `mivconfig` document as text, one dict per `meetpunt`.
+
+    The standard library's parser, not the job's (defusedxml): the reference reads the
+    tests' and a developer's own files, and expat refuses the entity-expansion bombs
+    itself; refusing hostile documents is the job's to test."""
+    data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    try:
+        root = ElementTree.fromstring(data)
+    except ElementTree.ParseError as error:
+        raise ValueError(f"{path}: not well-formed XML ({error})") from None
+    if root.tag != CONFIGURATION_ROOT:
+        raise ValueError(f"{path}: its root is <{root.tag}>, not <{CONFIGURATION_ROOT}>")
+    lanes = []
+    for point in root.iter(CONFIGURED_LANE):
+        lane_id = point.get("unieke_id")
+        lanes.append({
+            "configuration": path.name, "snapshot_time": snapshot_time,
+            "unieke_id": lane_id.strip() if lane_id and lane_id.strip() else None,
+            **{column: _text(point.find(tag)) for column, tag in _CONFIGURATION_ELEMENTS.items()},
+        })
+    if not lanes:
+        raise ValueError(f"{path}: a <{CONFIGURATION_ROOT}> without any <{CONFIGURED_LANE}>")
+    return lanes
+
+
+def _snapshot_time(path: Path) -> int:
+    """Epoch seconds from a snapshot's name: `...-2017-05-18.xml.gz` is 00:00 UTC that
+    day, `...-2017-05-18T094100Z.xml.gz` that second."""
+    match = _SNAPSHOT_NAME.search(path.name)
+    if not match:
+        raise ValueError(f"{path}: a snapshot's name must end in -YYYY-MM-DD[THHMMSSZ].xml[.gz]")
+    day, hour, minute, second = match.groups()
+    moment = datetime.fromisoformat(day).replace(tzinfo=timezone.utc)
+    return _epoch(moment + timedelta(hours=int(hour or 0), minutes=int(minute or 0),
+                                     seconds=int(second or 0)))
+
+
+def read_configuration(configuration: str | os.PathLike) -> pa.Table:
+    """The lanes of a configuration (a file, or a folder of dated snapshots), as the
+    text table `configuration_source` of tools/sql/configuration.sql."""
+    path = Path(configuration)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir()
+                       if p.is_file() and _XML_NAME.search(p.name) and not p.name.startswith((".", "_")))
+        if not files:
+            raise ValueError(f"{path}: no configuration snapshot (*-YYYY-MM-DD[THHMMSSZ].xml[.gz])")
+        times = {}
+        for file in files:
+            times.setdefault(_snapshot_time(file), []).append(file.name)
+        clashes = [names for names in times.values() if len(names) > 1]
+        if clashes:
+            raise ValueError(f"{path}: snapshots {clashes[0]} come into force at the same time")
+        rows = [lane for file in files for lane in _configuration_lanes(file, _snapshot_time(file))]
+    elif path.is_file():
+        rows = _configuration_lanes(path, None)
+    else:
+        raise ValueError(f"{path}: no such configuration file or folder")
+    return pa.Table.from_pylist(rows, schema=_CONFIGURATION_SCHEMA)
+
+
+def _load_configuration(con, configuration: str | os.PathLike | None) -> None:
+    """The views of tools/sql/configuration.sql over the configuration (none: every
+    lane is a location of its own). Refuses values that do not parse, a lane twice in
+    one snapshot and two locations with one id."""
+    source = (read_configuration(configuration) if configuration is not None
+              else _CONFIGURATION_SCHEMA.empty_table())
+    con.register("configuration_arrow", source)
+    con.execute("CREATE OR REPLACE TEMP TABLE configuration_source AS SELECT * FROM configuration_arrow")
+    con.unregister("configuration_arrow")
+    con.execute(_sql("configuration.sql"))
+    problem = con.execute("""
+        SELECT 'a lane (unieke_id ' || COALESCE(CAST(unieke_id AS VARCHAR), 'missing')
+               || ') of ' || configuration || ' has a value that does not parse'
+        FROM configured_lanes WHERE unparsable OR unieke_id IS NULL
+        UNION ALL
+        SELECT 'unieke_id ' || unieke_id || ' is configured twice in ' || configuration
+        FROM configured_lanes GROUP BY configuration, unieke_id HAVING count(*) > 1
+        UNION ALL
+        SELECT 'locations ' || string_agg(DISTINCT location_key, ' and ') || ' have one id ' || location_id
+        FROM configured_lanes WHERE location_key IS NOT NULL
+        GROUP BY location_id HAVING count(DISTINCT location_key) > 1
+        LIMIT 1
+    """).fetchone()
+    if problem:
+        raise ValueError(f"configuration {configuration}: {problem[0]}")
+
+
+# Per location and snapshot; a snapshot's validity as the locations table states it:
+# from its own time (NULL: a single file) to the next snapshot's (NULL: open). The
+# earliest is also in force before its time (configuration_spans), which the table
+# does not repeat.
+_LOCATIONS_SQL = """
+WITH snapshots AS (
+    SELECT
+        configuration,
+        snapshot_time AS valid_from,
+        LEAD(snapshot_time) OVER (ORDER BY snapshot_time) AS valid_to
+    FROM (SELECT DISTINCT configuration, snapshot_time FROM configuration_source)
+    WHERE configuration IN (SELECT UNNEST(getvariable('snapshots_used')))
+)
+SELECT
+    lanes.location_id,
+    ANY_VALUE(lanes.location_key) AS key,
+    ANY_VALUE(lanes.road) AS road,
+    ANY_VALUE(lanes.point) AS point,
+    ANY_VALUE(lanes.lane_group) AS lane_group,
+    list(lanes.unieke_id ORDER BY lanes.unieke_id) AS lanes,
+    snapshots.valid_from,
+    snapshots.valid_to,
+    lanes.configuration
+FROM configured_lanes AS lanes
+JOIN snapshots USING (configuration)
+WHERE lanes.location_key IS NOT NULL
+GROUP BY lanes.location_id, lanes.configuration, snapshots.valid_from, snapshots.valid_to
+ORDER BY lanes.location_id, snapshots.valid_from NULLS FIRST
+"""
+
+
+def locations(configuration: str | os.PathLike, start_date: date | None = None,
+              end_date: date | None = None, lookback_minutes: int = 60) -> list[dict]:
+    """The locations a configuration defines, one dict per location and snapshot,
+    sorted by (location_id, valid_from): location_id, key (`road|point|group`), road,
+    point, lane_group, lanes (the sorted unieke_id of its lanes), valid_from and
+    valid_to (epoch seconds: the snapshot's time, None for a single file; the next
+    snapshot's time, None for the last) and configuration (the snapshot's file name).
+    Wrong-way lanes are no location's.
+
+    With `start_date` and `end_date`, only the snapshots a run over those days uses,
+    those in force at some time of its context range (docs/SEMANTICS.md, "The
+    configuration"): the last of them is then open (valid_to None), as a run that does
+    not read the next snapshot records it."""
+    con = duckdb.connect()
+    try:
+        con.execute(_sql("macros.sql"))
+        con.execute("CREATE OR REPLACE TEMP VIEW readings AS "
+                    "SELECT CAST(NULL AS INTEGER) AS unieke_id, CAST(NULL AS BIGINT) AS tijd_waarneming "
+                    "WHERE false")
+        _load_configuration(con, configuration)
+        used = "SELECT configuration FROM configuration_spans"
+        if start_date is not None:
+            ranges = run_ranges(start_date, end_date or start_date, lookback_minutes, 0)
+            used += (f" WHERE (valid_to IS NULL OR valid_to > {ranges['context_start']})"
+                     f" AND (valid_from IS NULL OR valid_from < {ranges['output_end']})")
+        con.execute(f"SET VARIABLE snapshots_used = (SELECT list(configuration) FROM ({used}))")
+        return con.sql(_LOCATIONS_SQL).to_arrow_table().to_pylist()
+    finally:
+        con.close()
+
+
+# The lanes of a run's kept readings that no snapshot in force held (each a location
+# -unieke_id of its own), and how many kept readings they have: the run report's
+# `readings.unconfigured`. Duplicates do not change which lanes; `readings` counts one
+# per (unieke_id, tijd_waarneming).
+_UNCONFIGURED_SQL = """
+SELECT
+    count(DISTINCT (unieke_id, tijd_waarneming)) AS readings,
+    list(DISTINCT unieke_id ORDER BY unieke_id) FILTER (WHERE unieke_id IS NOT NULL) AS lanes
+FROM located_readings
+WHERE reject_reason IS NULL
+  AND tijd_waarneming >= getvariable('context_start')
+  AND tijd_waarneming < getvariable('output_end')
+  AND rekendata_bezettingsgraad > -1
+  AND defect = 0
+  AND NOT wrong_way_lane
+  AND location_id < 0
+"""
+
+
+def unconfigured_lanes(raw_root: str, start_date: date, end_date: date, source_format: str = "parquet",
+                       lookback_minutes: int = 60, late_hours: int = 24,
+                       configuration: str | os.PathLike | None = None) -> dict:
+    """`corrected`: {"readings": kept readings of lanes no snapshot in force held,
+    "lanes": those lanes' unieke_id, sorted}."""
+    con, _ = _prepare(raw_root, start_date, end_date, "corrected", source_format,
+                      lookback_minutes, late_hours, None, None, configuration)
+    try:
+        readings, lanes = con.execute(_UNCONFIGURED_SQL).fetchone()
+        return {"readings": int(readings), "lanes": list(lanes or [])}
+    finally:
+        con.close()
+
+
 # --- the run ------------------------------------------------------------------------
 
 def _sql(name: str) -> str:
@@ -240,8 +479,9 @@ def _sql(name: str) -> str:
 
 
 def _prepare(raw_root, start_date, end_date, semantics, source_format, lookback_minutes,
-             late_hours, locations, threads):
-    """A connection holding the run's views and variables, and the query of its rows."""
+             late_hours, locations, threads, configuration=None):
+    """A connection holding the run's views and variables, and the query of its rows.
+    `configuration` gives `corrected` its locations; `athena` does not read it."""
     _check_arguments(start_date, end_date, semantics, source_format, lookback_minutes, late_hours)
     ranges = run_ranges(start_date, end_date, lookback_minutes, late_hours)
     files = raw_files(raw_root, ranges["first_folder_hour"], ranges["folders_end"])
@@ -256,6 +496,7 @@ def _prepare(raw_root, start_date, end_date, semantics, source_format, lookback_
     _create_raw_source(con, files, source_format)
     _create_raw_readings(con, semantics)
     con.execute(_sql("readings.sql"))
+    _load_configuration(con, configuration if semantics == "corrected" else None)
 
     query = _sql(f"{semantics}.sql")
     if locations is not None:
@@ -268,11 +509,14 @@ def _prepare(raw_root, start_date, end_date, semantics, source_format, lookback_
 
 def curated_rows(raw_root: str, start_date: date, end_date: date, semantics: str = "corrected",
                  source_format: str = "parquet", lookback_minutes: int = 60, late_hours: int = 24,
-                 locations: Sequence[int] | None = None, threads: int | None = None) -> pa.Table:
+                 locations: Sequence[int] | None = None, threads: int | None = None,
+                 configuration: str | os.PathLike | None = None) -> pa.Table:
     """The curated rows of a run over event-time days [start_date, end_date], with the
-    partition columns year, month, day, hour; sorted by uniqueid, recordtimestamp."""
+    partition columns year, month, day, hour; sorted by uniqueid, recordtimestamp.
+    `configuration`: the job's `--configuration_path` (a file or a folder of snapshots);
+    without it every lane of `corrected` is a location of its own (-unieke_id)."""
     con, query = _prepare(raw_root, start_date, end_date, semantics, source_format,
-                          lookback_minutes, late_hours, locations, threads)
+                          lookback_minutes, late_hours, locations, threads, configuration)
     try:
         table = con.sql(f"SELECT * FROM (\n{query}\n) AS curated "
                         f"ORDER BY uniqueid, recordtimestamp").to_arrow_table()
@@ -281,57 +525,48 @@ def curated_rows(raw_root: str, start_date: date, end_date: date, semantics: str
     return table.cast(CURATED_ARROW_SCHEMA)
 
 
-# The lanes of the run's days, one row per (lve_nr, unieke_id): every reading of those
-# days whose lane and section are integers, whatever else it holds; the name is that of
-# the latest reading carrying one (ties: the largest).
-_SEEN_LANES_SQL = """
-WITH seen AS (
-    SELECT lve_nr, unieke_id, tijd_waarneming, beschrijvende_id
-    FROM readings
-    WHERE lve_nr IS NOT NULL AND unieke_id IS NOT NULL
-      AND tijd_waarneming >= getvariable('output_start')
-      AND tijd_waarneming < getvariable('output_end')
-),
-named AS (
-    SELECT lve_nr, unieke_id, beschrijvende_id
-    FROM seen
-    QUALIFY ROW_NUMBER() OVER (
-        PARTITION BY lve_nr, unieke_id
-        ORDER BY beschrijvende_id IS NOT NULL DESC, tijd_waarneming DESC, beschrijvende_id DESC
-    ) = 1
+# Each reading of the folders read counted once, by the first rule that applies
+# (docs/SEMANTICS.md, "Step 1 and 2"). A JSON line that is not an object reads here as
+# a row of NULLs, so `malformed_record` is counted as `bad_tijd_waarneming` (or not at
+# all, where DuckDB skips the line). Readings that pass every rule before `duplicate`
+# are candidates; in `corrected` each (unieke_id, tijd_waarneming) keeps one of them,
+# the others are duplicates, whichever reading wins.
+_READING_COUNTS_SQL = """
+WITH judged AS (
+    SELECT
+        unieke_id,
+        tijd_waarneming,
+        CASE
+            WHEN reject_reason = 'bad_tijd_waarneming' THEN reject_reason
+            WHEN tijd_waarneming < getvariable('context_start')
+              OR tijd_waarneming >= getvariable('output_end') THEN 'outside_days'
+            WHEN reject_reason IS NOT NULL THEN reject_reason
+            WHEN defect IS DISTINCT FROM 0 THEN 'defect'
+            WHEN NOT COALESCE(rekendata_bezettingsgraad > -1, FALSE) THEN 'unknown_occupancy'
+            WHEN wrong_way_lane AND {corrected} THEN 'wrong_way_lane'
+        END AS status
+    FROM located_readings
 )
-SELECT
-    seen.lve_nr,
-    seen.unieke_id,
-    ANY_VALUE(named.beschrijvende_id) AS beschrijvende_id,
-    make_timestamp(MIN(seen.tijd_waarneming) * 1000000) AS first_seen,
-    make_timestamp(MAX(seen.tijd_waarneming) * 1000000) AS last_seen
-FROM seen
-JOIN named USING (lve_nr, unieke_id)
-GROUP BY seen.lve_nr, seen.unieke_id
+SELECT status, count(*) AS readings FROM judged WHERE status IS NOT NULL GROUP BY status
+UNION ALL
+SELECT 'kept', CASE WHEN {corrected} THEN count(DISTINCT (unieke_id, tijd_waarneming)) ELSE count(*) END
+FROM judged WHERE status IS NULL
+UNION ALL
+SELECT 'duplicate', count(*) - count(DISTINCT (unieke_id, tijd_waarneming))
+FROM judged WHERE status IS NULL AND {corrected}
 """
 
 
-def seen_lanes(raw_root: str, start_date: date, end_date: date, semantics: str = "corrected",
-               source_format: str = "parquet", lookback_minutes: int = 60, late_hours: int = 24,
-               locations: Sequence[int] | None = None) -> list[dict]:
-    """The lanes a run over [start_date, end_date] records in the locations table, sorted
-    by (lve_nr, unieke_id): dicts of lve_nr, unieke_id, beschrijvende_id, first_seen,
-    last_seen (naive UTC datetimes). With `locations`, only the sections whose rows the
-    run replaces: `corrected` ids are lve_nr; `athena` ids are lane ids, so the sections
-    holding such a lane."""
+def reading_counts(raw_root: str, start_date: date, end_date: date, semantics: str = "corrected",
+                   source_format: str = "parquet", lookback_minutes: int = 60, late_hours: int = 24,
+                   configuration: str | os.PathLike | None = None) -> dict[str, int]:
+    """The run's readings per status, as the run report counts them (`kept`, the
+    left-out rules and the reject reasons): only statuses with readings."""
     con, _ = _prepare(raw_root, start_date, end_date, semantics, source_format,
-                      lookback_minutes, late_hours, None, None)
-    query = _SEEN_LANES_SQL
-    if locations is not None:
-        wanted = ", ".join(str(int(location)) for location in locations)
-        if semantics == "corrected":
-            chosen = f"lve_nr IN ({wanted})"
-        else:
-            chosen = f"lve_nr IN (SELECT lve_nr FROM ({query}) WHERE unieke_id IN ({wanted}))"
-        query = f"SELECT * FROM ({query}) WHERE {chosen}"
+                      lookback_minutes, late_hours, None, None, configuration)
     try:
-        return con.sql(f"SELECT * FROM ({query}) ORDER BY lve_nr, unieke_id").to_arrow_table().to_pylist()
+        query = _READING_COUNTS_SQL.format(corrected="TRUE" if semantics == "corrected" else "FALSE")
+        return {status: int(n) for status, n in con.execute(query).fetchall() if n}
     finally:
         con.close()
 
@@ -346,13 +581,14 @@ def _day_partitions(target_root: Path, start_date: date, end_date: date):
 def write_curated(raw_root: str, target_root: str, start_date: date, end_date: date,
                   semantics: str = "athena", source_format: str = "parquet",
                   lookback_minutes: int = 60, late_hours: int = 24,
-                  locations: Sequence[int] | None = None, threads: int | None = None) -> dict:
+                  locations: Sequence[int] | None = None, threads: int | None = None,
+                  configuration: str | os.PathLike | None = None) -> dict:
     """The same rows written as snappy Parquet under
     `<target_root>/year=Y/month=M/day=D/hour=H/` (unpadded), replacing exactly the
     run's days. Returns {"rows": rows written, "seconds": wall time of the run}."""
     started = time.perf_counter()
     con, query = _prepare(raw_root, start_date, end_date, semantics, source_format,
-                          lookback_minutes, late_hours, locations, threads)
+                          lookback_minutes, late_hours, locations, threads, configuration)
     target = Path(target_root)
     try:
         for partition in _day_partitions(target, start_date, end_date):
@@ -383,6 +619,9 @@ def _parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--late-hours", type=int, default=24)
     parser.add_argument("--locations", type=lambda s: [int(v) for v in s.split(",") if v.strip()],
                         help="comma-separated uniqueids")
+    parser.add_argument("--configuration-path",
+                        help="corrected: the configuration (mivconfig), a .xml[.gz] file or a "
+                             "folder of dated snapshots; without it every lane is its own location")
     parser.add_argument("--threads", type=int)
     parser.add_argument("--out", required=True, help="curated root to write")
     args = parser.parse_args(argv)
@@ -395,7 +634,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = write_curated(args.raw, args.out, args.start_date, args.end_date,
                            semantics=args.semantics, source_format=args.source_format,
                            lookback_minutes=args.lookback_minutes, late_hours=args.late_hours,
-                           locations=args.locations, threads=args.threads)
+                           locations=args.locations, threads=args.threads,
+                           configuration=args.configuration_path)
     print(json.dumps(result))
     return 0
 

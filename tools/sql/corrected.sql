@@ -1,15 +1,21 @@
 -- The curated rows as the field definitions mean them (docs/SEMANTICS.md, "Step by
--- step", column `corrected`):
---   * one reading per (lve_nr, unieke_id, tijd_waarneming): latest tijd_laatst_gewijzigd
---     as an instant (NULL oldest), then the greatest (i2..i5, s2..s5, bezettingsgraad);
+-- step", column `corrected`, with issue 18's locations):
+--   * each reading goes to the location of its lane in force at its time
+--     (tools/sql/configuration.sql): a carriageway or a group of lanes at one point,
+--     or -unieke_id for a lane no configuration in force holds; a wrong-way lane's
+--     (TR) readings are left out, after the step 1 filter;
+--   * one reading per (unieke_id, tijd_waarneming), whatever lve_nr it carries: latest
+--     tijd_laatst_gewijzigd as an instant (NULL oldest), then the greatest
+--     (i2..i5, s2..s5, bezettingsgraad);
 --   * lane speed = (i2*s2+i3*s3+i4*s4+i5*s5) / (i2+i3+i4+i5) as double;
---   * uniqueid = lve_nr: a location is a road section, whatever lanes the run reads;
+--   * uniqueid = the location id; one series per location;
 --   * windows are time ranges [t-120, t] and [t-1140, t] on tijd_waarneming;
 --   * previousspeed only when the previous row is at most 60 s earlier;
 --   * jam bands 0 <= avg <= 40 -> 1, 40 < avg <= 250 -> 0, else -1.
 --
--- Input: the view `readings` (tools/sql/readings.sql). Run range, set by the caller
--- as variables (epoch seconds): context_start, output_start, output_end (exclusive).
+-- Input: the view `located_readings` (tools/sql/configuration.sql, over
+-- tools/sql/readings.sql). Run range, set by the caller as variables (epoch seconds):
+-- context_start, output_start, output_end (exclusive).
 --
 -- Rolling averages: list_avg(list(x) OVER w) for the reason given in athena.sql
 -- (row-order summation, as Spark's sliding frames).
@@ -17,19 +23,20 @@
 WITH
 kept AS (
     SELECT *
-    FROM readings
+    FROM located_readings
     WHERE reject_reason IS NULL
       AND tijd_waarneming >= getvariable('context_start')
       AND tijd_waarneming < getvariable('output_end')
       AND rekendata_bezettingsgraad > -1
       AND defect = 0
+      AND NOT wrong_way_lane
 ),
 
 latest AS (
     SELECT *
     FROM kept
     QUALIFY ROW_NUMBER() OVER (
-        PARTITION BY lve_nr, unieke_id, tijd_waarneming
+        PARTITION BY unieke_id, tijd_waarneming
         ORDER BY
             tijd_laatst_gewijzigd DESC NULLS LAST,
             verkeersintensiteit_klasse2 DESC,
@@ -47,7 +54,7 @@ latest AS (
 -- Short names, and BIGINT so that no product or sum of odd values overflows.
 lanes AS (
     SELECT
-        lve_nr,
+        location_id,
         unieke_id,
         tijd_waarneming,
         CAST(verkeersintensiteit_klasse2 AS BIGINT) AS i2,
@@ -63,7 +70,7 @@ lanes AS (
 
 lane_minutes AS (
     SELECT
-        lve_nr,
+        location_id,
         unieke_id,
         tijd_waarneming,
         i2, i3, i4, i5,
@@ -84,7 +91,7 @@ lane_minutes AS (
 
 location_minutes AS (
     SELECT
-        lve_nr AS uniqueid,
+        location_id AS uniqueid,
         tijd_waarneming AS recordtimestamp,
         -- AVG of doubles, summed in unieke_id order so that the result does not
         -- depend on the order the files or threads deliver the lanes in.
@@ -95,7 +102,7 @@ location_minutes AS (
         SUM(i4) AS trafficintensityclass4,
         SUM(i5) AS trafficintensityclass5
     FROM lane_minutes
-    GROUP BY lve_nr, tijd_waarneming
+    GROUP BY location_id, tijd_waarneming
 ),
 
 series AS (
