@@ -206,3 +206,33 @@ def test_a_lane_not_in_the_configuration_is_a_location_of_its_own_and_counted(tm
     labels = {row["location_id"]: row["label"] for row in _locations_table(tmp_path / "out")}
     assert labels[-957] == "lane 957 (not in the configuration)"
     assert labels[C.location_id("A0140001|m94692|main")] == "A14 km 94.7 (Parking Kruibeke), direction 1"
+
+
+# --- one road of every multi-road cabinet jams (tools/sample_data.py's scenario) ---------------
+
+
+def test_one_jammed_road_of_every_multi_road_cabinet_is_a_jam_there_and_nowhere_else(tmp_path):
+    """The sample generator's `--jam-one-road` day over whole cabinets of the real
+    configuration: 07:00-09:00 UTC the through lanes of one road of every cabinet with
+    several roads drive 15-30 km/h, every other lane 100-120 (duplicates, defects and
+    missing minutes as in any sample)."""
+    from tools import sample_data
+
+    spec = sample_data.SampleSpec(start_date=dt.date(2020, 4, 7), lanes=120, jam_one_road=True)
+    sample_data.generate(str(tmp_path / "raw"), spec)
+    jammed = sample_data.one_road_jams(sample_data.sample_lanes(spec))
+    assert len(jammed.location_ids) >= 10  # 437, 411 and more cabinets with several roads
+    assert run_job(tmp_path / "raw", tmp_path / "out", "2020-04-07", "2020-04-07",
+                   "--configuration_path", str(CONFIGURATION)) == 0
+    rows = table_rows(tmp_path / "out")
+    window_start = T0 + 7 * 3600
+    # No location's speed lies between the jammed and the free speeds.
+    assert all(r[SPEED] is None or 15 <= r[SPEED] <= 30 or 100 <= r[SPEED] <= 120 for r in rows)
+    jams = [r for r in rows if r[JAM] == 1]
+    # Only the jammed carriageways, and only in the window: from its second minute (a
+    # minute missing just before it) to its last, the 3-minute mean holding no free one.
+    assert {r[UID] for r in jams} == set(jammed.location_ids)
+    assert all(window_start + 60 <= r[TS] < window_start + 7200 for r in jams)
+    in_full_jam = [r for r in rows if r[UID] in jammed.location_ids
+                   and window_start + 120 <= r[TS] < window_start + 7200]
+    assert in_full_jam and all(r[JAM] == 1 for r in in_full_jam)
