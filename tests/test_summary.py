@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from chispa import assert_approx_df_equality
+from pyspark.sql import functions as F
 
 from tools import duckdb_summary
 from tools.duckdb_summary import summary_rows
@@ -300,3 +301,40 @@ def test_duckdb_summary_command_line(generated_curated, capsys):
     assert len(printed) == len(_duck_rows(root))
     assert list(printed[0]) == COLUMNS
     assert printed[0][SU.DAY] == str(PARITY_DAYS[0])
+
+
+def test_location_names_take_the_version_in_force_at_the_start_of_the_day(spark):
+    """Location 7 was renamed by a snapshot of 2020-04-07 12:00: rows of the 7th take the
+    version in force at 00:00 (the old one), rows of the 8th the new one, rows of the
+    6th (before every version) the earliest. Location 8 has one version without bounds
+    (a single configuration file); location 9 is not in the table (NULL)."""
+    noon_7th = at("2020-04-07 12:00")
+    names = spark.createDataFrame([
+        (7, "A14 km 94.7 (old name), direction 1", at("2020-04-07 00:30"), noon_7th),
+        (7, "A14 km 94.7 (Parking Kruibeke), direction 1", noon_7th, None),
+        (8, "lane 957 (not in the configuration)", None, None),
+    ], SU.NAMES_SCHEMA)
+    summary_fields = [f for f in SU.SUMMARY_SCHEMA.fields]
+    base = [None] * (len(summary_fields) - 3)
+    rows = spark.createDataFrame([
+        (7, dt.date(2020, 4, 6), 5, *base),
+        (7, dt.date(2020, 4, 7), 5, *base),
+        (7, dt.date(2020, 4, 7), 13, *base),
+        (7, dt.date(2020, 4, 8), 5, *base),
+        (8, dt.date(2020, 4, 7), 5, *base),
+        (9, dt.date(2020, 4, 7), 5, *base),
+        (None, dt.date(2020, 4, 7), 5, *base),
+    ], SU.SUMMARY_SCHEMA)
+    named = SU.with_location_names(rows, names)
+    assert tuple(named.columns) == SU.TABLE_COLUMNS
+    got = sorted(((r[S.LOCATION_ID] or 0), r[SU.DAY].day, r[SU.HOUR], r[SU.LOCATION_NAME]) for r in named.collect())
+    assert got == [
+        (0, 7, 5, None),
+        (7, 6, 5, "A14 km 94.7 (old name), direction 1"),  # before every version: the earliest
+        (7, 7, 5, "A14 km 94.7 (old name), direction 1"),  # 00:00 of the 7th: none in force yet
+        (7, 7, 13, "A14 km 94.7 (old name), direction 1"),  # by day, not by hour
+        (7, 8, 5, "A14 km 94.7 (Parking Kruibeke), direction 1"),
+        (8, 7, 5, "lane 957 (not in the configuration)"),
+        (9, 7, 5, None),
+    ]
+    assert SU.with_location_names(rows, None).where(F.col(SU.LOCATION_NAME).isNotNull()).count() == 0

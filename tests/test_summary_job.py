@@ -14,6 +14,8 @@ import pytest
 from tests.job_helpers import ROOT, iceberg_table, run_job, run_script
 from tools.duckdb_summary import summary_rows
 from tools.sample_data import SampleSpec, generate
+from tests.network import CONFIGURATION
+from traffic_glue import configuration as C
 from traffic_glue import summary as SUM
 
 SCRIPT = ROOT / "glue_jobs" / "traffic_daily_summary.py"
@@ -42,8 +44,8 @@ def reference_rows(curated: Path, tmp_path: Path, days: list[dt.date]) -> list[d
 def assert_same_rows(actual: list[dict], expected: list[dict]) -> None:
     assert len(actual) == len(expected)
     for got, want in zip(actual, expected):
-        assert list(got) == list(SUM.SUMMARY_COLUMNS)
-        for column in SUM.SUMMARY_COLUMNS:
+        assert list(got) == list(SUM.TABLE_COLUMNS)
+        for column in SUM.SUMMARY_COLUMNS:  # the names come from the locations table
             a, b = got[column], want[column]
             if isinstance(a, float) or isinstance(b, float):
                 assert (a is None) == (b is None) and (a is None or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)), (column, got, want)
@@ -56,7 +58,8 @@ def curated(tmp_path_factory) -> Path:
     """Three days of 12 lanes through the transform: 2020-04-06 .. 2020-04-08."""
     root = tmp_path_factory.mktemp("summary_job")
     generate(str(root / "raw"), SampleSpec(start_date=dt.date(2020, 4, 6), days=3, lanes=12, seed=3))
-    assert run_job(root / "raw", root / "curated", "2020-04-06", "2020-04-08") == 0
+    assert run_job(root / "raw", root / "curated", "2020-04-06", "2020-04-08",
+                   "--configuration_path", str(CONFIGURATION)) == 0
     return root / "curated"
 
 
@@ -67,6 +70,17 @@ def test_the_summary_equals_duckdbs_every_row_and_column(curated, tmp_path):
     actual = summary_table_rows(tmp_path / "summary")
     assert {r["day"] for r in actual} == set(days)
     assert_same_rows(actual, reference_rows(curated, tmp_path, days))
+
+
+def test_each_row_names_its_location_as_the_configuration_does(curated, tmp_path):
+    assert run_summary(curated, tmp_path / "summary", "--start_date", "2020-04-06",
+                       "--end_date", "2020-04-06") == 0
+    labels = {i: loc.label for i, loc in
+              C.locations_of(C.parse_configuration(CONFIGURATION.read_bytes(), "c")).items()}
+    rows = summary_table_rows(tmp_path / "summary")
+    assert rows and all(r["uniqueid"] > 0 for r in rows)
+    assert {r["location"] for r in rows} == {labels[r["uniqueid"]] for r in rows}
+    assert all(r["location"] == labels[r["uniqueid"]] for r in rows)
 
 
 def test_a_run_replaces_exactly_its_days(curated, tmp_path, capsys):

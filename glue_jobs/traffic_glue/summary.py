@@ -2,14 +2,15 @@
 
 `daily_summary(curated)` is the pure computation of the table `traffic.daily_summary`
 (docs/SEMANTICS.md, "The daily summary"): one row per location, UTC day and UTC hour
-with at least one curated row. Its column names and types are defined once, here.
+with at least one curated row; `with_location_names` adds each row's location name
+from the locations table. Its column names and types are defined once, here.
 The session time zone must be UTC (the job's sessions set it): `day` and `hour` are
 read from timestamps in it, and `from_utc_timestamp` assumes it.
 """
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -46,6 +47,18 @@ SUMMARY_SCHEMA = T.StructType(
     + [T.StructField(WORST_AVG_SPEED_20, T.DoubleType())]
 )
 SUMMARY_COLUMNS = tuple(SUMMARY_SCHEMA.fieldNames())
+# The table: the computed columns and the location's name (`with_location_names`).
+LOCATION_NAME = "location"
+TABLE_SCHEMA = T.StructType(SUMMARY_SCHEMA.fields + [T.StructField(LOCATION_NAME, T.StringType())])
+TABLE_COLUMNS = tuple(TABLE_SCHEMA.fieldNames())
+# The names `with_location_names` takes: the locations table's id, label and validity
+# (epoch seconds, NULL unbounded).
+NAMES_SCHEMA = T.StructType([
+    T.StructField("location_id", T.IntegerType()),
+    T.StructField("label", T.StringType()),
+    T.StructField("valid_from", T.LongType()),
+    T.StructField("valid_to", T.LongType()),
+])
 # The table is partitioned by the UTC day.
 SUMMARY_PARTITIONS = (DAY,)
 
@@ -98,4 +111,27 @@ def daily_summary(curated: DataFrame) -> DataFrame:
             derived.get(field.name, F.col(field.name)).cast(field.dataType).alias(field.name)
             for field in SUMMARY_SCHEMA.fields
         )
+    )
+
+
+def with_location_names(summary: DataFrame, names: DataFrame | None) -> DataFrame:
+    """`summary` with each row's `location`: the label of its location's version in
+    force at the start of its day in `names` (`NAMES_SCHEMA`, from the locations table);
+    of a day before every version, the earliest version's (the earliest configuration
+    covers older readings, docs/SEMANTICS.md "The configuration"); NULL for an id the
+    table does not name (an `athena` table's lane ids). Columns of `TABLE_SCHEMA`."""
+    if names is None:
+        return summary.withColumn(LOCATION_NAME, F.lit(None).cast("string")).select(*TABLE_COLUMNS)
+    day_start = F.unix_timestamp(F.col(DAY).cast("timestamp"))
+    valid_from, valid_to = F.col("valid_from"), F.col("valid_to")
+    in_force = (valid_from.isNull() | (valid_from <= day_start)) & (valid_to.isNull() | (day_start < valid_to))
+    best_first = Window.partitionBy(S.LOCATION_ID, DAY, HOUR).orderBy(
+        in_force.desc(), valid_from.asc_nulls_first()
+    )
+    return (
+        summary.join(F.broadcast(names), F.col(S.LOCATION_ID) == F.col("location_id"), "left")
+        .withColumn("_version", F.row_number().over(best_first))
+        .where(F.col("_version") == 1)
+        .withColumn(LOCATION_NAME, F.col("label"))
+        .select(*TABLE_COLUMNS)
     )

@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from traffic_glue import catalog, iceberg, publish, sinks, storage, summary
-from traffic_glue.config import SummaryConfig
+from traffic_glue import catalog, iceberg, locations, publish, sinks, storage, summary
+from traffic_glue.config import ICEBERG, PARQUET, SummaryConfig
 from traffic_glue.progress import Progress, spark_activity
 
 RUN_ID_PROPERTY = "traffic-glue.run-id"
@@ -101,6 +101,25 @@ def curated_rows(spark: SparkSession, config: SummaryConfig) -> DataFrame:
     return table.where(sinks.days_filter(list(config.days)))
 
 
+def location_names(spark: SparkSession, config: SummaryConfig) -> DataFrame | None:
+    """The names of the locations table beside the curated table (`locations`), as
+    `summary.NAMES_SCHEMA`; None when there is none (an `athena` table's)."""
+    if config.source_table:
+        info = catalog.describe(spark, config.source_table)
+        location, table_format = info.location, ICEBERG if info.provider == ICEBERG else PARQUET
+    else:
+        location = storage.qualified(spark, config.source_path)
+        table_format = ICEBERG if storage.exists(spark, f"{location.rstrip('/')}/metadata") else PARQUET
+    store = locations.open_store(spark, "summary", table_format, location, config.source_table)
+    rows = store.read()
+    if not rows:
+        return None
+    return spark.createDataFrame(
+        [tuple(row[name] for name in summary.NAMES_SCHEMA.fieldNames()) for row in rows],
+        summary.NAMES_SCHEMA,
+    )
+
+
 class SummaryTable:
     """The summary's Iceberg table, in the catalog (`table`) or at a path (`location`)."""
 
@@ -121,9 +140,13 @@ class SummaryTable:
 
     def create_if_missing(self) -> None:
         if self.spark.catalog.tableExists(self.identifier):
+            if summary.LOCATION_NAME not in self.spark.table(self.identifier).columns:
+                # A table made before locations had names: the column is added, its
+                # earlier rows read NULL until their days are summarised again.
+                self.spark.sql(f"ALTER TABLE {self.identifier} ADD COLUMN {summary.LOCATION_NAME} string")
             return
         iceberg.create_table(
-            self.spark, self.identifier, summary.SUMMARY_SCHEMA, self.location,
+            self.spark, self.identifier, summary.TABLE_SCHEMA, self.location,
             summary.SUMMARY_PARTITIONS, {"write.distribution-mode": "hash"},
         )
 
@@ -175,7 +198,10 @@ def run(spark: SparkSession, config: SummaryConfig, progress: Progress | None = 
         with progress.phase(
             "summarising", f"{len(days)} day{'s' * (len(days) > 1)} of the curated table into {table.name}"
         ) as phase:
-            snapshot = table.replace_days(summary.daily_summary(rows), days, run_id)
+            named = summary.daily_summary(rows).transform(
+                summary.with_location_names, location_names(spark, config)
+            )
+            snapshot = table.replace_days(named, days, run_id)
             phase.text = f"replaced {len(days)} day{'s' * (len(days) > 1)}: snapshot {snapshot}"
         per_day = table.rows_per_day(days)
         locations = (
