@@ -236,3 +236,18 @@ def test_one_jammed_road_of_every_multi_road_cabinet_is_a_jam_there_and_nowhere_
     in_full_jam = [r for r in rows if r[UID] in jammed.location_ids
                    and window_start + 120 <= r[TS] < window_start + 7200]
     assert in_full_jam and all(r[JAM] == 1 for r in in_full_jam)
+
+
+def test_a_lane_id_below_1_is_rejected_so_no_unconfigured_id_can_be_a_configured_one(tmp_path):
+    """-398698145 negated is the id of the A14's direction 1 at Parking Kruibeke: such a
+    lane id (and 0) is rejected as bad_unieke_id, never averaged into that location."""
+    land_parquet(tmp_path / "raw", [
+        raw_reading(1201, 437, T0, speeds=(100, 0, 0, 0)),
+        raw_reading(-398698145, 437, T0, speeds=(10, 0, 0, 0)),
+        raw_reading(0, 437, T0, speeds=(10, 0, 0, 0)),
+    ])
+    configuration = _configuration(tmp_path / "configuration", "c.xml", CABINET[:1])
+    assert run_job(tmp_path / "raw", tmp_path / "out", "2020-04-07", "2020-04-07",
+                   "--configuration_path", str(configuration)) == 0
+    assert [(r[UID], r[SPEED]) for r in table_rows(tmp_path / "out")] == [(398698145, 100.0)]
+    assert last_report(tmp_path / "out")["readings"]["rejected"] == {"bad_unieke_id": 2}

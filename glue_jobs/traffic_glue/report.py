@@ -133,7 +133,7 @@ class RunReport:
 
 
 def _locations_line(located: dict) -> str:
-    """`locations: 2,389 locations (12 new; 2 configuration versions) in <table>`."""
+    """`locations: 2,389 locations (12 new; 4,778 rows over configuration versions) in <table>`."""
     notes = []
     if located.get("new_locations"):
         notes.append(f"{located['new_locations']:,} new")

@@ -173,7 +173,8 @@ def _status(
         .when(typed[S.OBSERVED_AT].isNull(), code(ReadingStatus.BAD_OBSERVED_AT))
         # Another run's reading: that run judges it (and quarantines it, once).
         .when(~in_context, code(ReadingStatus.OUTSIDE_DAYS))
-        .when(typed[S.LANE_ID].isNull(), code(ReadingStatus.BAD_LANE_ID))
+        # The feed numbers lanes from 1; `-unieke_id` is an unconfigured lane's location.
+        .when(typed[S.LANE_ID].isNull() | (typed[S.LANE_ID] <= 0), code(ReadingStatus.BAD_LANE_ID))
         .when(typed[S.UNIT_ID].isNull(), code(ReadingStatus.BAD_UNIT_ID))
         .when(modified_present & typed[S.MODIFIED_AT].isNull(), code(ReadingStatus.BAD_MODIFIED_AT))
         .when(_any(c.isNull() for c in intensities), code(ReadingStatus.BAD_INTENSITY))

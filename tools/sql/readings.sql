@@ -17,7 +17,7 @@ SELECT
     *,
     CASE
         WHEN tijd_waarneming IS NULL THEN 'bad_tijd_waarneming'
-        WHEN unieke_id IS NULL THEN 'bad_unieke_id'
+        WHEN unieke_id IS NULL OR unieke_id <= 0 THEN 'bad_unieke_id'
         WHEN lve_nr IS NULL THEN 'bad_lve_nr'
         WHEN tijd_laatst_gewijzigd_text IS NOT NULL AND tijd_laatst_gewijzigd IS NULL
             THEN 'bad_tijd_laatst_gewijzigd'
