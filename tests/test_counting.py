@@ -8,6 +8,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from tests.factories import T0, reading, readings_df
+from traffic_glue import transforms
 from traffic_glue.config import ATHENA, CORRECTED
 from traffic_glue.counting import CountsMissingError, RunCounters
 from traffic_glue.run_range import RunRange
@@ -23,11 +24,26 @@ ROWS = [
     reading(5, 1, T0 + 3 * 86400, status=RS.OUTSIDE_DAYS),
     reading(6, 1, T0 + 200, status=RS.KEPT),  # day 0 again
 ]
+LOCATION = 1001  # a configured location (`transforms.with_location`)
 
 
-def _run(spark, counters: RunCounters, drop_lane: int | None = None) -> None:
-    """The pipeline's order: statuses, the kept ones (less a 'duplicate'), the rows."""
-    kept = counters.count_statuses(readings_df(spark, ROWS)).where(has_status(RS.KEPT))
+def _lane_map(spark, *lanes, wrong_way=()):
+    """`lanes` configured to LOCATION for all time, the `wrong_way` ones as TR lanes."""
+    rows = [(lane, None, None, LOCATION) for lane in lanes] + [(lane, None, None, None) for lane in wrong_way]
+    return spark.createDataFrame(rows, transforms.LANE_MAP_SCHEMA)
+
+
+def _run(spark, counters: RunCounters, drop_lane: int | None = None, rows=ROWS,
+         located: bool = False, lane_map=None) -> None:
+    """The pipeline's order: statuses, the kept ones (less a 'duplicate'), the rows.
+    `located`: each reading's location first, as `corrected` has it (`lane_map` None:
+    no configuration, every lane a location of its own), then step 1's status for the
+    readings that have none yet."""
+    readings = readings_df(spark, rows)
+    if located:
+        readings = readings.transform(transforms.with_location, lane_map).transform(
+            transforms.with_reading_status)
+    kept = counters.count_statuses(readings).where(has_status(RS.KEPT))
     if drop_lane is not None:
         kept = kept.where(F.col("unieke_id") != drop_lane)
     counters.count_rows(counters.count_kept(kept)).write.format("noop").mode("overwrite").save()
@@ -39,21 +55,54 @@ def test_every_status_counted_once_with_unread_readings_as_outside_days(spark):
     counts = counters.collect(readings_in_files=len(ROWS) + 5)  # 5 never read
     assert counts.by_status == {
         RS.KEPT: 3, RS.OUTSIDE_DAYS: 1 + 5, RS.DEFECT: 1, RS.UNKNOWN_OCCUPANCY: 0,
-        RS.DUPLICATE: 0, RS.MALFORMED_RECORD: 0, RS.BAD_OBSERVED_AT: 0, RS.BAD_LANE_ID: 0,
-        RS.BAD_UNIT_ID: 0, RS.BAD_MODIFIED_AT: 0, RS.BAD_INTENSITY: 0,
+        RS.DUPLICATE: 0, RS.WRONG_WAY_LANE: 0, RS.MALFORMED_RECORD: 0, RS.BAD_OBSERVED_AT: 0,
+        RS.BAD_LANE_ID: 0, RS.BAD_UNIT_ID: 0, RS.BAD_MODIFIED_AT: 0, RS.BAD_INTENSITY: 0,
         RS.NEGATIVE_INTENSITY: 0, RS.BAD_SPEED: 1,
     }
     assert (counts.read, counts.kept, counts.unread, counts.output_rows) == (11, 3, 5, 3)
     assert counts.days_with_readings == (0, 1)
     assert counts.rejected[RS.BAD_SPEED] == 1 and sum(counts.left_out.values()) == 7
+    # athena has no configuration: nothing is counted as unconfigured.
+    assert (counts.unconfigured_readings, counts.unconfigured_lanes) == (0, ())
 
 
 def test_corrected_counts_what_deduplication_removed_as_duplicates(spark):
     counters = RunCounters(SPAN, CORRECTED)
-    _run(spark, counters, drop_lane=6)  # as if lane 6's reading lost to another
+    # Lanes 1 and 6 configured; 3 is not: a location of its own (-3).
+    _run(spark, counters, drop_lane=6, located=True, lane_map=_lane_map(spark, 1, 6))
     counts = counters.collect()  # every reading read: nothing unread
     assert (counts.by_status[RS.KEPT], counts.by_status[RS.DUPLICATE]) == (2, 1)
     assert (counts.read, counts.unread, counts.output_rows) == (6, 0, 2)
+    # Of the 2 kept (lanes 1 and 3), lane 3's reading is of a lane the configuration lacks.
+    assert (counts.unconfigured_readings, counts.unconfigured_lanes) == (1, (3,))
+
+
+def test_corrected_counts_a_wrong_way_lanes_reading_as_left_out_and_its_day_as_read(spark):
+    """Day 1's only usable reading is a TR lane's (lane 7, step 1 gives its status):
+    left out (`wrong_way_lane`), not rejected, so day 1 is one of the run's days with
+    readings. A rejected reading of that lane stays rejected."""
+    rows = [reading(1, 1, T0, status=RS.KEPT),
+            reading(7, 1, T0 + 86400 + 60),
+            reading(7, 1, T0 + 86400 + 120, status=RS.BAD_SPEED)]
+    counters = RunCounters(SPAN, CORRECTED)
+    _run(spark, counters, rows=rows, located=True, lane_map=_lane_map(spark, 1, wrong_way=(7,)))
+    counts = counters.collect()
+    assert counts.by_status[RS.WRONG_WAY_LANE] == 1 and counts.left_out[RS.WRONG_WAY_LANE] == 1
+    assert (counts.read, counts.kept, sum(counts.left_out.values()), sum(counts.rejected.values())) == (3, 1, 1, 1)
+    assert counts.days_with_readings == (0, 1)
+    assert (counts.unconfigured_readings, counts.unconfigured_lanes) == (0, ())
+
+
+def test_corrected_counts_unconfigured_readings_per_reading_and_their_lanes_once(spark):
+    """Without a configuration every lane is a location of its own (-unieke_id): every
+    kept reading is unconfigured. Lane 3 has two kept readings, one lane."""
+    rows = ROWS + [reading(3, 1, T0 + 300, status=RS.KEPT), reading(9, 1, T0 + 400, status=RS.DEFECT)]
+    counters = RunCounters(SPAN, CORRECTED)
+    _run(spark, counters, rows=rows, located=True, lane_map=None)
+    counts = counters.collect()
+    assert (counts.kept, counts.by_status[RS.DUPLICATE]) == (4, 0)
+    # Kept: lanes 1, 3 (twice) and 6; the defect lane 9 and the rejected lane 4 are no kept reading's.
+    assert (counts.unconfigured_readings, counts.unconfigured_lanes) == (4, (1, 3, 6))
 
 
 def test_counts_of_a_plan_that_never_ran_fail_rather_than_wait(spark):

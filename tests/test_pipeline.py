@@ -10,19 +10,28 @@ import re
 
 import pytest
 
-from tools.sample_data import SampleSpec, generate
-from traffic_glue import pipeline, publish, sources, validation
+from tools.sample_data import SampleSpec, generate, sample_lanes
+from traffic_glue import configuration_files, pipeline, publish, sources, validation
 from traffic_glue.config import ATHENA, CORRECTED
+from traffic_glue.configuration import Snapshot
 from traffic_glue.run_range import RunRange
 
 DAY = dt.date(2020, 4, 7)
 SPAN = RunRange.for_days(DAY, DAY, 60, 24)
+SPEC = SampleSpec(start_date=dt.date(2020, 4, 5), days=5, lanes=8, seed=5)
+# The plans checked: athena; corrected without a configuration (every lane its own
+# location); corrected with the sample's configuration joined in (the job's default).
+ATHENA_PLAN, UNCONFIGURED, CONFIGURED = (ATHENA, False), (CORRECTED, False), (CORRECTED, True)
+PLANS = [ATHENA_PLAN, UNCONFIGURED, CONFIGURED]
+PLAN_IDS = ["athena", "corrected-unconfigured", "corrected-configured"]
+# The one shuffle's key: the lve_nr in athena, the location in corrected.
+SHUFFLE_KEY = {ATHENA: "lve_nr", CORRECTED: "uniqueid"}
 
 
 @pytest.fixture(scope="module")
 def landing(tmp_path_factory):
     root = tmp_path_factory.mktemp("plan-landing")
-    generate(str(root), SampleSpec(start_date=dt.date(2020, 4, 5), days=5, lanes=8, seed=5))
+    generate(str(root), SPEC)
     return root
 
 
@@ -46,41 +55,85 @@ def _shuffle_keys(plan: str) -> list[str]:
     return re.findall(r"^Arguments: hashpartitioning\(([a-z_]+)#", plan, re.M)
 
 
-def _curated(spark, landing, semantics):
+def _nodes(plan: str) -> list[str]:
+    """The plan's nodes by name, in its (scan-first) order."""
+    return re.findall(r"^\(\d+\) (\w+)", plan, re.M)
+
+
+def _lane_map(spark):
+    """The sample's lanes as one configuration file, as the job makes its lane map."""
+    snapshot = Snapshot("sample.xml", None, sample_lanes(SPEC))
+    return configuration_files.configuration_lane_map(spark, [snapshot])
+
+
+def _curated(spark, landing, semantics, configured=False):
     raw = _raw(spark, landing, semantics)
     readings = sources.readings_to_validate(raw, SPAN)  # as the job composes it
     curated = pipeline.curated_minutes(
-        validation.typed_readings(readings, SPAN.context), semantics, SPAN
+        validation.typed_readings(readings, SPAN.context), semantics, SPAN,
+        lane_map=_lane_map(spark) if configured else None,
     ).rows
     return raw, curated
 
 
-@pytest.mark.parametrize("semantics", [ATHENA, CORRECTED])
-def test_one_shuffle_between_the_scan_and_the_windows(spark, landing, semantics):
-    _, curated = _curated(spark, landing, semantics)
+@pytest.mark.parametrize("semantics, configured", PLANS, ids=PLAN_IDS)
+def test_one_shuffle_between_the_scan_and_the_windows(spark, landing, semantics, configured):
+    _, curated = _curated(spark, landing, semantics, configured)
     plan = _plan(curated)
-    assert _shuffle_keys(plan) == ["lve_nr"]
+    assert _shuffle_keys(plan) == [SHUFFLE_KEY[semantics]]
     # One Exchange, so every window and the lane grouping reuse its partitioning.
     assert re.search(r"^\(\d+\) Window", plan, re.M) and "HashAggregate" in plan
+    nodes = _nodes(plan)
+    assert nodes.count("Exchange") == 1
+    # The configuration's lane map is the only other data, joined without a shuffle.
+    assert nodes.count("BroadcastExchange") == (1 if configured else 0)
+    assert not {"SortMergeJoin", "ShuffledHashJoin", "CartesianProduct"} & set(nodes)
 
 
-@pytest.mark.parametrize("semantics", [ATHENA, CORRECTED])
-def test_at_most_one_more_shuffle_before_the_write(spark, landing, semantics):
-    _, curated = _curated(spark, landing, semantics)
+def test_corrected_joins_the_lane_map_by_broadcast_before_the_one_shuffle(spark, landing):
+    """docs/SEMANTICS.md, "Step 4: the location": each reading is joined with the lane
+    map (a broadcast) before the shuffle, which partitions by the location it gives.
+    The join is on the lane (an equi-join: a hash join), the snapshot's validity a
+    condition of it; a nested-loop join would compare every reading with every lane."""
+    _, curated = _curated(spark, landing, CORRECTED, configured=True)
+    plan = _plan(curated)
+    nodes = _nodes(plan)
+    assert nodes.count("BroadcastHashJoin") == 1
+    assert "BroadcastNestedLoopJoin" not in nodes
+    assert nodes.index("BroadcastExchange") < nodes.index("BroadcastHashJoin") < nodes.index("Exchange")
+    join = re.search(r"^\(\d+\) BroadcastHashJoin\n((?:.+\n)*)", plan, re.M).group(1)
+    assert re.search(r"^Left keys \[1\]: \[unieke_id#\d+\]$", join, re.M)
+    assert re.search(r"^Right keys \[1\]: \[_map_lane#\d+\]$", join, re.M)
+    # A reading of no configured lane stays (a location of its own), the map is built.
+    assert re.search(r"^Join type: LeftOuter$", join, re.M)
+    assert re.search(r"BroadcastHashJoin LeftOuter BuildRight", plan)
+    # [valid_from, valid_to), NULL bounds unbounded, checked in the join itself.
+    condition = re.search(r"^Join condition: (.*)$", join, re.M).group(1)
+    assert re.search(r"isnull\(_map_from#\d+L\) OR \(tijd_waarneming#\d+L >= _map_from#\d+L\)", condition)
+    assert re.search(r"isnull\(_map_to#\d+L\) OR \(tijd_waarneming#\d+L < _map_to#\d+L\)", condition)
+    # The one shuffle partitions by the location the join gave.
+    assert re.search(r"^Arguments: hashpartitioning\(uniqueid#\d+, \d+\), REPARTITION_BY_COL", plan, re.M)
+
+
+@pytest.mark.parametrize("semantics, configured", PLANS, ids=PLAN_IDS)
+def test_at_most_one_more_shuffle_before_the_write(spark, landing, semantics, configured):
+    _, curated = _curated(spark, landing, semantics, configured)
     plan = _plan(publish.layout_for_write(curated))
-    assert _shuffle_keys(plan) == ["lve_nr", "year"]  # the windows', then the write's
+    # the windows', then the write's
+    assert _shuffle_keys(plan) == [SHUFFLE_KEY[semantics], "year"]
 
 
-@pytest.mark.parametrize("semantics", [ATHENA, CORRECTED])
-def test_no_python_udf_on_the_row_path(spark, landing, semantics):
-    _, curated = _curated(spark, landing, semantics)
+@pytest.mark.parametrize("semantics, configured", PLANS, ids=PLAN_IDS)
+def test_no_python_udf_on_the_row_path(spark, landing, semantics, configured):
+    _, curated = _curated(spark, landing, semantics, configured)
     plan = _plan(publish.layout_for_write(curated))
     for python_node in ("BatchEvalPython", "ArrowEvalPython", "PythonUDF", "MapInPandas"):
         assert python_node not in plan
 
 
-def test_the_scan_reads_only_the_needed_columns(spark, landing):
-    _, curated = _curated(spark, landing, CORRECTED)
+@pytest.mark.parametrize("configured", [False, True], ids=["unconfigured", "configured"])
+def test_the_scan_reads_only_the_needed_columns(spark, landing, configured):
+    _, curated = _curated(spark, landing, CORRECTED, configured)
     read_schema = re.search(r"^ReadSchema: struct<([^>]*)>", _plan(curated), re.M).group(1)
     columns = {field.split(":")[0] for field in read_schema.split(",")}
     assert columns == set(validation.READING_COLUMNS)  # 14 of the 30 raw columns
@@ -100,12 +153,13 @@ def test_the_scan_reads_only_the_processing_hours_of_the_requested_day(spark, la
     assert int(others) + 1 == len(raw.files)
 
 
-@pytest.mark.parametrize("semantics", [ATHENA, CORRECTED])
-def test_validation_is_computed_once_not_copied_into_a_filter(spark, landing, semantics):
+@pytest.mark.parametrize("semantics, configured", PLANS, ids=PLAN_IDS)
+def test_validation_is_computed_once_not_copied_into_a_filter(spark, landing, semantics, configured):
     """Spark pushes a filter below deterministic projections by copying what it refers
     to; on the statuses that would be the whole validation, once more per reading (6x
-    slower on the benchmark). No Filter may hold the parse of tijd_laatst_gewijzigd."""
-    _, curated = _curated(spark, landing, semantics)
+    slower on the benchmark). No Filter may hold the parse of tijd_laatst_gewijzigd,
+    nor may the lane map's join copy it."""
+    _, curated = _curated(spark, landing, semantics, configured)
     plan = _plan(curated)
     filters = re.findall(r"^\(\d+\) Filter\n(?:.*\n)*?Condition : (.*)$", plan, re.M)
     assert filters  # the status filter and the output-range filter are there

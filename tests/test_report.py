@@ -11,10 +11,10 @@ def _report() -> RunReport:
     report = RunReport("r1", "job", {"start_date": "2020-04-07", "end_date": "2020-04-07",
                                      "semantics": "corrected"}, "2020-04-08T01:00:00+00:00")
     # 100 read: 3 rejected, 2 outside the days, 4 defect, 1 unknown occupancy,
-    # 90 passed step 1, of which 5 were duplicates -> 85 kept.
+    # 3 of wrong-way lanes, 87 passed steps 1 and 1a, of which 5 were duplicates -> 82 kept.
     statuses = {status: 0 for status in RS}
     statuses.update({RS.BAD_SPEED: 2, RS.BAD_LANE_ID: 1, RS.OUTSIDE_DAYS: 2, RS.DEFECT: 4,
-                     RS.UNKNOWN_OCCUPANCY: 1, RS.DUPLICATE: 5, RS.KEPT: 85})
+                     RS.UNKNOWN_OCCUPANCY: 1, RS.WRONG_WAY_LANE: 3, RS.DUPLICATE: 5, RS.KEPT: 82})
     report.count_readings(ReadingCounts(statuses, days_with_readings=(0,), output_rows=40))
     report.output = {"path": "/out", "rows": 40, "partitions": 2, "files": 2, "bytes": 3_000_000,
                      "max_files_per_partition": 1,
@@ -24,13 +24,18 @@ def _report() -> RunReport:
     return report
 
 
+def _lines(text: str) -> list[str]:
+    return text.split("\n")
+
+
 def test_accounting_is_exact():
     readings = _report().readings
     assert readings["filtered"] == {"outside_days": 2, "defect": 4, "unknown_occupancy": 1,
-                                    "duplicate": 5}
+                                    "wrong_way_lane": 3, "duplicate": 5}
     assert readings["rejected"] == {"bad_speed": 2, "bad_unieke_id": 1}
-    assert (readings["kept"], readings["filtered_total"], readings["rejected_total"]) == (85, 12, 3)
-    assert _report().accounting_holds  # 85 + 12 + 3 == 100
+    assert (readings["read"], readings["kept"], readings["filtered_total"],
+            readings["rejected_total"]) == (100, 82, 15, 3)
+    assert _report().accounting_holds  # 82 + 15 + 3 == 100
 
 
 def test_accounting_that_does_not_add_up_is_flagged():
@@ -39,15 +44,91 @@ def test_accounting_that_does_not_add_up_is_flagged():
     assert json.loads(report.to_json())["accounting_holds"] is False
 
 
+def test_unconfigured_readings_are_of_the_kept_ones_not_another_bucket():
+    """`readings.unconfigured` (corrected) counts kept readings: the accounting is the same."""
+    report = _report()
+    report.readings["unconfigured"] = {"readings": 7, "lanes": 2}
+    values = json.loads(report.to_json())
+    assert values["readings"]["unconfigured"] == {"readings": 7, "lanes": 2}
+    assert values["accounting_holds"] is True
+
+
 def test_summary_names_every_count_and_the_layout():
     text = _report().summary()
-    for expected in ("readings read                 100", "kept                           85",
-                     "left out: duplicate                 5", "rejected: bad_speed                 2",
+    for expected in ("readings read                 100", "kept                           82",
+                     "left out: duplicate                 5", "left out: wrong_way_lane            3",
+                     "rejected: bad_speed                 2",
                      "40 in 2 hour partitions, 2 files (3.0 MB; at most 1 per partition)",
                      "per hour partition   1..1 files, 1.00..2.00 MB",
-                     "location    957:    12 minutes"):
+                     "        957:    12 minutes"):
         assert expected in text, expected
+    # A location without a name (athena's ids) is its id alone.
+    assert "    " + " " * 8 + "957:    12 minutes" in _lines(text)
     assert "rejected readings are in" not in text  # no quarantine was written
+    assert "not in the configuration" not in text  # no unconfigured count: no line
+    assert "locations:" not in text  # the locations table was not recorded
+
+
+def test_summary_lists_left_out_rules_in_the_order_they_apply():
+    lines = [line.split()[2] for line in _lines(_report().summary()) if line.startswith("  left out: ")]
+    assert lines == ["outside_days", "defect", "unknown_occupancy", "wrong_way_lane", "duplicate"]
+
+
+def test_summary_names_the_unconfigured_readings_and_lanes_after_the_counts():
+    report = _report()
+    report.readings["unconfigured"] = {"readings": 1234, "lanes": 2}
+    lines = _lines(report.summary())
+    line = ("  of them, 1,234 readings of 2 lanes not in the configuration "
+            "(each a location of its own, -unieke_id)")
+    assert line in lines
+    # It follows the counts it qualifies: after the kept, left-out and rejected lines.
+    assert lines.index(line) == max(i for i, l in enumerate(lines)
+                                    if l.startswith(("  kept", "  left out:", "  rejected:"))) + 1
+
+
+def test_summary_says_nothing_of_unconfigured_lanes_when_there_are_none():
+    report = _report()
+    report.readings["unconfigured"] = {"readings": 0, "lanes": 0}
+    assert "not in the configuration" not in report.summary()
+
+
+def test_summary_names_the_most_jammed_locations():
+    report = _report()
+    report.top_jam_locations = [
+        {"uniqueid": 398698145, "jam_minutes": 120, "name": "A14 km 94.7 (Parking Kruibeke), direction 1"},
+        {"uniqueid": -957, "jam_minutes": 12, "name": "lane 957 (not in the configuration)"},
+        {"uniqueid": 21, "jam_minutes": 3, "name": None},
+    ]
+    lines = _lines(report.summary())
+    start = lines.index("  most jam minutes (trafficjamindicator = 1):")
+    assert lines[start + 1:start + 4] == [
+        "      398698145:   120 minutes  A14 km 94.7 (Parking Kruibeke), direction 1",
+        "           -957:    12 minutes  lane 957 (not in the configuration)",
+        "             21:     3 minutes",
+    ]
+
+
+def test_summary_says_what_the_run_did_to_the_locations_table():
+    report = _report()
+    # docs/SEMANTICS.md's example: the first run with the real network's configuration.
+    report.output["locations"] = {"table": "traffic.locations", "changed": True, "locations": 2389,
+                                  "versions": 2389, "new_locations": 2389,
+                                  "configurations": ["miv-config-2017-05-18.xml.gz"]}
+    assert "  locations: 2,389 locations (2,389 new) in traffic.locations" in _lines(report.summary())
+    # A lane moved by a later snapshot: more rows than locations, nothing new.
+    report.output["locations"] = {"table": "/out/_locations", "changed": True, "locations": 3,
+                                  "versions": 4, "new_locations": 0, "configurations": ["a", "b"]}
+    assert "  locations: 3 locations (4 rows over configuration versions) in /out/_locations" in _lines(
+        report.summary())
+    # Both, with a thousands separator.
+    report.output["locations"] = {"table": "t", "changed": True, "locations": 1200,
+                                  "versions": 1201, "new_locations": 12}
+    assert "  locations: 1,200 locations (12 new; 1,201 rows over configuration versions) in t" in _lines(
+        report.summary())
+    # A rerun of the same days: the table is left as it was.
+    report.output["locations"] = {"table": "traffic.locations", "changed": False, "locations": 2389,
+                                  "versions": 2389, "new_locations": 0}
+    assert "  locations: 2,389 locations (unchanged) in traffic.locations" in _lines(report.summary())
 
 
 def test_summary_names_the_table_format_its_commit_and_the_days_left_unchanged():

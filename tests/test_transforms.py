@@ -14,9 +14,101 @@ from traffic_glue.statuses import ReadingStatus as RS
 
 ROW_KEY = [S.UNIT_ID, S.OBSERVED_AT]
 
+# Configured locations (`corrected`): two carriageways at one point, as a cabinet
+# (lve_nr) often serves both; and a third location elsewhere.
+D1, D2, D3 = 1001, 1002, 1003
+NOON = T0 + 12 * 3600
+
 
 def _sorted(df, *keys):
     return df.orderBy(*keys)
+
+
+def _lane_map(spark, rows):
+    """A lane map (`transforms.LANE_MAP_SCHEMA`): (lane, valid_from, valid_to, location),
+    bounds in epoch seconds (NULL: unbounded), location NULL for a wrong-way (TR) lane."""
+    return spark.createDataFrame(rows, TR.LANE_MAP_SCHEMA)
+
+
+# --- step 4 of corrected, before the shuffle: the location -----------------------------------
+
+LOCATION_MAP = [
+    (11, None, None, D1),                  # in every snapshot: NULL bounds are unbounded
+    (12, None, NOON, D1),                  # moved by the snapshot of noon: D1 before it ...
+    (12, NOON, None, D2),                  # ... D2 from noon on ([valid_from, valid_to))
+    (14, None, None, None),                # a TR lane: no location
+    (15, None, T0, D2),                    # left out of the snapshot in force [T0, T0 + 1 day) ...
+    (15, T0 + 86400, None, D2),            # ... and back in the next
+]
+LOCATED_SCHEMA = T.StructType([
+    T.StructField(S.LANE_ID, T.IntegerType()), T.StructField(S.OBSERVED_AT, T.LongType()),
+    T.StructField(S.LOCATION_ID, T.IntegerType()), T.StructField(TR.WRONG_WAY, T.BooleanType()),
+])
+
+
+def _located(spark, rows, lane_map):
+    return (
+        readings_df(spark, rows)
+        .transform(TR.with_location, lane_map)
+        .select(S.LANE_ID, S.OBSERVED_AT, S.LOCATION_ID, TR.WRONG_WAY)
+    )
+
+
+def test_with_location_takes_the_configured_location_in_force_at_the_readings_minute(spark):
+    rows = [
+        reading(11, 1, T0 - 10 * 365 * 86400),  # ten years before: the first snapshot's
+        reading(11, 7, T0),                     # whatever lve_nr the reading carries
+        reading(11, 1, T0 + 10 * 365 * 86400),  # ten years after: the last snapshot's
+        reading(12, 1, NOON - 60),
+        reading(12, 1, NOON - 1),               # the last second before the snapshot
+        reading(12, 1, NOON),                   # its first second: the new location
+        reading(12, 1, NOON + 60),
+        reading(13, 1, T0),                     # no configuration holds lane 13: -13
+        reading(14, 1, T0),                     # a TR lane: no location, marked wrong-way
+        reading(15, 1, T0 - 60),                # in force until T0
+        reading(15, 1, T0),                     # not in the snapshot of [T0, T0 + 1 day): -15
+        reading(15, 1, T0 + 86399),
+        reading(15, 1, T0 + 86400),             # back in the next one
+        # A rejected reading without a lane: no location, not wrong-way, not dropped.
+        reading(None, 1, T0, status=RS.BAD_LANE_ID),
+    ]
+    located = _located(spark, rows, _lane_map(spark, LOCATION_MAP))
+    expected = spark.createDataFrame(
+        [(11, T0 - 10 * 365 * 86400, D1, False), (11, T0, D1, False), (11, T0 + 10 * 365 * 86400, D1, False),
+         (12, NOON - 60, D1, False), (12, NOON - 1, D1, False), (12, NOON, D2, False),
+         (12, NOON + 60, D2, False), (13, T0, -13, False), (14, T0, None, True),
+         (15, T0 - 60, D2, False), (15, T0, -15, False), (15, T0 + 86399, -15, False),
+         (15, T0 + 86400, D2, False), (None, T0, None, False)],
+        LOCATED_SCHEMA,
+    )
+    assert_df_equality(located, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_with_location_keeps_every_reading_once_and_adds_only_its_two_columns(spark):
+    rows = [reading(11, 1, T0), reading(12, 1, NOON), reading(13, 1, T0), reading(14, 1, T0),
+            reading(None, 1, T0, status=RS.BAD_LANE_ID),
+            # A rejected reading without a time: still one row (a lane with a bounded span
+            # cannot match it; one with NULL bounds has no other span).
+            reading(11, 1, None, status=RS.BAD_OBSERVED_AT), reading(12, 1, None, status=RS.BAD_OBSERVED_AT)]
+    readings = readings_df(spark, rows)
+    located = readings.transform(TR.with_location, _lane_map(spark, LOCATION_MAP))
+    assert located.columns == readings.columns + [S.LOCATION_ID, TR.WRONG_WAY]
+    assert located.count() == len(rows)
+    assert located.where(F.col(S.LANE_ID).isNull()).select(S.LOCATION_ID, TR.WRONG_WAY).collect() == [(None, False)]
+
+
+def test_with_location_without_a_configuration_makes_every_lane_a_location_of_its_own(spark):
+    rows = [reading(11, 1, T0), reading(12, 1, NOON), reading(14, 1, T0), reading(957, 18, T0),
+            reading(957, 19, T0 + 60), reading(None, 1, T0, status=RS.BAD_LANE_ID)]
+    located = _located(spark, rows, None)
+    expected = spark.createDataFrame(
+        # No configuration says lane 14 is a TR lane: it is a location of its own too;
+        # lane 957 is one location whatever lve_nr it carries.
+        [(11, T0, -11, False), (12, NOON, -12, False), (14, T0, -14, False),
+         (957, T0, -957, False), (957, T0 + 60, -957, False), (None, T0, None, False)],
+        LOCATED_SCHEMA,
+    )
+    assert_df_equality(located, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 # --- step 1: which readings are kept ------------------------------------------------
@@ -35,15 +127,50 @@ def test_reading_status_applies_rules_in_order(spark):
         reading(7, 1, T0 - 3601, status=RS.OUTSIDE_DAYS, defect=1),
         reading(10, 1, T0, defect=1, status=RS.BAD_SPEED),
     ]
-    statuses = (
-        readings_df(spark, rows)
-        .transform(TR.with_reading_status)
-        .select(S.LANE_ID, label_of(F.col(READING_STATUS)).alias(READING_STATUS))
-    )
     expected = spark.createDataFrame(
         [(1, "kept"), (2, "defect"), (3, "defect"), (4, "unknown_occupancy"),
          (5, "unknown_occupancy"), (6, "kept"), (7, "outside_days"), (10, "bad_speed")],
         f"{S.LANE_ID} int, {READING_STATUS} string",
+    )
+    # athena (no location), and corrected without a configuration: the same statuses.
+    for located in (False, True):
+        readings = readings_df(spark, rows)
+        if located:
+            readings = readings.transform(TR.with_location, None)
+        statuses = readings.transform(TR.with_reading_status).select(
+            S.LANE_ID, label_of(F.col(READING_STATUS)).alias(READING_STATUS)
+        )
+        assert_df_equality(statuses, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_reading_status_leaves_a_wrong_way_lanes_reading_out_after_defect_and_occupancy(spark):
+    """Step 1a (`corrected`): a TR lane's reading is `wrong_way_lane`, unless an earlier
+    rule (defect, then unknown occupancy) or validation already gave it a status."""
+    lane_map = _lane_map(spark, [(30, None, None, None), (31, None, None, D1)])  # TR30 beside R31
+    rows = [
+        reading(30, 1, T0),                                          # wrong_way_lane
+        reading(30, 1, T0 + 60, defect=1),                           # defect first
+        reading(30, 1, T0 + 120, defect=None),                       # NULL defect: defect
+        reading(30, 1, T0 + 180, occupancy=-1),                      # unknown occupancy first
+        reading(30, 1, T0 + 240, occupancy=None),
+        reading(30, 1, T0 - 3601, status=RS.OUTSIDE_DAYS),           # validation's stay
+        reading(30, 1, T0 + 300, status=RS.BAD_SPEED),
+        reading(31, 1, T0),                                          # its R lane: kept
+        reading(32, 1, T0),                                          # unconfigured: kept
+        reading(31, 1, T0 + 60, defect=1),
+    ]
+    statuses = (
+        readings_df(spark, rows)
+        .transform(TR.with_location, lane_map)
+        .transform(TR.with_reading_status)
+        .select(S.LANE_ID, S.OBSERVED_AT, label_of(F.col(READING_STATUS)).alias(READING_STATUS))
+    )
+    expected = spark.createDataFrame(
+        [(30, T0, "wrong_way_lane"), (30, T0 + 60, "defect"), (30, T0 + 120, "defect"),
+         (30, T0 + 180, "unknown_occupancy"), (30, T0 + 240, "unknown_occupancy"),
+         (30, T0 - 3601, "outside_days"), (30, T0 + 300, "bad_speed"), (31, T0, "kept"),
+         (32, T0, "kept"), (31, T0 + 60, "defect")],
+        f"{S.LANE_ID} int, {S.OBSERVED_AT} bigint, {READING_STATUS} string",
     )
     assert_df_equality(statuses, expected, ignore_row_order=True, ignore_nullable=True)
 
@@ -53,14 +180,19 @@ def test_reading_status_applies_rules_in_order(spark):
 CONTEXT_START = T0 - 3600
 
 
-def _statused(spark, rows):
-    return readings_df(spark, rows).transform(TR.with_reading_status)
+def _statused(spark, rows, semantics=CORRECTED, lane_map=None):
+    """Step 1 as the pipeline does it: `corrected` locates each reading first (`lane_map`
+    None: no configuration)."""
+    readings = readings_df(spark, rows)
+    if semantics == CORRECTED:
+        readings = readings.transform(TR.with_location, lane_map)
+    return readings.transform(TR.with_reading_status)
 
 
-def _deduplicated(spark, rows):
+def _deduplicated(spark, rows, lane_map=None):
     """As the pipeline does in `corrected`: the kept readings, deduplicated."""
     return (
-        _statused(spark, rows)
+        _statused(spark, rows, CORRECTED, lane_map)
         .transform(TR.filter_kept_readings)
         .transform(TR.deduplicate_readings, CONTEXT_START)
     )
@@ -81,11 +213,12 @@ def test_deduplicate_keeps_latest_modification_as_an_instant(spark):
     ]
     result = (
         _deduplicated(spark, rows)
-        .select(S.LANE_ID, S.OBSERVED_AT, S.intensity(2), S.intensity(3))
+        .select(S.LANE_ID, S.OBSERVED_AT, S.LOCATION_ID, S.intensity(2), S.intensity(3))
     )
     expected = spark.createDataFrame(
-        [(1, T0, 2, 0), (2, T0, 3, 1), (1, T0 + 60, 5, 0)],
-        f"{S.LANE_ID} int, {S.OBSERVED_AT} bigint, {S.intensity(2)} int, {S.intensity(3)} int",
+        [(1, T0, -1, 2, 0), (2, T0, -2, 3, 1), (1, T0 + 60, -1, 5, 0)],
+        f"{S.LANE_ID} int, {S.OBSERVED_AT} bigint, {S.LOCATION_ID} int, {S.intensity(2)} int, "
+        f"{S.intensity(3)} int",
     )
     assert_df_equality(result, expected, ignore_row_order=True, ignore_nullable=True)
 
@@ -117,16 +250,36 @@ def test_deduplicate_never_lets_a_left_out_reading_beat_a_kept_one(spark):
         assert sorted(tuple(r) for r in result.collect()) == [(1, 1, "kept")]
 
 
-def test_deduplicate_keeps_a_reading_per_section_of_a_lane_that_reports_for_two(spark):
-    """A lane moving to another lve_nr may report for both in one minute: each section
-    keeps its reading; duplicates are resolved within a section."""
+def test_deduplicate_keeps_one_reading_of_a_lane_whatever_lve_nr_its_copies_carry(spark):
+    """A lane moving to another lve_nr may report for both in one minute: the copies are
+    one reading of the lane (its location is the configuration's), the latest wins."""
     rows = [
         reading(957, 18, T0, counts=(1, 0, 0, 0), modified="2020-04-07T08:00:00+00:00"),
         reading(957, 18, T0, counts=(2, 0, 0, 0), modified="2020-04-07T09:00:00+00:00"),
         reading(957, 19, T0, counts=(5, 0, 0, 0), modified="2020-04-07T08:00:00+00:00"),
+        # The next minute the copy under lve_nr 19 is the latest.
+        reading(957, 18, T0 + 60, counts=(1, 0, 0, 0), modified="2020-04-07T08:00:00+00:00"),
+        reading(957, 19, T0 + 60, counts=(3, 0, 0, 0), modified="2020-04-07T10:00:00+00:00"),
     ]
-    result = _deduplicated(spark, rows).select(S.UNIT_ID, S.LANE_ID, S.intensity(2))
-    assert sorted(tuple(r) for r in result.collect()) == [(18, 957, 2), (19, 957, 5)]
+    configured = _lane_map(spark, [(957, None, None, D1)])
+    for lane_map, location in ((None, -957), (configured, D1)):
+        result = _deduplicated(spark, rows, lane_map).select(
+            S.UNIT_ID, S.LANE_ID, S.OBSERVED_AT, S.LOCATION_ID, S.intensity(2))
+        assert sorted(tuple(r) for r in result.collect()) == [
+            (18, 957, T0, location, 2), (19, 957, T0 + 60, location, 3),
+        ]
+
+
+def test_deduplicate_leaves_a_wrong_way_lanes_copy_no_say(spark):
+    """A TR lane's reading is left out in step 1a, before duplicates are resolved: the
+    only kept reading of (lane, minute) is the R lane's."""
+    lane_map = _lane_map(spark, [(30, None, None, None), (31, None, None, D1)])
+    rows = [
+        reading(31, 1, T0, counts=(1, 0, 0, 0), modified="2020-04-07T08:00:00+00:00"),
+        reading(30, 1, T0, counts=(9, 0, 0, 0), modified="2020-04-07T09:00:00+00:00"),
+    ]
+    result = _deduplicated(spark, rows, lane_map).select(S.LANE_ID, S.LOCATION_ID, S.intensity(2))
+    assert sorted(tuple(r) for r in result.collect()) == [(31, D1, 1)]
 
 
 # --- step 3: lane speed -------------------------------------------------------------------
@@ -158,18 +311,21 @@ def test_lane_speed(spark, semantics, column):
 
 # --- step 4: grouping lanes -----------------------------------------------------------------
 
+GROUP_KEYS = {ATHENA: [S.UNIT_ID, S.OBSERVED_AT, S.LOCATION_ID], CORRECTED: [S.LOCATION_ID, S.OBSERVED_AT]}
 
-def _grouped(spark, rows, semantics):
-    """Steps 1..4 as the pipeline chains them (`athena` keeps duplicates)."""
+
+def _grouped(spark, rows, semantics, lane_map=None):
+    """Steps 1..4 as the pipeline chains them (`athena` keeps duplicates; `corrected`
+    locates each reading by `lane_map` first, None: no configuration). `athena`'s rows
+    are per (lve_nr, minute), `corrected`'s per (location, minute)."""
     if semantics == ATHENA:
-        readings = _statused(spark, rows).transform(TR.filter_kept_readings)
+        readings = _statused(spark, rows, ATHENA).transform(TR.filter_kept_readings)
     else:
-        readings = _deduplicated(spark, rows)
+        readings = _deduplicated(spark, rows, lane_map)
     return (
         readings.transform(TR.with_lane_speed, semantics)
         .transform(TR.group_lanes, semantics)
-        .transform(TR.with_location_id, semantics)
-        .select(S.UNIT_ID, S.OBSERVED_AT, S.LOCATION_ID, S.CURRENT_SPEED, S.MEAN_VEHICLES_PER_LANE,
+        .select(*GROUP_KEYS[semantics], S.CURRENT_SPEED, S.MEAN_VEHICLES_PER_LANE,
                 *(S.class_total(k) for k in S.COUNTED_CLASSES))
     )
 
@@ -186,6 +342,14 @@ GROUP_ROWS = [
     # unit 2: one lane, nobody passed
     reading(21, 2, T0, counts=(0, 0, 0, 0), speeds=(0, 0, 0, 0)),
 ]
+# corrected: lanes 11 and 12 are one carriageway (D1) of unit 1; lane 13 of the same unit
+# is the other carriageway (D2), lane 14 its TR lane; lane 21 is in no configuration.
+GROUP_MAP = [(11, None, None, D1), (12, None, None, D1), (13, None, None, D2), (14, None, None, None)]
+OTHER_CARRIAGEWAY = [
+    reading(13, 1, T0, counts=(1, 0, 0, 0), speeds=(30, 0, 0, 0)),
+    # A wrong-way driver seen on lane 13's loops: left out, in neither location.
+    reading(14, 1, T0, counts=(5, 0, 0, 0), speeds=(200, 0, 0, 0)),
+]
 
 
 def test_group_lanes_athena_takes_the_largest_lane_present(spark):
@@ -199,44 +363,87 @@ def test_group_lanes_athena_takes_the_largest_lane_present(spark):
             (1, T0 + 120, 12, 50.0, 1, 1, 0, 0, 0),
             (2, T0, 21, None, 0, 0, 0, 0, 0),
         ],
-        _group_schema(),
+        _group_schema(ATHENA),
     )
     assert_approx_df_equality(result, expected, 1e-12, ignore_row_order=True, ignore_nullable=True)
 
 
-def test_group_lanes_corrected_names_the_location_by_its_lve_nr(spark):
-    result = _grouped(spark, GROUP_ROWS, CORRECTED)
+def test_group_lanes_corrected_groups_by_the_configured_carriageway_not_the_lve_nr(spark):
+    result = _grouped(spark, GROUP_ROWS + OTHER_CARRIAGEWAY, CORRECTED, _lane_map(spark, GROUP_MAP))
     expected = spark.createDataFrame(
         [
-            # weighted: (200+70)/3 = 90 and 80 -> 85
-            (1, T0, 1, 85.0, 4, 6, 1, 0, 0),
-            # lane 12 missing: the id is the lve_nr all the same; (90+60)/2 = 75
-            (1, T0 + 60, 1, 75.0, 2, 1, 1, 0, 0),
-            (1, T0 + 120, 1, 50.0, 1, 1, 0, 0, 0),
-            (2, T0, 2, None, 0, 0, 0, 0, 0),
+            # weighted: (200+70)/3 = 90 and 80 -> 85 (the lve_nr rule also averaged in
+            # lane 13 of the other direction: (90+80+30)/3)
+            (D1, T0, 85.0, 4, 6, 1, 0, 0),
+            # lane 12 missing: the location is the configuration's all the same; (90+60)/2 = 75
+            (D1, T0 + 60, 75.0, 2, 1, 1, 0, 0),
+            (D1, T0 + 120, 50.0, 1, 1, 0, 0, 0),
+            # the other carriageway of unit 1: lane 13 alone (its TR lane left out)
+            (D2, T0, 30.0, 1, 1, 0, 0, 0),
+            # lane 21 is in no configuration: a location of its own
+            (-21, T0, None, 0, 0, 0, 0, 0),
         ],
-        _group_schema(),
+        _group_schema(CORRECTED),
+    )
+    assert_approx_df_equality(result, expected, 1e-12, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_group_lanes_corrected_without_a_configuration_is_one_location_per_lane(spark):
+    result = _grouped(spark, GROUP_ROWS, CORRECTED, None)
+    expected = spark.createDataFrame(
+        [
+            (-11, T0, 90.0, 3, 2, 1, 0, 0),       # (200+70)/3
+            (-12, T0, 80.0, 4, 4, 0, 0, 0),
+            (-11, T0 + 60, 75.0, 2, 1, 1, 0, 0),
+            (-11, T0 + 120, 50.0, 1, 1, 0, 0, 0),
+            (-12, T0 + 120, None, 0, 0, 0, 0, 0),  # nobody passed lane 12
+            (-21, T0, None, 0, 0, 0, 0, 0),
+        ],
+        _group_schema(CORRECTED),
+    )
+    assert_approx_df_equality(result, expected, 1e-12, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_group_lanes_corrected_follows_a_lane_moved_at_the_snapshots_time(spark):
+    """Lane 2 is in D1 until the snapshot of noon puts it in D2: its reading of the
+    minute before goes to D1, that of noon itself to D2."""
+    lane_map = _lane_map(spark, [(1, None, None, D1), (2, None, NOON, D1), (2, NOON, None, D2),
+                                 (3, None, None, D2)])
+    speeds = {1: 100, 2: 60, 3: 120}
+    rows = [reading(lane, 437, t, speeds=(speed, 0, 0, 0))
+            for t in (NOON - 60, NOON) for lane, speed in speeds.items()]
+    result = _grouped(spark, rows, CORRECTED, lane_map)
+    expected = spark.createDataFrame(
+        [(D1, NOON - 60, 80.0, 1, 2, 0, 0, 0), (D2, NOON - 60, 120.0, 1, 1, 0, 0, 0),   # (100+60)/2
+         (D1, NOON, 100.0, 1, 1, 0, 0, 0), (D2, NOON, 90.0, 1, 2, 0, 0, 0)],            # (120+60)/2
+        _group_schema(CORRECTED),
     )
     assert_approx_df_equality(result, expected, 1e-12, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_corrected_location_id_does_not_depend_on_the_lanes_read(spark):
-    """The same minutes of a section, read with other lanes beside them (another run's
-    days, a lane that only ever arrived unusable, a defect lane): the same id."""
+    """The same minutes of a carriageway, read with other lanes beside them (another
+    run's days, a lane that only ever arrived unusable, a defect lane, a lane of the
+    same cabinet the configuration does not hold): the same id."""
+    lane_map = _lane_map(spark, [(11, None, None, D1), (13, None, None, D1), (98, None, None, D1),
+                                 (99, None, None, D1)])
     alone = [reading(11, 1, T0), reading(11, 1, T0 + 60)]
     with_others = alone + [reading(99, 1, T0, status=RS.BAD_SPEED),
                            reading(98, 1, T0 + 86400, status=RS.OUTSIDE_DAYS), reading(13, 1, T0 + 60, defect=1),
                            reading(957, 1, T0 + 3600)]
-    ids = {
-        tuple((r[S.OBSERVED_AT], r[S.LOCATION_ID]) for r in
-              _grouped(spark, rows, CORRECTED).where(F.col(S.OBSERVED_AT) < T0 + 3600)
-              .orderBy(S.OBSERVED_AT).collect())
-        for rows in (alone, with_others)
-    }
-    assert ids == {((T0, 1), (T0 + 60, 1))}
+    for configured, location in ((lane_map, D1), (None, -11)):
+        ids = {
+            tuple((r[S.OBSERVED_AT], r[S.LOCATION_ID]) for r in
+                  _grouped(spark, rows, CORRECTED, configured).where(F.col(S.OBSERVED_AT) < T0 + 3600)
+                  .orderBy(S.OBSERVED_AT).collect())
+            for rows in (alone, with_others)
+        }
+        assert ids == {((T0, location), (T0 + 60, location))}
 
 
 def test_corrected_minute_with_only_left_out_readings_writes_nothing(spark):
+    lane_map = _lane_map(spark, [(11, None, None, D1), (12, None, None, D1), (13, None, None, D1),
+                                 (14, None, None, None)])
     rows = [
         reading(11, 1, T0, counts=(2, 0, 0, 0), speeds=(100, 0, 0, 0)),
         # A defect reading of lane 12 beside the kept one of lane 11: ignored in the values.
@@ -244,11 +451,13 @@ def test_corrected_minute_with_only_left_out_readings_writes_nothing(spark):
         reading(11, 1, T0 + 60, counts=(4, 0, 0, 0), speeds=(50, 0, 0, 0)),
         # Minute T0+120: only a defect reading of lane 13.
         reading(13, 1, T0 + 120, counts=(1, 0, 0, 0), speeds=(70, 0, 0, 0), defect=1),
+        # Minute T0+180: only a wrong-way lane's reading.
+        reading(14, 1, T0 + 180, counts=(3, 0, 0, 0), speeds=(90, 0, 0, 0)),
     ]
-    result = _grouped(spark, rows, CORRECTED)
+    result = _grouped(spark, rows, CORRECTED, lane_map)
     expected = spark.createDataFrame(
-        [(1, T0, 1, 100.0, 2, 2, 0, 0, 0), (1, T0 + 60, 1, 50.0, 4, 4, 0, 0, 0)],
-        _group_schema(),
+        [(D1, T0, 100.0, 2, 2, 0, 0, 0), (D1, T0 + 60, 50.0, 4, 4, 0, 0, 0)],
+        _group_schema(CORRECTED),
     )
     assert_approx_df_equality(result, expected, 1e-12, ignore_row_order=True, ignore_nullable=True)
 
@@ -264,25 +473,36 @@ def test_group_lanes_athena_counts_a_duplicate_twice(spark):
     assert (row[S.CURRENT_SPEED], row[S.class_total(2)], row[S.MEAN_VEHICLES_PER_LANE]) == (90.0, 4, 1)
 
 
-def _group_schema():
+def _group_schema(semantics):
+    keys = {
+        ATHENA: [T.StructField(S.UNIT_ID, T.IntegerType()), T.StructField(S.OBSERVED_AT, T.LongType()),
+                 T.StructField(S.LOCATION_ID, T.IntegerType())],
+        CORRECTED: [T.StructField(S.LOCATION_ID, T.IntegerType()), T.StructField(S.OBSERVED_AT, T.LongType())],
+    }[semantics]
     return T.StructType(
-        [T.StructField(S.UNIT_ID, T.IntegerType()), T.StructField(S.OBSERVED_AT, T.LongType()),
-         T.StructField(S.LOCATION_ID, T.IntegerType()), T.StructField(S.CURRENT_SPEED, T.DoubleType()),
-         T.StructField(S.MEAN_VEHICLES_PER_LANE, T.IntegerType())]
+        keys
+        + [T.StructField(S.CURRENT_SPEED, T.DoubleType()), T.StructField(S.MEAN_VEHICLES_PER_LANE, T.IntegerType())]
         + [T.StructField(S.class_total(k), T.IntegerType()) for k in S.COUNTED_CLASSES]
     )
 
 
-def test_intensity_mean_rounds_half_away_from_zero(spark):
+@pytest.mark.parametrize("semantics, key, locations", [
+    (ATHENA, S.UNIT_ID, (1, 2, 3)),
+    (CORRECTED, S.LOCATION_ID, (D1, D2, D3)),
+])
+def test_intensity_mean_rounds_half_away_from_zero(spark, semantics, key, locations):
+    lane_map = _lane_map(spark, [(lane, None, None, location) for lanes, location in
+                                 (((11, 12), D1), ((21, 22), D2), ((31, 32, 33), D3)) for lane in lanes])
     rows = [
         reading(11, 1, T0, counts=(1, 0, 0, 0)), reading(12, 1, T0, counts=(2, 0, 0, 0)),      # 1.5 -> 2
         reading(21, 2, T0, counts=(2, 0, 0, 0)), reading(22, 2, T0, counts=(3, 0, 0, 0)),      # 2.5 -> 3
         reading(31, 3, T0, counts=(1, 0, 0, 0)), reading(32, 3, T0, counts=(1, 1, 0, 0)),
         reading(33, 3, T0, counts=(1, 0, 0, 0)),                                                # 1.33 -> 1
     ]
-    result = _grouped(spark, rows, CORRECTED).select(S.UNIT_ID, S.MEAN_VEHICLES_PER_LANE)
+    result = _grouped(spark, rows, semantics, lane_map if semantics == CORRECTED else None).select(
+        key, S.MEAN_VEHICLES_PER_LANE)
     expected = spark.createDataFrame(
-        [(1, 2), (2, 3), (3, 1)], f"{S.UNIT_ID} int, {S.MEAN_VEHICLES_PER_LANE} int"
+        list(zip(locations, (2, 3, 1))), f"{key} int, {S.MEAN_VEHICLES_PER_LANE} int"
     )
     assert_df_equality(result, expected, ignore_row_order=True, ignore_nullable=True)
 
@@ -352,6 +572,34 @@ def test_rolling_speeds_ignore_nulls_and_are_null_when_all_are(spark):
         assert avg3[:2] == [None, 40.0]
         # athena: rows T0+60 and T0+600 -> 40; corrected: [T0+480, T0+600] holds only NULL
         assert avg3[2] == (40.0 if semantics == ATHENA else None)
+
+
+def test_corrected_series_are_per_location_whatever_their_lve_nr(spark):
+    """`corrected`'s rows carry no lve_nr: a series is one location (`uniqueid`), so the
+    two carriageways of one cabinet, and an unconfigured lane beside them, never share
+    a window."""
+    schema = T.StructType([T.StructField(S.LOCATION_ID, T.IntegerType()),
+                           T.StructField(S.OBSERVED_AT, T.LongType()),
+                           T.StructField(S.CURRENT_SPEED, T.DoubleType())])
+    rows = spark.createDataFrame(
+        [(D1, T0, 10.0), (D2, T0, 100.0), (D1, T0 + 60, 20.0), (D2, T0 + 60, 110.0),
+         (-957, T0 + 60, 1000.0), (D2, T0 + 120, 90.0), (D1, T0 + 180, 40.0)],
+        schema,
+    )
+    result = rows.transform(TR.with_previous_speed, CORRECTED).transform(TR.with_rolling_speeds, CORRECTED)
+    expected = spark.createDataFrame(
+        [
+            # previous at most 60 s earlier; avg3 over [t-120, t]; avg20 over [t-1140, t]
+            (D1, T0, 10.0, None, 10.0, 10.0), (D1, T0 + 60, 20.0, 10.0, 15.0, 15.0),
+            (D1, T0 + 180, 40.0, None, 30.0, 70 / 3),  # T0+60 and T0+180 in [T0+60, T0+180]
+            (D2, T0, 100.0, None, 100.0, 100.0), (D2, T0 + 60, 110.0, 100.0, 105.0, 105.0),
+            (D2, T0 + 120, 90.0, 110.0, 100.0, 100.0),
+            (-957, T0 + 60, 1000.0, None, 1000.0, 1000.0),
+        ],
+        T.StructType(schema.fields + [T.StructField(c, T.DoubleType())
+                                      for c in (S.PREVIOUS_SPEED, S.AVG_SPEED_3, S.AVG_SPEED_20)]),
+    )
+    assert_approx_df_equality(result, expected, 1e-12, ignore_row_order=True, ignore_nullable=True)
 
 
 # --- step 7 and 10: indicators ----------------------------------------------------------
