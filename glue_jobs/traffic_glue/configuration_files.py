@@ -58,6 +58,14 @@ def read_configuration(spark: SparkSession, path: str, span: RunRange) -> list[S
             f"({' or '.join('*' + s for s in SUFFIXES)}) in that folder"
         )
     dated = [(configuration.snapshot_time(e.path), e.path) for e in entries]
+    times: dict[dt.datetime, str] = {}
+    for time, snapshot in dated:
+        if time in times:
+            raise ConfigurationError(
+                f"--configuration_path {path}: {times[time]} and {snapshot} are dated alike "
+                f"({time:%Y-%m-%d %H:%M:%S} UTC): which one is in force?"
+            )
+        times[time] = snapshot
     return [
         Snapshot(p.rsplit("/", 1)[-1], time, configuration.parse_configuration(_read_bytes(spark, p), p))
         for time, p in snapshots_needed(dated, span)
