@@ -364,3 +364,11 @@ def test_the_readme_holds_the_summary_jobs_arguments_as_its_help_does():
     from traffic_glue.arguments import SUMMARY_ARGUMENTS, markdown_table
 
     assert markdown_table(SUMMARY_ARGUMENTS) in (ROOT / "README.md").read_text()
+
+
+def test_locations_may_name_unconfigured_lanes_by_their_negative_ids():
+    """`-unieke_id` is the location of a lane the configuration does not hold; argparse
+    would take a value starting with `-` for an option."""
+    assert parse_job_args(BASE + DAYS + ["--locations", "-31,-957,5"]).locations == (-957, -31, 5)
+    assert parse_job_args(BASE + DAYS + ["--locations", "-31"]).locations == (-31,)
+    assert parse_job_args(BASE + DAYS + ["--locations=-31,7"]).locations == (-31, 7)

@@ -70,12 +70,18 @@ def test_a_real_run_says_its_phases_in_order(tmp_path, capsys, monkeypatch):
     rows.append(raw_reading(11, 1, T0 + 7 * 3600, counts=(1, 0, 0, 0), defect=None) | {"lve_nr": None})
     land_parquet(tmp_path / "raw", rows)
 
-    assert run_job(tmp_path / "raw", tmp_path / "curated", "2020-04-07", "2020-04-07") == 0
+    configuration = tmp_path / "miv-config.xml"
+    configuration.write_text('<mivconfig><meetpunt unieke_id="11"><Ident_8>A0140001</Ident_8>'
+                             "<Kmp_Rsys>1,5</Kmp_Rsys><Rijstrook>R10</Rijstrook></meetpunt></mivconfig>")
+    assert run_job(tmp_path / "raw", tmp_path / "curated", "2020-04-07", "2020-04-07",
+                   "--configuration_path", str(configuration)) == 0
 
     out = capsys.readouterr().out.splitlines()
     said = [line.split("] ", 1)[1] for line in out if line.startswith("traffic-glue [")]
     phases = [text for text in said if not text.startswith("still ")]
     expected = [
+        r"reading the configuration: .*/miv-config\.xml",
+        r"1 snapshot, 1 lane in all \(\d+\.\d s\)",
         r"reading: raw files under .*/raw, processing hours 2020-04-06 23:00 \.\. 2020-04-09 00:00 UTC \(parquet\)",
         r"read 3 folders, 3 files, 61 readings \(\d+\.\d s\)",
         r"computing and writing: 1 day, 2020-04-07\.\.2020-04-07 \(--semantics corrected\) into file:.*/curated",

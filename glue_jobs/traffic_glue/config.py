@@ -16,7 +16,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from traffic_glue.arguments import (
-    SUMMARY_ARGUMENTS, TRANSFORM_ARGUMENTS, documented_names, given_arguments, unknown_argument,
+    SUMMARY_ARGUMENTS, TRANSFORM_ARGUMENTS, documented_names, given_arguments, given_names,
+    unknown_argument,
 )
 from traffic_glue.run_range import RunRange
 
@@ -124,7 +125,8 @@ def _resolved(argv: list[str], required: tuple, optional: tuple, defaults: dict)
     unknown = unknown_argument(argv, [*required, *optional])
     if unknown:
         raise ArgumentError(unknown)
-    present = [name for name in optional if f"--{name}" in argv]
+    given = set(given_names(argv))  # `--name value` or `--name=value`
+    present = [name for name in optional if name in given]
     from traffic_glue.glue import resolved_options  # the one module that imports awsglue
 
     args = resolved_options(argv, list(required) + present)
@@ -404,6 +406,7 @@ def _locations(text: str | None) -> tuple[int, ...] | None:
     if not text:
         return None
     parts = [part.strip() for part in text.split(",") if part.strip()]
-    if not parts or not all(re.fullmatch(r"\d+", part) for part in parts):
+    # A lane the configuration does not hold is location -unieke_id.
+    if not parts or not all(re.fullmatch(r"-?\d+", part) for part in parts):
         raise ArgumentError(f"--locations must be comma-separated location ids, got {text!r}")
     return tuple(sorted({int(part) for part in parts}))

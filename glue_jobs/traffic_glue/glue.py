@@ -46,15 +46,21 @@ _DECLARED_BY_GLUE = frozenset({
 
 
 def _declared_only(argv: list[str], names: set[str]) -> list[str]:
-    """`argv` with only the `--name [value]` pairs of `names`. `getResolvedOptions`
-    parses with argparse, which takes an unknown option for any declared one it begins:
-    Glue's `--conf` would be read as `--configuration_path`."""
-    kept, keep = argv[:1], False
+    """`argv` with only the `--name [value]` pairs of `names`, each as `--name=value`.
+    `getResolvedOptions` parses with argparse, which takes an unknown option for any
+    declared one it begins (Glue's `--conf` would be read as `--configuration_path`),
+    and a value starting with `-` (`--locations -31,-957`) for an option."""
+    kept, name = argv[:1], None
     for token in argv[1:]:
         if token.startswith("--"):
-            keep = token[2:].split("=", 1)[0] in names
-        if keep:
-            kept.append(token)
+            name = token[2:].split("=", 1)[0]
+            if name in names:
+                kept.append(token)
+            if "=" in token or name not in names:
+                name = None
+        elif name is not None:
+            kept[-1] = f"--{name}={token}"
+            name = None
     return kept
 
 

@@ -130,13 +130,11 @@ def create_table(
     location: str | None,
     partitioned_by: tuple[str, ...] = (),
     properties: dict[str, str] | None = None,
-    replace: bool = False,
 ) -> None:
     """`CREATE TABLE IF NOT EXISTS` an Iceberg table (format version 2, snappy Parquet as
     the Parquet format writes it: Iceberg's default is zstd) of `schema`, with
     `properties` besides. A catalog's table is made at `location` (its database too, if
-    missing); a path's table is where its file-based catalog puts it: at the path.
-    `replace`: `CREATE OR REPLACE`, one commit that keeps the old table's history."""
+    missing); a path's table is where its file-based catalog puts it: at the path."""
     in_catalog = not identifier.startswith(PATH_CATALOG_PREFIX)
     if in_catalog:
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {identifier.rsplit('.', 1)[0]}")
@@ -146,7 +144,6 @@ def create_table(
     settings = {"format-version": "2", "write.parquet.compression-codec": "snappy", **(properties or {})}
     listed = ", ".join(f"'{key}'='{value}'" for key, value in settings.items())
     spark.sql(
-        f"{'CREATE OR REPLACE' if replace else 'CREATE'} TABLE "
-        f"{'' if replace else 'IF NOT EXISTS '}{identifier} ({columns}) USING iceberg "
+        f"CREATE TABLE IF NOT EXISTS {identifier} ({columns}) USING iceberg "
         f"{partitions}{where}TBLPROPERTIES ({listed})"
     )

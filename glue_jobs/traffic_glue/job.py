@@ -190,7 +190,8 @@ def read_configuration(spark: SparkSession, config: JobConfig, span: RunRange, r
     with progress.phase("reading the configuration", config.configuration_path) as reading:
         snapshots = configuration_files.read_configuration(spark, config.configuration_path, span)
         lanes = sum(len(s.lanes) for s in snapshots)
-        reading.text = f"{len(snapshots)} snapshot{'s' if len(snapshots) > 1 else ''}, {lanes:,} lanes in all"
+        reading.text = (f"{len(snapshots)} snapshot{'s' if len(snapshots) > 1 else ''}, "
+                        f"{lanes:,} lane{'s' if lanes != 1 else ''} in all")
     report.source["configuration"] = {
         "path": config.configuration_path,
         "snapshots": [
@@ -216,14 +217,14 @@ def read(spark: SparkSession, config: JobConfig, span: RunRange, source_root: st
             skip_corrupt=config.corrupt_files == "skip",
         )
         reading.text = f"read {sources.describe_files(raw_input.files)}"
-    report.source = {
+    report.source.update({
         "root": source_root,
         "format": source_format,
         "processing_hours": [first.isoformat(), after.isoformat()],
         "files": len(raw_input.files),
         "readings_per_file": {f.path: f.rows for f in raw_input.files if f.rows is not None},
         "skipped": raw_input.skipped,
-    }
+    })
     return raw_input
 
 

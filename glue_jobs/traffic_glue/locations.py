@@ -229,9 +229,16 @@ class IcebergLocations:
         return as_rows(self.spark.sql(f"SELECT * FROM {self.identifier} VERSION AS OF {self._read_snapshot}"))
 
     def write(self, rows: list[dict]) -> None:
-        iceberg.create_table(self.spark, self.identifier, LOCATIONS_SCHEMA, self.location,
-                             replace=self._old_schema)
         options = {f"snapshot-property.{RUN_ID}": self.run_id}
+        if self._old_schema:
+            # Schema and rows in one commit (REPLACE TABLE AS SELECT); the table keeps its
+            # location, properties and history.
+            (as_frame(self.spark, rows).writeTo(self.identifier).using("iceberg")
+             .tableProperty("format-version", "2")
+             .tableProperty("write.parquet.compression-codec", "snappy")
+             .options(**options).createOrReplace())
+            return
+        iceberg.create_table(self.spark, self.identifier, LOCATIONS_SCHEMA, self.location)
         if self._read_snapshot is not None:
             # Any commit since the table was read (another run's) fails this one.
             options.update({
