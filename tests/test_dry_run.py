@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from pathlib import Path
 
@@ -71,7 +72,80 @@ def test_a_dry_run_says_what_would_change_and_changes_nothing(spark, published, 
     assert "2020-04-08: replaced, hour 10 written (0 published)" in lines
     assert "2020-04-09: left unchanged, no raw readings (0 published)" in lines
     assert "every other partition is left unchanged (the table holds 30 rows in 3 files)" in lines
-    assert f"locations table: file:{published}/_locations (the lanes of the run's days are added)" in lines
+    assert "configuration: none given: every lane would be a location of its own" in lines
+    assert f"locations table: file:{published}/_locations (the configuration's locations are recorded)" in lines
+
+
+def _snapshot(folder: Path, name: str, lanes: int) -> Path:
+    """A configuration snapshot of `lanes` lanes (11, 12, ...) on one carriageway."""
+    points = "".join(
+        f'<meetpunt unieke_id="{11 + n}"><lve_nr>1</lve_nr><Ident_8>A0140001</Ident_8>'
+        f"<Kmp_Rsys>94,692</Kmp_Rsys><Rijstrook>R{10 + n}</Rijstrook></meetpunt>"
+        for n in range(lanes)
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(gzip.compress(f"<mivconfig>{points}</mivconfig>".encode()))
+    return folder / name
+
+
+def test_a_dry_run_names_the_configuration_snapshots_the_run_would_use(spark, published, tmp_path, capsys):
+    """Days 2020-04-07 .. 08: the run would use the snapshot in force when its context
+    starts (2020-04-06 23:00) and those dated before its output ends (2020-04-09 00:00)."""
+    raw = tmp_path / "raw"
+    land_parquet(raw, _readings(T0 + 5 * HOUR))
+    folder = tmp_path / "configuration"
+    _snapshot(folder, "miv-config-2020-03-01.xml.gz", 3)  # replaced by the next before the run
+    _snapshot(folder, "miv-config-2020-04-01.xml.gz", 2)
+    _snapshot(folder, "miv-config-2020-04-08T120000Z.xml.gz", 3)
+    _snapshot(folder, "miv-config-2020-04-09.xml.gz", 4)  # after the run's days
+    before, last_job = _tree(published), _last_job_id(spark)
+    capsys.readouterr()
+
+    code = run_job(raw, published, "2020-04-07", "2020-04-08", "--dry_run",
+                   "--configuration_path", str(folder))
+
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert _tree(published) == before and _last_job_id(spark) == last_job
+    lines = [line.strip() for line in out.splitlines()]
+    at = lines.index(f"configuration: {folder}")
+    assert lines[at + 1: at + 4] == [
+        "miv-config-2020-04-01.xml.gz: 2 lanes, dated 2020-04-01 00:00:00 UTC",
+        "miv-config-2020-04-08T120000Z.xml.gz: 3 lanes, dated 2020-04-08 12:00:00 UTC",
+        f"table: file:{published} (iceberg), exists",
+    ]
+    assert f"locations table: file:{published}/_locations (the configuration's locations are recorded)" in lines
+
+    # The earliest snapshot is dated after the run's first reading: it covers those too.
+    later = tmp_path / "later"
+    _snapshot(later, "miv-config-2020-04-07T060000Z.xml.gz", 2)
+    single = _snapshot(tmp_path / "single", "network.xml", 3)
+    assert run_job(raw, published, "2020-04-07", "2020-04-07", "--dry_run",
+                   "--configuration_path", str(later)) == 0
+    assert ("miv-config-2020-04-07T060000Z.xml.gz: 2 lanes, dated 2020-04-07 06:00:00 UTC: the earliest "
+            "snapshot, so in force for the run's older readings too") in [
+        line.strip() for line in capsys.readouterr().out.splitlines()]
+    # One file: in force for every reading.
+    assert run_job(raw, published, "2020-04-07", "2020-04-07", "--dry_run",
+                   "--configuration_path", str(single)) == 0
+    assert "network.xml: 3 lanes, in force for every reading" in [
+        line.strip() for line in capsys.readouterr().out.splitlines()]
+    assert _tree(published) == before and _last_job_id(spark) == last_job
+
+
+def test_an_athena_dry_run_says_the_locations_table_is_not_touched(tmp_path, capsys):
+    raw = tmp_path / "raw"
+    land_parquet(raw, _readings(T0 + 5 * HOUR))
+    target = tmp_path / "curated"
+
+    code = run_job(raw, target, "2020-04-07", "2020-04-07", "--dry_run", "--semantics", "athena")
+
+    out = capsys.readouterr().out
+    assert code == 0, out
+    lines = [line.strip() for line in out.splitlines()]
+    assert "locations table: not touched (--semantics athena names no location)" in lines
+    assert not [line for line in lines if line.startswith("configuration:")]  # athena reads none
+    assert not target.exists()
 
 
 def test_a_dry_run_names_what_would_stop_the_run(published, tmp_path, capsys):

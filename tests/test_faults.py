@@ -5,7 +5,9 @@ checks three things: the outcome (the error's one line, or the rows), that the
 partitions already published are there byte for byte (`partition_digests`), and, where
 the run wrote a report, that its accounting holds (read = kept + filtered + rejected).
 
-Numbers below are worked out by hand from `good_readings()`.
+Numbers below are worked out by hand from `good_readings()`. Every run of this file
+gets `good_configuration()`, which puts lanes 11 and 12 (lve_nr 1) on one carriageway
+(`LOCATION_1`) and lane 21 (lve_nr 2) on another (`LOCATION_2`).
 
 The table here is in the Parquet format (`--table_format parquet`), whose publish
 protocol (staging, journal, swap, lock) these tests break on purpose; the Iceberg
@@ -15,6 +17,7 @@ format's faults are in test_iceberg_faults.py.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import re
 import shutil
@@ -35,7 +38,7 @@ from tests.factories import RAW_ARROW_SCHEMA, T0, hour_folder, raw_reading
 from tests import job_helpers
 from tests.job_helpers import job_env, kill_when, last_report, partition_digests, table_rows
 from tools.sample_data import SampleSpec, generate
-from traffic_glue import job, publish, quarantine, storage
+from traffic_glue import configuration, job, publish, quarantine, storage
 from traffic_glue import schema as S
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,8 +52,29 @@ LANE_11_SPEEDS = (90, 80, 30, 35, 100, 95)
 
 
 
+LOCATION_1 = configuration.location_id("A0010001|m1000|main")  # lanes 11 and 12
+LOCATION_2 = configuration.location_id("A0020001|m2000|main")  # lane 21
+_CONFIGURATION: list[str] = []  # its file, once `good_configuration` wrote it
+
+
+@pytest.fixture(scope="module", autouse=True)
+def good_configuration(tmp_path_factory) -> str:
+    """The configuration of the good landing's lanes, for every run of this file."""
+    points = "".join(
+        f'<meetpunt unieke_id="{lane}"><lve_nr>{unit}</lve_nr><Ident_8>{road}</Ident_8>'
+        f"<Kmp_Rsys>{km}</Kmp_Rsys><Rijstrook>{kind}</Rijstrook></meetpunt>"
+        for lane, unit, road, km, kind in [(11, 1, "A0010001", "1,0", "R10"), (12, 1, "A0010001", "1,0", "R11"),
+                                           (21, 2, "A0020001", "2,0", "R10")]
+    )
+    path = tmp_path_factory.mktemp("configuration") / "miv-config-2020-04-01.xml.gz"
+    path.write_bytes(gzip.compress(f"<mivconfig>{points}</mivconfig>".encode()))
+    _CONFIGURATION[:] = [str(path)]
+    return str(path)
+
+
 def run_job(source: Path, target: Path, start: str, end: str, *extra: str) -> int:
-    return job_helpers.run_job(source, target, start, end, "--table_format", "parquet", *extra)
+    return job_helpers.run_job(source, target, start, end, "--table_format", "parquet",
+                               "--configuration_path", _CONFIGURATION[0], *extra)
 
 
 # --- the good landing -------------------------------------------------------------------
@@ -99,7 +123,7 @@ def good_readings() -> list[tuple[dict, int]]:
 
 
 GOOD_READ, GOOD_KEPT, GOOD_ROWS = 58, 53, 35
-GOOD_FILTERED = {"outside_days": 2, "defect": 1, "unknown_occupancy": 1, "duplicate": 1}
+GOOD_FILTERED = {"outside_days": 2, "defect": 1, "unknown_occupancy": 1, "wrong_way_lane": 0, "duplicate": 1}
 
 
 def _by_folder(root: Path, pairs) -> dict[Path, list[dict]]:
@@ -220,8 +244,11 @@ def test_baseline_numbers_by_hand(baseline):
     assert len(baseline["rows"]) == GOOD_ROWS
     # The correction (40 km/h, later tijd_laatst_gewijzigd) won over the 30 km/h reading:
     # location 1 at 12:02 = AVG(lane 11: 40, lane 12: (70 + 60) / 2 = 65) = 52.5.
-    at_1202 = [r for r in baseline["rows"] if r[1] == _at(12, 2) and r[0] == 1]
+    at_1202 = [r for r in baseline["rows"] if r[1] == _at(12, 2) and r[0] == LOCATION_1]
     assert at_1202[0][S.CURATED_COLUMNS.index(S.CURRENT_SPEED)] == 52.5
+    # Two locations, each of 18 minutes but location 2 at 12:04 (unknown occupancy).
+    assert Counter(r[0] for r in baseline["rows"]) == {LOCATION_1: 18, LOCATION_2: 17}
+    assert r["unconfigured"] == {"readings": 0, "lanes": 0}
 
 
 # --- 1. quarantine ---------------------------------------------------------------------

@@ -1,238 +1,316 @@
-"""The locations table (docs/SEMANTICS.md, "The locations table"): a run's lanes, the
-merge into the table, and the table's two formats, on inline rows worked out by hand.
-The job's use of it is in tests/test_job.py."""
+"""The locations table (docs/SEMANTICS.md, "The locations table"): a run's rows from the
+configuration snapshots it used and its unconfigured lanes, the merge into the table,
+and the table's two formats, on hand-made snapshots worked out by hand.
+The job's use of it is in tests/test_job.py and tests/test_configured_locations.py."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 import pyarrow.parquet as pq
 import pytest
-from chispa import assert_df_equality
+from pyspark.sql import types as T
 
-from tests.factories import T0, raw_reading
 from tests.job_helpers import iceberg_table
+from traffic_glue import configuration as C
+from traffic_glue import iceberg
 from traffic_glue import locations as L
 from traffic_glue import publish, storage
-from traffic_glue import schema as S
-from traffic_glue.config import ATHENA, CORRECTED
+from traffic_glue.configuration import ConfiguredLane, Snapshot
 from traffic_glue.report import RunReport
 
-DAY_END = T0 + 86400  # the run's days: 2020-04-07
+APRIL_1 = int(dt.datetime(2020, 4, 1, tzinfo=dt.timezone.utc).timestamp())  # 1585699200
+NOON_7 = int(dt.datetime(2020, 4, 7, 12, tzinfo=dt.timezone.utc).timestamp())  # 1586260800
+APRIL_9, APRIL_10 = APRIL_1 + 8 * 86400, APRIL_1 + 9 * 86400
 
 
-def _at(epoch: int) -> dt.datetime:
-    """An instant for Spark (aware: a naive one would be read in this host's zone)."""
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc)
+def _lane(lane_id, road, kind, longitude, latitude, km=94.692) -> ConfiguredLane:
+    return ConfiguredLane(lane_id=lane_id, lane_name=f"H437L{lane_id % 100:02d}", place="Parking Kruibeke",
+                          road=road, unit_id=437, kilometre_point=km, lane_type=kind,
+                          longitude=longitude, latitude=latitude)
 
 
-def _raw(spark, rows: list[dict]):
-    return spark.createDataFrame(rows, S.RAW_SCHEMA)
+# One cabinet (lve_nr 437) at the A14's km 94.692: both directions, a merging lane of
+# direction 1 and a wrong-way lane of direction 2 (no location). Positions chosen so
+# that the means are exact: (4.25 + 4.75) / 2 = 4.5, (51.0 + 51.5) / 2 = 51.25.
+FIRST = Snapshot("miv-config-2020-04-01.xml.gz", dt.datetime(2020, 4, 1, tzinfo=dt.timezone.utc), (
+    _lane(1201, "A0140001", "R10", 4.25, 51.0),
+    _lane(1202, "A0140001", "R11", 4.75, 51.5),
+    _lane(1203, "A0140002", "R10", 4.0, 51.2),
+    _lane(1206, "A0140002", "TR10", 4.0, 51.2),
+    _lane(1207, "A0140001", "R09", 4.1, 51.3),
+))
+# At 2020-04-07 12:00 lane 1202 moves to direction 2: (4.75 + 4.0) / 2 = 4.375, (51.5 + 51.2) / 2 = 51.35.
+MOVED = Snapshot("miv-config-2020-04-07T120000Z.xml.gz", dt.datetime(2020, 4, 7, 12, tzinfo=dt.timezone.utc), (
+    _lane(1201, "A0140001", "R10", 4.25, 51.0),
+    _lane(1202, "A0140002", "R11", 4.75, 51.5),
+    _lane(1203, "A0140002", "R10", 4.0, 51.2),
+    _lane(1206, "A0140002", "TR10", 4.0, 51.2),
+    _lane(1207, "A0140001", "R09", 4.1, 51.3),
+))
+DIRECTION_1 = C.location_id("A0140001|m94692|main")
+DIRECTION_2 = C.location_id("A0140002|m94692|main")
+MERGING_1 = C.location_id("A0140001|m94692|merge")
+NAME_1 = "A14 km 94.7 (Parking Kruibeke), direction 1"
+NAME_2 = "A14 km 94.7 (Parking Kruibeke), direction 2"
 
 
-def _named(row: dict, name) -> dict:
-    return {**row, S.LANE_NAME: name}
+def _lanes(*lane_ids) -> list[dict]:
+    kinds = {1201: "R10", 1202: "R11", 1203: "R10", 1207: "R09"}
+    return [{"unieke_id": n, "beschrijvende_id": f"H437L{n % 100:02d}", "lane_type": kinds[n], "lve_nr": 437}
+            for n in lane_ids]
 
 
-def _lanes(spark, rows):
-    return spark.createDataFrame(
-        [(unit, lane, name, _at(first), _at(last)) for unit, lane, name, first, last in rows],
-        L.SEEN_LANES_SCHEMA,
-    )
-
-
-def _table(spark, sections):
-    """Table rows from (lve_nr, [(lane, name, first, last), ...])."""
-    rows = []
-    for unit, lanes in sections:
-        entries = [(lane, name, _at(first), _at(last)) for lane, name, first, last in lanes]
-        rows.append((unit, unit, entries, min(e[2] for e in entries), max(e[3] for e in entries)))
-    return spark.createDataFrame(rows, L.LOCATIONS_SCHEMA)
-
-
-# --- a run's lanes ------------------------------------------------------------------------
-
-
-def test_seen_lanes_records_each_section_a_lane_reports_for(spark):
-    noon = T0 + 12 * 3600
-    rows = [
-        # Lane 957 reports for lve 18 until noon, then for lve 19 (at noon for both).
-        raw_reading(957, 18, T0 + 600), raw_reading(957, 18, noon),
-        raw_reading(957, 19, noon), raw_reading(957, 19, noon + 3600),
-        # Defect and unknown-occupancy readings say where a lane reports all the same.
-        raw_reading(50, 18, T0 + 60, defect=1), raw_reading(51, 18, T0 + 120, occupancy=-1),
-        # Not the run's days: the lookback hour before, and the next day (a late folder).
-        raw_reading(52, 18, T0 - 60), raw_reading(957, 18, DAY_END),
-        # No section, or no lane: says nothing.
-        {**raw_reading(53, 18, T0 + 60), S.UNIT_ID: None},
-        {**raw_reading(54, 18, T0 + 60), S.LANE_ID: None},
-    ]
-    result = L.seen_lanes(_raw(spark, rows), T0, DAY_END)
-    expected = _lanes(spark, [
-        (18, 50, "H018L50", T0 + 60, T0 + 60),
-        (18, 51, "H018L51", T0 + 120, T0 + 120),
-        (18, 957, "H018L57", T0 + 600, noon),
-        (19, 957, "H019L57", noon, noon + 3600),
-    ])
-    assert_df_equality(result, expected, ignore_row_order=True, ignore_nullable=True)
-
-
-def test_seen_lanes_takes_the_name_of_the_latest_reading_that_has_one(spark):
-    rows = [
-        _named(raw_reading(11, 1, T0), "H001L10"),
-        _named(raw_reading(11, 1, T0 + 60), "H001L11"),
-        # The latest reading carries no name: the one before it names the lane.
-        _named(raw_reading(11, 1, T0 + 120), None),
-        # Two names at the latest time: the largest.
-        _named(raw_reading(21, 2, T0), "H002L21"),
-        _named(raw_reading(21, 2, T0 + 60), "H002L20"),
-        _named(raw_reading(21, 2, T0 + 60), "H002L22"),
-        # None at all.
-        _named(raw_reading(31, 3, T0), None),
-    ]
-    result = L.seen_lanes(_raw(spark, rows), T0, DAY_END)
-    expected = _lanes(spark, [
-        (1, 11, "H001L11", T0, T0 + 120),
-        (2, 21, "H002L22", T0, T0 + 60),
-        (3, 31, None, T0, T0),
-    ])
-    assert_df_equality(result, expected, ignore_row_order=True, ignore_nullable=True)
-
-
-def test_seen_lanes_reads_text_as_validation_does(spark):
-    """JSON lines carry text: ids and the time parse as validation parses them
-    (an ISO time with its offset; `12.5` is no integer)."""
-    rows = [
-        {S.LANE_NAME: "H001L11", S.LANE_ID: "11", S.UNIT_ID: "+1",
-         S.OBSERVED_AT: "2020-04-07T02:00:00+02:00"},
-        {S.LANE_NAME: "H001L11", S.LANE_ID: "11", S.UNIT_ID: "1", S.OBSERVED_AT: str(T0 + 60)},
-        {S.LANE_NAME: "H001L12", S.LANE_ID: "12.5", S.UNIT_ID: "1", S.OBSERVED_AT: str(T0)},
-    ]
-    text = spark.createDataFrame(rows, ", ".join(
-        f"{name} string" for name in (S.LANE_NAME, S.LANE_ID, S.UNIT_ID, S.OBSERVED_AT)))
-    result = L.seen_lanes(text, T0, DAY_END)
-    assert_df_equality(result, _lanes(spark, [(1, 11, "H001L11", T0, T0 + 60)]),
-                       ignore_nullable=True)
-
-
-@pytest.mark.parametrize("semantics, chosen, units", [
-    (CORRECTED, (19,), [19, 19]),      # corrected ids are lve_nr
-    (ATHENA, (960,), [19, 19]),        # athena ids are lane ids: lane 960's section
-    (ATHENA, (957,), [18, 18, 19, 19]),  # a lane of two sections
-    (CORRECTED, None, [18, 18, 19, 19]),
-])
-def test_of_locations_keeps_the_sections_a_locations_run_replaces(spark, semantics, chosen, units):
-    lanes = _lanes(spark, [(18, 50, "a", T0, T0), (18, 957, "b", T0, T0),
-                           (19, 957, "c", T0, T0), (19, 960, "d", T0, T0)])
-    result = L.of_locations(lanes, chosen, semantics)
-    assert sorted(r[S.UNIT_ID] for r in result.collect()) == units
-
-
-# --- the merge ----------------------------------------------------------------------------
-
-
-def test_merge_into_no_table_makes_one_row_per_section(spark):
-    lanes = _lanes(spark, [
-        (18, 957, "H018L57", T0 + 600, T0 + 43200), (18, 50, "H018L50", T0 + 60, T0 + 60),
-        (19, 957, "H019L57", T0 + 43200, T0 + 46800),
-    ])
-    expected = _table(spark, [
-        (18, [(50, "H018L50", T0 + 60, T0 + 60), (957, "H018L57", T0 + 600, T0 + 43200)]),
-        (19, [(957, "H019L57", T0 + 43200, T0 + 46800)]),
-    ])
-    assert_df_equality(L.merge(None, lanes), expected, ignore_row_order=True, ignore_nullable=True)
-
-
-def test_merge_widens_the_lanes_seen_and_keeps_every_section(spark):
-    day = 86400
-    table = _table(spark, [
-        (18, [(50, "H018L50", T0, T0 + 100), (957, "old", T0, T0 + day)]),
-        (30, [(301, "H030L01", T0, T0 + 10)]),  # not seen by the run: stays as it is
-    ])
-    lanes = _lanes(spark, [
-        (18, 957, "new", T0 + 50, T0 + 2 * day),   # later: its name wins, first_seen stays
-        (18, 50, "later?", T0 - 60, T0 + 50),      # earlier first, older last: old name
-        (19, 957, "H019L57", T0 + day, T0 + day),  # the lane reports for a new section too
-    ])
-    expected = _table(spark, [
-        (18, [(50, "H018L50", T0 - 60, T0 + 100), (957, "new", T0, T0 + 2 * day)]),
-        (19, [(957, "H019L57", T0 + day, T0 + day)]),
-        (30, [(301, "H030L01", T0, T0 + 10)]),
-    ])
-    assert_df_equality(L.merge(table, lanes), expected, ignore_row_order=True, ignore_nullable=True)
-
-
-def test_merge_is_idempotent_and_order_free(spark):
-    first = _lanes(spark, [(18, 50, "H018L50", T0, T0 + 600), (19, 960, "x", T0, T0)])
-    second = _lanes(spark, [(18, 957, "H018L57", T0 + 86400, T0 + 90000),
-                            (18, 50, "H018L5O", T0 + 86400, T0 + 86400)])
-    once = L.merge(L.merge(None, first), second)
-    assert_df_equality(L.merge(once, second), once, ignore_row_order=True)
-    assert_df_equality(L.merge(L.merge(None, second), first), once, ignore_row_order=True)
-    assert_df_equality(L.merge(None, first.unionByName(second)), once, ignore_row_order=True)
-
-
-def test_changes_name_new_sections_and_lanes_under_more_than_one_lve_nr(spark):
-    table = _table(spark, [
-        (18, [(50, "a", T0, T0), (957, "b", T0, T0)]),
-        (19, [(957, "c", T0, T0), (960, "d", T0, T0)]),
-        (20, [(960, "e", T0, T0)]),
-    ])
-    before = [{"lve_nr": 18, "lanes": []}, {"lve_nr": 20, "lanes": []}]
-    assert L.changes(before, L.as_text(table)) == {
-        "sections": 3, "new_sections": [19],
-        "lanes_moved": [{"unieke_id": 957, "lve_nr": [18, 19]}, {"unieke_id": 960, "lve_nr": [19, 20]}],
+def _row(location_id, label, road, direction, group, longitude, latitude, lanes, valid_from, valid_to,
+         snapshot) -> dict:
+    return {
+        "location_id": location_id, "label": label, "road": road, "road_name": "A14",
+        "direction": direction, "lane_group": group, "kilometre_point": 94.692,
+        "place": "Parking Kruibeke", "longitude": longitude, "latitude": latitude, "lanes": lanes,
+        "valid_from": valid_from, "valid_to": valid_to, "configuration": snapshot,
     }
 
 
-# --- the two formats ----------------------------------------------------------------------
+def _first(valid_to) -> list[dict]:
+    """FIRST's three locations (the TR lane 1206 is none), ending at `valid_to`."""
+    return [
+        _row(DIRECTION_1, NAME_1, "A0140001", 1, "main", 4.5, 51.25, _lanes(1201, 1202),
+             APRIL_1, valid_to, FIRST.name),
+        _row(MERGING_1, NAME_1 + ", merging and exit lanes", "A0140001", 1, "merge", 4.1, 51.3,
+             _lanes(1207), APRIL_1, valid_to, FIRST.name),
+        _row(DIRECTION_2, NAME_2, "A0140002", 2, "main", 4.0, 51.2, _lanes(1203), APRIL_1, valid_to,
+             FIRST.name),
+    ]
 
 
-def _rows_of_parquet(folder) -> list[dict]:
-    return sorted(pq.read_table(folder).to_pylist(), key=lambda r: r[S.UNIT_ID])
+def _moved(valid_to=None) -> list[dict]:
+    return [
+        _row(DIRECTION_1, NAME_1, "A0140001", 1, "main", 4.25, 51.0, _lanes(1201), NOON_7, valid_to,
+             MOVED.name),
+        _row(MERGING_1, NAME_1 + ", merging and exit lanes", "A0140001", 1, "merge", 4.1, 51.3,
+             _lanes(1207), NOON_7, valid_to, MOVED.name),
+        _row(DIRECTION_2, NAME_2, "A0140002", 2, "main", 4.375, 51.35, _lanes(1202, 1203), NOON_7,
+             valid_to, MOVED.name),
+    ]
+
+
+def _unconfigured(lane_id) -> dict:
+    return {
+        "location_id": -lane_id, "label": f"lane {lane_id} (not in the configuration)", "road": None,
+        "road_name": None, "direction": None, "lane_group": None, "kilometre_point": None, "place": None,
+        "longitude": None, "latitude": None,
+        "lanes": [{"unieke_id": lane_id, "beschrijvende_id": None, "lane_type": None, "lve_nr": None}],
+        "valid_from": None, "valid_to": None, "configuration": None,
+    }
+
+
+def _key(row: dict) -> tuple:
+    return row["location_id"], -(2**62) if row["valid_from"] is None else row["valid_from"]
+
+
+def _sorted(rows: list[dict]) -> list[dict]:
+    return sorted(rows, key=_key)
+
+
+def test_the_ids_are_those_of_the_keys():
+    """docs/SEMANTICS.md gives one id by hand: the A14, direction 1, at Parking Kruibeke."""
+    assert C.location_id("A0140001|m94692|main") == DIRECTION_1 == 398698145
+    digest = hashlib.sha256(b"A0140002|m94692|main").digest()
+    assert DIRECTION_2 == int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+    assert len({DIRECTION_1, DIRECTION_2, MERGING_1}) == 3
+
+
+# --- a run's rows ---------------------------------------------------------------------------
+
+
+def test_rows_of_one_snapshot_name_its_locations_without_the_wrong_way_lane():
+    """A single file (no time): in force always, so valid_from and valid_to are open."""
+    single = Snapshot("c.xml", None, FIRST.lanes)
+    expected = [{**row, "valid_from": None, "configuration": "c.xml"} for row in _first(None)]
+    assert _sorted(L.rows_of([single])) == _sorted(expected)
+    assert 1206 not in [lane["unieke_id"] for row in L.rows_of([single]) for lane in row["lanes"]]
+
+
+def test_two_snapshots_give_each_location_a_version_valid_until_the_next():
+    expected = _sorted(_first(NOON_7) + _moved(None))
+    assert _sorted(L.rows_of([FIRST, MOVED])) == expected
+    assert _sorted(L.rows_of([MOVED, FIRST])) == expected  # whatever order they come in
+    # A run that read only the later one does not know the earlier one.
+    assert _sorted(L.rows_of([MOVED])) == _sorted(_moved(None))
+
+
+def test_a_lane_no_snapshot_holds_is_a_row_of_its_own_without_a_version():
+    rows = L.rows_of([FIRST], (957, 12))
+    assert _sorted(rows) == _sorted(_first(None) + [_unconfigured(957), _unconfigured(12)])
+    # Without a configuration, only such rows.
+    assert L.rows_of([], (957,)) == [_unconfigured(957)]
+    assert L.rows_of([]) == []
+
+
+def test_label_of_takes_each_locations_latest_version():
+    rows = L.rows_of([FIRST, MOVED], (957,)) + [
+        {**_first(NOON_7)[0], "valid_from": APRIL_1 - 86400, "label": "an older name"},
+    ]
+    assert L.label_of(rows) == {
+        DIRECTION_1: NAME_1, DIRECTION_2: NAME_2, MERGING_1: NAME_1 + ", merging and exit lanes",
+        -957: "lane 957 (not in the configuration)",
+    }
+
+
+def test_rows_go_through_a_frame_unchanged(spark):
+    rows = L.merge([], L.rows_of([FIRST, MOVED], (957,)))
+    frame = L.as_frame(spark, rows)
+    assert frame.schema.fieldNames() == L.LOCATIONS_SCHEMA.fieldNames()
+    assert dict(frame.dtypes)["valid_from"] == "timestamp"
+    assert frame.rdd.getNumPartitions() == 1
+    assert L.as_rows(frame) == rows
+
+
+# --- the merge ------------------------------------------------------------------------------
+
+
+def test_merge_into_no_table_is_the_runs_rows_in_key_order():
+    run = L.rows_of([MOVED, FIRST], (957,))
+    assert L.merge([], run) == _sorted(run) == _sorted(_first(NOON_7) + _moved() + [_unconfigured(957)])
+
+
+def test_merge_replaces_a_row_of_the_same_location_and_version_and_keeps_the_others():
+    old_name = {**_first(None)[0], "label": "A14 km 94.7, direction 1", "lanes": _lanes(1201)}
+    elsewhere = {**_row(7, "somewhere else", "A0120001", 1, "main", 4.4, 51.2, [], APRIL_1, None,
+                        "miv-config-2020-04-01.xml.gz"), "road_name": "A12"}
+    table = _sorted([old_name, elsewhere, _unconfigured(957)])
+    merged = L.merge(table, L.rows_of([FIRST], (957,)))
+    # The run's version of DIRECTION_1 replaces the old one (its name and lanes);
+    # a location the run did not see, and the unconfigured lane, stay.
+    assert merged == _sorted(_first(None) + [elsewhere, _unconfigured(957)])
+    assert len(merged) == 5
+
+
+def test_a_known_end_stays_and_of_two_ends_the_earlier_is_kept():
+    # A run that read a third snapshot (of April 10) knew MOVED's end.
+    table = L.merge([], [{**row, "valid_to": APRIL_10} for row in _moved()])
+    # A run that read FIRST and MOVED only does not know it: the end stays.
+    assert L.merge(table, L.rows_of([FIRST, MOVED])) == _sorted(_first(NOON_7) + _moved(APRIL_10))
+    # One that knows an earlier end (a snapshot of April 9): the earlier is kept.
+    earlier = [{**row, "valid_to": APRIL_9} for row in _moved()]
+    assert L.merge(table, earlier) == _sorted(_moved(APRIL_9))
+    assert L.merge(L.merge([], earlier), table) == _sorted(_moved(APRIL_9))
+    # FIRST's open end becomes known once a run reads MOVED.
+    assert L.merge(L.rows_of([FIRST]), L.rows_of([FIRST, MOVED])) == _sorted(_first(NOON_7) + _moved())
+
+
+def test_merge_is_idempotent_and_order_free():
+    a = L.rows_of([FIRST], (957,))
+    b = L.rows_of([FIRST, MOVED])
+    c = [{**row, "valid_to": APRIL_10} for row in L.rows_of([MOVED])] + L.rows_of([], (12,))
+    once = L.merge(L.merge(L.merge([], a), b), c)
+    assert once == _sorted(_first(NOON_7) + _moved(APRIL_10) + [_unconfigured(957), _unconfigured(12)])
+    assert L.merge(once, a) == L.merge(once, b) == L.merge(once, c) == once
+    for order in ((b, c, a), (c, a, b), (c, b, a), (b, a, c), (a, c, b)):
+        table = []
+        for rows in order:
+            table = L.merge(table, rows)
+        assert table == once
+    assert L.merge([], a + b + c) == L.merge([], c + b + a) == once
+
+
+def test_changes_count_locations_versions_new_ids_and_configurations():
+    before = L.merge([], L.rows_of([FIRST]))
+    after = L.merge(before, L.rows_of([FIRST, MOVED], (957,)))
+    assert L.changes(before, after) == {
+        "locations": 4, "versions": 7, "new_locations": 1,  # -957
+        "configurations": [FIRST.name, MOVED.name],
+    }
+    assert L.changes([], before) == {"locations": 3, "versions": 3, "new_locations": 3,
+                                     "configurations": [FIRST.name]}
+    assert L.changes(after, after)["new_locations"] == 0
+    assert L.changes([], L.rows_of([], (957,))) == {"locations": 1, "versions": 1, "new_locations": 1,
+                                                    "configurations": []}
+
+
+# --- the two formats ------------------------------------------------------------------------
+
+
+def _epoch(moment) -> int | None:
+    """Iceberg's timestamptz reads as an aware UTC time; Parquet's INT96 as naive UTC."""
+    if moment is None:
+        return None
+    return int(moment.replace(tzinfo=dt.timezone.utc).timestamp())
+
+
+def _read(folder, table_format) -> list[tuple]:
+    """The table's rows read without Spark: (location_id, version's file, lanes, from, to)."""
+    if table_format == "iceberg":
+        rows = iceberg_table(folder).scan().to_arrow().to_pylist()
+    else:
+        rows = pq.read_table(folder).to_pylist()
+    return sorted(
+        (r["location_id"], r["configuration"], [lane["unieke_id"] for lane in r["lanes"]],
+         _epoch(r["valid_from"]), _epoch(r["valid_to"]))
+        for r in rows
+    )
+
+
+def _summary(rows: list[dict]) -> list[tuple]:
+    return sorted((r["location_id"], r["configuration"], [lane["unieke_id"] for lane in r["lanes"]],
+                   r["valid_from"], r["valid_to"]) for r in rows)
+
+
+def _digests(folder) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.mark.parametrize("table_format", ["iceberg", "parquet"])
 def test_record_replaces_the_table_and_a_rerun_changes_nothing(spark, tmp_path, table_format):
     curated = storage.qualified(spark, str(tmp_path / "curated"))
-    lanes = _lanes(spark, [(18, 50, "H018L50", T0, T0 + 60), (19, 957, "H019L57", T0, T0)])
-    store = L.open_store(spark, "run-1", table_format, curated, None)
-    said = L.record(store, lanes)
-    assert said == {"table": f"{curated}/_locations", "changed": True, "sections": 2,
-                    "new_sections": [18, 19], "lanes_moved": []}
     folder = tmp_path / "curated" / "_locations"
+    store = L.open_store(spark, "run-1", table_format, curated, None)
+    said = L.record(store, [FIRST], ())
+    assert said == {"table": f"{curated}/_locations", "changed": True, "locations": 3, "versions": 3,
+                    "new_locations": 3, "configurations": [FIRST.name]}
+    assert _read(folder, table_format) == _summary(_first(None))
+    # Read back through the store: every column as written.
+    assert L.open_store(spark, "reader", table_format, curated, None).read() == _sorted(_first(None))
     if table_format == "iceberg":
         table = iceberg_table(folder)
         snapshot = table.current_snapshot().snapshot_id
         assert table.current_snapshot().summary["traffic-glue.run-id"] == "run-1"
-        rows = table.scan().to_arrow().to_pylist()
-    else:
-        rows = _rows_of_parquet(folder)
-    assert [(r["location_id"], r["lve_nr"], [lane["unieke_id"] for lane in r["lanes"]])
-            for r in sorted(rows, key=lambda r: r["lve_nr"])] == [(18, 18, [50]), (19, 19, [957])]
+        assert table.metadata.format_version == 2
+        assert [f.name for f in table.schema().fields] == L.LOCATIONS_SCHEMA.fieldNames()
+    before = _digests(folder)
 
-    again = L.record(L.open_store(spark, "run-2", table_format, curated, None), lanes)
-    assert again["changed"] is False and again["new_sections"] == []
+    again = L.record(L.open_store(spark, "run-2", table_format, curated, None), [FIRST], ())
+    assert again == {**said, "changed": False, "new_locations": 0}
+    assert _digests(folder) == before  # not even a commit
     if table_format == "iceberg":
         assert iceberg_table(folder).current_snapshot().snapshot_id == snapshot
-    more = _lanes(spark, [(18, 957, "H018L57", T0 + 86400, T0 + 86400)])
-    moved = L.record(L.open_store(spark, "run-3", table_format, curated, None), more)
-    assert moved["changed"] is True
-    assert moved["lanes_moved"] == [{"unieke_id": 957, "lve_nr": [18, 19]}]
+
+    later = L.record(L.open_store(spark, "run-3", table_format, curated, None), [FIRST, MOVED], (957,))
+    assert later == {"table": f"{curated}/_locations", "changed": True, "locations": 4, "versions": 7,
+                     "new_locations": 1, "configurations": [FIRST.name, MOVED.name]}
+    assert _read(folder, table_format) == _summary(_first(NOON_7) + _moved() + [_unconfigured(957)])
+    if table_format == "iceberg":
+        assert iceberg_table(folder).current_snapshot().summary["traffic-glue.run-id"] == "run-3"
+    # A run that read only the first snapshot again changes nothing: FIRST's end stays known.
+    last = L.record(L.open_store(spark, "run-4", table_format, curated, None), [FIRST], (957,))
+    assert last["changed"] is False and last["versions"] == 7
+    assert _read(folder, table_format) == _summary(_first(NOON_7) + _moved() + [_unconfigured(957)])
 
 
 def test_an_iceberg_write_fails_if_another_run_committed_since_the_read(spark, tmp_path):
     curated = storage.qualified(spark, str(tmp_path / "curated"))
-    lanes = _lanes(spark, [(18, 50, "H018L50", T0, T0 + 60)])
-    L.record(L.open_store(spark, "run-1", "iceberg", curated, None), lanes)
+    L.record(L.open_store(spark, "run-1", "iceberg", curated, None), [FIRST], ())
     slow = L.open_store(spark, "run-2", "iceberg", curated, None)
     read = slow.read()
-    L.record(L.open_store(spark, "run-3", "iceberg", curated, None),
-             _lanes(spark, [(19, 957, "H019L57", T0, T0)]))
+    L.record(L.open_store(spark, "run-3", "iceberg", curated, None), [FIRST, MOVED], ())
     with pytest.raises(Exception, match="[Ff]ound conflicting files"):
-        slow.write(L.merge(read, _lanes(spark, [(20, 960, "x", T0, T0)])))
-    units = [r["lve_nr"] for r in iceberg_table(tmp_path / "curated" / "_locations").scan().to_arrow().to_pylist()]
-    assert sorted(units) == [18, 19]  # run-3's section stays; run-2 changed nothing
+        slow.write(L.merge(read, L.rows_of([FIRST], (957,))))
+    # run-3's versions stay; run-2 changed nothing (no -957).
+    table = iceberg_table(tmp_path / "curated" / "_locations")
+    assert _read(tmp_path / "curated" / "_locations", "iceberg") == _summary(_first(NOON_7) + _moved())
+    assert table.current_snapshot().summary["traffic-glue.run-id"] == "run-3"
 
 
 def test_a_parquet_swap_cut_short_is_finished_by_the_next_run(spark, tmp_path):
@@ -240,9 +318,9 @@ def test_a_parquet_swap_cut_short_is_finished_by_the_next_run(spark, tmp_path):
     its renames leaves a journal that the next run's `publish.recover` carries out."""
     curated = storage.qualified(spark, str(tmp_path / "curated"))
     store = L.open_store(spark, "run-1", "parquet", curated, None)
-    L.record(store, _lanes(spark, [(18, 50, "H018L50", T0, T0 + 60)]))
+    L.record(store, [FIRST], ())
     # run-2 staged its table and wrote its journal, moved the old folder aside, and died.
-    newer = L.merge(store.read(), _lanes(spark, [(19, 957, "H019L57", T0, T0)])).localCheckpoint()
+    newer = L.as_frame(spark, L.merge(store.read(), L.rows_of([FIRST, MOVED])))
     swap = "run-2-locations"
     newer.write.parquet(f"{publish.staging_dir(curated, swap)}/{L.FOLDER}")
     storage.write_json(spark, f"{curated}/{publish.JOURNAL}/{swap}.json",
@@ -250,19 +328,93 @@ def test_a_parquet_swap_cut_short_is_finished_by_the_next_run(spark, tmp_path):
     storage.rename(spark, f"{curated}/{L.FOLDER}", f"{curated}/{publish.TRASH}/{swap}/{L.FOLDER}")
     assert not (tmp_path / "curated" / "_locations").exists()
     assert publish.recover(spark, curated) == [swap]
-    assert [r["lve_nr"] for r in _rows_of_parquet(tmp_path / "curated" / "_locations")] == [18, 19]
+    assert _read(tmp_path / "curated" / "_locations", "parquet") == _summary(_first(NOON_7) + _moved())
+
+
+# The earlier `lve_nr` rule's table: a row per lve_nr, its lanes with first and last seen.
+_SEEN_LANE = T.StructType([
+    T.StructField("unieke_id", T.IntegerType()), T.StructField("beschrijvende_id", T.StringType()),
+    T.StructField("first_seen", T.TimestampType()), T.StructField("last_seen", T.TimestampType()),
+])
+OLD_SCHEMA = T.StructType([
+    T.StructField("location_id", T.IntegerType()), T.StructField("lve_nr", T.IntegerType()),
+    T.StructField("lanes", T.ArrayType(_SEEN_LANE)),
+    T.StructField("first_seen", T.TimestampType()), T.StructField("last_seen", T.TimestampType()),
+])
+
+
+def test_an_old_schema_iceberg_table_is_replaced_in_one_commit_keeping_its_history(spark, tmp_path):
+    curated = storage.qualified(spark, str(tmp_path / "curated"))
+    folder = tmp_path / "curated" / "_locations"
+    identifier = iceberg.path_table(spark, f"{curated}/{L.FOLDER}")
+    iceberg.create_table(spark, identifier, OLD_SCHEMA, f"{curated}/{L.FOLDER}")
+    seen = dt.datetime.fromtimestamp(APRIL_1, dt.timezone.utc)
+    spark.createDataFrame([(18, 18, [(957, "H018L57", seen, seen)], seen, seen)], OLD_SCHEMA) \
+        .writeTo(identifier).append()
+    old_snapshot = iceberg_table(folder).current_snapshot().snapshot_id
+
+    said = L.record(L.open_store(spark, "run-1", "iceberg", curated, None), [FIRST], ())
+
+    # The old table's rows do not count as locations of this rule: all three are new.
+    assert said == {"table": f"{curated}/_locations", "changed": True, "locations": 3, "versions": 3,
+                    "new_locations": 3, "configurations": [FIRST.name]}
+    table = iceberg_table(folder)
+    assert [f.name for f in table.schema().fields] == L.LOCATIONS_SCHEMA.fieldNames()
+    assert _read(folder, "iceberg") == _summary(_first(None))
+    assert table.current_snapshot().summary["traffic-glue.run-id"] == "run-1"
+    # The old rows stay in the table's history.
+    assert old_snapshot in [s.snapshot_id for s in table.snapshots()]
+    history = table.scan(snapshot_id=old_snapshot).to_arrow().to_pylist()
+    assert [(r["location_id"], r["lve_nr"], [lane["unieke_id"] for lane in r["lanes"]]) for r in history] \
+        == [(18, 18, [957])]
+    # The next run reads the new table as it is: a rerun changes nothing.
+    again = L.record(L.open_store(spark, "run-2", "iceberg", curated, None), [FIRST], ())
+    assert again["changed"] is False
+    assert iceberg_table(folder).current_snapshot().snapshot_id == table.current_snapshot().snapshot_id
+
+
+def test_an_old_schema_iceberg_table_is_replaced_by_one_commit(spark, tmp_path):
+    """docs/SEMANTICS.md, "What a run records": `CREATE OR REPLACE`, one commit. Readers
+    see the old table, then the new one with its rows; never a table of the new schema
+    without them (nor does a run that dies in between leave one)."""
+    curated = storage.qualified(spark, str(tmp_path / "curated"))
+    folder = tmp_path / "curated" / "_locations"
+    identifier = iceberg.path_table(spark, f"{curated}/{L.FOLDER}")
+    iceberg.create_table(spark, identifier, OLD_SCHEMA, f"{curated}/{L.FOLDER}")
+    seen = dt.datetime.fromtimestamp(APRIL_1, dt.timezone.utc)
+    spark.createDataFrame([(18, 18, [(957, "H018L57", seen, seen)], seen, seen)], OLD_SCHEMA) \
+        .writeTo(identifier).append()
+    versions = len(iceberg_table(folder).metadata.metadata_log)
+
+    L.record(L.open_store(spark, "run-1", "iceberg", curated, None), [FIRST], ())
+
+    table = iceberg_table(folder)
+    assert _read(folder, "iceberg") == _summary(_first(None))
+    # Every table version since the old one holds the new rows.
+    assert len(table.metadata.metadata_log) == versions + 1
+
+
+def test_an_old_schema_parquet_table_is_rewritten_whole(spark, tmp_path):
+    curated = storage.qualified(spark, str(tmp_path / "curated"))
+    seen = dt.datetime.fromtimestamp(APRIL_1, dt.timezone.utc)
+    spark.createDataFrame([(18, 18, [(957, "H018L57", seen, seen)], seen, seen)], OLD_SCHEMA) \
+        .write.parquet(f"{curated}/{L.FOLDER}")
+    said = L.record(L.open_store(spark, "run-1", "parquet", curated, None), [FIRST], ())
+    assert said["changed"] is True and said["new_locations"] == 3
+    assert pq.read_schema(next((tmp_path / "curated" / "_locations").glob("*.parquet"))).names \
+        == L.LOCATIONS_SCHEMA.fieldNames()
+    assert _read(tmp_path / "curated" / "_locations", "parquet") == _summary(_first(None))
 
 
 def test_the_report_summary_says_it_in_one_line():
     report = RunReport("r1", "job", {}, "2020-04-08T01:00:00+00:00")
     report.output = {"path": "/out", "locations": {
-        "table": "traffic.locations", "changed": True, "sections": 1934,
-        "new_sections": list(range(1, 8)),
-        "lanes_moved": [{"unieke_id": 900 + n, "lve_nr": [n, n + 1]} for n in range(7)]}}
+        "table": "traffic.locations", "changed": True, "locations": 2389, "versions": 2401,
+        "new_locations": 12, "configurations": ["miv-config-2020-04-01.xml.gz", "miv-config-2020-04-07.xml.gz"]}}
     lines = [line for line in report.summary().splitlines() if "locations:" in line]
     assert lines == [
-        "  locations: 1,934 sections (7 new: 1, 2, 3, 4, 5, ...; lane 900 under lve_nr 0, 1; "
-        "lane 901 under lve_nr 1, 2; lane 902 under lve_nr 2, 3; lane 903 under lve_nr 3, 4; "
-        "lane 904 under lve_nr 4, 5; 7 lanes under more than one lve_nr in all) in traffic.locations"]
-    report.output["locations"].update(changed=False, new_sections=[], lanes_moved=[])
-    assert "  locations: 1,934 sections (unchanged) in traffic.locations" in report.summary()
+        "  locations: 2,389 locations (12 new; 2,401 rows over configuration versions) in traffic.locations"]
+    report.output["locations"].update(versions=2389, new_locations=2389)
+    assert "  locations: 2,389 locations (2,389 new) in traffic.locations" in report.summary()
+    report.output["locations"].update(changed=False, new_locations=0)
+    assert "  locations: 2,389 locations (unchanged) in traffic.locations" in report.summary()

@@ -1,15 +1,17 @@
 """What a run replaces, in both table formats: exactly the rows it was asked to, and
 nothing else. Each test compares the rows that must stay before and after.
 
-Three locations (corrected ids = their lve_nr: 1, 3, 5), readings at 06:00-06:02
-and 12:00-12:02 on 2020-04-07 and 2020-04-08; one vehicle a minute, so a lane's speed
-is the location's `currentspeed`. The `old` landing drives at 90 km/h, the `new` one at
+Three locations: lanes 11, 31 and 51 (lve_nr 1, 3, 5), each a carriageway of its own
+in the runs' configuration (`corrected` ids `LOCATION`), readings at 06:00-06:02 and
+12:00-12:02 on 2020-04-07 and 2020-04-08; one vehicle a minute, so a lane's speed is
+the location's `currentspeed`. The `old` landing drives at 90 km/h, the `new` one at
 50 km/h everywhere.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import shutil
 from pathlib import Path
@@ -18,10 +20,15 @@ import pytest
 
 from tests.factories import T0, land_parquet, raw_reading
 from tests.job_helpers import is_iceberg, last_report, partition_digests, run_job, table_rows
-from traffic_glue import sinks
+from traffic_glue import configuration, sinks
 
 DAY_7, DAY_8 = dt.date(2020, 4, 7), dt.date(2020, 4, 8)
 LANES = {11: 1, 31: 3, 51: 5}  # lane -> lve_nr
+# lane -> its carriageway: road A001 (lane 11), A003, A005, direction 1, at km lve_nr.
+ROADS = {lane: (f"A00{unit}0001", f"{unit},0") for lane, unit in LANES.items()}
+LOCATION = {11: configuration.location_id("A0010001|m1000|main"),
+            31: configuration.location_id("A0030001|m3000|main"),
+            51: configuration.location_id("A0050001|m5000|main")}
 SPEED_OLD, SPEED_NEW = 90, 50
 FORMATS = ("iceberg", "parquet")
 
@@ -32,6 +39,21 @@ def _readings(speed: int, days=(0, 1), hours=(6, 12)) -> list[dict]:
                     counts=(1, 0, 0, 0), speeds=(speed, 0, 0, 0))
         for lane, unit in LANES.items() for day in days for hour in hours for minute in range(3)
     ]
+
+
+def _write_configuration(path: Path) -> Path:
+    points = "".join(
+        f'<meetpunt unieke_id="{lane}"><lve_nr>{LANES[lane]}</lve_nr><Ident_8>{road}</Ident_8>'
+        f"<Kmp_Rsys>{km}</Kmp_Rsys><Rijstrook>R10</Rijstrook></meetpunt>"
+        for lane, (road, km) in ROADS.items()
+    )
+    path.write_bytes(gzip.compress(f"<mivconfig>{points}</mivconfig>".encode()))
+    return path
+
+
+@pytest.fixture(scope="module")
+def configuration_path(tmp_path_factory) -> str:
+    return str(_write_configuration(tmp_path_factory.mktemp("configuration") / "miv-config-2020-04-01.xml.gz"))
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +67,16 @@ def landings(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module", params=FORMATS)
-def published(request, landings, tmp_path_factory) -> dict:
+def published(request, landings, configuration_path, tmp_path_factory) -> dict:
     """A table of the old landing over both days, in each format, and its rows."""
     target = tmp_path_factory.mktemp(f"published-{request.param}") / "curated"
     assert run_job(landings["old"], target, "2020-04-07", "2020-04-08",
-                   "--table_format", request.param) == 0
+                   "--table_format", request.param, "--configuration_path", configuration_path) == 0
     rows = table_rows(target)
     assert len(rows) == 3 * 2 * 2 * 3 and {r[2] for r in rows} == {float(SPEED_OLD)}
-    return {"format": request.param, "target": target, "rows": rows, "landing": landings["old"]}
+    assert {r[0] for r in rows} == set(LOCATION.values())  # one carriageway per lane
+    return {"format": request.param, "target": target, "rows": rows, "landing": landings["old"],
+            "configuration": configuration_path}
 
 
 def copy_of(published: dict, tmp_path: Path) -> Path:
@@ -73,7 +97,10 @@ def _day(row) -> dt.date:
 
 
 def _run(landing: Path, target: Path, published: dict, start: str, end: str, *extra: str) -> int:
-    return run_job(landing, target, start, end, "--table_format", published["format"], *extra)
+    """A run over `target` with the published table's format and configuration (which
+    an `athena` run does not read)."""
+    return run_job(landing, target, start, end, "--table_format", published["format"],
+                   "--configuration_path", published["configuration"], *extra)
 
 
 def test_the_table_format_is_what_was_asked(published):
@@ -82,15 +109,16 @@ def test_the_table_format_is_what_was_asked(published):
 
 def test_locations_replace_only_those_locations_rows_of_the_run_days(landings, published, tmp_path):
     target = copy_of(published, tmp_path)
+    chosen = LOCATION[31]  # lane 31's carriageway
     assert _run(landings["new"], target, published, "2020-04-07", "2020-04-07",
-                "--locations", "3") == 0
+                "--locations", str(chosen)) == 0
     after = table_rows(target)
-    replaced = [r for r in after if r[0] == 3 and _day(r) == DAY_7]
+    replaced = [r for r in after if r[0] == chosen and _day(r) == DAY_7]
     assert [(r[1], r[2]) for r in replaced] == [
         (T0 + h * 3600 + 60 * m, float(SPEED_NEW)) for h in (6, 12) for m in range(3)]
-    # Every other row, of location 3 on the 8th and of 1 and 5 on both days, as it was.
-    kept = [r for r in after if not (r[0] == 3 and _day(r) == DAY_7)]
-    assert kept == [r for r in published["rows"] if not (r[0] == 3 and _day(r) == DAY_7)]
+    # Every other row, of that location on the 8th and of the others on both days, as it was.
+    kept = [r for r in after if not (r[0] == chosen and _day(r) == DAY_7)]
+    assert kept == [r for r in published["rows"] if not (r[0] == chosen and _day(r) == DAY_7)]
     assert len(after) == len(published["rows"])
 
 
@@ -103,7 +131,8 @@ def test_a_day_without_raw_readings_is_left_as_it_is(landings, published, tmp_pa
     assert [r for r in after if _day(r) == DAY_7] == [r for r in published["rows"] if _day(r) == DAY_7]
     # The 8th: replaced; its 06:00 hour has no row any more, so it is removed.
     assert sorted((r[0], r[1], r[2]) for r in after if _day(r) == DAY_8) == sorted(
-        (unit, T0 + 86400 + 12 * 3600 + 60 * m, float(SPEED_NEW)) for unit in LANES.values() for m in range(3))
+        (location, T0 + 86400 + 12 * 3600 + 60 * m, float(SPEED_NEW))
+        for location in LOCATION.values() for m in range(3))
     report = last_report(target)
     assert report["output"]["days_left_unchanged"] == ["2020-04-07"]
     assert report["output"]["partitions_removed"] == ["year=2020/month=4/day=8/hour=6"]

@@ -79,6 +79,11 @@ def test_text_values_parse_to_typed_readings(spark):
     ({S.LANE_ID: "1e3"}, RS.BAD_LANE_ID),
     ({S.LANE_ID: "0x10"}, RS.BAD_LANE_ID),
     ({S.LANE_ID: "2147483648"}, RS.BAD_LANE_ID),  # beyond int
+    # Not above 0: the feed numbers lanes from 1, and -unieke_id is an unconfigured
+    # lane's location (-398698145 would be the id of the A14's direction 1 at km 94.7).
+    ({S.LANE_ID: "0"}, RS.BAD_LANE_ID),
+    ({S.LANE_ID: "-1"}, RS.BAD_LANE_ID),
+    ({S.LANE_ID: "-398698145"}, RS.BAD_LANE_ID),
     ({S.UNIT_ID: "abc"}, RS.BAD_UNIT_ID),
     ({S.UNIT_ID: ""}, RS.BAD_UNIT_ID),
     ({S.OBSERVED_AT: None}, RS.BAD_OBSERVED_AT),
@@ -117,6 +122,8 @@ def test_each_reject_reason(spark, changes, reason):
     {S.OCCUPANCY: None},
     {S.LANE_NAME: None, S.harmonic_speed(2): "x", S.intensity(1): "-9"},  # not used
     {S.OBSERVED_AT: f"+{NOON}"},
+    {S.LANE_ID: "1"},  # the lowest lane id
+    {S.LANE_ID: "+7"},
     {S.OBSERVED_AT: "2020-04-07T12:00:00 Europe/Brussels"},
 ])
 def test_values_that_are_not_rejected(spark, changes):
@@ -128,12 +135,13 @@ def test_the_first_reason_in_the_documented_order_wins(spark):
         text_row(unit="abc", **{I2: "-1", S2: "251"}),  # bad_lve_nr before negative_intensity
         text_row(lane=None, unit=None, t=None),  # the time first: no run owns the reading
         text_row(lane=None, unit=None),  # then bad_unieke_id
+        text_row(lane="-11", unit="abc"),  # bad_unieke_id (not above 0) before bad_lve_nr
         text_row(t="soon", **{S.MODIFIED_AT: "soon"}),
         text_row(**{S.MODIFIED_AT: "soon", I3: None}),
         text_row(**{I3: None, S.intensity(4): "-2"}),
         text_row(**{S.intensity(4): "-2", I2: "4", S2: "251"}),
     ]
-    assert reasons(spark, rows) == [RS.BAD_UNIT_ID, RS.BAD_OBSERVED_AT, RS.BAD_LANE_ID,
+    assert reasons(spark, rows) == [RS.BAD_UNIT_ID, RS.BAD_OBSERVED_AT, RS.BAD_LANE_ID, RS.BAD_LANE_ID,
                                     RS.BAD_OBSERVED_AT, RS.BAD_MODIFIED_AT, RS.BAD_INTENSITY,
                                     RS.NEGATIVE_INTENSITY]
 
@@ -210,8 +218,8 @@ def test_a_malformed_record_is_rejected_first(spark):
 
 
 def test_a_rejected_reading_keeps_its_values_and_gets_its_reason(spark):
-    """Validation only labels; that a rejected lane names no location is
-    `transforms.with_location_id`'s rule (tests/test_transforms.py)."""
+    """Validation only labels; that a rejected reading reaches no location is step 1's
+    rule (`transforms.with_reading_status`, tests/test_transforms.py)."""
     rows = [text_row(), text_row(lane="99", **{I2: "4", S2: "251"})]
     result = typed(spark, rows).select(S.LANE_ID, S.UNIT_ID, READING_STATUS)
     expected = spark.createDataFrame([(11, 1, None), (99, 1, int(RS.BAD_SPEED))],
