@@ -165,11 +165,21 @@ def _job_report(out: Path) -> dict:
     return json.loads(Path(reports[0]).read_text())
 
 
+# The configuration the landing's lanes come from (tools/sample_data.py's default): the
+# job and the floor make `corrected`'s carriageway locations from it, as on Glue.
+CONFIGURATION = REPO / "tests" / "fixtures" / "network" / "miv-config-2017-05-18.xml.gz"
+
+
+def _configuration(mode: str, flag: str) -> list[str]:
+    return [flag, str(CONFIGURATION)] if mode == "corrected" else []
+
+
 def _job_command(raw: Path, out: Path, start: dt.date, end: dt.date, mode: str) -> list[str]:
     return [
         sys.executable, "glue_jobs/traffic_transform.py", "--JOB_NAME", "bench",
         "--source_path", str(raw), "--target_path", str(out),
         "--start_date", start.isoformat(), "--end_date", end.isoformat(), "--semantics", mode,
+        *_configuration(mode, "--configuration_path"),
     ]
 
 
@@ -177,6 +187,7 @@ def _floor_command(raw: Path, out: Path, start: dt.date, end: dt.date, mode: str
     return [
         sys.executable, "-m", "benchmarks.floor", "--raw", str(raw), "--out", str(out),
         "--start-date", start.isoformat(), "--end-date", end.isoformat(), "--semantics", mode,
+        *_configuration(mode, "--configuration-path"),
     ]
 
 

@@ -1,7 +1,7 @@
 """The Spark floor: the job's computation in one mode with none of the job's checks.
 
     .venv/bin/python -m benchmarks.floor --raw DIR --out DIR --start-date D --end-date D
-        [--semantics athena|corrected]
+        [--semantics athena|corrected] [--configuration-path FILE_OR_FOLDER]
 
 What Spark itself needs on this machine for a run's computation: the job's own plan
 (`sources.readings_to_validate`, the scan with its pruning; `pipeline.curated_minutes`;
@@ -29,7 +29,7 @@ sys.path[:0] = [str(REPO), str(REPO / "glue_jobs")]
 
 from pyspark.sql import types as T  # noqa: E402
 
-from traffic_glue import pipeline, publish, sources  # noqa: E402
+from traffic_glue import configuration_files, pipeline, publish, sources  # noqa: E402
 from traffic_glue import schema as S  # noqa: E402
 from traffic_glue.config import ATHENA, SEMANTICS  # noqa: E402
 from traffic_glue.run_range import RunRange  # noqa: E402
@@ -47,6 +47,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--start-date", required=True, type=dt.date.fromisoformat)
     parser.add_argument("--end-date", required=True, type=dt.date.fromisoformat)
     parser.add_argument("--semantics", choices=SEMANTICS, default=ATHENA)
+    parser.add_argument("--configuration-path",
+                        help="corrected: the configuration the job gets as --configuration_path")
     return parser.parse_args(argv)
 
 
@@ -65,7 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     readings = sources.readings_to_validate(raw, span).select(
         *READING_COLUMNS, code(None).alias(READING_STATUS)
     )
-    curated = pipeline.curated_minutes(readings, args.semantics, span, counted=False)
+    lane_map = None
+    if args.semantics != ATHENA and args.configuration_path:
+        snapshots = configuration_files.read_configuration(spark, args.configuration_path, span)
+        lane_map = configuration_files.configuration_lane_map(spark, snapshots)
+    curated = pipeline.curated_minutes(readings, args.semantics, span, counted=False, lane_map=lane_map)
     publish.write_staged(curated.rows, str(args.out))
     rows = spark.read.parquet(str(args.out)).count()
     print(json.dumps({"rows": rows, "seconds": round(time.monotonic() - started, 3)}))
