@@ -69,7 +69,7 @@ job: sample ## Run the transform job alone over the sample (START_DATE, END_DATE
 	  --start_date $(START_DATE) --end_date $(END_DATE) --semantics $(SEMANTICS) \
 	  --configuration_path $(CONFIGURATION)
 
-run: sample ## Run the workflow locally from its template (crawler, trigger, job) over the sample
+run: sample ## Run the workflow locally from its template (crawler and configuration fetch, transform, summary) over the sample
 	$(PY) -m workflows.local_runner --raw $(DATA)/raw --curated $(DATA)/curated \
 	  --start-date $(START_DATE) --end-date $(END_DATE) --semantics $(SEMANTICS) \
 	  --configuration $(CONFIGURATION)

@@ -94,3 +94,35 @@ def land_json(root: Path, rows: list[dict], arrival_epoch: int, name="part-0.jso
     path = folder / name
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+
+
+# --- lanes that come and go, and one that moves (tests/test_job.py, tests/test_parity.py) ---
+
+NOON_8TH = T0 + 86400 + 12 * 3600  # 2020-04-08 12:00Z
+
+
+def minutes(lane: int, unit: int, start: int, end: int) -> list[dict]:
+    """A reading a minute in [start, end] (epoch seconds), speeds varying by the minute."""
+    return [raw_reading(lane, unit, t, counts=(2, 1, 0, 0), speeds=(60 + t // 60 % 37, 50, 0, 0))
+            for t in range(start, end + 1, 60)]
+
+
+def moving_lane_readings() -> list[dict]:
+    """Lanes that come and go, 2020-04-07 and 08, as the readings' lve_nr tell it:
+
+    - lve 18: lane 50 on the 7th only (06:00-06:29, 22:00-23:59), lane 957 on the 8th
+      only, until noon (an id made of the largest lane read was 957 in a two-day run
+      and 50 in a run of the 7th alone);
+    - at noon on the 8th lane 957 moves to lve 19: it reports for both at 12:00 (the
+      same reading twice, under two lve_nr), then for 19 until 13:00;
+    - lve 19: lane 960 on both days, 11:00-14:00.
+    """
+    day_8 = T0 + 86400
+    return (
+        minutes(50, 18, T0 + 6 * 3600, T0 + 6 * 3600 + 29 * 60)
+        + minutes(50, 18, T0 + 22 * 3600, day_8 - 60)
+        + minutes(957, 18, day_8, NOON_8TH)
+        + minutes(957, 19, NOON_8TH, NOON_8TH + 3600)
+        + minutes(960, 19, T0 + 11 * 3600, T0 + 14 * 3600)
+        + minutes(960, 19, day_8 + 11 * 3600, day_8 + 14 * 3600)
+    )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
-import shutil
 from collections import Counter
 from pathlib import Path
 

@@ -11,7 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.factories import RAW_ARROW_SCHEMA, T0, hour_folder, land_parquet, raw_reading
+from tests.factories import (
+    NOON_8TH, RAW_ARROW_SCHEMA, T0, hour_folder, land_parquet, moving_lane_readings, raw_reading,
+)
 from tests.job_helpers import (
     iceberg_table, is_iceberg, last_report, partition_digests, run_job, table_rows,
 )
@@ -247,40 +249,12 @@ def test_readings_all_left_out_exit_non_zero_and_change_nothing(tmp_path, capsys
 
 # --- locations: ids that do not depend on what a run reads ---------------------------------
 
-NOON_8TH = T0 + 86400 + 12 * 3600
 APRIL_1 = T0 - 6 * 86400  # 2020-04-01 00:00Z
 FIRST = "miv-config-2020-04-01.xml.gz"
 MOVED = "miv-config-2020-04-08T120000Z.xml.gz"  # in force from NOON_8TH
 # The carriageways of the A14 at Parking Kruibeke (docs/SEMANTICS.md gives the first's id).
 DIRECTION_1 = configuration.location_id("A0140001|m94692|main")
 DIRECTION_2 = configuration.location_id("A0140002|m94692|main")
-
-
-def _minutes(lane: int, unit: int, start: int, end: int) -> list[dict]:
-    """A reading a minute in [start, end] (epoch seconds), speeds varying by the minute."""
-    return [raw_reading(lane, unit, t, counts=(2, 1, 0, 0), speeds=(60 + t // 60 % 37, 50, 0, 0))
-            for t in range(start, end + 1, 60)]
-
-
-def moving_lane_readings() -> list[dict]:
-    """Lanes that come and go, 2020-04-07 and 08, as the readings' lve_nr tell it:
-
-    - lve 18: lane 50 on the 7th only (06:00-06:29, 22:00-23:59), lane 957 on the 8th
-      only, until noon (an id made of the largest lane read was 957 in a two-day run
-      and 50 in a run of the 7th alone);
-    - at noon on the 8th lane 957 moves to lve 19: it reports for both at 12:00 (the
-      same reading twice, under two lve_nr), then for 19 until 13:00;
-    - lve 19: lane 960 on both days, 11:00-14:00.
-    """
-    day_8 = T0 + 86400
-    return (
-        _minutes(50, 18, T0 + 6 * 3600, T0 + 6 * 3600 + 29 * 60)
-        + _minutes(50, 18, T0 + 22 * 3600, day_8 - 60)
-        + _minutes(957, 18, day_8, NOON_8TH)
-        + _minutes(957, 19, NOON_8TH, NOON_8TH + 3600)
-        + _minutes(960, 19, T0 + 11 * 3600, T0 + 14 * 3600)
-        + _minutes(960, 19, day_8 + 11 * 3600, day_8 + 14 * 3600)
-    )
 
 
 def _configuration(folder: Path, name: str, lanes) -> Path:

@@ -343,7 +343,9 @@ OLD_SCHEMA = T.StructType([
 ])
 
 
-def test_an_old_schema_iceberg_table_is_replaced_in_one_commit_keeping_its_history(spark, tmp_path):
+def _old_schema_table(spark, tmp_path):
+    """A locations table of the earlier `lve_nr` rule, with one section: the curated
+    table's location and the locations table's folder."""
     curated = storage.qualified(spark, str(tmp_path / "curated"))
     folder = tmp_path / "curated" / "_locations"
     identifier = iceberg.path_table(spark, f"{curated}/{L.FOLDER}")
@@ -351,6 +353,11 @@ def test_an_old_schema_iceberg_table_is_replaced_in_one_commit_keeping_its_histo
     seen = dt.datetime.fromtimestamp(APRIL_1, dt.timezone.utc)
     spark.createDataFrame([(18, 18, [(957, "H018L57", seen, seen)], seen, seen)], OLD_SCHEMA) \
         .writeTo(identifier).append()
+    return curated, folder
+
+
+def test_an_old_schema_iceberg_table_is_replaced_in_one_commit_keeping_its_history(spark, tmp_path):
+    curated, folder = _old_schema_table(spark, tmp_path)
     old_snapshot = iceberg_table(folder).current_snapshot().snapshot_id
 
     said = L.record(L.open_store(spark, "run-1", "iceberg", curated, None), [FIRST], ())
@@ -377,13 +384,7 @@ def test_an_old_schema_iceberg_table_is_replaced_by_one_commit(spark, tmp_path):
     """docs/SEMANTICS.md, "What a run records": `CREATE OR REPLACE`, one commit. Readers
     see the old table, then the new one with its rows; never a table of the new schema
     without them (nor does a run that dies in between leave one)."""
-    curated = storage.qualified(spark, str(tmp_path / "curated"))
-    folder = tmp_path / "curated" / "_locations"
-    identifier = iceberg.path_table(spark, f"{curated}/{L.FOLDER}")
-    iceberg.create_table(spark, identifier, OLD_SCHEMA, f"{curated}/{L.FOLDER}")
-    seen = dt.datetime.fromtimestamp(APRIL_1, dt.timezone.utc)
-    spark.createDataFrame([(18, 18, [(957, "H018L57", seen, seen)], seen, seen)], OLD_SCHEMA) \
-        .writeTo(identifier).append()
+    curated, folder = _old_schema_table(spark, tmp_path)
     versions = len(iceberg_table(folder).metadata.metadata_log)
 
     L.record(L.open_store(spark, "run-1", "iceberg", curated, None), [FIRST], ())

@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.factories import T0, land_parquet, raw_reading
+from tests.factories import T0, land_parquet, minutes, moving_lane_readings
 from tests.job_helpers import iceberg_table, last_report, run_job, table_rows
 from tests.test_duckdb_reference import lane, write_configuration
 from tools.duckdb_reference import curated_rows, locations, reading_counts, unconfigured_lanes
@@ -236,15 +236,6 @@ def test_parity_on_json_lines(json_landing, tmp_path, semantics):
         assert_locations_recorded(target, json_landing, configuration, source_format="json")
 
 
-NOON_8TH = T0 + 86400 + 12 * 3600
-
-
-def _minutes(lane_id: int, unit: int, start: int, end: int) -> list[dict]:
-    """A reading a minute in [start, end] (epoch seconds), speeds varying by the minute."""
-    return [raw_reading(lane_id, unit, t, counts=(2, 1, 0, 0), speeds=(60 + t // 60 % 37, 50, 0, 0))
-            for t in range(start, end + 1, 60)]
-
-
 @pytest.fixture(scope="module")
 def moving_landing(tmp_path_factory):
     """Lanes that report on different days, and one that moves at noon on the 8th, in
@@ -259,16 +250,7 @@ def moving_landing(tmp_path_factory):
     - lane 51 (the 7th, 10:00-10:30) is in no snapshot: location -51.
     """
     root = tmp_path_factory.mktemp("landing-moving")
-    day_8 = T0 + 86400
-    land_parquet(root / "raw", (
-        _minutes(50, 18, T0 + 6 * 3600, T0 + 6 * 3600 + 29 * 60)
-        + _minutes(50, 18, T0 + 22 * 3600, day_8 - 60)
-        + _minutes(957, 18, day_8, NOON_8TH)
-        + _minutes(957, 19, NOON_8TH, NOON_8TH + 3600)
-        + _minutes(960, 19, T0 + 11 * 3600, T0 + 14 * 3600)
-        + _minutes(960, 19, day_8 + 11 * 3600, day_8 + 14 * 3600)
-        + _minutes(51, 18, T0 + 10 * 3600, T0 + 10 * 3600 + 30 * 60)
-    ))
+    land_parquet(root / "raw", moving_lane_readings() + minutes(51, 18, T0 + 10 * 3600, T0 + 10 * 3600 + 30 * 60))
     folder = root / "configuration"
     write_configuration(folder / "miv-config-2020-04-07.xml", [
         lane(50, "A0140001", "94,69", "R10", 18), lane(957, "A0140001", "94,69", "R11", 18),
