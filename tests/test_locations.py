@@ -267,7 +267,7 @@ def test_record_replaces_the_table_and_a_rerun_changes_nothing(spark, tmp_path, 
     curated = storage.qualified(spark, str(tmp_path / "curated"))
     folder = tmp_path / "curated" / "_locations"
     store = L.open_store(spark, "run-1", table_format, curated, None)
-    said = L.record(store, [FIRST], ())
+    said = L.record(store, L.rows_of([FIRST], ()))
     assert said == {"table": f"{curated}/_locations", "changed": True, "locations": 3, "versions": 3,
                     "new_locations": 3, "configurations": [FIRST.name]}
     assert _read(folder, table_format) == _summary(_first(None))
@@ -281,30 +281,30 @@ def test_record_replaces_the_table_and_a_rerun_changes_nothing(spark, tmp_path, 
         assert [f.name for f in table.schema().fields] == L.LOCATIONS_SCHEMA.fieldNames()
     before = _digests(folder)
 
-    again = L.record(L.open_store(spark, "run-2", table_format, curated, None), [FIRST], ())
+    again = L.record(L.open_store(spark, "run-2", table_format, curated, None), L.rows_of([FIRST], ()))
     assert again == {**said, "changed": False, "new_locations": 0}
     assert _digests(folder) == before  # not even a commit
     if table_format == "iceberg":
         assert iceberg_table(folder).current_snapshot().snapshot_id == snapshot
 
-    later = L.record(L.open_store(spark, "run-3", table_format, curated, None), [FIRST, MOVED], (957,))
+    later = L.record(L.open_store(spark, "run-3", table_format, curated, None), L.rows_of([FIRST, MOVED], (957,)))
     assert later == {"table": f"{curated}/_locations", "changed": True, "locations": 4, "versions": 7,
                      "new_locations": 1, "configurations": [FIRST.name, MOVED.name]}
     assert _read(folder, table_format) == _summary(_first(NOON_7) + _moved() + [_unconfigured(957)])
     if table_format == "iceberg":
         assert iceberg_table(folder).current_snapshot().summary["traffic-glue.run-id"] == "run-3"
     # A run that read only the first snapshot again changes nothing: FIRST's end stays known.
-    last = L.record(L.open_store(spark, "run-4", table_format, curated, None), [FIRST], (957,))
+    last = L.record(L.open_store(spark, "run-4", table_format, curated, None), L.rows_of([FIRST], (957,)))
     assert last["changed"] is False and last["versions"] == 7
     assert _read(folder, table_format) == _summary(_first(NOON_7) + _moved() + [_unconfigured(957)])
 
 
 def test_an_iceberg_write_fails_if_another_run_committed_since_the_read(spark, tmp_path):
     curated = storage.qualified(spark, str(tmp_path / "curated"))
-    L.record(L.open_store(spark, "run-1", "iceberg", curated, None), [FIRST], ())
+    L.record(L.open_store(spark, "run-1", "iceberg", curated, None), L.rows_of([FIRST], ()))
     slow = L.open_store(spark, "run-2", "iceberg", curated, None)
     read = slow.read()
-    L.record(L.open_store(spark, "run-3", "iceberg", curated, None), [FIRST, MOVED], ())
+    L.record(L.open_store(spark, "run-3", "iceberg", curated, None), L.rows_of([FIRST, MOVED], ()))
     with pytest.raises(Exception, match="[Ff]ound conflicting files"):
         slow.write(L.merge(read, L.rows_of([FIRST], (957,))))
     # run-3's versions stay; run-2 changed nothing (no -957).
@@ -318,7 +318,7 @@ def test_a_parquet_swap_cut_short_is_finished_by_the_next_run(spark, tmp_path):
     its renames leaves a journal that the next run's `publish.recover` carries out."""
     curated = storage.qualified(spark, str(tmp_path / "curated"))
     store = L.open_store(spark, "run-1", "parquet", curated, None)
-    L.record(store, [FIRST], ())
+    L.record(store, L.rows_of([FIRST], ()))
     # run-2 staged its table and wrote its journal, moved the old folder aside, and died.
     newer = L.as_frame(spark, L.merge(store.read(), L.rows_of([FIRST, MOVED])))
     swap = "run-2-locations"
@@ -360,7 +360,7 @@ def test_an_old_schema_iceberg_table_is_replaced_in_one_commit_keeping_its_histo
     curated, folder = _old_schema_table(spark, tmp_path)
     old_snapshot = iceberg_table(folder).current_snapshot().snapshot_id
 
-    said = L.record(L.open_store(spark, "run-1", "iceberg", curated, None), [FIRST], ())
+    said = L.record(L.open_store(spark, "run-1", "iceberg", curated, None), L.rows_of([FIRST], ()))
 
     # The old table's rows do not count as locations of this rule: all three are new.
     assert said == {"table": f"{curated}/_locations", "changed": True, "locations": 3, "versions": 3,
@@ -375,7 +375,7 @@ def test_an_old_schema_iceberg_table_is_replaced_in_one_commit_keeping_its_histo
     assert [(r["location_id"], r["lve_nr"], [lane["unieke_id"] for lane in r["lanes"]]) for r in history] \
         == [(18, 18, [957])]
     # The next run reads the new table as it is: a rerun changes nothing.
-    again = L.record(L.open_store(spark, "run-2", "iceberg", curated, None), [FIRST], ())
+    again = L.record(L.open_store(spark, "run-2", "iceberg", curated, None), L.rows_of([FIRST], ()))
     assert again["changed"] is False
     assert iceberg_table(folder).current_snapshot().snapshot_id == table.current_snapshot().snapshot_id
 
@@ -387,7 +387,7 @@ def test_an_old_schema_iceberg_table_is_replaced_by_one_commit(spark, tmp_path):
     curated, folder = _old_schema_table(spark, tmp_path)
     versions = len(iceberg_table(folder).metadata.metadata_log)
 
-    L.record(L.open_store(spark, "run-1", "iceberg", curated, None), [FIRST], ())
+    L.record(L.open_store(spark, "run-1", "iceberg", curated, None), L.rows_of([FIRST], ()))
 
     table = iceberg_table(folder)
     assert _read(folder, "iceberg") == _summary(_first(None))
@@ -400,7 +400,7 @@ def test_an_old_schema_parquet_table_is_rewritten_whole(spark, tmp_path):
     seen = dt.datetime.fromtimestamp(APRIL_1, dt.timezone.utc)
     spark.createDataFrame([(18, 18, [(957, "H018L57", seen, seen)], seen, seen)], OLD_SCHEMA) \
         .write.parquet(f"{curated}/{L.FOLDER}")
-    said = L.record(L.open_store(spark, "run-1", "parquet", curated, None), [FIRST], ())
+    said = L.record(L.open_store(spark, "run-1", "parquet", curated, None), L.rows_of([FIRST], ()))
     assert said["changed"] is True and said["new_locations"] == 3
     assert pq.read_schema(next((tmp_path / "curated" / "_locations").glob("*.parquet"))).names \
         == L.LOCATIONS_SCHEMA.fieldNames()

@@ -203,7 +203,6 @@ def read_configuration(spark: SparkSession, config: JobConfig, span: RunRange, r
     return snapshots
 
 
-
 def read(spark: SparkSession, config: JobConfig, span: RunRange, source_root: str,
          source_format: str, report: RunReport, progress: Progress) -> sources.RawInput:
     """The run's raw files and readings (`sources`)."""
@@ -366,8 +365,9 @@ def finish(spark: SparkSession, config: JobConfig, sink, recorded: str | None, c
         # (docs/SEMANTICS.md, "The locations table", says what a crash in between leaves).
         store = locations.open_store(spark, run_id=report.run_id, table_format=sink.table_format,
                                      curated_location=target, curated_table=config.target_table)
-        report.output["locations"] = locations.record(store, snapshots, written.unconfigured_lanes)
-        labels = locations.label_of(locations.rows_of(snapshots, written.unconfigured_lanes))
+        rows = locations.rows_of(snapshots, written.unconfigured_lanes)
+        report.output["locations"] = locations.record(store, rows)
+        labels = locations.label_of(rows)
     with progress.phase("summarising", "the locations with the most jam minutes"):
         published = sink.published_rows(written.days)
         report.top_jam_locations = [

@@ -141,11 +141,11 @@ def changes(before: list[dict], after: list[dict]) -> dict:
     }
 
 
-def record(store, snapshots: list[Snapshot], unconfigured_lanes: tuple[int, ...]) -> dict:
-    """Merge the run's rows into the table `store` holds and replace it, unless that
-    changes nothing (a rerun of the same days); what the report says of it."""
+def record(store, run_rows: list[dict]) -> dict:
+    """Merge the run's rows (`rows_of`) into the table `store` holds and replace it,
+    unless that changes nothing (a rerun of the same days); what the report says of it."""
     before = store.read()
-    after = merge(before, rows_of(snapshots, unconfigured_lanes))
+    after = merge(before, run_rows)
     changed = after != before
     if changed:
         store.write(after)
