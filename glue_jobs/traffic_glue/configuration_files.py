@@ -27,10 +27,6 @@ def _is_document(path: str) -> bool:
     return path.rstrip("/").lower().endswith(SUFFIXES)
 
 
-def _read_bytes(spark: SparkSession, path: str) -> bytes:
-    return bytes(storage.read_bytes(spark, path))
-
-
 def snapshots_needed(dated: list[tuple[dt.datetime, str]], span: RunRange) -> list[tuple[dt.datetime, str]]:
     """Of `dated` (time, path) snapshots, those in force at some minute of the run's
     context range: the last one dated at or before its start (or the earliest, which
@@ -50,7 +46,7 @@ def read_configuration(spark: SparkSession, path: str, span: RunRange) -> list[S
         if not storage.exists(spark, path):
             raise ConfigurationError(f"--configuration_path {path} does not exist")
         name = path.rstrip("/").rsplit("/", 1)[-1]
-        return [Snapshot(name, None, configuration.parse_configuration(_read_bytes(spark, path), path))]
+        return [Snapshot(name, None, configuration.parse_configuration(storage.read_bytes(spark, path), path))]
     entries = [e for e in storage.list_files(spark, path) if _is_document(e.path)]
     if not entries:
         raise ConfigurationError(
@@ -67,7 +63,7 @@ def read_configuration(spark: SparkSession, path: str, span: RunRange) -> list[S
             )
         times[time] = snapshot
     return [
-        Snapshot(p.rsplit("/", 1)[-1], time, configuration.parse_configuration(_read_bytes(spark, p), p))
+        Snapshot(p.rsplit("/", 1)[-1], time, configuration.parse_configuration(storage.read_bytes(spark, p), p))
         for time, p in snapshots_needed(dated, span)
     ]
 
