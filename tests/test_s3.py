@@ -30,12 +30,17 @@ import pytest
 from pyiceberg.table import StaticTable
 
 from tests.job_helpers import ROOT, SCRIPT, iceberg_rows, job_env, kill_when, run_job, table_rows
+from tests.network import CONFIGURATION
 from tools.sample_data import SampleSpec, generate
 
 RAW, CURATED = "raw", "curated"
 TABLE = f"s3a://{CURATED}/traffic_minutes"
 DAY = "2020-04-07"
 KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+# Every run reads the traffic centre's configuration as on Glue: from the raw bucket
+# (the fetch job's folder of snapshots), through S3A; the local runs from the file.
+CONFIGURATION_FOLDER = "configuration"
+S3_CONFIGURATION = ("--configuration_path", f"s3a://{RAW}/{CONFIGURATION_FOLDER}/")
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +59,7 @@ def local_rows(landings, tmp_path_factory) -> dict[str, list[tuple]]:
     rows = {}
     for name, landing in landings.items():
         target = tmp_path_factory.mktemp(f"local-{name}") / "curated"
-        assert run_job(landing, target, DAY, DAY) == 0
+        assert run_job(landing, target, DAY, DAY, "--configuration_path", str(CONFIGURATION)) == 0
         rows[name] = table_rows(target)
     assert rows["old"] != rows["new"]
     return rows
@@ -67,6 +72,7 @@ def s3(endpoint, spark, monkeypatch):
     client = boto3.client("s3", endpoint_url=endpoint)
     for bucket in (RAW, CURATED):
         client.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    client.upload_file(str(CONFIGURATION), RAW, f"{CONFIGURATION_FOLDER}/{CONFIGURATION.name}")
     hadoop = spark.sparkContext._jsc.hadoopConfiguration()
     from traffic_glue.session import s3a_conf
 
@@ -99,7 +105,7 @@ def job_process(endpoint: str, source: str, log: Path) -> subprocess.Popen:
     env = job_env(AWS_ENDPOINT_URL_S3=endpoint, **KEYS)
     env.pop("AWS_ENDPOINT_URL", None)  # S3 only: what the README's example sets
     command = [sys.executable, str(SCRIPT), "--JOB_NAME", "s3-test", "--source_path", source,
-               "--target_path", TABLE, "--start_date", DAY, "--end_date", DAY]
+               "--target_path", TABLE, "--start_date", DAY, "--end_date", DAY, *S3_CONFIGURATION]
     return subprocess.Popen(command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
                             start_new_session=True)
 
@@ -111,12 +117,14 @@ def test_the_job_run_as_a_user_runs_it_on_s3_equals_the_local_run(s3, endpoint, 
     assert job.wait(timeout=300) == 0, log.read_text()[-3000:]
     assert "succeeded" in log.read_text()
     assert s3_rows(s3, endpoint) == local_rows["old"]
+    assert "1 snapshot, 4,254 lanes in all" in log.read_text()
+    assert all(row[0] > 0 for row in local_rows["old"])  # carriageways of the configuration
     listed = [o["Key"] for o in s3.list_objects_v2(Bucket=CURATED)["Contents"]]
     assert any(k.startswith("traffic_minutes/_reports/run_date=") for k in listed)
     assert any(k.startswith("traffic_minutes/data/year=2020/month=4/day=7/hour=") for k in listed)
 
     # A rerun (in this process, the same S3A) gives the same rows in a new snapshot.
-    assert run_job(source, TABLE, DAY, DAY) == 0
+    assert run_job(source, TABLE, DAY, DAY, *S3_CONFIGURATION) == 0
     assert s3_rows(s3, endpoint) == local_rows["old"]
 
 
@@ -131,7 +139,7 @@ def test_a_run_killed_while_writing_or_after_its_branch_commit_changes_nothing(
     own branch but before main moves: readers see the old rows, complete, and the next
     run succeeds with no manual step."""
     old, new = upload(s3, landings["old"], "old"), upload(s3, landings["new"], "new")
-    assert run_job(old, TABLE, DAY, DAY) == 0
+    assert run_job(old, TABLE, DAY, DAY, *S3_CONFIGURATION) == 0
     assert s3_rows(s3, endpoint) == local_rows["old"]
 
     data_before = _objects(s3, "traffic_minutes/data/")
@@ -139,7 +147,7 @@ def test_a_run_killed_while_writing_or_after_its_branch_commit_changes_nothing(
     kill_when(job, lambda: _objects(s3, "traffic_minutes/data/") - data_before,
                tmp_path / "killed-writing.log")
     assert s3_rows(s3, endpoint) == local_rows["old"]
-    assert run_job(new, TABLE, DAY, DAY) == 0
+    assert run_job(new, TABLE, DAY, DAY, *S3_CONFIGURATION) == 0
     assert s3_rows(s3, endpoint) == local_rows["new"]
 
     # Committed on its branch (CREATE BRANCH and the overwrite: two new metadata
@@ -149,18 +157,18 @@ def test_a_run_killed_while_writing_or_after_its_branch_commit_changes_nothing(
     kill_when(job, lambda: len(_objects(s3, "traffic_minutes/metadata/v")) >= versions + 2,
                tmp_path / "killed-committing.log")
     assert s3_rows(s3, endpoint) in (local_rows["new"], local_rows["old"])  # never a mix
-    assert run_job(old, TABLE, DAY, DAY) == 0
+    assert run_job(old, TABLE, DAY, DAY, *S3_CONFIGURATION) == 0
     assert s3_rows(s3, endpoint) == local_rows["old"]
 
 
 def test_a_corrupt_raw_object_stops_the_run_naming_it_and_changes_nothing(
         s3, endpoint, landings, local_rows, capsys):
     source = upload(s3, landings["old"], "landing")
-    assert run_job(source, TABLE, DAY, DAY) == 0
+    assert run_job(source, TABLE, DAY, DAY, *S3_CONFIGURATION) == 0
     key = "landing/year=2020/month=04/day=07/hour=12/zz-corrupt.parquet"
     s3.put_object(Bucket=RAW, Key=key, Body=b"this is not a Parquet file\n")
     capsys.readouterr()
-    assert run_job(source, TABLE, DAY, DAY) == 1
+    assert run_job(source, TABLE, DAY, DAY, *S3_CONFIGURATION) == 1
     error = capsys.readouterr().err
     assert f"raw file s3a://{RAW}/{key} is not a readable Parquet file" in error
     assert s3_rows(s3, endpoint) == local_rows["old"]
@@ -190,19 +198,19 @@ def _parquet_rows(spark) -> list[tuple]:
 def test_a_live_lock_on_s3_stops_a_parquet_run_and_an_expired_one_is_taken_over(
         s3, spark, landings, capsys):
     source = upload(s3, landings["old"], "landing")
-    assert run_job(source, TABLE, DAY, DAY, "--table_format", "parquet") == 0
+    assert run_job(source, TABLE, DAY, DAY, *S3_CONFIGURATION, "--table_format", "parquet") == 0
     before = _parquet_rows(spark)
 
     _put_lock(s3, _holder())  # a run of another host, inside its expiry: it may be writing
     capsys.readouterr()
-    assert run_job(source, TABLE, DAY, DAY, "--table_format", "parquet") == 1
+    assert run_job(source, TABLE, DAY, DAY, *S3_CONFIGURATION, "--table_format", "parquet") == 1
     error = capsys.readouterr().err
     assert "is being written by run earlier-run" in error and "until " in error
     assert _parquet_rows(spark) == before
 
     expired = _holder(expires=(dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)).isoformat())
     _put_lock(s3, expired)
-    assert run_job(source, TABLE, DAY, DAY, "--table_format", "parquet") == 0
+    assert run_job(source, TABLE, DAY, DAY, *S3_CONFIGURATION, "--table_format", "parquet") == 0
     report = json.loads(s3.get_object(Bucket=CURATED, Key=_report_keys(s3)[-1])["Body"].read())
     assert report["lock_taken_over"] == expired
     assert "traffic_minutes/_lock" not in _objects(s3, "traffic_minutes/_lock")
@@ -218,12 +226,12 @@ def test_a_lock_of_a_glue_job_run_that_has_finished_is_taken_over_at_once(s3, sp
     finished = glue.start_job_run(JobName="traffic-glue-transform")["JobRunId"]
     source = upload(s3, landings["old"], "landing")
     _put_lock(s3, _holder(job_name="traffic-glue-transform", job_run_id=finished))
-    assert run_job(source, TABLE, DAY, DAY, "--table_format", "parquet") == 0
+    assert run_job(source, TABLE, DAY, DAY, *S3_CONFIGURATION, "--table_format", "parquet") == 0
     report = json.loads(s3.get_object(Bucket=CURATED, Key=_report_keys(s3)[-1])["Body"].read())
     assert report["lock_taken_over"]["job_run_id"] == finished
 
     _put_lock(s3, _holder(job_name="traffic-glue-transform", job_run_id="jr_unknown"))
-    assert run_job(source, TABLE, DAY, DAY, "--table_format", "parquet") == 1  # not known over
+    assert run_job(source, TABLE, DAY, DAY, *S3_CONFIGURATION, "--table_format", "parquet") == 1  # not known over
 
 
 def _report_keys(client) -> list[str]:
@@ -248,7 +256,9 @@ def test_the_job_writes_the_table_through_the_glue_catalog_as_on_glue(
     env = job_env(AWS_ENDPOINT_URL=endpoint, AWS_ENDPOINT_URL_S3=endpoint, AWS_REGION="eu-west-1", **KEYS)
     command = [sys.executable, str(SCRIPT), "--JOB_NAME", "glue-catalog-test", "--source_path", source,
                "--target_table", "traffic.traffic_minutes", "--target_path", f"s3://{CURATED}/traffic_minutes",
-               "--glue_warehouse", f"s3://{CURATED}/", "--start_date", DAY, "--end_date", DAY]
+               "--glue_warehouse", f"s3://{CURATED}/", "--start_date", DAY, "--end_date", DAY,
+               # as the template passes it: s3://, the fetch job's folder
+               "--configuration_path", f"s3://{RAW}/{CONFIGURATION_FOLDER}/"]
     done = subprocess.run(command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, timeout=300)
     assert done.returncode == 0, log.read_text()[-3000:]
 
