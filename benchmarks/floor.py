@@ -29,13 +29,14 @@ sys.path[:0] = [str(REPO), str(REPO / "glue_jobs")]
 
 from pyspark.sql import types as T  # noqa: E402
 
-from traffic_glue import configuration_files, pipeline, publish, sources  # noqa: E402
-from traffic_glue import schema as S  # noqa: E402
-from traffic_glue.config import ATHENA, SEMANTICS  # noqa: E402
-from traffic_glue.run_range import RunRange  # noqa: E402
-from traffic_glue.session import local_spark_session  # noqa: E402
-from traffic_glue.statuses import READING_STATUS, code  # noqa: E402
-from traffic_glue.validation import READING_COLUMNS  # noqa: E402
+from traffic_glue.compute import pipeline
+from traffic_glue.store import configuration_files, publish, sources
+from traffic_glue.compute import schema as S
+from traffic_glue.runtime.config import ATHENA, SEMANTICS  # noqa: E402
+from traffic_glue.compute.run_range import RunRange  # noqa: E402
+from traffic_glue.runtime.session import local_spark_session  # noqa: E402
+from traffic_glue.compute.statuses import READING_STATUS, code  # noqa: E402
+from traffic_glue.compute.validation import READING_COLUMNS  # noqa: E402
 
 LOOKBACK_MINUTES, LATE_HOURS = 60, 24  # the job's defaults
 

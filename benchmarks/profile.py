@@ -82,9 +82,10 @@ class Phases:
 
 
 def instrument(phases: Phases) -> None:
-    from traffic_glue import (
-        glue, job, locations, pipeline, publish, quarantine, sinks, sources, validation,
-    )
+    from traffic_glue.compute import pipeline, validation
+    from traffic_glue.store import locations, publish, quarantine, sinks, sources
+    from traffic_glue.runtime import glue
+    from traffic_glue.jobs import job
 
     for module, name, label in (
         (glue, "start", "Spark session (JVM start, Glue or local)"),
@@ -171,9 +172,10 @@ def _add_task(total: dict, m: dict) -> None:
 
 
 def ablation(spark, raw: Path, start, end, mode: str) -> list[dict]:
-    from traffic_glue import pipeline, publish, sources, transforms, validation
-    from traffic_glue import schema as S
-    from traffic_glue.run_range import RunRange
+    from traffic_glue.compute import pipeline, transforms, validation
+    from traffic_glue.store import publish, sources
+    from traffic_glue.compute import schema as S
+    from traffic_glue.compute.run_range import RunRange
 
     span = RunRange.for_days(start, end, 60, 24)
     raw_input = sources.read_raw(spark, str(raw), "parquet", span, mode, skip_corrupt=False)

@@ -8,14 +8,15 @@ on its success), and locally on plain PySpark:
 
 In a workflow run it summarises exactly the days the transform replaced (the run
 property `curated_days`). See README.md for every argument; the logic lives in
-`traffic_glue.summary` (the computation) and `traffic_glue.summary_job` (the run).
+`traffic_glue.compute.summary` (the computation) and `traffic_glue.jobs.summary_job` (the run).
 """
 
 import sys
 
-from traffic_glue import glue, summary_job
-from traffic_glue.arguments import SUMMARY_ARGUMENTS, help_text
-from traffic_glue.config import ArgumentError, parse_summary_args
+from traffic_glue.runtime import glue
+from traffic_glue.jobs import summary_job
+from traffic_glue.runtime.arguments import SUMMARY_ARGUMENTS, help_text
+from traffic_glue.runtime.config import ArgumentError, parse_summary_args
 
 PROGRAM = "traffic_daily_summary"
 USAGE = (

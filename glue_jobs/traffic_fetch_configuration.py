@@ -1,5 +1,5 @@
 """AWS Glue Python shell job: fetch the traffic centre's configuration feed into a
-dated snapshot (traffic_glue.config_feed), before the transform reads it.
+dated snapshot (traffic_glue.jobs.config_feed), before the transform reads it.
 
 Runs as a Glue Python shell job (Python 3.9; no Spark) at the start of the workflow,
 and locally:
@@ -16,9 +16,9 @@ snapshot to fall back on, 2 a bad argument.
 
 import sys
 
-from traffic_glue import config_feed
-from traffic_glue.arguments import help_text
-from traffic_glue.config import ArgumentError
+from traffic_glue.jobs import config_feed
+from traffic_glue.runtime.arguments import help_text
+from traffic_glue.runtime.config import ArgumentError
 
 PROGRAM = "traffic_fetch_configuration"
 USAGE = "--configuration_url URL --configuration_folder (PATH | s3://bucket/prefix/) [--timeout_seconds N]"

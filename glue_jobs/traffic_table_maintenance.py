@@ -1,6 +1,6 @@
 """AWS Glue job: expire old snapshots of the Iceberg tables (the curated table, the
 locations table beside it, the daily summary) and delete the files no snapshot needs
-any more (traffic_glue.maintenance.expire).
+any more (traffic_glue.jobs.maintenance.expire).
 
 Runs weekly on Glue (workflows/traffic_workflow.yaml, MaintenanceSchedule) and locally
 against the embedded catalog:
@@ -17,8 +17,10 @@ from __future__ import annotations
 import json
 import sys
 
-from traffic_glue import catalog, glue, maintenance
-from traffic_glue.config import ArgumentError, parse_maintenance_args
+from traffic_glue.store import catalog
+from traffic_glue.runtime import glue
+from traffic_glue.jobs import maintenance
+from traffic_glue.runtime.config import ArgumentError, parse_maintenance_args
 
 PROGRAM = "traffic_table_maintenance"
 ICEBERG_PROVIDER = "iceberg"

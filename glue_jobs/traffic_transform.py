@@ -10,9 +10,10 @@ See README.md for every argument. All logic lives in the `traffic_glue` package.
 
 import sys
 
-from traffic_glue import dry_run, glue, job
-from traffic_glue.arguments import TRANSFORM_ARGUMENTS, help_text
-from traffic_glue.config import ArgumentError, parse_job_args
+from traffic_glue.runtime import glue
+from traffic_glue.jobs import dry_run, job
+from traffic_glue.runtime.arguments import TRANSFORM_ARGUMENTS, help_text
+from traffic_glue.runtime.config import ArgumentError, parse_job_args
 
 PROGRAM = "traffic_transform"
 

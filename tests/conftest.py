@@ -11,7 +11,7 @@ from tests.aws_fakes import REGION
 from tests.workflow_helpers import WORKFLOW
 from workflows.template import load_template
 
-from traffic_glue.session import local_spark_session
+from traffic_glue.runtime.session import local_spark_session
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyspark.sql import types as T
 
-from traffic_glue import schema as S
-from traffic_glue.statuses import READING_STATUS
-from traffic_glue.validation import READING_COLUMNS
+from traffic_glue.compute import schema as S
+from traffic_glue.compute.statuses import READING_STATUS
+from traffic_glue.compute.validation import READING_COLUMNS
 
 # 2020-04-07 00:00:00 UTC: a Tuesday, in Belgian summer time (+02:00).
 DAY = dt.date(2020, 4, 7)

@@ -17,7 +17,7 @@ from unittest import mock
 import pyarrow.parquet as pq
 from pyiceberg.table import StaticTable
 
-from traffic_glue import schema as S
+from traffic_glue.compute import schema as S
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "glue_jobs" / "traffic_transform.py"

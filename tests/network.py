@@ -8,7 +8,7 @@ import gzip
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from traffic_glue import schema as S
+from traffic_glue.compute import schema as S
 
 FIXTURES = Path(__file__).parent / "fixtures" / "network"
 CONFIGURATION = FIXTURES / "miv-config-2017-05-18.xml.gz"

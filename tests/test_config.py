@@ -11,8 +11,8 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from traffic_glue.config import ArgumentError, parse_job_args
-from traffic_glue.glue import resolve_dates
+from traffic_glue.runtime.config import ArgumentError, parse_job_args
+from traffic_glue.runtime.glue import resolve_dates
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "glue_jobs" / "traffic_transform.py"
@@ -164,7 +164,7 @@ def test_glues_conf_is_not_taken_for_the_configuration_path():
 
 
 def test_help_prints_every_argument_and_starts_no_spark():
-    from traffic_glue.arguments import TRANSFORM_ARGUMENTS, documented_names
+    from traffic_glue.runtime.arguments import TRANSFORM_ARGUMENTS, documented_names
 
     done = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True,
                           timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "glue_jobs"),
@@ -177,8 +177,8 @@ def test_help_prints_every_argument_and_starts_no_spark():
 
 
 def test_the_readme_table_is_the_one_help_prints():
-    from traffic_glue.arguments import TRANSFORM_ARGUMENTS, markdown_table
-    from traffic_glue.config import DEFAULTS, OPTIONAL
+    from traffic_glue.runtime.arguments import TRANSFORM_ARGUMENTS, markdown_table
+    from traffic_glue.runtime.config import DEFAULTS, OPTIONAL
 
     assert markdown_table(TRANSFORM_ARGUMENTS) in (ROOT / "README.md").read_text()
     documented = {n for entry in TRANSFORM_ARGUMENTS for n in entry.names}
@@ -301,8 +301,8 @@ SUMMARY_BASE = ["s.py", "--JOB_NAME", "s", "--source_path", "c", "--target_path"
 
 
 def test_summary_dates_given_win_over_the_run_properties(tmp_path):
-    from traffic_glue.config import parse_summary_args
-    from traffic_glue.glue import resolve_days
+    from traffic_glue.runtime.config import parse_summary_args
+    from traffic_glue.runtime.glue import resolve_days
 
     properties = tmp_path / "wr.json"
     properties.write_text('{"curated_days": "2020-04-09"}')
@@ -319,8 +319,8 @@ def test_summary_dates_given_win_over_the_run_properties(tmp_path):
     ({}, (dt.date(2026, 11, 30),)),  # yesterday
 ])
 def test_summary_days_from_the_workflow_run(tmp_path, properties, days):
-    from traffic_glue.config import parse_summary_args
-    from traffic_glue.glue import resolve_days
+    from traffic_glue.runtime.config import parse_summary_args
+    from traffic_glue.runtime.glue import resolve_days
 
     path = tmp_path / "wr.json"
     path.write_text(json.dumps(properties))
@@ -330,8 +330,8 @@ def test_summary_days_from_the_workflow_run(tmp_path, properties, days):
 
 
 def test_summary_days_from_glue_workflow_run_properties(glue_client):
-    from traffic_glue.config import parse_summary_args
-    from traffic_glue.glue import record_curated_days, resolve_days
+    from traffic_glue.runtime.config import parse_summary_args
+    from traffic_glue.runtime.glue import record_curated_days, resolve_days
 
     run_id = glue_client.start_workflow_run(Name="traffic-glue-workflow",
                                             RunProperties={"start_date": "2024-02-01"})["RunId"]
@@ -347,7 +347,7 @@ def test_summary_days_from_glue_workflow_run_properties(glue_client):
 def test_every_argument_glue_passes_the_summary_job_is_accepted():
     from workflows.template import load_template
     from tests.workflow_helpers import WORKFLOW, graph_of, summary_job
-    from traffic_glue.config import parse_summary_args
+    from traffic_glue.runtime.config import parse_summary_args
 
     template_arguments = [t for pair in summary_job(graph_of(load_template(WORKFLOW))).arguments
                           for t in pair]
@@ -361,7 +361,7 @@ def test_every_argument_glue_passes_the_summary_job_is_accepted():
 
 
 def test_the_readme_holds_the_summary_jobs_arguments_as_its_help_does():
-    from traffic_glue.arguments import SUMMARY_ARGUMENTS, markdown_table
+    from traffic_glue.runtime.arguments import SUMMARY_ARGUMENTS, markdown_table
 
     assert markdown_table(SUMMARY_ARGUMENTS) in (ROOT / "README.md").read_text()
 

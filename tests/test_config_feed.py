@@ -1,4 +1,4 @@
-"""The configuration fetcher (traffic_glue.config_feed, glue_jobs/traffic_fetch_configuration.py)
+"""The configuration fetcher (traffic_glue.jobs.config_feed, glue_jobs/traffic_fetch_configuration.py)
 against a local HTTP server on 127.0.0.1: the real document is stored as a dated
 snapshot; an error page, a truncated document and an entity-expansion document are
 refused, nothing is written and the last good snapshot stays in use."""
@@ -20,9 +20,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from traffic_glue import config_feed
-from traffic_glue.config import ArgumentError
-from traffic_glue.configuration import parse_configuration, snapshot_time
+from traffic_glue.jobs import config_feed
+from traffic_glue.runtime.config import ArgumentError
+from traffic_glue.compute.configuration import parse_configuration, snapshot_time
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENT_GZ = (ROOT / "tests" / "fixtures" / "network" / "miv-config-2017-05-18.xml.gz").read_bytes()
@@ -290,6 +290,6 @@ def test_the_fetcher_needs_no_spark():
 
 
 def test_the_readme_documents_the_fetch_jobs_arguments():
-    from traffic_glue.arguments import markdown_table
+    from traffic_glue.runtime.arguments import markdown_table
 
     assert markdown_table(config_feed.FETCH_ARGUMENTS) in (ROOT / "README.md").read_text()

@@ -10,8 +10,8 @@ from collections import Counter
 import pytest
 
 from tests.network import CONFIGURATION, configured_lanes, documented_key
-from traffic_glue import configuration as C
-from traffic_glue.configuration import ConfigurationError, ConfiguredLane, Snapshot
+from traffic_glue.compute import configuration as C
+from traffic_glue.compute.configuration import ConfigurationError, ConfiguredLane, Snapshot
 
 UTC = dt.timezone.utc
 

@@ -7,9 +7,9 @@ import gzip
 import pytest
 
 from tests.network import CONFIGURATION
-from traffic_glue.configuration import ConfigurationError
-from traffic_glue.configuration_files import read_configuration, snapshots_needed
-from traffic_glue.run_range import RunRange
+from traffic_glue.compute.configuration import ConfigurationError
+from traffic_glue.store.configuration_files import read_configuration, snapshots_needed
+from traffic_glue.compute.run_range import RunRange
 
 UTC = dt.timezone.utc
 # 2020-04-07 with an hour of lookback: context from 2020-04-06 23:00, output to 04-08 00:00.

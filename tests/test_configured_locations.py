@@ -17,8 +17,8 @@ from tests.job_helpers import last_report, run_job, table_rows
 from tests.network import (
     CONFIGURATION, REAL_MINUTE_DAY, configured_lanes, documented_key, real_minute_readings,
 )
-from traffic_glue import configuration as C
-from traffic_glue import schema as S
+from traffic_glue.compute import configuration as C
+from traffic_glue.compute import schema as S
 
 UID, TS, SPEED, JAM = 0, 1, 2, 5  # positions in `table_rows`' tuples
 

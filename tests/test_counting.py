@@ -8,12 +8,12 @@ import pytest
 from pyspark.sql import functions as F
 
 from tests.factories import T0, reading, readings_df
-from traffic_glue import transforms
-from traffic_glue.config import ATHENA, CORRECTED
-from traffic_glue.counting import CountsMissingError, RunCounters
-from traffic_glue.run_range import RunRange
-from traffic_glue.statuses import ReadingStatus as RS
-from traffic_glue.statuses import has_status
+from traffic_glue.compute import transforms
+from traffic_glue.runtime.config import ATHENA, CORRECTED
+from traffic_glue.compute.counting import CountsMissingError, RunCounters
+from traffic_glue.compute.run_range import RunRange
+from traffic_glue.compute.statuses import ReadingStatus as RS
+from traffic_glue.compute.statuses import has_status
 
 SPAN = RunRange.for_days(dt.date(2020, 4, 7), dt.date(2020, 4, 8), 60, 24)  # T0 is 04-07 00:00
 ROWS = [

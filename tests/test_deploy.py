@@ -149,6 +149,6 @@ def test_run_job_refuses_an_unknown_table_format(capsys):
 
 
 def test_table_formats_are_the_jobs():
-    from traffic_glue.config import TABLE_FORMATS
+    from traffic_glue.runtime.config import TABLE_FORMATS
 
     assert set(deploy.TABLE_FORMATS) == set(TABLE_FORMATS)

@@ -22,7 +22,7 @@ import pytest
 
 from tools.duckdb_reference import (CURATED_ARROW_SCHEMA, curated_rows, locations, reading_counts,
                                    unconfigured_lanes, write_curated)
-from traffic_glue import schema
+from traffic_glue.compute import schema
 
 DAY = date(2020, 4, 7)
 MIDNIGHT = 1586217600  # 2020-04-07 00:00:00 UTC = 97 days * 86400 after 2020-01-01 (1577836800)

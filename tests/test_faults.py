@@ -38,8 +38,10 @@ from tests.factories import RAW_ARROW_SCHEMA, T0, hour_folder, raw_reading
 from tests import job_helpers
 from tests.job_helpers import job_env, kill_when, last_report, partition_digests, table_rows
 from tools.sample_data import SampleSpec, generate
-from traffic_glue import configuration, job, publish, quarantine, storage
-from traffic_glue import schema as S
+from traffic_glue.compute import configuration
+from traffic_glue.store import publish, quarantine, storage
+from traffic_glue.jobs import job
+from traffic_glue.compute import schema as S
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "glue_jobs" / "traffic_transform.py"
@@ -674,7 +676,7 @@ def test_a_journal_cut_short_is_dropped_and_the_table_kept(spark, tmp_path):
 
 HOLD_LOCK = """
 import sys
-from traffic_glue.publish import TargetLock
+from traffic_glue.store.publish import TargetLock
 with TargetLock(None, sys.argv[1], "holding-run"):
     print("locked", flush=True)
     sys.stdin.read()  # until the test closes it

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.factories import T0, land_parquet, raw_reading
-from traffic_glue import glue, job
-from traffic_glue.config import parse_job_args
+from traffic_glue.runtime import glue
+from traffic_glue.jobs import job
+from traffic_glue.runtime.config import parse_job_args
 
 
 @pytest.fixture
@@ -116,7 +117,7 @@ def test_the_transforms_import_without_awsglue():
     import sys
 
     code = ("import sys; sys.modules['awsglue'] = None\n"  # any import of awsglue fails
-            "import traffic_glue.transforms, traffic_glue.pipeline, traffic_glue.summary, traffic_glue.config")
+            "import traffic_glue.compute.transforms, traffic_glue.compute.pipeline, traffic_glue.compute.summary, traffic_glue.runtime.config")
     root = Path(__file__).resolve().parents[1]
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root / "glue_jobs")})

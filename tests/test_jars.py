@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tools import jars
-from traffic_glue.session import JVM_PACKAGES, MissingJarsError, jar_name, local_jars
+from traffic_glue.runtime.session import JVM_PACKAGES, MissingJarsError, jar_name, local_jars
 
 
 def _fake_mvn(tmp_path: Path, script: str) -> str:

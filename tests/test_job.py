@@ -18,8 +18,8 @@ from tests.job_helpers import (
     iceberg_table, is_iceberg, last_report, partition_digests, run_job, table_rows,
 )
 from tools.sample_data import SampleSpec, copy_configuration, generate, sample_lanes
-from traffic_glue import configuration
-from traffic_glue import schema as S
+from traffic_glue.compute import configuration
+from traffic_glue.compute import schema as S
 
 
 LANDING = SampleSpec(start_date=dt.date(2020, 4, 6), days=4, lanes=16, seed=7,

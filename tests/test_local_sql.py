@@ -123,7 +123,7 @@ class _Stdin(io.StringIO):
 def scenario(work: Path) -> dict:
     """A small catalog, then the shell run as a user runs it: piped, at a terminal, with
     Ctrl-C, and with query arguments; counting the sessions each run asks for."""
-    from traffic_glue import session
+    from traffic_glue.runtime import session
     from workflows import local_sql
 
     catalog = work / "catalog"

@@ -23,7 +23,7 @@ from tests.job_helpers import table_rows
 from tests.workflow_helpers import (
     JOB_SCRIPT, ROOT, WORKFLOW, graph_of, summary_job, table_names, tables_of, transform_job,
 )
-from traffic_glue.config import parse_job_args
+from traffic_glue.runtime.config import parse_job_args
 from workflows.graph import TemplateError, local_parameters
 from workflows.local_runner import (
     DEFAULT_CONFIGURATION,
@@ -48,7 +48,7 @@ SAMPLE_START, SAMPLE_DAYS, SAMPLE_LANES = dt.date(2020, 4, 6), 2, 20
 
 
 def test_run_properties_and_the_default_arguments_reach_the_job(template, tmp_path):
-    from traffic_glue.glue import resolve_dates
+    from traffic_glue.runtime.glue import resolve_dates
 
     job = transform_job(graph_of(template))
     properties = tmp_path / "wr_1.json"
@@ -117,7 +117,7 @@ def _local_fetch_graph(template, tmp_path, configuration: Path):
 def test_the_fetch_job_reads_the_local_configuration_into_the_folder_the_transform_reads(template, tmp_path):
     import io
 
-    from traffic_glue import config_feed
+    from traffic_glue.jobs import config_feed
 
     assert parse_args([]).configuration == str(DEFAULT_CONFIGURATION) and DEFAULT_CONFIGURATION.is_file()
     graph = _local_fetch_graph(template, tmp_path, DEFAULT_CONFIGURATION)
@@ -173,7 +173,7 @@ def scenario(work: Path) -> dict:
     from pyspark.sql import functions as F
 
     from tools.sample_data import SampleSpec, generate
-    from traffic_glue import schema as S
+    from traffic_glue.compute import schema as S
     from workflows import local_crawler, local_runner, local_sql
 
     landing, raw, catalog = work / "landing", work / "raw", work / "catalog"
@@ -208,7 +208,7 @@ def scenario(work: Path) -> dict:
                                  "--configuration_path", str(work / "configuration")])
     columns = [*S.CURATED_COLUMNS, *(F.col(k).cast("bigint").alias(k) for k in HOUR_KEYS)]
     from_table = spark.table(curated_table).select(*columns)
-    from traffic_glue import iceberg
+    from traffic_glue.store import iceberg
     from_direct = spark.table(iceberg.path_table(spark, f"file:{direct}")).select(*columns)
     result["table_rows"], result["direct_rows"] = from_table.count(), from_direct.count()
     result["only_in_table"] = from_table.exceptAll(from_direct).count()

@@ -13,12 +13,12 @@ import pytest
 from pyspark.sql import types as T
 
 from tests.job_helpers import iceberg_table
-from traffic_glue import configuration as C
-from traffic_glue import iceberg
-from traffic_glue import locations as L
-from traffic_glue import publish, storage
-from traffic_glue.configuration import ConfiguredLane, Snapshot
-from traffic_glue.report import RunReport
+from traffic_glue.compute import configuration as C
+from traffic_glue.store import iceberg
+from traffic_glue.store import locations as L
+from traffic_glue.store import publish, storage
+from traffic_glue.compute.configuration import ConfiguredLane, Snapshot
+from traffic_glue.runtime.report import RunReport
 
 APRIL_1 = int(dt.datetime(2020, 4, 1, tzinfo=dt.timezone.utc).timestamp())  # 1585699200
 NOON_7 = int(dt.datetime(2020, 4, 7, 12, tzinfo=dt.timezone.utc).timestamp())  # 1586260800

@@ -10,7 +10,8 @@ import pytest
 from tests.job_helpers import iceberg_table, last_report, run_job, table_rows
 from tests.test_sinks import SPEED_NEW, SPEED_OLD, landings  # noqa: F401  (fixture)
 from tools import table as table_cli
-from traffic_glue import iceberg, maintenance
+from traffic_glue.store import iceberg
+from traffic_glue.jobs import maintenance
 
 
 def test_rollback_to_a_run_restores_the_rows_before_it_exactly(landings, tmp_path, capsys):  # noqa: F811

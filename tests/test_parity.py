@@ -24,8 +24,8 @@ from tests.job_helpers import iceberg_table, last_report, run_job, table_rows
 from tests.test_duckdb_reference import lane, write_configuration
 from tools.duckdb_reference import curated_rows, locations, reading_counts, unconfigured_lanes
 from tools.sample_data import SampleSpec, generate
-from traffic_glue import configuration as job_configuration
-from traffic_glue import schema as S
+from traffic_glue.compute import configuration as job_configuration
+from traffic_glue.compute import schema as S
 
 START, END = dt.date(2020, 4, 7), dt.date(2020, 4, 8)
 COLUMNS = list(S.CURATED_COLUMNS) + list(S.EVENT_PARTITIONS)
@@ -190,7 +190,7 @@ def assert_locations_recorded(target, raw, configuration, start=START, end=END, 
 
 def test_locations_of_the_configurations_agree_with_the_job(snapshots):
     """The reference's locations (XML read by the standard library, keys and ids in SQL)
-    equal the job's (`traffic_glue.configuration`), snapshot by snapshot."""
+    equal the job's (`traffic_glue.compute.configuration`), snapshot by snapshot."""
     for source in (REAL_NETWORK, *sorted(snapshots.iterdir())):
         theirs = job_configuration.locations_of(
             job_configuration.parse_configuration(source.read_bytes(), str(source)))

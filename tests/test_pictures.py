@@ -330,7 +330,7 @@ def test_names_from_the_locations_table_read_by_pyiceberg(spark, tmp_path):
     back without Spark; a table without names (written before they were recorded) is
     refused, and beside the summary it gives no names, saying so."""
     from tools import report
-    from traffic_glue import iceberg
+    from traffic_glue.store import iceberg
 
     table = iceberg.path_table(spark, str(tmp_path / "curated" / "_locations"))
     spark.sql(f"""CREATE TABLE {table} (location_id int, label string, road string,

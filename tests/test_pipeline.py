@@ -11,10 +11,11 @@ import re
 import pytest
 
 from tools.sample_data import SampleSpec, generate, sample_lanes
-from traffic_glue import configuration_files, pipeline, publish, sources, validation
-from traffic_glue.config import ATHENA, CORRECTED
-from traffic_glue.configuration import Snapshot
-from traffic_glue.run_range import RunRange
+from traffic_glue.compute import pipeline, validation
+from traffic_glue.store import configuration_files, publish, sources
+from traffic_glue.runtime.config import ATHENA, CORRECTED
+from traffic_glue.compute.configuration import Snapshot
+from traffic_glue.compute.run_range import RunRange
 
 DAY = dt.date(2020, 4, 7)
 SPAN = RunRange.for_days(DAY, DAY, 60, 24)

@@ -9,7 +9,7 @@ import pytest
 
 from tests.factories import T0, land_parquet, raw_reading
 from tests.job_helpers import run_job
-from traffic_glue import progress as P
+from traffic_glue.runtime import progress as P
 
 
 @pytest.mark.parametrize("seconds, text", [(0, "0:00"), (59.9, "0:59"), (61, "1:01"),

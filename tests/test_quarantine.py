@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from traffic_glue import quarantine
+from traffic_glue.store import quarantine
 
 
 def _pending(target, run_id):

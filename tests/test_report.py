@@ -2,9 +2,9 @@
 
 import json
 
-from traffic_glue.counting import ReadingCounts
-from traffic_glue.report import RunReport
-from traffic_glue.statuses import ReadingStatus as RS
+from traffic_glue.compute.counting import ReadingCounts
+from traffic_glue.runtime.report import RunReport
+from traffic_glue.compute.statuses import ReadingStatus as RS
 
 
 def _report() -> RunReport:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from tests.factories import T0  # 2020-04-07 00:00 UTC
-from traffic_glue.run_range import RunRange
+from traffic_glue.compute.run_range import RunRange
 
 DAY = dt.date(2020, 4, 7)
 

@@ -74,7 +74,7 @@ def s3(endpoint, spark, monkeypatch):
         client.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     client.upload_file(str(CONFIGURATION), RAW, f"{CONFIGURATION_FOLDER}/{CONFIGURATION.name}")
     hadoop = spark.sparkContext._jsc.hadoopConfiguration()
-    from traffic_glue.session import s3a_conf
+    from traffic_glue.runtime.session import s3a_conf
 
     for key, value in s3a_conf(endpoint).items():
         hadoop.set(key.removeprefix("spark.hadoop."), value)

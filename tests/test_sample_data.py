@@ -15,7 +15,7 @@ import pytest
 
 from tools import sample_data
 from tools.sample_data import GenerationStats, SampleSpec, generate, one_road_jams, sample_lanes
-from traffic_glue import configuration, schema
+from traffic_glue.compute import configuration, schema
 
 START = dt.date(2020, 4, 6)  # a Monday, in summer time
 # cabinets 437 (11 lanes), 411 (12) and 191 (4, two of them wrong-way lanes)

@@ -20,7 +20,8 @@ import pytest
 
 from tests.factories import T0, land_parquet, raw_reading
 from tests.job_helpers import is_iceberg, last_report, partition_digests, run_job, table_rows
-from traffic_glue import configuration, sinks
+from traffic_glue.compute import configuration
+from traffic_glue.store import sinks
 
 DAY_7, DAY_8 = dt.date(2020, 4, 7), dt.date(2020, 4, 8)
 LANES = {11: 1, 31: 3, 51: 5}  # lane -> lve_nr

@@ -65,13 +65,13 @@ def recording_session():
 
 def test_package_is_deterministic_and_ships_no_caches(source, tmp_path, capsys):
     assert deploy.main(["package", "--source", str(source), "--out", str(tmp_path / "a")]) == 0
-    (source / "traffic_glue" / "schema.py").touch()  # a newer mtime must not change the zip
+    (source / "traffic_glue" / "compute" / "schema.py").touch()  # a newer mtime must not change the zip
     assert deploy.main(["package", "--source", str(source), "--out", str(tmp_path / "b")]) == 0
 
     first, second = (tmp_path / d / "traffic_glue.zip" for d in ("a", "b"))
     assert first.read_bytes() == second.read_bytes()
     names = zipfile.ZipFile(first).namelist()
-    assert "traffic_glue/schema.py" in names and "traffic_glue/__init__.py" in names
+    assert "traffic_glue/compute/schema.py" in names and "traffic_glue/__init__.py" in names
     assert names == sorted(names)
     assert not [n for n in names if n.endswith(".pyc") or "__pycache__" in n or "/." in n]
     assert {i.date_time for i in zipfile.ZipFile(first).infolist()} == {(1980, 1, 1, 0, 0, 0)}
@@ -206,7 +206,7 @@ def test_deploy_end_to_end_against_moto_server(endpoint, source, tmp_path, capsy
         (bucket, "glue/traffic_glue.zip", "aws:kms", foundation["KmsKeyArn"]),
     ]
     zipped = boto3.client("s3").get_object(Bucket=bucket, Key="glue/traffic_glue.zip")["Body"].read()
-    assert "traffic_glue/schema.py" in zipfile.ZipFile(io.BytesIO(zipped)).namelist()
+    assert "traffic_glue/compute/schema.py" in zipfile.ZipFile(io.BytesIO(zipped)).namelist()
 
     out = capsys.readouterr().out.splitlines()
     events = [line.split("  ")[1:3] for line in out if line.startswith("20")]

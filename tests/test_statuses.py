@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyspark.sql import functions as F
 
-from traffic_glue.statuses import (
+from traffic_glue.compute.statuses import (
     LEFT_OUT, READING_STATUS, REJECTED, REPLACES_ITS_DAY, ReadingStatus, has_status,
     is_rejected, label_of,
 )

@@ -1,5 +1,5 @@
 """The daily summary (docs/SEMANTICS.md, "The daily summary"): the Spark computation
-(traffic_glue.summary) and its DuckDB twin (tools/duckdb_summary.py) against values
+(traffic_glue.compute.summary) and its DuckDB twin (tools/duckdb_summary.py) against values
 worked out by hand, and against each other on seeded generated curated rows.
 """
 
@@ -18,8 +18,8 @@ from pyspark.sql import functions as F
 
 from tools import duckdb_summary
 from tools.duckdb_summary import summary_rows
-from traffic_glue import schema as S
-from traffic_glue import summary as SU
+from traffic_glue.compute import schema as S
+from traffic_glue.compute import summary as SU
 
 COLUMNS = list(SU.SUMMARY_COLUMNS)
 DOUBLES = {f.name for f in SU.SUMMARY_SCHEMA.fields if f.dataType.simpleString() == "double"}

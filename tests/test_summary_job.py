@@ -15,8 +15,8 @@ from tests.job_helpers import ROOT, iceberg_table, run_job, run_script
 from tools.duckdb_summary import summary_rows
 from tools.sample_data import SampleSpec, generate
 from tests.network import CONFIGURATION
-from traffic_glue import configuration as C
-from traffic_glue import summary as SUM
+from traffic_glue.compute import configuration as C
+from traffic_glue.compute import summary as SUM
 
 SCRIPT = ROOT / "glue_jobs" / "traffic_daily_summary.py"
 

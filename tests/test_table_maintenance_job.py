@@ -1,5 +1,5 @@
 """glue_jobs/traffic_table_maintenance.py: its arguments, as typed and as the template
-passes them, and its flow around traffic_glue.maintenance.expire with the Spark side
+passes them, and its flow around traffic_glue.jobs.maintenance.expire with the Spark side
 faked (expire itself runs against real Iceberg tables in tests/test_maintenance.py)."""
 
 import json
@@ -7,8 +7,10 @@ import json
 import pytest
 
 import traffic_table_maintenance as script
-from traffic_glue import catalog, glue, maintenance
-from traffic_glue.config import MaintenanceConfig, parse_maintenance_args
+from traffic_glue.store import catalog
+from traffic_glue.runtime import glue
+from traffic_glue.jobs import maintenance
+from traffic_glue.runtime.config import MaintenanceConfig, parse_maintenance_args
 from workflows.graph import Resolver, local_parameters
 from workflows.template import load_template
 

@@ -1,6 +1,6 @@
 """The CloudFormation templates: lint, security scan, and the structure others rely on.
 
-Expected columns and types come from `traffic_glue.schema` (the one definition of
+Expected columns and types come from `traffic_glue.compute.schema` (the one definition of
 the tables), expected partitioning from docs/SEMANTICS.md; the templates are only ever the
 thing under test.
 """
@@ -15,8 +15,10 @@ import pytest
 from cfnlint.api import lint_all
 from pyspark.sql import types as T
 
-from traffic_glue import locations, maintenance, schema
-from traffic_glue.iceberg import glue_session_catalog_conf
+from traffic_glue.compute import schema
+from traffic_glue.store import locations
+from traffic_glue.jobs import maintenance
+from traffic_glue.store.iceberg import glue_session_catalog_conf
 from workflows.template import load_template
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -576,7 +578,7 @@ def test_summary_job_reads_the_curated_table_and_creates_its_own_beside_it(workf
     arguments = properties["DefaultArguments"]
     transform = workflow_resources["TransformJob"]["Properties"]["DefaultArguments"]
     assert {key: arguments[key] for key in GLUE_RUN_ARGUMENTS} == {key: transform[key] for key in GLUE_RUN_ARGUMENTS}
-    # Only what the summary's parser takes (traffic_glue.arguments.SUMMARY_ARGUMENTS):
+    # Only what the summary's parser takes (traffic_glue.runtime.arguments.SUMMARY_ARGUMENTS):
     # none of the transform's own arguments.
     assert set(arguments) - set(GLUE_RUN_ARGUMENTS) == {"--source_table", "--target_table", "--target_path"}
     assert arguments["--source_table"] == transform["--target_table"]
@@ -608,7 +610,7 @@ def _spark_conf(value: str) -> dict:
 
 @pytest.mark.parametrize("job", JOBS)
 def test_each_job_runs_on_the_iceberg_session_catalog_of_the_library(workflow_resources, job):
-    """The one definition of the catalog settings is traffic_glue.iceberg; the job's
+    """The one definition of the catalog settings is traffic_glue.store.iceberg; the job's
     --conf must say exactly that, with the curated table's location as warehouse."""
     arguments = workflow_resources[job]["Properties"]["DefaultArguments"]
     assert arguments["--datalake-formats"] == "iceberg"

@@ -12,10 +12,10 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from tests.factories import T0, raw_reading, reading, readings_df
-from traffic_glue import schema as S
-from traffic_glue import validation as V
-from traffic_glue.statuses import READING_STATUS
-from traffic_glue.statuses import ReadingStatus as RS
+from traffic_glue.compute import schema as S
+from traffic_glue.compute import validation as V
+from traffic_glue.compute.statuses import READING_STATUS
+from traffic_glue.compute.statuses import ReadingStatus as RS
 
 TEXT_SCHEMA = T.StructType([T.StructField(name, T.StringType()) for name in S.RAW_COLUMNS])
 NOON = T0 + 12 * 3600

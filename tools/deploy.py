@@ -56,7 +56,7 @@ DEFAULT_KEYS = {name: KEY_PREFIX + file for name, file in ARTIFACT_FILES.items()
 DEFAULT_PROJECT = "traffic-glue"
 SEMANTICS = ("corrected", "athena")
 WORKER_TYPES = ("G.1X", "G.2X", "G.4X", "G.8X")  # the workflow template's AllowedValues
-TABLE_FORMATS = ("iceberg", "parquet")  # the job's --table_format (traffic_glue.config)
+TABLE_FORMATS = ("iceberg", "parquet")  # the job's --table_format (traffic_glue.runtime.config)
 
 
 # --- command line ------------------------------------------------------------

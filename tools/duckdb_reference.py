@@ -54,10 +54,10 @@ import duckdb
 import pyarrow as pa
 
 try:
-    from traffic_glue import schema
+    from traffic_glue.compute import schema
 except ImportError:  # run as `python -m tools.duckdb_reference` from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "glue_jobs"))
-    from traffic_glue import schema
+    from traffic_glue.compute import schema
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 SEMANTICS = ("athena", "corrected")

@@ -27,10 +27,10 @@ from pathlib import Path
 import duckdb
 
 try:
-    from traffic_glue import schema
+    from traffic_glue.compute import schema
 except ImportError:  # run as `python -m tools.duckdb_summary` from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "glue_jobs"))
-    from traffic_glue import schema
+    from traffic_glue.compute import schema
 
 SQL = Path(__file__).resolve().parent / "sql" / "daily_summary.sql"
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from traffic_glue.session import JARS_DIR, JVM_PACKAGES, jar_name
+from traffic_glue.runtime.session import JARS_DIR, JVM_PACKAGES, jar_name
 
 
 def missing(folder: Path) -> list[str]:

@@ -1,7 +1,7 @@
 """Pictures of one UTC day of the daily summary that a traffic engineer reads at a glance.
 
 `render_day(rows, day, out_dir)` takes rows of `traffic.daily_summary` as dicts (column
-names from `traffic_glue.summary`; rows of other days are ignored) and writes into
+names from `traffic_glue.compute.summary`; rows of other days are ignored) and writes into
 `out_dir`:
 
 - `jam_heatmap_<day>.png`: jam minutes per UTC hour of the most jammed locations;
@@ -48,11 +48,11 @@ from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter
 
 try:
-    from traffic_glue import schema, summary
+    from traffic_glue.compute import schema, summary
 except ModuleNotFoundError:  # run from the repository root without glue_jobs on the path
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "glue_jobs"))
-    from traffic_glue import schema, summary
-from traffic_glue.configuration import MAIN
+    from traffic_glue.compute import schema, summary
+from traffic_glue.compute.configuration import MAIN
 
 HOURS = tuple(range(24))
 MINUTES_PER_HOUR = 60  # the most jam minutes an hour can have: the top of the colour scale
@@ -105,7 +105,7 @@ class LocationInfo:
 
 
 def location_info(location) -> LocationInfo:
-    """A `traffic_glue.configuration.Location` (or any object with its attributes)."""
+    """A `traffic_glue.compute.configuration.Location` (or any object with its attributes)."""
     return LocationInfo(
         label=location.label, longitude=location.longitude, latitude=location.latitude,
         road_name=location.road_name, direction=location.direction,

@@ -25,7 +25,7 @@ from pyiceberg.expressions import In
 from pyiceberg.table import StaticTable
 
 from tools.pictures import LocationInfo, location_info, names_from_location_rows, render_day
-from traffic_glue import configuration
+from traffic_glue.compute import configuration
 
 DEFAULT_SUMMARY = "data/daily_summary"
 DEFAULT_OUT = "data/report"

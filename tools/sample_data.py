@@ -67,10 +67,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 try:
-    from traffic_glue import configuration, schema
+    from traffic_glue.compute import configuration, schema
 except ModuleNotFoundError:  # run as `python -m tools.sample_data` from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "glue_jobs"))
-    from traffic_glue import configuration, schema
+    from traffic_glue.compute import configuration, schema
 
 # The real network (4,254 lanes, 575 lve_nr), copied from the shared data into the tests'.
 DEFAULT_CONFIGURATION = (Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "network"

@@ -16,7 +16,8 @@ import argparse
 import json
 import sys
 
-from traffic_glue import catalog, iceberg, maintenance
+from traffic_glue.store import catalog, iceberg
+from traffic_glue.jobs import maintenance
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -47,8 +48,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def session(args: argparse.Namespace):
-    from traffic_glue.glue import DEFAULT_LOCAL_CATALOG
-    from traffic_glue.session import local_spark_session
+    from traffic_glue.runtime.glue import DEFAULT_LOCAL_CATALOG
+    from traffic_glue.runtime.session import local_spark_session
 
     if args.glue_warehouse:
         return local_spark_session(
@@ -64,7 +65,7 @@ def resolve(spark, args: argparse.Namespace) -> tuple[str, str]:
         if info.provider != "iceberg":
             raise maintenance.TableHistoryError(f"{args.target_table} is not an Iceberg table")
         return args.target_table, info.location
-    from traffic_glue import storage
+    from traffic_glue.store import storage
 
     location = storage.qualified(spark, args.target_path)
     if not storage.exists(spark, location.rstrip("/") + "/metadata"):

@@ -10,7 +10,7 @@ partition keys (`year=/month=/day=/hour=`) under the location, compares them wit
 A partition added that way takes the table's columns and SerDe (Hive copies the
 table's storage descriptor), which is `InheritFromTable`.
 
-Listing goes through Hadoop's FileSystem (`traffic_glue.storage`), so an `s3://`
+Listing goes through Hadoop's FileSystem (`traffic_glue.store.storage`), so an `s3://`
 location would be crawled the same way.
 """
 
@@ -21,8 +21,8 @@ from urllib.parse import unquote
 
 from pyspark.sql import SparkSession
 
-from traffic_glue import storage
-from traffic_glue.catalog import PARTITIONS_PER_STATEMENT
+from traffic_glue.store import storage
+from traffic_glue.store.catalog import PARTITIONS_PER_STATEMENT
 
 # Partition values of these types compare as numbers: folder `month=04` is partition 4.
 _INTEGRAL_TYPES = ("tinyint", "smallint", "int", "bigint")

@@ -204,7 +204,7 @@ def create_table_sql(table: TableSpec) -> str:
 
 def create_tables(spark, tables: list[TableSpec]) -> None:
     """The template's tables at their local locations, unless the catalog has them."""
-    from traffic_glue import catalog, storage
+    from traffic_glue.store import catalog, storage
 
     for table in tables:
         spark.sql(f"CREATE DATABASE IF NOT EXISTS `{table.database}`")
@@ -328,7 +328,7 @@ class LocalNodes:
 
 
 def default_catalog_dir() -> str:
-    from traffic_glue.glue import DEFAULT_LOCAL_CATALOG
+    from traffic_glue.runtime.glue import DEFAULT_LOCAL_CATALOG
 
     return os.environ.get("TRAFFIC_GLUE_CATALOG_DIR") or str(DEFAULT_LOCAL_CATALOG)
 
@@ -369,7 +369,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def run_workflow(args: argparse.Namespace, out=sys.stdout) -> tuple[int, list[NodeRun]]:
-    from traffic_glue.session import local_spark_session
+    from traffic_glue.runtime.session import local_spark_session
 
     def say(text: str) -> None:
         print(f"[workflow] {text}", file=out, flush=True)

@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     if statements == []:
         print("local_sql: error: the query holds no statement", file=sys.stderr)
         return 2
-    from traffic_glue.session import local_spark_session
+    from traffic_glue.runtime.session import local_spark_session
 
     if statements:
         spark = local_spark_session(app_name="traffic-glue-sql", catalog_dir=str(catalog_dir))

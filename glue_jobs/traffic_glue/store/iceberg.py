@@ -19,7 +19,7 @@ import os
 
 from pyspark.sql import SparkSession
 
-from traffic_glue import storage
+from traffic_glue.store import storage
 
 SESSION_CATALOG = "spark_catalog"
 EXTENSIONS_CONF = {

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from traffic_glue import iceberg
+from traffic_glue.store import iceberg
 
 # Settings both runtimes share; on Glue they are set on the job's session as well.
 COMMON_CONF = {
@@ -42,7 +42,7 @@ JVM_PACKAGES = (
     "org.apache.hadoop:hadoop-aws:3.3.4",
     "com.amazonaws:aws-java-sdk-bundle:1.12.262",
 )
-JARS_DIR = Path(os.environ.get("TRAFFIC_GLUE_JARS_DIR", Path(__file__).resolve().parents[2] / ".jars"))
+JARS_DIR = Path(os.environ.get("TRAFFIC_GLUE_JARS_DIR", Path(__file__).resolve().parents[3] / ".jars"))
 
 
 class MissingJarsError(RuntimeError):
@@ -67,7 +67,7 @@ def local_jars(folder: Path = JARS_DIR) -> list[Path]:
 
 
 # WARN and above, less what a user cannot act on (the metastore's chatter, above all).
-LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
+LOG_CONFIG = Path(__file__).resolve().parents[1] / "log4j2.properties"
 
 # Input splits per core: Spark packs a day's few dozen hour files into about one split
 # per core, of unequal sizes, and the last one runs alone; three per core even it out.

@@ -15,16 +15,14 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from traffic_glue import (
-    catalog, configuration_files, locations, pipeline, publish, quarantine, sinks, sources, storage,
-    transforms, validation,
-)
-from traffic_glue import schema as S
-from traffic_glue.config import CORRECTED, ICEBERG, JobConfig
-from traffic_glue.configuration import ConfigurationError, Snapshot
-from traffic_glue.progress import Progress, spark_activity
-from traffic_glue.report import RunReport
-from traffic_glue.run_range import RunRange
+from traffic_glue.compute import pipeline, transforms, validation
+from traffic_glue.store import catalog, configuration_files, locations, publish, quarantine, sinks, sources, storage
+from traffic_glue.compute import schema as S
+from traffic_glue.runtime.config import CORRECTED, ICEBERG, JobConfig
+from traffic_glue.compute.configuration import ConfigurationError, Snapshot
+from traffic_glue.runtime.progress import Progress, spark_activity
+from traffic_glue.runtime.report import RunReport
+from traffic_glue.compute.run_range import RunRange
 
 TOP_JAM_LOCATIONS = 10
 

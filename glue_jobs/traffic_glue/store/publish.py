@@ -21,8 +21,8 @@ from urllib.parse import urlparse
 
 from pyspark.sql import DataFrame, SparkSession
 
-from traffic_glue import schema as S
-from traffic_glue import storage
+from traffic_glue.compute import schema as S
+from traffic_glue.store import storage
 
 STAGING, JOURNAL, TRASH, LOCK = "_staging", "_journal", "_trash", "_lock"
 REJECTED, REPORTS = "_rejected", "_reports"

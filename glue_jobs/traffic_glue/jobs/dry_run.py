@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 
 from pyspark.sql import SparkSession
 
-from traffic_glue import catalog, configuration_files, job, locations, publish, sinks, sources, storage
-from traffic_glue import schema as S
-from traffic_glue.config import CORRECTED, ICEBERG, PARQUET, JobConfig
-from traffic_glue.run_range import RunRange
-from traffic_glue.validation import MAX_EPOCH_SECONDS, MIN_EPOCH_SECONDS
+from traffic_glue.store import catalog, configuration_files, locations, publish, sinks, sources, storage
+from traffic_glue.jobs import job
+from traffic_glue.compute import schema as S
+from traffic_glue.runtime.config import CORRECTED, ICEBERG, PARQUET, JobConfig
+from traffic_glue.compute.run_range import RunRange
+from traffic_glue.compute.validation import MAX_EPOCH_SECONDS, MIN_EPOCH_SECONDS
 
 SECONDS_PER_HOUR = 3600
 FOLDERS_SHOWN = 12  # the folder list beyond this is summarised

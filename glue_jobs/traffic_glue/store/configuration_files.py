@@ -16,9 +16,10 @@ import datetime as dt
 
 from pyspark.sql import DataFrame, SparkSession
 
-from traffic_glue import configuration, storage, transforms
-from traffic_glue.configuration import ConfigurationError, Snapshot
-from traffic_glue.run_range import RunRange
+from traffic_glue.compute import configuration, transforms
+from traffic_glue.store import storage
+from traffic_glue.compute.configuration import ConfigurationError, Snapshot
+from traffic_glue.compute.run_range import RunRange
 
 SUFFIXES = (".xml", ".xml.gz")
 

@@ -15,18 +15,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-from traffic_glue.arguments import (
+from traffic_glue.runtime.arguments import (
     SUMMARY_ARGUMENTS, TRANSFORM_ARGUMENTS, documented_names, given_arguments, given_names,
     unknown_argument,
 )
-from traffic_glue.run_range import RunRange
-
-ATHENA = "athena"
-CORRECTED = "corrected"
-SEMANTICS = (ATHENA, CORRECTED)
-PARQUET = "parquet"
-JSON = "json"
-SOURCE_FORMATS = (PARQUET, JSON)
+from traffic_glue.compute.run_range import RunRange
+from traffic_glue.compute.modes import ATHENA, CORRECTED, SEMANTICS  # noqa: F401 (the jobs' names for them)
+from traffic_glue.store.sources import JSON, PARQUET, SOURCE_FORMATS  # noqa: F401
 ICEBERG = "iceberg"
 TABLE_FORMATS = (ICEBERG, PARQUET)
 BOOLEANS = ("true", "false")
@@ -127,7 +122,7 @@ def _resolved(argv: list[str], required: tuple, optional: tuple, defaults: dict)
         raise ArgumentError(unknown)
     given = set(given_names(argv))  # `--name value` or `--name=value`
     present = [name for name in optional if name in given]
-    from traffic_glue.glue import resolved_options  # the one module that imports awsglue
+    from traffic_glue.runtime.glue import resolved_options  # the one module that imports awsglue
 
     args = resolved_options(argv, list(required) + present)
     return {**defaults, **{k: v for k, v in args.items() if v is not None}}

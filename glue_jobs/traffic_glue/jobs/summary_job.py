@@ -16,9 +16,10 @@ from dataclasses import asdict, dataclass, field
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from traffic_glue import catalog, iceberg, locations, publish, sinks, storage, summary
-from traffic_glue.config import ICEBERG, PARQUET, SummaryConfig
-from traffic_glue.progress import Progress, spark_activity
+from traffic_glue.compute import summary
+from traffic_glue.store import catalog, iceberg, locations, publish, sinks, storage
+from traffic_glue.runtime.config import ICEBERG, PARQUET, SummaryConfig
+from traffic_glue.runtime.progress import Progress, spark_activity
 
 RUN_ID_PROPERTY = "traffic-glue.run-id"
 
@@ -73,7 +74,7 @@ def _now() -> dt.datetime:
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
-    from traffic_glue.job import new_run_id as transform_run_id
+    from traffic_glue.jobs.job import new_run_id as transform_run_id
 
     return transform_run_id(now)
 

@@ -14,7 +14,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from traffic_glue import schema as S
+from traffic_glue.compute import schema as S
 
 DAY = "day"
 HOUR = "hour"

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
-from traffic_glue import iceberg, sinks
-from traffic_glue.config import DEFAULT_RETENTION_DAYS
+from traffic_glue.store import iceberg, sinks
+from traffic_glue.runtime.config import DEFAULT_RETENTION_DAYS
 ORPHAN_MIN_AGE = dt.timedelta(days=1, minutes=5)
 
 

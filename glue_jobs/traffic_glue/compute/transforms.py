@@ -20,9 +20,9 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from traffic_glue import schema as S
-from traffic_glue.config import ATHENA, CORRECTED
-from traffic_glue.statuses import READING_STATUS, ReadingStatus, code, has_status
+from traffic_glue.compute import schema as S
+from traffic_glue.compute.modes import ATHENA, CORRECTED
+from traffic_glue.compute.statuses import READING_STATUS, ReadingStatus, code, has_status
 
 LANE_SPEED = "lane_speed"
 WRONG_WAY = "_wrong_way_lane"  # corrected: a TR lane's reading (`with_location`)

@@ -13,7 +13,8 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from traffic_glue import publish, storage, validation
+from traffic_glue.compute import validation
+from traffic_glue.store import publish, storage
 
 PENDING = "_pending"  # rejected readings of a run that has not ended yet
 

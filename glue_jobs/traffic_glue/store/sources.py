@@ -18,12 +18,16 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from traffic_glue import schema as S
-from traffic_glue import storage
-from traffic_glue.config import CORRECTED, JSON, PARQUET
-from traffic_glue.run_range import RunRange
-from traffic_glue.validation import CORRUPT_RECORD, validated_by_run
+from traffic_glue.compute import schema as S
+from traffic_glue.store import storage
+from traffic_glue.compute.modes import CORRECTED
+from traffic_glue.compute.run_range import RunRange
+from traffic_glue.compute.validation import CORRUPT_RECORD, validated_by_run
 
+# The raw landing's file formats (`--source_format`).
+PARQUET = "parquet"
+JSON = "json"
+SOURCE_FORMATS = (PARQUET, JSON)
 FOOTER_THREADS = 16
 
 

@@ -26,9 +26,9 @@ import re
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from traffic_glue import iceberg, publish, storage
-from traffic_glue import schema as S
-from traffic_glue.publish import PartitionFiles, PublishResult
+from traffic_glue.store import iceberg, publish, storage
+from traffic_glue.compute import schema as S
+from traffic_glue.store.publish import PartitionFiles, PublishResult
 
 ICEBERG, PARQUET = "iceberg", "parquet"
 TABLE_FORMATS = (ICEBERG, PARQUET)

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
 
-from traffic_glue import schema as S
-from traffic_glue import transforms
-from traffic_glue.config import CORRECTED
-from traffic_glue.counting import RunCounters
-from traffic_glue.run_range import RunRange
+from traffic_glue.compute import schema as S
+from traffic_glue.compute import transforms
+from traffic_glue.compute.modes import CORRECTED
+from traffic_glue.compute.counting import RunCounters
+from traffic_glue.compute.run_range import RunRange
 
 
 @dataclass(frozen=True)

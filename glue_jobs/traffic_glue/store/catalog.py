@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
-from traffic_glue import schema as S
-from traffic_glue.publish import Partition
+from traffic_glue.compute import schema as S
+from traffic_glue.store.publish import Partition
 
 _HIVE_TYPES = {"int": "INT", "bigint": "BIGINT", "double": "DOUBLE", "string": "STRING"}
 # Glue's SerDe names tell the raw table's format.

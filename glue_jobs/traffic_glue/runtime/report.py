@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from traffic_glue.counting import ReadingCounts
+from traffic_glue.compute.counting import ReadingCounts
 
 
 @dataclass

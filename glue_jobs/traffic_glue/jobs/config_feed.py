@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from traffic_glue.arguments import Documented, documented_names, given_arguments, unknown_argument
-from traffic_glue.config import ArgumentError
-from traffic_glue.configuration import (
+from traffic_glue.runtime.arguments import Documented, documented_names, given_arguments, unknown_argument
+from traffic_glue.runtime.config import ArgumentError
+from traffic_glue.compute.configuration import (
     MAX_DOCUMENT_BYTES, ConfigurationError, parse_configuration, snapshot_time,
 )
 

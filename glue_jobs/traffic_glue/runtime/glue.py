@@ -15,13 +15,13 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from traffic_glue.config import ArgumentError, JobConfig, SummaryConfig, parse_date, yesterday_utc
-from traffic_glue import iceberg
-from traffic_glue.run_range import days_between
-from traffic_glue.session import apply_job_conf, local_spark_session
+from traffic_glue.runtime.config import ArgumentError, JobConfig, SummaryConfig, parse_date, yesterday_utc
+from traffic_glue.store import iceberg
+from traffic_glue.compute.run_range import days_between
+from traffic_glue.runtime.session import apply_job_conf, local_spark_session
 
 # Spark's own catalog for local runs: an embedded Derby metastore in the project.
-DEFAULT_LOCAL_CATALOG = Path(__file__).resolve().parents[2] / ".local" / "catalog"
+DEFAULT_LOCAL_CATALOG = Path(__file__).resolve().parents[3] / ".local" / "catalog"
 
 
 @dataclass

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, Observation
 from pyspark.sql import functions as F
 
-from traffic_glue import schema as S
-from traffic_glue.config import CORRECTED
-from traffic_glue.run_range import SECONDS_PER_DAY, RunRange
-from traffic_glue.statuses import LEFT_OUT, REJECTED, REPLACES_ITS_DAY, ReadingStatus, has_status
+from traffic_glue.compute import schema as S
+from traffic_glue.compute.modes import CORRECTED
+from traffic_glue.compute.run_range import SECONDS_PER_DAY, RunRange
+from traffic_glue.compute.statuses import LEFT_OUT, REJECTED, REPLACES_ITS_DAY, ReadingStatus, has_status
 
 # The observations are complete when the write's Spark job ends; waiting longer means
 # something is wrong, and a hung Glue job bills by the second.

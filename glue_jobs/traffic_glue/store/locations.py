@@ -20,11 +20,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from traffic_glue import configuration, iceberg, publish, storage
-from traffic_glue import schema as S
-from traffic_glue.config import ICEBERG
-from traffic_glue.configuration import Snapshot
-from traffic_glue.sinks import RUN_ID
+from traffic_glue.compute import configuration
+from traffic_glue.store import iceberg, publish, storage
+from traffic_glue.compute import schema as S
+from traffic_glue.runtime.config import ICEBERG
+from traffic_glue.compute.configuration import Snapshot
+from traffic_glue.store.sinks import RUN_ID
 
 LOCATION_ID = "location_id"
 LABEL = "label"

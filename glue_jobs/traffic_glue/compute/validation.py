@@ -13,8 +13,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from traffic_glue import schema as S
-from traffic_glue.statuses import READING_STATUS, ReadingStatus, code, is_rejected, label_of
+from traffic_glue.compute import schema as S
+from traffic_glue.compute.statuses import READING_STATUS, ReadingStatus, code, is_rejected, label_of
 
 REJECT_REASON = "reject_reason"  # the quarantine's column: the status's label
 CORRUPT_RECORD = "_corrupt_record"
