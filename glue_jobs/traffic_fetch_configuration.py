@@ -17,26 +17,11 @@ snapshot to fall back on, 2 a bad argument.
 import sys
 
 from traffic_glue.jobs import config_feed
-from traffic_glue.runtime.arguments import help_text
-from traffic_glue.runtime.config import ArgumentError
-
-PROGRAM = "traffic_fetch_configuration"
-USAGE = "--configuration_url URL --configuration_folder (PATH | s3://bucket/prefix/) [--timeout_seconds N]"
+from traffic_glue.runtime import frame
 
 
 def main(argv: list) -> int:
-    if {"--help", "-h"} & set(argv[1:]):
-        print(help_text(PROGRAM, USAGE, config_feed.FETCH_ARGUMENTS))
-        return 0
-    try:
-        args = config_feed.parse_fetch_args(argv)
-    except ArgumentError as error:
-        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
-        return 2
-    outcome = config_feed.fetch(args.url, args.folder, timeout=args.timeout_seconds)
-    # A refusal goes to the error log (and is the failure's reason when nothing is left).
-    print(f"{PROGRAM}: {outcome.message}", file=sys.stderr if outcome.status == config_feed.REFUSED else sys.stdout)
-    return outcome.exit_code
+    return frame.main(config_feed.SPEC, argv)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,19 @@
-"""Job arguments: defaults, every bad value named, and where the days come from."""
+"""The transform's and the daily summary's arguments (jobs/transform_args.py,
+jobs/summary_args.py): defaults, every bad value named, --help and the README's tables.
+Where their days come from is tests/test_run_properties.py's."""
 
+import dataclasses
 import datetime as dt
-import json
 import subprocess
 import sys
 from pathlib import Path
 
-import boto3
 import pytest
-from botocore.stub import Stubber
-from moto import mock_aws
 
-from traffic_glue.runtime.config import ArgumentError, parse_job_args
-from traffic_glue.runtime.glue import resolve_dates
+from traffic_glue.jobs import summary_args, transform_args
+from traffic_glue.jobs.summary_args import parse_summary_args
+from traffic_glue.jobs.transform_args import parse_job_args
+from traffic_glue.runtime.arguments import ArgumentError, markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "glue_jobs" / "traffic_transform.py"
@@ -114,7 +115,7 @@ def test_the_script_names_a_missing_required_argument():
 @pytest.mark.parametrize("extra, message", [
     (["--semantic", "athena"], "unknown argument --semantic; did you mean --semantics?"),
     (["--late-hours", "6"], "unknown argument --late-hours; did you mean --late_hours?"),
-    (["--tabel_format", "parquet"], "unknown argument --tabel_format; did you mean --table_format?"),
+    (["--lookback_minute", "30"], "unknown argument --lookback_minute; did you mean --lookback_minutes?"),
     (["--colour", "blue"], "unknown argument --colour; see --help"),
 ])
 def test_a_misspelled_argument_is_refused_naming_it_and_its_closest_match(extra, message):
@@ -140,14 +141,14 @@ def test_every_argument_glue_passes_is_accepted_and_recorded():
     # What Glue adds to every run's sys.argv, and what tools.deploy run-job may send.
     glue_own = ["--JOB_ID", "j_1", "--JOB_RUN_ID", "jr_1", "--job-bookmark-option",
                 "job-bookmark-disable", "--WORKFLOW_NAME", "wf", "--WORKFLOW_RUN_ID", "wr_1"]
-    run_job_arguments = ["--start_date", "2020-04-07", "--end_date", "2020-04-08",
-                         "--lock_expiry_minutes", "60", "--table_format", "parquet"]
+    run_job_arguments = ["--start_date", "2020-04-07", "--end_date", "2020-04-08"]
     argv = ["script.py", *template_arguments, *glue_own, "--JOB_NAME", "t",
             "--target_path", "out", *run_job_arguments]
     config = parse_job_args(argv)
     assert config.given["datalake-formats"] == "iceberg" and config.given["JOB_ID"] == "j_1"
     assert config.given["conf"].startswith("spark.sql.session.timeZone=UTC --conf ")
-    assert config.as_report()["given"]["table_format"] == "parquet"
+    assert config.as_report()["given"]["start_date"] == "2020-04-07"
+    assert config.as_report()["start_date"] == "2020-04-07"
     # On Glue the run id is Glue's job run id (getResolvedOptions hands it over itself).
     assert config.run_id == config.glue_job_run_id == "jr_1"
     assert config.configuration_path.startswith("s3://") and config.configuration_path.endswith("/configuration/")
@@ -164,102 +165,112 @@ def test_glues_conf_is_not_taken_for_the_configuration_path():
 
 
 def test_help_prints_every_argument_and_starts_no_spark():
-    from traffic_glue.runtime.arguments import TRANSFORM_ARGUMENTS, documented_names
-
     done = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True,
                           timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "glue_jobs"),
                                            "JAVA_HOME": "/nonexistent"})
     assert done.returncode == 0 and done.stderr == ""
     assert done.stdout.startswith("usage: traffic_transform --JOB_NAME NAME")
-    for name in documented_names(TRANSFORM_ARGUMENTS):
+    for name in transform_args.ARGUMENTS.names:
         assert f"--{name}" in done.stdout, name
     assert "(default: corrected)" in done.stdout and "(default: 400)" in done.stdout
+    assert "--table_format" not in done.stdout and "--lock_expiry_minutes" not in done.stdout
+
+
+README_TABLE_ROWS = [  # the transform's, as the README shows them: argument and default
+    ("`--source_path` / `--source_table`", "one is required"),
+    ("`--target_path` / `--target_table`", "one is required"),
+    ("`--replace_semantics`", "`false`"),
+    ("`--start_date` / `--end_date`", "yesterday (UTC)"),
+    ("`--semantics`", "`corrected`"),
+    ("`--source_format`", "`parquet`"),
+    ("`--late_hours`", "24"),
+    ("`--lookback_minutes`", "60"),
+    ("`--configuration_path`", "none"),
+    ("`--locations`", "all"),
+    ("`--max_days`", "400"),
+    ("`--corrupt_files`", "`fail`"),
+    ("`--dry_run`", "`false`"),
+    ("`--log_level`", "`WARN`"),
+    ("`--run_id`", "time and a random suffix"),
+    ("`--catalog_dir`", "`.local/catalog`"),
+    ("`--glue_warehouse`", "none"),
+    ("`--run_properties_file`", "none"),
+]
 
 
 def test_the_readme_table_is_the_one_help_prints():
-    from traffic_glue.runtime.arguments import TRANSFORM_ARGUMENTS, markdown_table
-    from traffic_glue.runtime.config import DEFAULTS, OPTIONAL
-
-    assert markdown_table(TRANSFORM_ARGUMENTS) in (ROOT / "README.md").read_text()
-    documented = {n for entry in TRANSFORM_ARGUMENTS for n in entry.names}
-    assert documented == set(OPTIONAL) - {"WORKFLOW_NAME", "WORKFLOW_RUN_ID"}
-    for entry in TRANSFORM_ARGUMENTS:  # the documented default is the real one
-        for name in entry.names:
-            if name in DEFAULTS:
-                assert DEFAULTS[name] in entry.default, name
+    table = markdown_table(transform_args.ARGUMENTS)
+    assert table in (ROOT / "README.md").read_text()
+    rows = [line.split(" | ")[:2] for line in table.splitlines()[2:]]
+    assert [(names.removeprefix("| "), default) for names, default in rows] == README_TABLE_ROWS
 
 
-# --- where the days come from ------------------------------------------------------
+def test_the_documented_defaults_are_the_values_a_run_gets():
+    config = parse_job_args(BASE)
+    assert (config.replace_semantics, config.semantics, config.source_format, config.late_hours,
+            config.lookback_minutes, config.configuration_path, config.locations, config.max_days,
+            config.corrupt_files, config.dry_run, config.log_level, config.run_id, config.catalog_dir,
+            config.glue_warehouse, config.run_properties_file) == (
+        False, "corrected", "parquet", 24, 60, None, None, 400, "fail", False, "WARN", None, None, None, None)
 
 
-@pytest.fixture
-def glue_client(monkeypatch):
-    """moto's Glue, in process: a workflow and a run started with properties."""
-    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        client = boto3.client("glue", region_name="eu-west-1")
-        client.create_workflow(Name="traffic-glue-workflow")
-        yield client
+def test_the_configuration_has_an_attribute_per_argument_and_no_table_format():
+    fields = [f.name for f in dataclasses.fields(transform_args.JobConfig)]
+    assert fields == [
+        "job_name", "source_path", "source_table", "target_path", "target_table", "replace_semantics",
+        "start_date", "end_date", "semantics", "source_format", "late_hours", "lookback_minutes",
+        "configuration_path", "locations", "max_days", "corrupt_files", "dry_run", "log_level", "run_id",
+        "catalog_dir", "glue_warehouse", "run_properties_file", "glue_job_run_id", "workflow_name",
+        "workflow_run_id", "given",
+    ]
 
 
-def _started(client, properties: dict) -> list[str]:
-    run_id = client.start_workflow_run(Name="traffic-glue-workflow",
-                                       RunProperties=properties)["RunId"]
-    return BASE + ["--WORKFLOW_NAME", "traffic-glue-workflow", "--WORKFLOW_RUN_ID", run_id]
-
-
-def test_dates_given_as_arguments_win():
-    config = parse_job_args(BASE + DAYS + ["--WORKFLOW_NAME", "w", "--WORKFLOW_RUN_ID", "wr_1"])
-    # No client is asked: a factory that fails proves it.
-    resolved = resolve_dates(config, glue_client_factory=lambda: 1 / 0)
-    assert resolved.start_date == dt.date(2020, 4, 7)
-
-
-def test_dates_from_the_workflow_run_properties(glue_client):
-    argv = _started(glue_client, {"start_date": "2024-02-01", "end_date": "2024-02-29"})
-    resolved = resolve_dates(parse_job_args(argv), glue_client_factory=lambda: glue_client)
-    assert (resolved.start_date, resolved.end_date) == (dt.date(2024, 2, 1), dt.date(2024, 2, 29))
-
-
-def test_the_run_properties_are_asked_of_the_right_run():
-    """botocore's Stubber: the exact GetWorkflowRunProperties call the job makes."""
-    client = boto3.client("glue", region_name="eu-west-1", aws_access_key_id="testing",
-                          aws_secret_access_key="testing")
-    with Stubber(client) as stub:
-        stub.add_response("get_workflow_run_properties",
-                          {"RunProperties": {"start_date": "2024-02-01", "end_date": "2024-02-02"}},
-                          {"Name": "traffic-glue-workflow", "RunId": "wr_42"})
-        config = parse_job_args(BASE + ["--WORKFLOW_NAME", "traffic-glue-workflow",
-                                        "--WORKFLOW_RUN_ID", "wr_42"])
-        resolve_dates(config, glue_client_factory=lambda: client)
-        stub.assert_no_pending_responses()
-
-
-def test_a_workflow_run_without_dates_processes_yesterday(glue_client):
-    argv = _started(glue_client, {"note": "scheduled"})
-    now = dt.datetime(2026, 11, 25, 0, 30, tzinfo=dt.timezone.utc)
-    resolved = resolve_dates(parse_job_args(argv), glue_client_factory=lambda: glue_client, now=now)
-    assert (resolved.start_date, resolved.end_date) == (dt.date(2026, 11, 24),) * 2
-
-
-@pytest.mark.parametrize("properties, named", [
-    ({"start_date": "2024-02-31", "end_date": "2024-03-01"}, "--start_date is not a calendar date"),
-    ({"start_date": "2024-02-01"}, "sets only one of the run properties"),
-    ({"start_date": "2024-03-02", "end_date": "2024-03-01"}, "--end_date 2024-03-01 is before"),
+@pytest.mark.parametrize("removed, message", [
+    # Iceberg is the only format: the arguments are gone, refused like any unknown one.
+    (["--table_format", "iceberg"], "unknown argument --table_format; did you mean --source_format?"),
+    (["--lock_expiry_minutes", "60"],
+     "unknown argument --lock_expiry_minutes; did you mean --lookback_minutes?"),
 ])
-def test_bad_workflow_dates_are_named(glue_client, properties, named):
-    argv = _started(glue_client, properties)
-    with pytest.raises(ArgumentError, match=named):
-        resolve_dates(parse_job_args(argv), glue_client_factory=lambda: glue_client)
+def test_the_table_format_and_lock_expiry_arguments_are_unknown(removed, message):
+    with pytest.raises(ArgumentError) as refused:
+        parse_job_args(BASE + DAYS + removed)
+    assert str(refused.value) == message
 
 
-def test_no_dates_and_no_workflow_means_yesterday_utc():
-    now = dt.datetime(2026, 1, 1, 0, 5, tzinfo=dt.timezone.utc)
-    resolved = resolve_dates(parse_job_args(BASE), now=now)
-    assert (resolved.start_date, resolved.end_date) == (dt.date(2025, 12, 31),) * 2
+def test_the_script_refuses_the_table_format_argument_in_one_line():
+    done = subprocess.run([sys.executable, str(SCRIPT), *BASE[1:], *DAYS, "--table_format", "iceberg"],
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == ("traffic_transform: error: unknown argument --table_format; "
+                           "did you mean --source_format?\n")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--source_path", "/nonexistent/raw"], "--source_path /nonexistent/raw does not exist"),
+    (["--source_path", "file:/nonexistent/raw"], "--source_path file:/nonexistent/raw does not exist"),
+    (["--source_path", str(ROOT), "--configuration_path", "/nonexistent/c.xml"],
+     "--configuration_path /nonexistent/c.xml does not exist"),
+])
+def test_a_local_path_that_is_not_there_is_refused_before_spark_starts(argv, message):
+    with pytest.raises(ArgumentError) as refused:
+        parse_job_args(["s", "--JOB_NAME", "t", "--target_path", "out", *argv])
+    assert str(refused.value) == message
+
+
+def test_a_path_on_s3_is_left_to_the_run():
+    config = parse_job_args(["s", "--JOB_NAME", "t", "--target_path", "out", "--source_path", "s3://raw/x/",
+                             "--configuration_path", "s3a://raw/configuration/"])
+    assert (config.source_path, config.configuration_path) == ("s3://raw/x/", "s3a://raw/configuration/")
+
+
+def test_dates_are_checked_again_when_the_run_resolves_them():
+    config = parse_job_args(BASE + ["--max_days", "3"])
+    with pytest.raises(ValueError, match="not resolved yet"):
+        config.run_range()
+    assert config.with_dates(dt.date(2020, 4, 7), dt.date(2020, 4, 9)).run_range().days == [
+        dt.date(2020, 4, 7), dt.date(2020, 4, 8), dt.date(2020, 4, 9)]
+    with pytest.raises(ArgumentError, match="span 4 days, more than --max_days 3"):
+        config.with_dates(dt.date(2020, 4, 7), dt.date(2020, 4, 10))
 
 
 # --- --dry_run, --log_level ------------------------------------------------------------------
@@ -295,59 +306,38 @@ def test_a_log_level_spark_does_not_know_is_refused():
         parse_job_args(BASE + DAYS + ["--log_level", "loud"])
 
 
-# --- the summary job's days ------------------------------------------------------------------
+# --- the summary job's arguments -------------------------------------------------------------
 
 SUMMARY_BASE = ["s.py", "--JOB_NAME", "s", "--source_path", "c", "--target_path", "s"]
 
 
-def test_summary_dates_given_win_over_the_run_properties(tmp_path):
-    from traffic_glue.runtime.config import parse_summary_args
-    from traffic_glue.runtime.glue import resolve_days
+def test_the_summary_jobs_defaults_and_dates():
+    config = parse_summary_args(SUMMARY_BASE + DAYS)
+    assert (config.job_name, config.source_path, config.target_path) == ("s", "c", "s")
+    assert (config.start_date, config.end_date, config.days) == (dt.date(2020, 4, 7), dt.date(2020, 4, 8), None)
+    assert config.as_report()["days"] is None and config.log_level == "WARN"
+    resolved = config.with_days([dt.date(2020, 4, 8), dt.date(2020, 4, 7), dt.date(2020, 4, 8)])
+    assert resolved.days == (dt.date(2020, 4, 7), dt.date(2020, 4, 8))
+    assert resolved.as_report()["days"] == ["2020-04-07", "2020-04-08"]
 
-    properties = tmp_path / "wr.json"
-    properties.write_text('{"curated_days": "2020-04-09"}')
-    config = resolve_days(parse_summary_args(SUMMARY_BASE + DAYS + [
-        "--run_properties_file", str(properties)]))
-    assert config.days == (dt.date(2020, 4, 7), dt.date(2020, 4, 8))
 
-
-@pytest.mark.parametrize("properties, days", [
-    ({"curated_days": "2020-04-09,2020-04-07", "start_date": "2020-04-01", "end_date": "2020-04-09"},
-     (dt.date(2020, 4, 7), dt.date(2020, 4, 9))),  # the transform's days, not the run's range
-    ({"curated_days": ""}, ()),  # the transform replaced none
-    ({"start_date": "2020-04-01", "end_date": "2020-04-02"}, (dt.date(2020, 4, 1), dt.date(2020, 4, 2))),
-    ({}, (dt.date(2026, 11, 30),)),  # yesterday
+@pytest.mark.parametrize("argv, message", [
+    (["--start_date", "2020-04-07"], "--end_date is required when the other date is given"),
+    # 2019-01-01 .. 2020-04-07: 365 + 31 + 29 + 31 + 7 = 463 days, both included
+    (["--start_date", "2019-01-01", "--end_date", "2020-04-07"],
+     "--start_date/--end_date span 463 days, more than --max_days 400"),
+    (["--source_table", "a.b"], "exactly one of --source_path and --source_table is required"),
+    (["--max_days", "3"], "unknown argument --max_days; see --help"),
 ])
-def test_summary_days_from_the_workflow_run(tmp_path, properties, days):
-    from traffic_glue.runtime.config import parse_summary_args
-    from traffic_glue.runtime.glue import resolve_days
-
-    path = tmp_path / "wr.json"
-    path.write_text(json.dumps(properties))
-    now = dt.datetime(2026, 12, 1, 3, 0, tzinfo=dt.timezone.utc)
-    config = resolve_days(parse_summary_args(SUMMARY_BASE + ["--run_properties_file", str(path)]), now=now)
-    assert config.days == days
-
-
-def test_summary_days_from_glue_workflow_run_properties(glue_client):
-    from traffic_glue.runtime.config import parse_summary_args
-    from traffic_glue.runtime.glue import record_curated_days, resolve_days
-
-    run_id = glue_client.start_workflow_run(Name="traffic-glue-workflow",
-                                            RunProperties={"start_date": "2024-02-01"})["RunId"]
-    on_glue = ["--WORKFLOW_NAME", "traffic-glue-workflow", "--WORKFLOW_RUN_ID", run_id]
-    record_curated_days(parse_job_args(BASE + on_glue), [dt.date(2024, 2, 2), dt.date(2024, 2, 1)],
-                        glue_client_factory=lambda: glue_client)
-    properties = glue_client.get_workflow_run_properties(Name="traffic-glue-workflow", RunId=run_id)
-    assert properties["RunProperties"]["curated_days"] == "2024-02-01,2024-02-02"
-    config = resolve_days(parse_summary_args(SUMMARY_BASE + on_glue), glue_client_factory=lambda: glue_client)
-    assert config.days == (dt.date(2024, 2, 1), dt.date(2024, 2, 2))
+def test_the_summary_jobs_bad_arguments_are_named(argv, message):
+    with pytest.raises(ArgumentError) as refused:
+        parse_summary_args(SUMMARY_BASE + argv)
+    assert str(refused.value) == message
 
 
 def test_every_argument_glue_passes_the_summary_job_is_accepted():
     from workflows.template import load_template
     from tests.workflow_helpers import WORKFLOW, graph_of, summary_job
-    from traffic_glue.runtime.config import parse_summary_args
 
     template_arguments = [t for pair in summary_job(graph_of(load_template(WORKFLOW))).arguments
                           for t in pair]
@@ -361,9 +351,12 @@ def test_every_argument_glue_passes_the_summary_job_is_accepted():
 
 
 def test_the_readme_holds_the_summary_jobs_arguments_as_its_help_does():
-    from traffic_glue.runtime.arguments import SUMMARY_ARGUMENTS, markdown_table
-
-    assert markdown_table(SUMMARY_ARGUMENTS) in (ROOT / "README.md").read_text()
+    table = markdown_table(summary_args.ARGUMENTS)
+    assert table in (ROOT / "README.md").read_text()
+    assert [line.split(" | ")[0] for line in table.splitlines()[2:]] == [
+        "| `--source_path` / `--source_table`", "| `--target_path` / `--target_table`",
+        "| `--start_date` / `--end_date`", "| `--log_level`", "| `--run_id`", "| `--catalog_dir`",
+        "| `--glue_warehouse`", "| `--run_properties_file`"]
 
 
 def test_locations_may_name_unconfigured_lanes_by_their_negative_ids():

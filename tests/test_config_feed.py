@@ -21,7 +21,7 @@ import boto3
 import pytest
 
 from traffic_glue.jobs import config_feed
-from traffic_glue.runtime.config import ArgumentError
+from traffic_glue.runtime.arguments import ArgumentError, help_text, markdown_table
 from traffic_glue.compute.configuration import parse_configuration, snapshot_time
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,7 +123,7 @@ def files(folder: Path) -> dict:
 def test_a_good_document_is_stored_gzipped_under_the_utc_time_of_the_fetch(server, tmp_path, path):
     folder = tmp_path / "configuration"
     outcome = config_feed.fetch(server + path, str(folder), now=FIRST, timeout=5)
-    assert (outcome.status, outcome.snapshot, outcome.exit_code) == (config_feed.STORED, FIRST_NAME, 0)
+    assert (outcome.status, outcome.snapshot, outcome.exit_status) == (config_feed.STORED, FIRST_NAME, 0)
     assert outcome.message == f"{server}{path}: 4,254 lanes, stored {folder / FIRST_NAME}"
     assert list(files(folder)) == [FIRST_NAME]  # no temporary file left
     stored = (folder / FIRST_NAME).read_bytes()
@@ -140,7 +140,7 @@ def test_the_same_configuration_again_stores_nothing(server, tmp_path):
     before = files(tmp_path)
     # The same lanes, served plain rather than gzipped, a day later.
     outcome = config_feed.fetch(server + "/config.xml", str(tmp_path), now=LATER, timeout=5)
-    assert (outcome.status, outcome.snapshot, outcome.exit_code) == (config_feed.UNCHANGED, FIRST_NAME, 0)
+    assert (outcome.status, outcome.snapshot, outcome.exit_status) == (config_feed.UNCHANGED, FIRST_NAME, 0)
     assert outcome.message == f"{server}/config.xml: 4,254 lanes, the same as {FIRST_NAME}; nothing stored"
     assert files(tmp_path) == before
 
@@ -168,7 +168,7 @@ def test_a_bad_response_is_refused_and_the_last_good_snapshot_kept(server, tmp_p
     assert outcome.message.endswith(f"; keeping {FIRST_NAME}")
     assert len(outcome.message.splitlines()) == 1
     assert re.search(reason, outcome.message), outcome.message
-    assert (outcome.snapshot, outcome.exit_code) == (FIRST_NAME, 0)
+    assert (outcome.snapshot, outcome.exit_status) == (FIRST_NAME, 0)
     assert files(tmp_path) == before  # nothing new, the snapshot byte for byte as it was
     assert config_feed.latest_snapshot(config_feed.LocalFolder(str(tmp_path))) == FIRST_NAME
 
@@ -177,7 +177,7 @@ def test_a_bad_response_is_refused_and_the_last_good_snapshot_kept(server, tmp_p
 def test_a_bad_response_without_any_snapshot_is_a_failure(server, tmp_path, path, reason):
     folder = tmp_path / "configuration"
     outcome = config_feed.fetch(server + path, str(folder), now=LATER, timeout=5)
-    assert (outcome.status, outcome.snapshot, outcome.exit_code) == (config_feed.REFUSED, None, 1)
+    assert (outcome.status, outcome.snapshot, outcome.exit_status) == (config_feed.REFUSED, None, 1)
     assert outcome.message.endswith(f"; no snapshot in {folder} to keep using")
     assert files(folder) == {}
 
@@ -187,7 +187,7 @@ def test_a_server_that_does_not_answer_in_time_is_refused(server, tmp_path):
     outcome = config_feed.fetch(server + SLOW, str(tmp_path), now=LATER, timeout=0.5)
     assert time.monotonic() - started < 1.9
     assert outcome.message == f"refused {server}{SLOW}: no answer within 0.5 s; no snapshot in {tmp_path} to keep using"
-    assert outcome.exit_code == 1
+    assert outcome.exit_status == 1
 
 
 def test_nothing_listening_is_a_refusal(tmp_path):
@@ -196,7 +196,7 @@ def test_nothing_listening_is_a_refusal(tmp_path):
         url = f"http://127.0.0.1:{sock.getsockname()[1]}/x"
         outcome = config_feed.fetch(url, str(tmp_path), timeout=0.5)
     assert outcome.message.startswith(f"refused {url}: cannot be read (")
-    assert outcome.exit_code == 1
+    assert outcome.exit_status == 1
 
 
 def test_a_document_larger_than_the_bound_is_refused_unread(server):
@@ -258,7 +258,9 @@ def test_the_script_exits_0_while_a_snapshot_is_in_use_and_1_without(server, tmp
     (["--configuration_url", "ftp://x/", "--configuration_folder", "f"], "must be http(s):// or file://"),
     (["--configuration_url", "http://x/", "--configuration_folder", "gs://b/"], "a local folder or s3://"),
     (["--configuration_url", "http://x/", "--configuration_folder", "f", "--timeout_seconds", "0"],
-     "--timeout_seconds must be a whole number >= 1"),
+     "--timeout_seconds must be >= 1, got 0"),
+    (["--configuration_url", "http://x/", "--configuration_folder", "f", "--timeout_seconds", "soon"],
+     "--timeout_seconds must be a whole number >= 1, got 'soon'"),
     (["--configuration_url", "http://x/", "--configuration_fodler", "f"],
      "unknown argument --configuration_fodler; did you mean --configuration_folder?"),
 ])
@@ -290,6 +292,29 @@ def test_the_fetcher_needs_no_spark():
 
 
 def test_the_readme_documents_the_fetch_jobs_arguments():
-    from traffic_glue.runtime.arguments import markdown_table
+    table = markdown_table(config_feed.ARGUMENTS)
+    assert table in (ROOT / "README.md").read_text()
+    assert [line.split(" | ")[:2] for line in table.splitlines()[2:]] == [
+        ["| `--configuration_url`", "required"], ["| `--configuration_folder`", "required"],
+        ["| `--timeout_seconds`", "60"]]
 
-    assert markdown_table(config_feed.FETCH_ARGUMENTS) in (ROOT / "README.md").read_text()
+
+def test_help_lists_the_arguments_and_needs_no_spark():
+    code = (
+        "import sys; sys.path.insert(0, 'glue_jobs'); import runpy; "
+        "main = runpy.run_path('glue_jobs/traffic_fetch_configuration.py')['main']; "
+        "assert main(['x', '--help']) == 0; "
+        "assert not [m for m in sys.modules if m.split('.')[0] in ('pyspark', 'py4j', 'awsglue')]"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == help_text(config_feed.PROGRAM, config_feed.USAGE, config_feed.ARGUMENTS) + "\n"
+    assert done.stdout.startswith("usage: traffic_fetch_configuration --configuration_url URL ")
+
+
+def test_the_outcome_says_where_its_line_goes_and_the_exit_status():
+    stored = config_feed.FetchOutcome(config_feed.STORED, "u: 3 lanes, stored f/x", "x")
+    kept = config_feed.FetchOutcome(config_feed.REFUSED, "refused u: HTTP 503; keeping x", "x")
+    none = config_feed.FetchOutcome(config_feed.REFUSED, "refused u: HTTP 503; no snapshot", None)
+    assert [(o.exit_status, o.error_log) for o in (stored, kept, none)] == [(0, False), (0, True), (1, True)]
+    assert stored.summary() == "traffic_fetch_configuration: u: 3 lanes, stored f/x"

@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 
 from tests.factories import T0, reading, readings_df
 from traffic_glue.compute import transforms
-from traffic_glue.runtime.config import ATHENA, CORRECTED
+from traffic_glue.compute.modes import ATHENA, CORRECTED
 from traffic_glue.compute.counting import CountsMissingError, RunCounters
 from traffic_glue.compute.run_range import RunRange
 from traffic_glue.compute.statuses import ReadingStatus as RS

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from tests.factories import T0, land_parquet, raw_reading
-from traffic_glue.runtime import glue
 from traffic_glue.jobs import job
-from traffic_glue.runtime.config import parse_job_args
+from traffic_glue.jobs.transform_args import parse_job_args
+from traffic_glue.runtime import glue
+from traffic_glue.runtime.arguments import ArgumentError
 
 
 @pytest.fixture
@@ -103,22 +104,42 @@ def test_only_the_glue_module_imports_awsglue():
 
     package = Path(__file__).resolve().parents[1] / "glue_jobs" / "traffic_glue"
     importing = []
-    for module in sorted(package.glob("*.py")):
+    for module in sorted(package.rglob("*.py")):
         for node in ast.walk(ast.parse(module.read_text())):
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             if any(name.split(".")[0] == "awsglue" for name in names):
-                importing.append(module.name)
-    assert sorted(set(importing)) == ["glue.py"]
+                importing.append(module.relative_to(package).as_posix())
+    assert sorted(set(importing)) == ["runtime/glue.py"]
 
 
-def test_the_transforms_import_without_awsglue():
+def test_the_transforms_and_the_arguments_import_without_awsglue():
     import subprocess
     import sys
 
     code = ("import sys; sys.modules['awsglue'] = None\n"  # any import of awsglue fails
-            "import traffic_glue.compute.transforms, traffic_glue.compute.pipeline, traffic_glue.compute.summary, traffic_glue.runtime.config")
+            "import traffic_glue.compute.transforms, traffic_glue.compute.pipeline, traffic_glue.compute.summary, "
+            "traffic_glue.runtime.config, traffic_glue.runtime.arguments, traffic_glue.runtime.frame, "
+            "traffic_glue.runtime.run_properties, traffic_glue.jobs.transform_args")
     root = Path(__file__).resolve().parents[1]
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root / "glue_jobs")})
     assert done.returncode == 0, done.stderr
+
+
+# --- the arguments through Glue's getResolvedOptions ------------------------------------------
+
+
+def test_resolved_options_reads_only_the_names_asked_for():
+    argv = ["t.py", "--JOB_NAME", "j", "--JOB_RUN_ID", "jr_1", "--conf", "spark.x=y --conf spark.z=w",
+            "--locations", "-31,-957", "--TempDir", "s3://tmp/"]
+    values = glue.resolved_options(argv, ["JOB_NAME", "locations"])
+    # Asked for, and what getResolvedOptions declares itself; never --conf as --configuration_path.
+    assert (values["JOB_NAME"], values["locations"], values["JOB_RUN_ID"], values["TempDir"]) == (
+        "j", "-31,-957", "jr_1", "s3://tmp/")
+    assert "conf" not in values and "configuration_path" not in values
+
+
+def test_resolved_options_names_what_glue_refuses():
+    with pytest.raises(ArgumentError, match="--late_hours"):
+        glue.resolved_options(["t.py", "--late_hours"], ["late_hours"])  # no value

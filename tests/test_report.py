@@ -1,10 +1,16 @@
-"""The run report: exact accounting and a summary a traffic engineer can read."""
+"""The run reports: what every report has (`Report`: its fields, its JSON, its run's
+try/finally), the transform's exact accounting and the daily summary's, each with a
+summary a traffic engineer can read."""
 
+import datetime as dt
 import json
+import re
+
+import pytest
 
 from traffic_glue.compute.counting import ReadingCounts
-from traffic_glue.runtime.report import RunReport
 from traffic_glue.compute.statuses import ReadingStatus as RS
+from traffic_glue.runtime.report import Report, RunReport, SummaryReport, new_run_id
 
 
 def _report() -> RunReport:
@@ -138,3 +144,112 @@ def test_summary_names_the_table_format_its_commit_and_the_days_left_unchanged()
     text = report.summary()
     assert "(iceberg, snapshot 42, published in 1.2 s)" in text
     assert "left unchanged: no raw readings  2020-04-07, 2020-04-09" in text
+
+
+# --- what every report has ------------------------------------------------------------------
+
+
+COMMON_FIELDS = {"run_id", "job_name", "arguments", "started_at", "status", "error", "finished_at",
+                 "duration_seconds", "report_path"}
+
+
+def test_the_transforms_report_is_the_common_one_and_its_own_fields():
+    values = json.loads(_report().to_json())
+    assert set(values) == COMMON_FIELDS | {"source", "readings", "output", "top_jam_locations",
+                                           "quarantines_dropped", "days_replaced", "accounting_holds"}
+    assert "lock_taken_over" not in values and "recovered_runs" not in values  # no lock any more
+
+
+def test_the_days_replaced_are_written_as_iso_dates():
+    report = _report()
+    report.days_replaced = [dt.date(2020, 4, 7), dt.date(2020, 4, 9)]
+    assert json.loads(report.to_json())["days_replaced"] == ["2020-04-07", "2020-04-09"]
+
+
+class FakeConfig:
+    run_id, job_name = None, "local-transform"
+
+    def as_report(self):
+        return {"start_date": "2020-04-07"}
+
+
+def test_a_report_for_a_config_gets_a_new_run_id_unless_it_has_one():
+    report = RunReport.for_config(FakeConfig())
+    assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{8}", report.run_id)
+    assert (report.job_name, report.arguments, report.status) == ("local-transform", {"start_date": "2020-04-07"},
+                                                                  "running")
+    assert dt.datetime.fromisoformat(report.started_at).tzinfo == dt.timezone.utc
+    given = FakeConfig()
+    given.run_id = "jr_1"
+    assert SummaryReport.for_config(given, days=["2020-04-07"]).run_id == "jr_1"
+    assert new_run_id(dt.datetime(2020, 4, 8, 1, 2, 3, tzinfo=dt.timezone.utc)).startswith("20200408T010203Z-")
+
+
+def test_running_marks_success_and_times_the_run():
+    written = []
+    report = Report("r1", "job", {}, "2020-04-08T01:00:00+00:00")
+    with report.running(then=lambda: written.append(report.status)):
+        assert report.status == "running"
+    assert (report.status, report.error, written) == ("succeeded", None, ["succeeded"])
+    assert report.duration_seconds >= 0 and report.finished_at >= report.started_at
+    assert report.exit_status == 0
+
+
+def test_running_marks_a_failure_with_the_errors_first_line_and_lets_it_go_on():
+    written = []
+    report = Report("r1", "job", {}, "2020-04-08T01:00:00+00:00")
+    with pytest.raises(ValueError, match="no rows"):
+        with report.running(then=lambda: written.append(report.status)):
+            raise ValueError("  no rows to write\n(details)")
+    assert (report.status, report.error, written) == ("failed", "no rows to write", ["failed"])
+    assert report.finished_at is not None and report.exit_status == 1
+
+
+def test_an_error_without_a_message_is_named_by_its_kind():
+    report = Report("r1", "job", {}, "2020-04-08T01:00:00+00:00")
+    with pytest.raises(KeyError):
+        with report.running():
+            raise KeyError()
+    assert report.error == "KeyError"
+
+
+def test_the_transforms_summary_starts_with_the_common_lines():
+    report = _report()
+    report.status, report.duration_seconds, report.error = "failed", 12.34, "no rows to write"
+    report.report_path = "/out/_reports/run_date=2020-04-08/r1.json"
+    lines = _lines(report.summary())
+    assert lines[:3] == ["traffic-glue run r1: failed in 12.3 s", "  days 2020-04-07 .. 2020-04-07, semantics corrected",
+                         "  error: no rows to write"]
+    assert lines[-1] == "  report: /out/_reports/run_date=2020-04-08/r1.json"
+
+
+def _summary_report() -> SummaryReport:
+    report = SummaryReport("s1", "summary", {}, "2020-04-08T02:00:00+00:00", days=["2020-04-06", "2020-04-07"])
+    report.status, report.duration_seconds = "succeeded", 4.21
+    report.output = {"table": "traffic.daily_summary", "snapshot_id": 77, "rows": 1500, "locations": 40,
+                     "rows_per_day": {"2020-04-06": 700, "2020-04-07": 800}, "curated_rows": 123456}
+    report.report_path = "s3://c/summary/_reports/run_date=2020-04-08/s1.json"
+    return report
+
+
+def test_the_summarys_report_says_its_days_and_what_it_wrote():
+    assert _lines(_summary_report().summary()) == [
+        "traffic-glue daily summary s1: succeeded in 4.2 s",
+        "  days 2020-04-06, 2020-04-07 (UTC)",
+        "  curated rows read         123,456",
+        "  summary rows written        1,500 (40 locations)",
+        "    2020-04-06:      700 rows",
+        "    2020-04-07:      800 rows",
+        "  output: traffic.daily_summary (iceberg, snapshot 77)",
+        "  report: s3://c/summary/_reports/run_date=2020-04-08/s1.json",
+    ]
+
+
+def test_the_summarys_report_of_no_days_and_of_a_failure():
+    report = SummaryReport("s2", "summary", {}, "2020-04-08T02:00:00+00:00", status="failed",
+                           error="--source_table traffic.x does not exist")
+    assert _lines(report.summary()) == ["traffic-glue daily summary s2: failed", "  days none (UTC)",
+                                        "  error: --source_table traffic.x does not exist"]
+    values = json.loads(report.to_json())
+    assert set(values) == COMMON_FIELDS | {"days", "output"}
+    assert (values["days"], values["output"], values["status"]) == ([], {}, "failed")

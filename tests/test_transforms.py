@@ -8,7 +8,7 @@ from pyspark.sql import types as T
 from tests.factories import T0, reading, readings_df
 from traffic_glue.compute import schema as S
 from traffic_glue.compute import transforms as TR
-from traffic_glue.runtime.config import ATHENA, CORRECTED
+from traffic_glue.compute.modes import ATHENA, CORRECTED
 from traffic_glue.compute.statuses import READING_STATUS, label_of
 from traffic_glue.compute.statuses import ReadingStatus as RS
 

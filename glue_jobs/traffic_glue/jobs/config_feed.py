@@ -11,7 +11,8 @@ fetches is a handful of files. A refused document writes nothing, and the transf
 keeps using the latest snapshot.
 
 Runs in a Glue Python shell job (Python 3.9, glue_jobs/traffic_fetch_configuration.py):
-no Spark, no runtime `X | Y` types, boto3 only for an `s3://` folder.
+no Spark, no runtime `X | Y` types, boto3 only for an `s3://` folder. Its arguments are
+declared here (`ARGUMENTS`); `SPEC` is the job as `frame.main` runs it, without Spark.
 """
 
 from __future__ import annotations
@@ -28,62 +29,58 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from traffic_glue.runtime.arguments import Documented, documented_names, given_arguments, unknown_argument
-from traffic_glue.runtime.config import ArgumentError
 from traffic_glue.compute.configuration import (
     MAX_DOCUMENT_BYTES, ConfigurationError, parse_configuration, snapshot_time,
 )
+from traffic_glue.runtime.arguments import Argument, ArgumentError, Arguments, Config, whole
+from traffic_glue.runtime.frame import JobSpec
 
+PROGRAM = "traffic_fetch_configuration"
+USAGE = "--configuration_url URL --configuration_folder (PATH | s3://bucket/prefix/) [--timeout_seconds N]"
 SNAPSHOT_PREFIX = "miv-config-"
 SNAPSHOT_SUFFIX = ".xml.gz"
 MAX_DOWNLOAD_BYTES = MAX_DOCUMENT_BYTES  # as received, gzipped or not; the real document is 2.4 MB
 DEFAULT_TIMEOUT_SECONDS = 60
 URL_SCHEMES = ("http", "https", "file")
+FOLDER_SCHEMES = ("", "file", "s3", "s3a")
 USER_AGENT = "traffic-glue-configuration-fetcher"
 
 STORED, UNCHANGED, REFUSED = "stored", "unchanged", "refused"
 
-FETCH_ARGUMENTS = (
-    Documented(("configuration_url",), "required",
-               "where the traffic centre publishes the configuration (`mivconfig` XML, plain or "
-               "gzipped): `http(s)://...`, or `file://...` for a local run"),
-    Documented(("configuration_folder",), "required",
-               "the folder of dated snapshots (`miv-config-<UTC time>.xml.gz`): a local folder or "
-               "`s3://bucket/prefix/`; the transform's `--configuration_path`"),
-    Documented(("timeout_seconds",), str(DEFAULT_TIMEOUT_SECONDS),
-               "give up on a server that does not answer within this many seconds (a refusal)"),
+
+def fetchable_url(name: str, value: str) -> str:
+    if urlparse(value).scheme not in URL_SCHEMES:
+        raise ArgumentError(f"--{name} must be http(s):// or file://, got {value!r}")
+    return value
+
+
+def folder_location(name: str, value: str) -> str:
+    if urlparse(value).scheme not in FOLDER_SCHEMES:
+        raise ArgumentError(f"--{name} must be a local folder or s3://..., got {value!r}")
+    return value
+
+
+ARGUMENTS = Arguments(
+    Argument("configuration_url", fetchable_url, attribute="url", required=True,
+             help="where the traffic centre publishes the configuration (`mivconfig` XML, plain or "
+                  "gzipped): `http(s)://...`, or `file://...` for a local run"),
+    Argument("configuration_folder", folder_location, attribute="folder", required=True,
+             help="the folder of dated snapshots (`miv-config-<UTC time>.xml.gz`): a local folder or "
+                  "`s3://bucket/prefix/`; the transform's `--configuration_path`"),
+    Argument("timeout_seconds", whole(minimum=1), DEFAULT_TIMEOUT_SECONDS,
+             "give up on a server that does not answer within this many seconds (a refusal)"),
 )
 
 
-@dataclass(frozen=True)
-class FetchConfig:
-    """The fetch job's arguments (glue_jobs/traffic_fetch_configuration.py)."""
-
-    url: str
-    folder: str
-    timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
+@ARGUMENTS.config
+class FetchConfig(Config):
+    """The fetch job's configuration (glue_jobs/traffic_fetch_configuration.py)."""
 
 
 def parse_fetch_args(argv: list[str]) -> FetchConfig:
     """The fetch job's `sys.argv` as Glue passes it (`--name value`); `ArgumentError`
     names a wrong argument. Plain Python: a Python shell job has no Spark to ask."""
-    unknown = unknown_argument(argv, documented_names(FETCH_ARGUMENTS))
-    if unknown:
-        raise ArgumentError(unknown)
-    given = given_arguments(argv)
-    for name in ("configuration_url", "configuration_folder"):
-        if not given.get(name):
-            raise ArgumentError(f"--{name} is required")
-    url = given["configuration_url"]
-    if urlparse(url).scheme not in URL_SCHEMES:
-        raise ArgumentError(f"--configuration_url must be http(s):// or file://, got {url!r}")
-    folder = given["configuration_folder"]
-    if urlparse(folder).scheme not in ("", "file", "s3", "s3a"):
-        raise ArgumentError(f"--configuration_folder must be a local folder or s3://..., got {folder!r}")
-    timeout = given.get("timeout_seconds") or str(DEFAULT_TIMEOUT_SECONDS)
-    if not timeout.isdigit() or int(timeout) < 1:
-        raise ArgumentError(f"--timeout_seconds must be a whole number >= 1, got {timeout!r}")
-    return FetchConfig(url, folder, int(timeout))
+    return ARGUMENTS.parse(argv)
 
 
 @dataclass(frozen=True)
@@ -96,9 +93,17 @@ class FetchOutcome:
     snapshot: str | None
 
     @property
-    def exit_code(self) -> int:
+    def exit_status(self) -> int:
         # A refusal with a last good snapshot is no failure: the transform uses that one.
         return 1 if self.status == REFUSED and self.snapshot is None else 0
+
+    @property
+    def error_log(self) -> bool:
+        # A refusal goes to the error log (and is the failure's reason when nothing is left).
+        return self.status == REFUSED
+
+    def summary(self) -> str:
+        return f"{PROGRAM}: {self.message}"
 
 
 # --- where the snapshots live -----------------------------------------------------------
@@ -305,3 +310,10 @@ def fetch(url: str, target_folder, now: dt.datetime | None = None,
     name = snapshot_name(now)
     folder.write(name, gzipped(data))
     return FetchOutcome(STORED, f"{url}: {len(lanes):,} lanes, stored {folder.location(name)}", name)
+
+
+def run(spark: None, config: FetchConfig) -> FetchOutcome:
+    return fetch(config.url, config.folder, timeout=config.timeout_seconds)
+
+
+SPEC = JobSpec(program=PROGRAM, usage=USAGE, arguments=ARGUMENTS, run=run, spark=False)

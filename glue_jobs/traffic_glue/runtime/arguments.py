@@ -1,101 +1,278 @@
-"""The jobs' arguments as a user meets them: which names exist, what each one means.
+"""A job's arguments, declared once: what each one is called, how its value is read,
+its default and what it means.
 
-One table (`TRANSFORM_ARGUMENTS`) is the source of `--help` and of the README's table
-(a test holds the README to it). An argument the job does not know stops it before
-Spark starts, naming the closest known one; the arguments AWS Glue itself passes to
-every job script are known too (`GLUE_PARAMETERS`).
+A job declares them as an `Arguments` of `Argument`s and `Group`s (two arguments on one
+row, with a rule between them: exactly one of a path and a table, both dates or
+neither), and decorates its configuration class with `Arguments.config`. From that one
+declaration come the configuration (a frozen dataclass with an attribute per
+argument), the strict parser (`Arguments.parse`), `--help` (`help_text`) and the
+README's table (`markdown_table`; a test holds the README to it).
+
+The parser stops at an argument the job does not know, naming the closest known one;
+the parameters AWS Glue itself passes to every job script are known too
+(`GLUE_PARAMETERS`). It reads the values through a reader: Glue's `getResolvedOptions`
+(`glue.resolved_options`) for the Spark jobs, `plain_values` for the Python shell job.
+Every bad value raises `ArgumentError` naming the argument, before any Spark session
+exists. Plain Python (3.9 too, for the Python shell job): nothing here imports Spark
+or Glue.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import difflib
+import re
 import textwrap
-from dataclasses import dataclass
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+class ArgumentError(ValueError):
+    """A job argument is missing or wrong; the message names it."""
+
+
+# --- reading one value: (name, text) -> value, ArgumentError naming --name --------------
+
+Parse = Callable[[str, str], Any]
+_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def text(name: str, value: str) -> str | None:
+    return value or None
+
+
+def table_name(name: str, value: str) -> str | None:
+    """`database.table`."""
+    if value and not _TABLE_NAME.match(value):
+        raise ArgumentError(f"--{name} must be database.table, got {value!r}")
+    return value or None
+
+
+def date(name: str, value: str) -> dt.date | None:
+    """`YYYY-MM-DD`, a calendar date."""
+    if not value:
+        return None
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ArgumentError(f"--{name} must be a date YYYY-MM-DD, got {value!r}")
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ArgumentError(f"--{name} is not a calendar date: {value!r}") from None
+
+
+def whole(minimum: int) -> Parse:
+    """A whole number of at least `minimum`."""
+
+    def parse(name: str, value: str) -> int:
+        if not re.fullmatch(r"\d+", value.strip()):
+            raise ArgumentError(f"--{name} must be a whole number >= {minimum}, got {value!r}")
+        number = int(value)
+        if number < minimum:
+            raise ArgumentError(f"--{name} must be >= {minimum}, got {number}")
+        return number
+
+    return parse
+
+
+def choice(allowed: tuple[str, ...], normalise: Callable[[str], str] = str) -> Parse:
+    """One of `allowed` (after `normalise`, e.g. `str.upper`)."""
+
+    def parse(name: str, value: str) -> str:
+        value = normalise(value)
+        if value not in allowed:
+            raise ArgumentError(f"--{name} must be one of {', '.join(allowed)}, got {value!r}")
+        return value
+
+    return parse
+
+
+def boolean(name: str, value: str) -> bool:
+    """`true` or `false`, as Glue passes every value: a string."""
+    return choice(("true", "false"))(name, value) == "true"
+
+
+# --- the declaration ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Documented:
-    names: tuple[str, ...]  # without the leading --
-    default: str  # as a person reads it
-    meaning: str
+class Argument:
+    name: str  # as given, without the leading --
+    parse: Parse = text
+    default: Any = None  # the value when it is not given
+    help: str = ""  # its meaning in --help and the README; none: Glue's own, not listed
+    shown: str | None = None  # the default as a person reads it, when not the value itself
+    attribute: str = ""  # the configuration's attribute, when not `name`
+    required: bool = False
+    flag: bool = False  # may be given alone (`--dry_run`), meaning true; Glue always passes a value
+    fallback: str | None = None  # an argument whose value it takes when it is not given
+    by_glue: bool = False  # getResolvedOptions returns it by itself: asking for it fails on Glue
+
+    def __post_init__(self):
+        if not self.attribute:
+            object.__setattr__(self, "attribute", self.name)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name,)
+
+    @property
+    def arguments(self) -> tuple[Argument, ...]:
+        return (self,)
+
+    @property
+    def default_text(self) -> str:
+        if self.shown is not None:
+            return self.shown
+        if self.required:
+            return "required"
+        if self.default is None:
+            return "none"
+        if isinstance(self.default, bool):
+            return f"`{str(self.default).lower()}`"
+        return f"`{self.default}`" if isinstance(self.default, str) else str(self.default)
+
+    @property
+    def type(self) -> Any:
+        """What its value is: the return type of `parse`."""
+        try:
+            return typing.get_type_hints(self.parse).get("return", Any)
+        except (NameError, TypeError):
+            return Any
 
 
-# Arguments every job takes the same way (appended to each job's own table).
-COMMON_ARGUMENTS = (
-    Documented(("log_level",), "`WARN`",
-               "Spark's, Hive's and Hadoop's logging: `ERROR`, `WARN`, `INFO` or `DEBUG` (the "
-               "job's own progress lines are printed at every level)"),
-    Documented(("run_id",), "time and a random suffix",
-               "the run's id in the report, the quarantine and the table's history (on Glue: "
-               "the job run's id)"),
-    Documented(("catalog_dir",), "`.local/catalog`",
-               "local only: where Spark's embedded Derby catalog lives"),
-    Documented(("glue_warehouse",), "none",
-               "local only: use the Glue Data Catalog for `--target_table` as the Glue job does "
-               "(GlueCatalog, S3FileIO), warehouse `s3://...`; the AWS endpoints, region and "
-               "keys as boto3 takes them"),
-    Documented(("run_properties_file",), "none",
-               "local only: a JSON file standing in for the Glue workflow run's properties "
-               "(the local workflow runner passes it)"),
-)
+Rule = Callable[["Group", dict], None]
 
-TRANSFORM_ARGUMENTS = (
-    Documented(("source_path", "source_table"), "one is required",
-               "raw landing root (`year=/month=/day=/hour=` of arrival time), or a catalog table "
-               "`database.table` whose location is read"),
-    Documented(("target_path", "target_table"), "one is required",
-               "the curated table's folder, or a catalog table `database.table` (created at "
-               "`--target_path` if missing)"),
-    Documented(("table_format",), "`iceberg`",
-               "`iceberg`: an Apache Iceberg table (format version 2), one atomic commit per run; "
-               "`parquet`: plain `year=/month=/day=/hour=` folders (partitions written are "
-               "registered in the catalog when `--target_table` is given)"),
-    Documented(("replace_semantics",), "`false`",
-               "`true` lets a run of one `--semantics` rewrite its days in a table that holds "
-               "the other mode's rows"),
-    Documented(("start_date", "end_date"), "yesterday (UTC)",
-               "event-time days, both included; on Glue a workflow run's `start_date`/`end_date` "
-               "run properties are used when present"),
-    Documented(("semantics",), "`corrected`", "`corrected` or `athena`"),
-    Documented(("source_format",), "`parquet`",
-               "`parquet`, or `json` (JSON lines as the stream carries them: values may be "
-               "strings, times epoch or ISO-8601)"),
-    Documented(("late_hours",), "24",
-               "readings arriving up to this many hours after `end_date` are included"),
-    Documented(("lookback_minutes",), "60",
-               "context read before `start_date` for the windows (`corrected` needs at least 20)"),
-    Documented(("configuration_path",), "none",
-               "the traffic centre's configuration (`mivconfig`): one `.xml` or `.xml.gz` file, "
-               "in force for every reading, or a folder of dated snapshots "
-               "(`miv-config-YYYY-MM-DD[THHMMSSZ].xml.gz`), each in force from its time; "
-               "`corrected` makes its locations from it (without it every lane is a location "
-               "of its own)"),
-    Documented(("locations",), "all", "only these location ids (`uniqueid`) are written"),
-    Documented(("max_days",), "400",
-               "refuse longer ranges (a typo in a date should not start a ten-year backfill)"),
-    Documented(("corrupt_files",), "`fail`",
-               "`skip` leaves unreadable raw files out and lists them in the report"),
-    Documented(("lock_expiry_minutes",), "60",
-               "`parquet` format on S3: after this long a run's lock is taken over (set it to at "
-               "least the job's timeout)"),
-    Documented(("dry_run",), "`false`",
-               "`true` (or `--dry_run` alone): say what the run would read, replace, leave and "
-               "remove, and in which table, then stop; writes nothing and runs no Spark job"),
-    *COMMON_ARGUMENTS,
-)
 
-SUMMARY_ARGUMENTS = (
-    Documented(("source_path", "source_table"), "one is required",
-               "the curated table (`traffic_minutes`): its folder, or its catalog name "
-               "`database.table`"),
-    Documented(("target_path", "target_table"), "one is required",
-               "the summary table: its folder, or a catalog table `database.table` (an Iceberg "
-               "table partitioned by `day`, created at `--target_path` if missing)"),
-    Documented(("start_date", "end_date"), "the days the transform replaced, else yesterday (UTC)",
-               "UTC days to summarise, both included; in a workflow run the transform's "
-               "`curated_days` run property is used when these are not given"),
-    *COMMON_ARGUMENTS,
-)
+def exactly_one(group: Group, values: dict) -> None:
+    first, second = group.names
+    if bool(values[first]) == bool(values[second]):
+        raise ArgumentError(f"exactly one of --{first} and --{second} is required")
+
+
+def at_least_one(group: Group, values: dict) -> None:
+    first, second = group.names
+    if not values[first] and not values[second]:
+        raise ArgumentError(f"--{first} or --{second} is required")
+
+
+def both_or_neither(group: Group, values: dict) -> None:
+    first, second = group.names
+    if (values[first] is None) != (values[second] is None):
+        missing = second if values[second] is None else first
+        raise ArgumentError(f"--{missing} is required when the other {group.noun} is given")
+
+
+@dataclass(frozen=True)
+class Group:
+    """Arguments on one row of the table, with a rule between them."""
+
+    arguments: tuple[Argument, ...]
+    rule: Rule
+    shown: str  # the default, as a person reads it
+    help: str
+    noun: str = "argument"  # what one of them is, in the rule's message
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(argument.name for argument in self.arguments)
+
+    @property
+    def default_text(self) -> str:
+        return self.shown
+
+
+class Config:
+    """What every job's configuration does; `Arguments.config` makes a subclass a frozen
+    dataclass with an attribute per argument, and `given`: every argument as given,
+    Glue's too (for the run report)."""
+
+    def check(self) -> None:
+        """The checks between arguments, once each value is well formed; `ArgumentError`."""
+
+    def as_report(self) -> dict:
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, (tuple, list)):
+        return [_plain(item) for item in value]
+    return value
+
+
+Reader = Callable[[list[str], list[str]], dict]
+
+
+class Arguments:
+    """A job's arguments in the order `--help` and the README list them."""
+
+    def __init__(self, *rows: Argument | Group):
+        self.rows = rows
+        self.config_type: type | None = None
+
+    @property
+    def arguments(self) -> tuple[Argument, ...]:
+        return tuple(argument for row in self.rows for argument in row.arguments)
+
+    @property
+    def documented(self) -> tuple[Argument | Group, ...]:
+        """The rows of the table: the job's own arguments (Glue's are not listed)."""
+        return tuple(row for row in self.rows if row.help)
+
+    @property
+    def names(self) -> list[str]:
+        """Every documented argument's name."""
+        return [name for row in self.documented for name in row.names]
+
+    def config(self, cls: type) -> type:
+        """Class decorator: `cls` (a `Config`) as a frozen dataclass whose fields are the
+        arguments, then the fields `cls` declares itself (values resolved later, such
+        as the days a run is given), then `given`."""
+        own = dict(cls.__dict__.get("__annotations__", {}))
+        annotations = {}
+        for argument in self.arguments:
+            annotations[argument.attribute] = argument.type
+            setattr(cls, argument.attribute, argument.default)
+        annotations.update(own)
+        annotations["given"] = dict
+        cls.given = field(default_factory=dict, compare=False)
+        cls.__annotations__ = annotations
+        self.config_type = dataclass(frozen=True)(cls)
+        return self.config_type
+
+    def parse(self, argv: list[str], read: Reader | None = None):
+        """`sys.argv` as Glue passes it (`--name value`), read by `read` (by default
+        `plain_values`), as this declaration's configuration."""
+        read = read or plain_values
+        argv = with_flag_values(argv, tuple(a.name for a in self.arguments if a.flag))
+        unknown = unknown_argument(argv, [a.name for a in self.arguments])
+        if unknown:
+            raise ArgumentError(unknown)
+        given = given_arguments(argv)
+        for argument in self.arguments:
+            if argument.required and not given.get(argument.name):
+                raise ArgumentError(f"--{argument.name} is required")
+        asked = [a.name for a in self.arguments if a.name in given and not a.by_glue]
+        texts = read(argv, asked)
+        values = {}
+        for argument in self.arguments:
+            value = given.get(argument.name) if argument.by_glue else texts.get(argument.name)
+            values[argument.name] = argument.default if value is None else argument.parse(argument.name, value)
+        for argument in self.arguments:
+            if argument.fallback and values[argument.name] is None:
+                values[argument.name] = values.get(argument.fallback)
+        for row in self.rows:
+            if isinstance(row, Group):
+                row.rule(row, values)
+        config = self.config_type(**{a.attribute: values[a.name] for a in self.arguments}, given=given)
+        config.check()
+        return config
+
+
+# --- argv as Glue passes it -----------------------------------------------------------------
 
 # The special parameters AWS Glue passes to, or takes from, a job script's arguments
 # ("Using job parameters in AWS Glue jobs", AWS Glue developer guide), without `--`.
@@ -117,10 +294,6 @@ GLUE_PARAMETERS = frozenset({
 })
 
 
-def documented_names(table: tuple[Documented, ...]) -> list[str]:
-    return [name for entry in table for name in entry.names]
-
-
 def given_names(argv: list[str]) -> list[str]:
     """The argument names in `sys.argv` (`--name value` or `--name=value`)."""
     return [token[2:].split("=", 1)[0] for token in argv[1:] if token.startswith("--")]
@@ -139,6 +312,24 @@ def given_arguments(argv: list[str]) -> dict[str, str]:
     return given
 
 
+def plain_values(argv: list[str], names: list[str]) -> dict[str, str]:
+    """The values of `names` in `argv`, read in plain Python (a Python shell job, which
+    has no Spark for Glue's own reader to import)."""
+    given = given_arguments(argv)
+    return {name: given[name] for name in names if name in given}
+
+
+def with_flag_values(argv: list[str], flags: tuple[str, ...]) -> list[str]:
+    """`argv` with `true` after each of `flags` given without a value."""
+    result = []
+    for index, token in enumerate(argv):
+        result.append(token)
+        following = argv[index + 1] if index + 1 < len(argv) else None
+        if token[2:] in flags and token.startswith("--") and (following is None or following.startswith("--")):
+            result.append("true")
+    return result
+
+
 def unknown_argument(argv: list[str], own: list[str]) -> str | None:
     """A message for the first argument that is neither the job's nor Glue's, or None."""
     for name in given_names(argv):
@@ -149,22 +340,25 @@ def unknown_argument(argv: list[str], own: list[str]) -> str | None:
     return None
 
 
-def markdown_table(table: tuple[Documented, ...]) -> str:
+# --- what a person reads ------------------------------------------------------------------
+
+
+def markdown_table(arguments: Arguments) -> str:
     """The README's table of the arguments."""
     lines = ["| argument | default | meaning |", "|---|---|---|"]
-    for entry in table:
-        names = " / ".join(f"`--{name}`" for name in entry.names)
-        lines.append(f"| {names} | {entry.default} | {entry.meaning} |")
+    for row in arguments.documented:
+        names = " / ".join(f"`--{name}`" for name in row.names)
+        lines.append(f"| {names} | {row.default_text} | {row.help} |")
     return "\n".join(lines)
 
 
-def help_text(program: str, usage: str, table: tuple[Documented, ...]) -> str:
+def help_text(program: str, usage: str, arguments: Arguments) -> str:
     """`--help`: the usage line, then each argument with its default and meaning."""
     lines = [f"usage: {program} {usage}", "", "arguments:"]
-    for entry in table:
-        names = ", ".join(f"--{name}" for name in entry.names)
-        lines.append(f"  {names}  (default: {entry.default.replace('`', '')})")
-        lines += textwrap.wrap(entry.meaning.replace("`", ""), width=88,
+    for row in arguments.documented:
+        names = ", ".join(f"--{name}" for name in row.names)
+        lines.append(f"  {names}  (default: {row.default_text.replace('`', '')})")
+        lines += textwrap.wrap(row.help.replace("`", ""), width=88,
                                initial_indent="      ", subsequent_indent="      ")
     lines += ["", "AWS Glue's own job parameters (--JOB_NAME, --TempDir, --conf, ...) are accepted."]
     return "\n".join(lines)

@@ -1,35 +1,129 @@
-"""The run report: what a run read, kept, left out and wrote, as JSON and as text.
+"""The run reports: what a run did, as JSON (written beside its table) and as text
+(printed when it ends).
 
-Its accounting is exact: read = kept + filtered + rejected, each reading counted once
-by the first rule that applies (docs/SEMANTICS.md, "The run report").
+`Report` holds what every job's report has and the run's try/finally (`running`):
+its timing, its status, its error's first line. `RunReport` (the transform) and
+`SummaryReport` (the daily summary) add what their runs read and wrote. The
+transform's accounting is exact: read = kept + filtered + rejected, each reading
+counted once by the first rule that applies (docs/SEMANTICS.md, "The run report").
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import json
+import time
+import uuid
 from dataclasses import asdict, dataclass, field
+from typing import Callable, ClassVar, Iterator
 
 from traffic_glue.compute.counting import ReadingCounts
 
+SUCCEEDED, FAILED, RUNNING = "succeeded", "failed", "running"
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def new_run_id(at: dt.datetime | None = None) -> str:
+    """`<UTC time>-<random suffix>`: a run's id when Glue gives none."""
+    at = at or now()
+    return f"{at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+def first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
 
 @dataclass
-class RunReport:
+class Report:
     run_id: str
     job_name: str
     arguments: dict
     started_at: str
-    status: str = "running"
+    status: str = RUNNING
     error: str | None = None
     finished_at: str | None = None
     duration_seconds: float | None = None
+    report_path: str | None = None
+
+    title: ClassVar[str] = "run"  # the summary's first words after traffic-glue
+    error_log: ClassVar[bool] = False  # the summary goes to standard output
+
+    @classmethod
+    def for_config(cls, config, **values):
+        """The report of a run of `config` (a job's configuration), started now."""
+        return cls(config.run_id or new_run_id(), config.job_name, config.as_report(),
+                   now().isoformat(), **values)
+
+    @contextlib.contextmanager
+    def running(self, then: Callable[[], None] | None = None) -> Iterator[Report]:
+        """The run's try/finally: `succeeded` when the block ends, `failed` with the
+        error's first line when it raises (the error goes on); then the time it took,
+        and `then` (writing the report) either way."""
+        started = time.monotonic()
+        try:
+            yield self
+            self.status = SUCCEEDED
+        except Exception as error:
+            self.status, self.error = FAILED, first_line(error)
+            raise
+        finally:
+            self.finished_at = now().isoformat()
+            self.duration_seconds = round(time.monotonic() - started, 3)
+            if then is not None:
+                then()
+
+    @property
+    def exit_status(self) -> int:
+        return 0 if self.status == SUCCEEDED else 1
+
+    def json_values(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.json_values(), indent=2, sort_keys=True, default=_json_value) + "\n"
+
+    def summary(self) -> str:
+        lines = [
+            f"traffic-glue {self.title} {self.run_id}: {self.status}"
+            + (f" in {self.duration_seconds:.1f} s" if self.duration_seconds is not None else ""),
+            *self.scope_lines(),
+        ]
+        if self.error:
+            lines.append(f"  error: {self.error}")
+        lines += self.detail_lines()
+        if self.report_path:
+            lines.append(f"  report: {self.report_path}")
+        return "\n".join(lines)
+
+    def scope_lines(self) -> list[str]:
+        """What the run was asked to do (after the first line)."""
+        return []
+
+    def detail_lines(self) -> list[str]:
+        """What it did (after the error, if any)."""
+        return []
+
+
+def _json_value(value):
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+@dataclass
+class RunReport(Report):
+    """The transform's report."""
+
     source: dict = field(default_factory=dict)
     readings: dict = field(default_factory=dict)
     output: dict = field(default_factory=dict)
     top_jam_locations: list = field(default_factory=list)
-    recovered_runs: list = field(default_factory=list)
-    lock_taken_over: dict | None = None
     quarantines_dropped: list = field(default_factory=list)
-    report_path: str | None = None
+    days_replaced: list[dt.date] = field(default_factory=list)  # the days with readings, published
 
     def count_readings(self, counts: ReadingCounts) -> None:
         """Fill `readings` from the run's counts, by the statuses' labels."""
@@ -49,23 +143,22 @@ class RunReport:
         r = self.readings
         return bool(r) and r["read"] == r["kept"] + r["filtered_total"] + r["rejected_total"]
 
-    def to_json(self) -> str:
+    def json_values(self) -> dict:
         values = asdict(self)
-        # A run that stopped before counting (bad input, a locked target) has nothing to
-        # account for: null, not a false alarm of readings lost.
+        # A run that stopped before counting (bad input) has nothing to account for:
+        # null, not a false alarm of readings lost.
         values["accounting_holds"] = self.accounting_holds if self.readings else None
-        return json.dumps(values, indent=2, sort_keys=True) + "\n"
+        return values
 
-    def summary(self) -> str:
-        r, o, s = self.readings, self.output, self.source
-        lines = [
-            f"traffic-glue run {self.run_id}: {self.status}"
-            + (f" in {self.duration_seconds:.1f} s" if self.duration_seconds is not None else ""),
+    def scope_lines(self) -> list[str]:
+        return [
             f"  days {self.arguments.get('start_date')} .. {self.arguments.get('end_date')}, "
             f"semantics {self.arguments.get('semantics')}",
         ]
-        if self.error:
-            lines.append(f"  error: {self.error}")
+
+    def detail_lines(self) -> list[str]:
+        r, o, s = self.readings, self.output, self.source
+        lines = []
         if s:
             lines.append(
                 f"  source: {s.get('files', 0)} files in {s.get('root')}"
@@ -127,9 +220,7 @@ class RunReport:
             for item in self.top_jam_locations:
                 name = f"  {item['name']}" if item.get("name") else ""
                 lines.append(f"    {item['uniqueid']:>11}: {item['jam_minutes']:>5} minutes{name}")
-        if self.report_path:
-            lines.append(f"  report: {self.report_path}")
-        return "\n".join(lines)
+        return lines
 
 
 def _locations_line(located: dict) -> str:
@@ -146,3 +237,29 @@ def _locations_line(located: dict) -> str:
         + (f" ({'; '.join(notes)})" if notes else "")
         + f" in {located.get('table')}"
     )
+
+
+@dataclass
+class SummaryReport(Report):
+    """The daily summary's report."""
+
+    days: list = field(default_factory=list)  # ISO dates
+    output: dict = field(default_factory=dict)
+
+    title: ClassVar[str] = "daily summary"
+
+    def scope_lines(self) -> list[str]:
+        return [f"  days {', '.join(self.days) if self.days else 'none'} (UTC)"]
+
+    def detail_lines(self) -> list[str]:
+        o = self.output
+        if not o:
+            return []
+        lines = [
+            f"  curated rows read    {o.get('curated_rows', 0):>12,}",
+            f"  summary rows written {o.get('rows', 0):>12,} ({o.get('locations', 0):,} locations)",
+        ]
+        for day, n in o.get("rows_per_day", {}).items():
+            lines.append(f"    {day}: {n:>8,} rows")
+        lines.append(f"  output: {o.get('table')} (iceberg, snapshot {o.get('snapshot_id')})")
+        return lines
