@@ -5,7 +5,7 @@
 
 What Spark itself needs on this machine for a run's computation: the job's own plan
 (`sources.readings_to_validate`, the scan with its pruning; `pipeline.curated_minutes`;
-`publish.write_staged`), fed the raw columns as they are instead of validated readings.
+the write's layout, `curated.layout_for_write`, into plain Parquet files), fed the raw columns as they are instead of validated readings.
 It has no parsing or judging of readings, no counters, no quarantine, no locations
 table, no commit and no run report.
 `make bench` measures it beside the job and DuckDB, one floor per mode. The distance
@@ -30,9 +30,9 @@ sys.path[:0] = [str(REPO), str(REPO / "glue_jobs")]
 from pyspark.sql import types as T  # noqa: E402
 
 from traffic_glue.compute import pipeline
-from traffic_glue.store import configuration_files, publish, sources
+from traffic_glue.store import configuration_files, curated as curated_table, sources
 from traffic_glue.compute import schema as S
-from traffic_glue.runtime.config import ATHENA, SEMANTICS  # noqa: E402
+from traffic_glue.compute.modes import ATHENA, SEMANTICS  # noqa: E402
 from traffic_glue.compute.run_range import RunRange  # noqa: E402
 from traffic_glue.runtime.session import local_spark_session  # noqa: E402
 from traffic_glue.compute.statuses import READING_STATUS, code  # noqa: E402
@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         snapshots = configuration_files.read_configuration(spark, args.configuration_path, span)
         lane_map = configuration_files.configuration_lane_map(spark, snapshots)
     curated = pipeline.curated_minutes(readings, args.semantics, span, counted=False, lane_map=lane_map)
-    publish.write_staged(curated.rows, str(args.out))
+    (curated_table.layout_for_write(curated.rows).write.mode("overwrite").option("compression", "snappy")
+     .partitionBy(*S.EVENT_PARTITIONS).parquet(str(args.out)))
     rows = spark.read.parquet(str(args.out)).count()
     print(json.dumps({"rows": rows, "seconds": round(time.monotonic() - started, 3)}))
     spark.stop()

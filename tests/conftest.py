@@ -9,6 +9,7 @@ from moto.server import ThreadedMotoServer
 
 from tests.aws_fakes import REGION
 from tests.workflow_helpers import WORKFLOW
+from tests.template_helpers import FOUNDATION as FOUNDATION_TEMPLATE
 from workflows.template import load_template
 
 from traffic_glue.runtime.session import local_spark_session
@@ -56,3 +57,29 @@ def endpoint(moto_server, monkeypatch):
 def template() -> dict:
     """The workflow's CloudFormation template, parsed (a fresh copy per test)."""
     return load_template(WORKFLOW)
+
+
+@pytest.fixture(scope="session")
+def baseline(spark, tmp_path_factory):
+    """The good landing of the bad-input and crash tests (tests/fault_landing.py) and the
+    table a clean run makes of it: one run per session, whichever modules ask for it. The
+    run (in this process) and the tests' own runs share the suite's `spark`."""
+    from tests.fault_landing import make_baseline  # pyarrow and pyiceberg only when asked for
+
+    return make_baseline(tmp_path_factory.mktemp("baseline"))
+
+
+# The templates, parsed once per module that asks (tests/test_*_template.py).
+@pytest.fixture(scope="module")
+def foundation() -> dict:
+    return load_template(FOUNDATION_TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def workflow() -> dict:
+    return load_template(WORKFLOW)
+
+
+@pytest.fixture(scope="module")
+def workflow_resources(workflow) -> dict:
+    return workflow["Resources"]

@@ -129,3 +129,12 @@ def partition_digests(root: Path) -> dict[str, list[str]]:
 def last_report(target: Path) -> dict:
     reports = sorted(target.glob("_reports/run_date=*/*.json"), key=lambda p: p.stat().st_mtime)
     return json.loads(reports[-1].read_text())
+
+
+def snapshot_rows(root: Path, snapshot_id: int) -> list[tuple]:
+    """The rows of one snapshot of the Iceberg table at `root` (a run's branch's too,
+    also after the branch was dropped), as `table_rows` gives them."""
+    columns = [*S.CURATED_COLUMNS, *S.EVENT_PARTITIONS]
+    scan = iceberg_table(root).scan(snapshot_id=snapshot_id)
+    found = [tuple(row[c] for c in columns) for row in scan.to_arrow().to_pylist()]
+    return sorted(found, key=lambda r: (r[0], r[1]))

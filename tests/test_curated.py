@@ -1,5 +1,6 @@
-"""What a run replaces, in both table formats: exactly the rows it was asked to, and
-nothing else. Each test compares the rows that must stay before and after.
+"""What a run replaces in the curated table (`store/curated.py`): exactly the rows it
+was asked to, and nothing else. Each test compares the rows that must stay before and
+after.
 
 Three locations: lanes 11, 31 and 51 (lve_nr 1, 3, 5), each a carriageway of its own
 in the runs' configuration (`corrected` ids `LOCATION`), readings at 06:00-06:02 and
@@ -12,16 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
-import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.factories import T0, land_parquet, raw_reading
-from tests.job_helpers import is_iceberg, last_report, partition_digests, run_job, table_rows
+from tests.job_helpers import iceberg_table, last_report, partition_digests, run_job, table_rows
 from traffic_glue.compute import configuration
-from traffic_glue.store import sinks
+from traffic_glue.store import tables
 
 DAY_7, DAY_8 = dt.date(2020, 4, 7), dt.date(2020, 4, 8)
 LANES = {11: 1, 31: 3, 51: 5}  # lane -> lve_nr
@@ -31,7 +30,6 @@ LOCATION = {11: configuration.location_id("A0010001|m1000|main"),
             31: configuration.location_id("A0030001|m3000|main"),
             51: configuration.location_id("A0050001|m5000|main")}
 SPEED_OLD, SPEED_NEW = 90, 50
-FORMATS = ("iceberg", "parquet")
 
 
 def _readings(speed: int, days=(0, 1), hours=(6, 12)) -> list[dict]:
@@ -67,16 +65,16 @@ def landings(tmp_path_factory) -> dict[str, Path]:
     return {p.name: p for p in root.iterdir()}
 
 
-@pytest.fixture(scope="module", params=FORMATS)
-def published(request, landings, configuration_path, tmp_path_factory) -> dict:
-    """A table of the old landing over both days, in each format, and its rows."""
-    target = tmp_path_factory.mktemp(f"published-{request.param}") / "curated"
+@pytest.fixture(scope="module")
+def published(landings, configuration_path, tmp_path_factory) -> dict:
+    """A table of the old landing over both days, and its rows."""
+    target = tmp_path_factory.mktemp("published") / "curated"
     assert run_job(landings["old"], target, "2020-04-07", "2020-04-08",
-                   "--table_format", request.param, "--configuration_path", configuration_path) == 0
+                   "--configuration_path", configuration_path) == 0
     rows = table_rows(target)
     assert len(rows) == 3 * 2 * 2 * 3 and {r[2] for r in rows} == {float(SPEED_OLD)}
     assert {r[0] for r in rows} == set(LOCATION.values())  # one carriageway per lane
-    return {"format": request.param, "target": target, "rows": rows, "landing": landings["old"],
+    return {"target": target, "rows": rows, "landing": landings["old"],
             "configuration": configuration_path}
 
 
@@ -85,10 +83,7 @@ def copy_of(published: dict, tmp_path: Path) -> Path:
     its files by absolute path, so a copied folder would still write to the original:
     it is made again instead, by the same run."""
     target = tmp_path / "curated-copy"  # a name that needs quoting as an identifier
-    if published["format"] == "parquet":
-        shutil.copytree(published["target"], target)
-    else:
-        assert _run(published["landing"], target, published, "2020-04-07", "2020-04-08") == 0
+    assert _run(published["landing"], target, published, "2020-04-07", "2020-04-08") == 0
     assert table_rows(target) == published["rows"]
     return target
 
@@ -98,14 +93,9 @@ def _day(row) -> dt.date:
 
 
 def _run(landing: Path, target: Path, published: dict, start: str, end: str, *extra: str) -> int:
-    """A run over `target` with the published table's format and configuration (which
-    an `athena` run does not read)."""
-    return run_job(landing, target, start, end, "--table_format", published["format"],
-                   "--configuration_path", published["configuration"], *extra)
-
-
-def test_the_table_format_is_what_was_asked(published):
-    assert is_iceberg(published["target"]) == (published["format"] == "iceberg")
+    """A run over `target` with the published table's configuration (which an `athena`
+    run does not read)."""
+    return run_job(landing, target, start, end, "--configuration_path", published["configuration"], *extra)
 
 
 def test_locations_replace_only_those_locations_rows_of_the_run_days(landings, published, tmp_path):
@@ -164,11 +154,6 @@ def test_replace_semantics_rewrites_only_the_run_days(landings, published, tmp_p
     assert report["output"]["semantics_replaced"] == "corrected"
     assert "semantics: the table held corrected rows; the run's days are athena now" in (
         capsys.readouterr().out)
-    if published["format"] == "parquet":
-        recorded = json.loads((target / sinks.PARQUET_TABLE_FILE).read_text())["semantics"]
-    else:
-        from tests.job_helpers import iceberg_table
-        recorded = iceberg_table(target).properties[sinks.SEMANTICS_PROPERTY]
-    assert recorded == "athena"
+    assert iceberg_table(target).properties[tables.SEMANTICS_PROPERTY] == "athena"
     # The table holds athena now: a corrected run is refused in turn.
     assert _run(landings["new"], target, published, "2020-04-08", "2020-04-08") == 2

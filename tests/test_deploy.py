@@ -96,12 +96,12 @@ def test_a_job_argument_must_be_key_value(capsys):
 
 
 @pytest.mark.parametrize("options, arguments", [
-    ([], None),  # the job's own --table_format (the stack's: iceberg)
-    (["--table-format", "parquet"], {"--table_format": "parquet"}),
-    (["--table-format", "iceberg", "--semantics", "athena"],
-     {"--semantics": "athena", "--table_format": "iceberg"}),
+    ([], None),  # the job's own arguments (the stack's)
+    (["--semantics", "athena"], {"--semantics": "athena"}),
+    (["--semantics", "corrected", "--arg", "lookback_minutes=90"],
+     {"--semantics": "corrected", "--lookback_minutes": "90"}),
 ])
-def test_run_job_sends_the_table_format_only_when_given(options, arguments, capsys):
+def test_run_job_sends_the_arguments_only_when_given(options, arguments, capsys):
     """Stubber: the request start_job_run gets is exactly the expected one."""
     glue, stub = stubbed("glue")
     expected = {"JobName": "traffic-glue-transform", **({"Arguments": arguments} if arguments else {})}
@@ -122,7 +122,7 @@ def test_run_job_summary_starts_the_stacks_summary_job_without_the_transforms_ar
                     {"OutputKey": "SummaryJobName", "OutputValue": "traffic-glue-daily-summary"}]}]},
         {"StackName": "traffic-glue-workflow"})
     glue, stub = stubbed("glue")
-    # --timeout sets the run's Timeout only: the lock expiry is the transform's argument.
+    # --timeout sets the run's Timeout only.
     stub.add_response("start_job_run", {"JobRunId": "jr_9"}, {
         "JobName": "traffic-glue-daily-summary", "Timeout": 20,
         "Arguments": {"--start_date": "2020-04-07", "--end_date": "2020-04-07"}})
@@ -138,17 +138,4 @@ def test_run_job_summary_refuses_the_transforms_options(capsys):
     with pytest.raises(SystemExit) as exit_:
         deploy.main(["run-job", "--summary", "--semantics", "athena"], session=FakeSession())
     assert exit_.value.code == 2
-    assert "--summary takes no --job, --semantics or --table-format" in capsys.readouterr().err
-
-
-def test_run_job_refuses_an_unknown_table_format(capsys):
-    with pytest.raises(SystemExit) as exit_:
-        deploy.main(["run-job", "--table-format", "delta"], session=FakeSession())
-    assert exit_.value.code == 2
-    assert "argument --table-format: invalid choice: 'delta'" in capsys.readouterr().err
-
-
-def test_table_formats_are_the_jobs():
-    from traffic_glue.runtime.config import TABLE_FORMATS
-
-    assert set(deploy.TABLE_FORMATS) == set(TABLE_FORMATS)
+    assert "--summary takes no --job or --semantics" in capsys.readouterr().err

@@ -159,7 +159,7 @@ def test_a_dry_run_names_what_would_stop_the_run(published, tmp_path, capsys):
 
     out = capsys.readouterr().out
     assert code == 1
-    assert "the run would stop here: the table at" in out
+    assert f"the run would stop here: the table file:{published} holds" in out
     assert "holds --semantics corrected rows and this run computes athena" in out
     assert "event-time partitions" not in out
     assert _tree(published) == before
@@ -170,11 +170,11 @@ def test_a_dry_run_of_a_new_table_says_the_run_creates_it(tmp_path, capsys):
     land_parquet(raw, _readings(T0 + 5 * HOUR))
     target = tmp_path / "new" / "curated"
 
-    code = run_job(raw, target, "2020-04-07", "2020-04-07", "--dry_run", "--table_format", "parquet")
+    code = run_job(raw, target, "2020-04-07", "2020-04-07", "--dry_run")
 
     out = capsys.readouterr().out
     assert code == 0, out
-    assert f"table: {target} (parquet), does not exist yet: the run creates it" in out
+    assert f"table: file:{target} (iceberg), does not exist yet: the run creates it" in out
     assert "2020-04-07: replaced, hour 5 written (0 published)" in out
     assert not target.exists()
 
@@ -192,7 +192,6 @@ def test_a_catalog_table_given_by_its_path_alone_is_refused(tmp_path, capsys):
     assert run_job(raw, target, "2020-04-07", "2020-04-07") == 1
 
     assert "holds an Iceberg table of a catalog: give its name as --target_table" in capsys.readouterr().err
-    # The table is as it was; only the failed run's report is beside it.
-    after = _tree(target)
-    assert {k: v for k, v in after.items() if not k.startswith("_reports/")} == before
-    assert [k for k in after if k.startswith("_reports/")]
+    # The folder is as it was: a run refused before it knows its table writes no report
+    # into a folder that is not its own.
+    assert _tree(target) == before

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
-import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -164,17 +163,24 @@ def _arrow_types(fields) -> list[str]:
             for f in fields]
 
 
-def test_output_schema_and_layout_parquet(landing, tmp_path):
-    assert run_job(landing, tmp_path / "c", "2020-04-07", "2020-04-07",
-                   "--table_format", "parquet") == 0
-    files = sorted((tmp_path / "c").glob("year=2020/month=4/day=7/hour=*/*.parquet"))
-    assert len(files) == 24
-    arrow_schema = pq.read_schema(files[0])
-    assert arrow_schema.names == list(S.CURATED_COLUMNS)
-    assert [str(t) for t in arrow_schema.types] == _arrow_types(S.CURATED_SCHEMA.fields)
-    assert pq.ParquetFile(files[0]).metadata.row_group(0).column(0).compression == "SNAPPY"
-    assert json.loads((tmp_path / "c" / "_table.json").read_text()) == {
-        "format": "parquet", "semantics": "corrected"}
+def test_a_folder_of_the_old_parquet_layout_is_refused_naming_the_migrate_command(landing, tmp_path, capsys):
+    """Plain `year=/month=/day=/hour=` folders (this job's old Parquet format, the seed's
+    Hive table) are not written over: the run names the command that brings them in."""
+    target = tmp_path / "old"
+    hour = target / "year=2020" / "month=4" / "day=7" / "hour=5"
+    hour.mkdir(parents=True)
+    (hour / "part-0.parquet").write_bytes(b"PAR1 kept as it is")
+    capsys.readouterr()
+    assert run_job(landing, target, "2020-04-07", "2020-04-07") == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"traffic_transform: error: file:{target} holds Parquet folders (year=...) and no Iceberg table: "
+        f"bring it in with python -m tools.table migrate --target_path file:{target}"
+    ]
+    assert sorted(str(p.relative_to(target)) for p in target.rglob("*")) == [
+        "year=2020", "year=2020/month=4", "year=2020/month=4/day=7", "year=2020/month=4/day=7/hour=5",
+        "year=2020/month=4/day=7/hour=5/part-0.parquet",
+    ]
+    assert (hour / "part-0.parquet").read_bytes() == b"PAR1 kept as it is"
 
 
 def test_output_schema_and_layout_iceberg(landing, tmp_path):
@@ -407,22 +413,6 @@ def test_reruns_never_change_an_id_or_the_locations_table(moving, moving_config,
         assert run_job(moving, one_by_one, day, day, *with_configuration) == 0
     assert table_rows(one_by_one) == table_rows(moving_range)
     assert locations_rows(one_by_one) == locations_rows(moving_range)
-
-
-def test_the_locations_table_in_the_parquet_format(moving, moving_config, moving_range, tmp_path, capsys):
-    target = tmp_path / "curated"
-    capsys.readouterr()
-    assert run_job(moving, target, "2020-04-07", "2020-04-08", "--table_format", "parquet",
-                   "--configuration_path", moving_config) == 0
-    assert (target / "_locations").is_dir()
-    assert not [p for p in target.glob("_staging/*")] + [p for p in target.glob("_journal/*")]
-    assert f"  locations: 2 locations (2 new; 4 rows over configuration versions) in {target}/_locations" \
-        in capsys.readouterr().out.splitlines()
-    assert locations_rows(target) == locations_rows(moving_range)
-    assert run_job(moving, target, "2020-04-08", "2020-04-08", "--table_format", "parquet",
-                   "--configuration_path", moving_config) == 0
-    assert last_report(target)["output"]["locations"]["changed"] is False
-    assert locations_rows(target) == locations_rows(moving_range)
 
 
 def test_a_locations_run_records_every_location_of_the_configuration_but_rows_of_its_own(

@@ -23,7 +23,7 @@ from tests.job_helpers import table_rows
 from tests.workflow_helpers import (
     JOB_SCRIPT, ROOT, WORKFLOW, graph_of, summary_job, table_names, tables_of, transform_job,
 )
-from traffic_glue.runtime.config import parse_job_args
+from traffic_glue.jobs.transform_args import parse_job_args
 from workflows.graph import TemplateError, local_parameters
 from workflows.local_runner import (
     DEFAULT_CONFIGURATION,
@@ -48,7 +48,7 @@ SAMPLE_START, SAMPLE_DAYS, SAMPLE_LANES = dt.date(2020, 4, 6), 2, 20
 
 
 def test_run_properties_and_the_default_arguments_reach_the_job(template, tmp_path):
-    from traffic_glue.runtime.glue import resolve_dates
+    from traffic_glue.runtime.run_properties import resolve_dates
 
     job = transform_job(graph_of(template))
     properties = tmp_path / "wr_1.json"
@@ -208,8 +208,8 @@ def scenario(work: Path) -> dict:
                                  "--configuration_path", str(work / "configuration")])
     columns = [*S.CURATED_COLUMNS, *(F.col(k).cast("bigint").alias(k) for k in HOUR_KEYS)]
     from_table = spark.table(curated_table).select(*columns)
-    from traffic_glue.store import iceberg
-    from_direct = spark.table(iceberg.path_table(spark, f"file:{direct}")).select(*columns)
+    from traffic_glue.store import tables
+    from_direct = spark.table(tables.path_table(spark, f"file:{direct}")).select(*columns)
     result["table_rows"], result["direct_rows"] = from_table.count(), from_direct.count()
     result["only_in_table"] = from_table.exceptAll(from_direct).count()
     result["only_in_direct"] = from_direct.exceptAll(from_table).count()

@@ -8,15 +8,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import types as T
 
 from tests.job_helpers import iceberg_table
 from traffic_glue.compute import configuration as C
-from traffic_glue.store import iceberg
 from traffic_glue.store import locations as L
-from traffic_glue.store import publish, storage
+from traffic_glue.store import curated as curated_table
+from traffic_glue.store import storage, tables
 from traffic_glue.compute.configuration import ConfiguredLane, Snapshot
 from traffic_glue.runtime.report import RunReport
 
@@ -239,12 +238,9 @@ def _epoch(moment) -> int | None:
     return int(moment.replace(tzinfo=dt.timezone.utc).timestamp())
 
 
-def _read(folder, table_format) -> list[tuple]:
+def _read(folder) -> list[tuple]:
     """The table's rows read without Spark: (location_id, version's file, lanes, from, to)."""
-    if table_format == "iceberg":
-        rows = iceberg_table(folder).scan().to_arrow().to_pylist()
-    else:
-        rows = pq.read_table(folder).to_pylist()
+    rows = iceberg_table(folder).scan().to_arrow().to_pylist()
     return sorted(
         (r["location_id"], r["configuration"], [lane["unieke_id"] for lane in r["lanes"]],
          _epoch(r["valid_from"]), _epoch(r["valid_to"]))
@@ -262,73 +258,56 @@ def _digests(folder) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-@pytest.mark.parametrize("table_format", ["iceberg", "parquet"])
-def test_record_replaces_the_table_and_a_rerun_changes_nothing(spark, tmp_path, table_format):
+def _store(spark, run_id: str, curated: str):
+    """The locations table beside the curated table at the folder `curated`."""
+    return L.open_store(spark, run_id, curated_table.open_table(spark, path=curated))
+
+
+def test_record_replaces_the_table_and_a_rerun_changes_nothing(spark, tmp_path):
     curated = storage.qualified(spark, str(tmp_path / "curated"))
     folder = tmp_path / "curated" / "_locations"
-    store = L.open_store(spark, "run-1", table_format, curated, None)
+    store = _store(spark, "run-1", curated)
     said = L.record(store, L.rows_of([FIRST], ()))
     assert said == {"table": f"{curated}/_locations", "changed": True, "locations": 3, "versions": 3,
                     "new_locations": 3, "configurations": [FIRST.name]}
-    assert _read(folder, table_format) == _summary(_first(None))
+    assert _read(folder) == _summary(_first(None))
     # Read back through the store: every column as written.
-    assert L.open_store(spark, "reader", table_format, curated, None).read() == _sorted(_first(None))
-    if table_format == "iceberg":
-        table = iceberg_table(folder)
-        snapshot = table.current_snapshot().snapshot_id
-        assert table.current_snapshot().summary["traffic-glue.run-id"] == "run-1"
-        assert table.metadata.format_version == 2
-        assert [f.name for f in table.schema().fields] == L.LOCATIONS_SCHEMA.fieldNames()
+    assert _store(spark, "reader", curated).read() == _sorted(_first(None))
+    table = iceberg_table(folder)
+    snapshot = table.current_snapshot().snapshot_id
+    assert table.current_snapshot().summary["traffic-glue.run-id"] == "run-1"
+    assert table.metadata.format_version == 2
+    assert [f.name for f in table.schema().fields] == L.LOCATIONS_SCHEMA.fieldNames()
     before = _digests(folder)
 
-    again = L.record(L.open_store(spark, "run-2", table_format, curated, None), L.rows_of([FIRST], ()))
+    again = L.record(_store(spark, "run-2", curated), L.rows_of([FIRST], ()))
     assert again == {**said, "changed": False, "new_locations": 0}
     assert _digests(folder) == before  # not even a commit
-    if table_format == "iceberg":
-        assert iceberg_table(folder).current_snapshot().snapshot_id == snapshot
+    assert iceberg_table(folder).current_snapshot().snapshot_id == snapshot
 
-    later = L.record(L.open_store(spark, "run-3", table_format, curated, None), L.rows_of([FIRST, MOVED], (957,)))
+    later = L.record(_store(spark, "run-3", curated), L.rows_of([FIRST, MOVED], (957,)))
     assert later == {"table": f"{curated}/_locations", "changed": True, "locations": 4, "versions": 7,
                      "new_locations": 1, "configurations": [FIRST.name, MOVED.name]}
-    assert _read(folder, table_format) == _summary(_first(NOON_7) + _moved() + [_unconfigured(957)])
-    if table_format == "iceberg":
-        assert iceberg_table(folder).current_snapshot().summary["traffic-glue.run-id"] == "run-3"
+    assert _read(folder) == _summary(_first(NOON_7) + _moved() + [_unconfigured(957)])
+    assert iceberg_table(folder).current_snapshot().summary["traffic-glue.run-id"] == "run-3"
     # A run that read only the first snapshot again changes nothing: FIRST's end stays known.
-    last = L.record(L.open_store(spark, "run-4", table_format, curated, None), L.rows_of([FIRST], (957,)))
+    last = L.record(_store(spark, "run-4", curated), L.rows_of([FIRST], (957,)))
     assert last["changed"] is False and last["versions"] == 7
-    assert _read(folder, table_format) == _summary(_first(NOON_7) + _moved() + [_unconfigured(957)])
+    assert _read(folder) == _summary(_first(NOON_7) + _moved() + [_unconfigured(957)])
 
 
 def test_an_iceberg_write_fails_if_another_run_committed_since_the_read(spark, tmp_path):
     curated = storage.qualified(spark, str(tmp_path / "curated"))
-    L.record(L.open_store(spark, "run-1", "iceberg", curated, None), L.rows_of([FIRST], ()))
-    slow = L.open_store(spark, "run-2", "iceberg", curated, None)
+    L.record(_store(spark, "run-1", curated), L.rows_of([FIRST], ()))
+    slow = _store(spark, "run-2", curated)
     read = slow.read()
-    L.record(L.open_store(spark, "run-3", "iceberg", curated, None), L.rows_of([FIRST, MOVED], ()))
+    L.record(_store(spark, "run-3", curated), L.rows_of([FIRST, MOVED], ()))
     with pytest.raises(Exception, match="[Ff]ound conflicting files"):
         slow.write(L.merge(read, L.rows_of([FIRST], (957,))))
     # run-3's versions stay; run-2 changed nothing (no -957).
     table = iceberg_table(tmp_path / "curated" / "_locations")
-    assert _read(tmp_path / "curated" / "_locations", "iceberg") == _summary(_first(NOON_7) + _moved())
+    assert _read(tmp_path / "curated" / "_locations") == _summary(_first(NOON_7) + _moved())
     assert table.current_snapshot().summary["traffic-glue.run-id"] == "run-3"
-
-
-def test_a_parquet_swap_cut_short_is_finished_by_the_next_run(spark, tmp_path):
-    """The folder is swapped under the curated table's journal: a run that died between
-    its renames leaves a journal that the next run's `publish.recover` carries out."""
-    curated = storage.qualified(spark, str(tmp_path / "curated"))
-    store = L.open_store(spark, "run-1", "parquet", curated, None)
-    L.record(store, L.rows_of([FIRST], ()))
-    # run-2 staged its table and wrote its journal, moved the old folder aside, and died.
-    newer = L.as_frame(spark, L.merge(store.read(), L.rows_of([FIRST, MOVED])))
-    swap = "run-2-locations"
-    newer.write.parquet(f"{publish.staging_dir(curated, swap)}/{L.FOLDER}")
-    storage.write_json(spark, f"{curated}/{publish.JOURNAL}/{swap}.json",
-                       {"run_id": swap, "replace": [L.FOLDER], "remove": []})
-    storage.rename(spark, f"{curated}/{L.FOLDER}", f"{curated}/{publish.TRASH}/{swap}/{L.FOLDER}")
-    assert not (tmp_path / "curated" / "_locations").exists()
-    assert publish.recover(spark, curated) == [swap]
-    assert _read(tmp_path / "curated" / "_locations", "parquet") == _summary(_first(NOON_7) + _moved())
 
 
 # The earlier `lve_nr` rule's table: a row per lve_nr, its lanes with first and last seen.
@@ -348,8 +327,10 @@ def _old_schema_table(spark, tmp_path):
     table's location and the locations table's folder."""
     curated = storage.qualified(spark, str(tmp_path / "curated"))
     folder = tmp_path / "curated" / "_locations"
-    identifier = iceberg.path_table(spark, f"{curated}/{L.FOLDER}")
-    iceberg.create_table(spark, identifier, OLD_SCHEMA, f"{curated}/{L.FOLDER}")
+    identifier = tables.path_table(spark, f"{curated}/{L.FOLDER}")
+    spark.sql(f"CREATE TABLE {identifier} (location_id int, lve_nr int, "
+              "lanes array<struct<unieke_id:int,beschrijvende_id:string,first_seen:timestamp,last_seen:timestamp>>, "
+              "first_seen timestamp, last_seen timestamp) USING iceberg TBLPROPERTIES ('format-version'='2')")
     seen = dt.datetime.fromtimestamp(APRIL_1, dt.timezone.utc)
     spark.createDataFrame([(18, 18, [(957, "H018L57", seen, seen)], seen, seen)], OLD_SCHEMA) \
         .writeTo(identifier).append()
@@ -360,14 +341,14 @@ def test_an_old_schema_iceberg_table_is_replaced_in_one_commit_keeping_its_histo
     curated, folder = _old_schema_table(spark, tmp_path)
     old_snapshot = iceberg_table(folder).current_snapshot().snapshot_id
 
-    said = L.record(L.open_store(spark, "run-1", "iceberg", curated, None), L.rows_of([FIRST], ()))
+    said = L.record(_store(spark, "run-1", curated), L.rows_of([FIRST], ()))
 
     # The old table's rows do not count as locations of this rule: all three are new.
     assert said == {"table": f"{curated}/_locations", "changed": True, "locations": 3, "versions": 3,
                     "new_locations": 3, "configurations": [FIRST.name]}
     table = iceberg_table(folder)
     assert [f.name for f in table.schema().fields] == L.LOCATIONS_SCHEMA.fieldNames()
-    assert _read(folder, "iceberg") == _summary(_first(None))
+    assert _read(folder) == _summary(_first(None))
     assert table.current_snapshot().summary["traffic-glue.run-id"] == "run-1"
     # The old rows stay in the table's history.
     assert old_snapshot in [s.snapshot_id for s in table.snapshots()]
@@ -375,7 +356,7 @@ def test_an_old_schema_iceberg_table_is_replaced_in_one_commit_keeping_its_histo
     assert [(r["location_id"], r["lve_nr"], [lane["unieke_id"] for lane in r["lanes"]]) for r in history] \
         == [(18, 18, [957])]
     # The next run reads the new table as it is: a rerun changes nothing.
-    again = L.record(L.open_store(spark, "run-2", "iceberg", curated, None), L.rows_of([FIRST], ()))
+    again = L.record(_store(spark, "run-2", curated), L.rows_of([FIRST], ()))
     assert again["changed"] is False
     assert iceberg_table(folder).current_snapshot().snapshot_id == table.current_snapshot().snapshot_id
 
@@ -387,24 +368,12 @@ def test_an_old_schema_iceberg_table_is_replaced_by_one_commit(spark, tmp_path):
     curated, folder = _old_schema_table(spark, tmp_path)
     versions = len(iceberg_table(folder).metadata.metadata_log)
 
-    L.record(L.open_store(spark, "run-1", "iceberg", curated, None), L.rows_of([FIRST], ()))
+    L.record(_store(spark, "run-1", curated), L.rows_of([FIRST], ()))
 
     table = iceberg_table(folder)
-    assert _read(folder, "iceberg") == _summary(_first(None))
+    assert _read(folder) == _summary(_first(None))
     # Every table version since the old one holds the new rows.
     assert len(table.metadata.metadata_log) == versions + 1
-
-
-def test_an_old_schema_parquet_table_is_rewritten_whole(spark, tmp_path):
-    curated = storage.qualified(spark, str(tmp_path / "curated"))
-    seen = dt.datetime.fromtimestamp(APRIL_1, dt.timezone.utc)
-    spark.createDataFrame([(18, 18, [(957, "H018L57", seen, seen)], seen, seen)], OLD_SCHEMA) \
-        .write.parquet(f"{curated}/{L.FOLDER}")
-    said = L.record(L.open_store(spark, "run-1", "parquet", curated, None), L.rows_of([FIRST], ()))
-    assert said["changed"] is True and said["new_locations"] == 3
-    assert pq.read_schema(next((tmp_path / "curated" / "_locations").glob("*.parquet"))).names \
-        == L.LOCATIONS_SCHEMA.fieldNames()
-    assert _read(tmp_path / "curated" / "_locations", "parquet") == _summary(_first(None))
 
 
 def test_the_report_summary_says_it_in_one_line():

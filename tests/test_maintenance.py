@@ -8,9 +8,9 @@ import json
 import pytest
 
 from tests.job_helpers import iceberg_table, last_report, run_job, table_rows
-from tests.test_sinks import SPEED_NEW, SPEED_OLD, landings  # noqa: F401  (fixture)
+from tests.test_curated import SPEED_NEW, SPEED_OLD, landings  # noqa: F401  (fixture)
 from tools import table as table_cli
-from traffic_glue.store import iceberg
+from traffic_glue.store import tables
 from traffic_glue.jobs import maintenance
 
 
@@ -31,11 +31,11 @@ def test_rollback_to_a_run_restores_the_rows_before_it_exactly(landings, tmp_pat
     ]
     assert commits[1]["before_snapshot_id"] == commits[0]["snapshot_id"]
 
-    assert table_cli.main(["rollback", "--target_path", str(target), "--to-run", second]) == 0
+    assert table_cli.main(["rollback", "--target_path", str(target), "--to_run", second]) == 0
     assert f"reads as before run {second}" in capsys.readouterr().out
     assert table_rows(target) == old_rows  # pyiceberg reads the restored snapshot
     # Undoing the first run too leaves the table as it was before any run: empty.
-    assert table_cli.main(["rollback", "--target_path", str(target), "--to-run", first]) == 0
+    assert table_cli.main(["rollback", "--target_path", str(target), "--to_run", first]) == 0
     assert table_rows(target) == []
 
 
@@ -44,7 +44,7 @@ def test_rollback_to_an_unknown_run_fails_naming_it(landings, tmp_path, capsys):
     assert run_job(landings["old"], target, "2020-04-07", "2020-04-07") == 0
     rows = table_rows(target)
     capsys.readouterr()
-    assert table_cli.main(["rollback", "--target_path", str(target), "--to-run", "nope"]) == 1
+    assert table_cli.main(["rollback", "--target_path", str(target), "--to_run", "nope"]) == 1
     assert "run nope made no commit" in capsys.readouterr().err
     assert table_rows(target) == rows
 
@@ -60,9 +60,9 @@ def test_expire_keeps_the_current_rows_and_drops_what_only_old_snapshots_need(
     assert len(data_files) == 3 * 2  # three runs' two hours, all still referenced
     (target / "_reports" / "keep-me.txt").write_text("not the table's")
 
-    identifier = iceberg.path_table(spark, f"file:{target}")
+    table = tables.open_table(spark, None, path=f"file:{target}")
     later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=8)
-    result = maintenance.expire(spark, identifier, f"file:{target}", retention_days=7, now=later)
+    result = maintenance.expire(table, retention_days=7, now=later)
     assert result["data_files_deleted"] == 4  # the first two runs' files
     assert len(iceberg_table(target).snapshots()) == 1
     assert table_rows(target) == rows
@@ -72,8 +72,8 @@ def test_expire_keeps_the_current_rows_and_drops_what_only_old_snapshots_need(
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["expire", "--target_path", "x", "--retention-days", "-1"], "--retention-days must be >= 0"),
-    (["rollback", "--target_path", "x"], "one of the arguments --to-run --to-snapshot is required"),
+    (["expire", "--target_path", "x", "--retention_days", "-1"], "--retention_days must be >= 0"),
+    (["rollback", "--target_path", "x"], "one of the arguments --to_run/--to-run --to_snapshot/--to-snapshot is required"),
 ])
 def test_bad_arguments_exit_2(argv, message, capsys):
     with pytest.raises(SystemExit) as done:

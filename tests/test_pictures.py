@@ -330,9 +330,9 @@ def test_names_from_the_locations_table_read_by_pyiceberg(spark, tmp_path):
     back without Spark; a table without names (written before they were recorded) is
     refused, and beside the summary it gives no names, saying so."""
     from tools import report
-    from traffic_glue.store import iceberg
+    from traffic_glue.store import tables
 
-    table = iceberg.path_table(spark, str(tmp_path / "curated" / "_locations"))
+    table = tables.path_table(spark, str(tmp_path / "curated" / "_locations"))
     spark.sql(f"""CREATE TABLE {table} (location_id int, label string, road string,
         road_name string, direction int, lane_group string, kilometre_point double,
         place string, longitude double, latitude double,
@@ -350,7 +350,7 @@ def test_names_from_the_locations_table_read_by_pyiceberg(spark, tmp_path):
     assert report.names_from_locations_table(tmp_path / "curated" / "_locations") == {398698145: kruibeke}
     assert report.names_beside(tmp_path / "daily_summary") == {398698145: kruibeke}
 
-    old = iceberg.path_table(spark, str(tmp_path / "old" / "curated" / "_locations"))
+    old = tables.path_table(spark, str(tmp_path / "old" / "curated" / "_locations"))
     spark.sql(f"CREATE TABLE {old} (location_id int, lve_nr int) USING iceberg")
     said = []
     assert report.names_beside(tmp_path / "old" / "daily_summary", say=said.append) == {}

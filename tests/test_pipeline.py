@@ -12,8 +12,9 @@ import pytest
 
 from tools.sample_data import SampleSpec, generate, sample_lanes
 from traffic_glue.compute import pipeline, validation
-from traffic_glue.store import configuration_files, publish, sources
-from traffic_glue.runtime.config import ATHENA, CORRECTED
+from traffic_glue.store import configuration_files, sources
+from traffic_glue.store import curated as curated_table
+from traffic_glue.compute.modes import ATHENA, CORRECTED
 from traffic_glue.compute.configuration import Snapshot
 from traffic_glue.compute.run_range import RunRange
 
@@ -119,7 +120,7 @@ def test_corrected_joins_the_lane_map_by_broadcast_before_the_one_shuffle(spark,
 @pytest.mark.parametrize("semantics, configured", PLANS, ids=PLAN_IDS)
 def test_at_most_one_more_shuffle_before_the_write(spark, landing, semantics, configured):
     _, curated = _curated(spark, landing, semantics, configured)
-    plan = _plan(publish.layout_for_write(curated))
+    plan = _plan(curated_table.layout_for_write(curated))
     # the windows', then the write's
     assert _shuffle_keys(plan) == [SHUFFLE_KEY[semantics], "year"]
 
@@ -127,7 +128,7 @@ def test_at_most_one_more_shuffle_before_the_write(spark, landing, semantics, co
 @pytest.mark.parametrize("semantics, configured", PLANS, ids=PLAN_IDS)
 def test_no_python_udf_on_the_row_path(spark, landing, semantics, configured):
     _, curated = _curated(spark, landing, semantics, configured)
-    plan = _plan(publish.layout_for_write(curated))
+    plan = _plan(curated_table.layout_for_write(curated))
     for python_node in ("BatchEvalPython", "ArrowEvalPython", "PythonUDF", "MapInPandas"):
         assert python_node not in plan
 

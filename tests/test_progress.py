@@ -88,7 +88,7 @@ def test_a_real_run_says_its_phases_in_order(tmp_path, capsys, monkeypatch):
         r"computed and staged 60 rows \(\d+\.\d s\)",
         r"quarantining: 1 rejected readings",
         r"quarantining: done \(\d+\.\d s\)",
-        r"committing: 1 day with raw readings \(iceberg\)",
+        r"committing: 1 day with raw readings",
         r"committed 2 hour partitions: snapshot \d+ \(\d+\.\d s\)",
         r"summarising: the locations with the most jam minutes",
         r"summarising: done \(\d+\.\d s\)",

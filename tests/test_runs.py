@@ -177,9 +177,7 @@ def test_run_job_sizes_a_backfill_for_this_run_only(capsys):
     glue, stub = stubbed("glue")
     stub.add_response("start_job_run", {"JobRunId": "jr_2"}, {
         "JobName": "transform", "WorkerType": "G.1X", "NumberOfWorkers": 10, "Timeout": 60,
-        # The Parquet format's lock on S3 expires with the run's own timeout.
-        "Arguments": {"--start_date": "2024-01-01", "--end_date": "2024-12-31",
-                      "--lock_expiry_minutes": "60"}})
+        "Arguments": {"--start_date": "2024-01-01", "--end_date": "2024-12-31"}})
     with stub:
         code = deploy.main(["run-job", "--job", "transform", "--start-date", "2024-01-01",
                             "--end-date", "2024-12-31", "--workers", "10", "--worker-type", "G.1X",

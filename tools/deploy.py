@@ -6,7 +6,7 @@
     python -m tools.deploy deploy [--project traffic-glue] [--workers 2] ...
     python -m tools.deploy start-workflow [--start-date D --end-date D] [--no-follow]
     python -m tools.deploy run-job [--summary] [--start-date D --end-date D] [--arg KEY=VALUE ...]
-        [--table-format iceberg|parquet] [--workers N --worker-type G.1X --timeout MINUTES]
+        [--workers N --worker-type G.1X --timeout MINUTES]
     python -m tools.deploy runs [--limit 5]
 
 Every AWS call goes through clients of one `boto3.session.Session` built from
@@ -56,7 +56,6 @@ DEFAULT_KEYS = {name: KEY_PREFIX + file for name, file in ARTIFACT_FILES.items()
 DEFAULT_PROJECT = "traffic-glue"
 SEMANTICS = ("corrected", "athena")
 WORKER_TYPES = ("G.1X", "G.2X", "G.4X", "G.8X")  # the workflow template's AllowedValues
-TABLE_FORMATS = ("iceberg", "parquet")  # the job's --table_format (traffic_glue.runtime.config)
 
 
 # --- command line ------------------------------------------------------------
@@ -178,17 +177,12 @@ JOB_OUTPUTS = {"transform": "JobName", "summary": "SummaryJobName"}
 
 def cmd_run_job(args, clients, sleep) -> int:
     summary = args.summary
-    if summary and (args.semantics or args.table_format or args.job):  # before any AWS call
-        args.command_parser.error("--summary takes no --job, --semantics or --table-format")
+    if summary and (args.semantics or args.job):  # before any AWS call
+        args.command_parser.error("--summary takes no --job or --semantics")
     job = _workflow_output(args, clients, args.job, JOB_OUTPUTS["summary" if summary else "transform"])
     arguments = {f"--{key}": value for key, value in args.run_properties.items()}
     if args.semantics:
         arguments["--semantics"] = args.semantics
-    if args.table_format:
-        arguments["--table_format"] = args.table_format
-    if args.timeout is not None and not summary:
-        # A Parquet-format run's lock on S3 must outlive the run it guards, and no more.
-        arguments["--lock_expiry_minutes"] = str(args.timeout)
     for key, value in args.arg:
         arguments[key if key.startswith("--") else f"--{key}"] = value
     capacity = {
@@ -275,8 +269,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--summary", action="store_true",
                      help="the workflow stack's daily summary job (SummaryJobName) instead")
     sub.add_argument("--semantics", choices=SEMANTICS, help="default: the job's (the stack's Semantics)")
-    sub.add_argument("--table-format", choices=TABLE_FORMATS,
-                     help="the curated table's format for this run (default: the job's, iceberg)")
     sub.add_argument("--arg", type=key_value, action="append", default=[], metavar="KEY=VALUE",
                      help="another job argument, e.g. lookback_minutes=90 (sent as --KEY)")
     # A backfill outgrows the daily run's sizing (docs/BENCHMARKS.md, "Glue sizing").

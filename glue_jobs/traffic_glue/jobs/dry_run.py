@@ -11,8 +11,8 @@ What is known exactly and what is an estimate:
 - the other run days are replaced, unless every reading of theirs is rejected;
 - the hours of a replaced day that the run would write are those that a file's time
   range overlaps (an upper bound: a range says where readings may be, not that they
-  are), and a published hour outside every range is removed (exact, for Parquet with
-  an integer time column; with JSON lines or text times the hours are not known
+  are), and a published hour outside every range is removed (exact, for a Parquet
+  landing with an integer time column; with JSON lines or text times the hours are not known
   without reading the files, and none is named as removed).
 """
 
@@ -24,12 +24,14 @@ from dataclasses import dataclass, field
 
 from pyspark.sql import SparkSession
 
-from traffic_glue.store import catalog, configuration_files, locations, publish, sinks, sources, storage
-from traffic_glue.jobs import job
 from traffic_glue.compute import schema as S
-from traffic_glue.runtime.config import CORRECTED, ICEBERG, PARQUET, JobConfig
+from traffic_glue.compute.modes import CORRECTED
 from traffic_glue.compute.run_range import RunRange
 from traffic_glue.compute.validation import MAX_EPOCH_SECONDS, MIN_EPOCH_SECONDS
+from traffic_glue.jobs import job
+from traffic_glue.jobs.transform_args import JobConfig
+from traffic_glue.store import configuration_files, curated, locations, sources
+from traffic_glue.store.sources import PARQUET
 
 SECONDS_PER_HOUR = 3600
 FOLDERS_SHOWN = 12  # the folder list beyond this is summarised
@@ -52,7 +54,6 @@ class RunPlan:
     processing_hours: tuple[dt.datetime, dt.datetime]
     files: list[sources.RawFile]
     table: str
-    table_format: str
     table_exists: bool
     snapshot: str | None = None
     recorded_semantics: str | None = None
@@ -82,7 +83,7 @@ class RunPlan:
         state = "exists" if self.table_exists else "does not exist yet" + (
             "" if self.refusal else ": the run creates it"
         )
-        lines.append(f"  table: {self.table} ({self.table_format}), {state}")
+        lines.append(f"  table: {self.table} (iceberg), {state}")
         if self.snapshot:
             lines.append(f"    current snapshot {self.snapshot}")
         if self.recorded_semantics:
@@ -219,62 +220,10 @@ def _could_hold(day: dt.date, folders: set[dt.datetime], late_hours: int) -> boo
     return any(first <= hour < after for hour in folders)
 
 
-def _published_iceberg(spark: SparkSession, identifier: str, days: list[dt.date]) -> tuple[dict, str | None, str]:
-    """Published hours per run day, the current snapshot and the whole table's size,
-    from Iceberg's metadata (manifests read on the driver: no Spark job)."""
-    jvm = spark.sparkContext._jvm
-    table = jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, identifier)
-    snapshot = table.currentSnapshot()
-    if snapshot is None:
-        return {}, None, ""
-    expressions = jvm.org.apache.iceberg.expressions.Expressions
-    either, both = getattr(expressions, "or"), getattr(expressions, "and")
-    wanted = expressions.alwaysFalse()
-    for day in days:
-        same_day = both(
-            both(expressions.equal("year", day.year), expressions.equal("month", day.month)),
-            expressions.equal("day", day.day),
-        )
-        wanted = either(wanted, same_day)
-    hours: dict[dt.date, set[int]] = {}
-    tasks = table.newScan().filter(wanted).planFiles()
-    try:
-        iterator = tasks.iterator()
-        while iterator.hasNext():
-            partition = iterator.next().file().partition()
-            values = [int(partition.get(i, jvm.java.lang.Long._java_lang_class)) for i in range(4)]
-            hours.setdefault(dt.date(*values[:3]), set()).add(values[3])
-    finally:
-        tasks.close()
-    summary = snapshot.summary()
-    size = f" (the table holds {int(summary.get('total-records')):,} rows in " \
-           f"{int(summary.get('total-data-files')):,} files)"
-    return hours, str(snapshot.snapshotId()), size
-
-
-def _published_parquet(spark: SparkSession, location: str, days: list[dt.date]) -> dict:
-    hours: dict[dt.date, set[int]] = {}
-    for day in days:
-        for part in publish.day_partitions(day, day):
-            if storage.exists(spark, f"{location.rstrip('/')}/{publish.partition_name(part)}"):
-                hours.setdefault(day, set()).add(part[3])
-    return hours
-
-
-def _sink(spark: SparkSession, config: JobConfig, run_id: str):
-    """The run's sink, as `job.open_sink` makes it, but never creating a catalog table."""
-    if config.table_format == ICEBERG:
-        return job.open_sink(spark, config, run_id)
-    location = config.target_path
-    if config.target_table and spark.catalog.tableExists(config.target_table):
-        location = catalog.describe(spark, config.target_table).location
-    return sinks.ParquetSink(spark, run_id, location, config.target_table)
-
-
 def plan(spark: SparkSession, config: JobConfig) -> RunPlan:
     """What the run of `config` would do; nothing is changed."""
     source_root, source_format = job.resolve_source(spark, config)
-    sink = _sink(spark, config, "dry_run")
+    table = job.open_target(spark, config)
     span = config.run_range()
     files = sources.list_raw_files(spark, source_root, *span.folder_hours)
     if source_format == PARQUET:
@@ -282,39 +231,32 @@ def plan(spark: SparkSession, config: JobConfig) -> RunPlan:
             spark, files, config.semantics, config.corrupt_files == "skip"
         ).files
     days = span.days
-    if sink.table_format == ICEBERG:
-        exists = sink.exists()
-    else:
-        exists = bool(storage.glob(spark, f"{sink.location.rstrip('/')}/year=*")) or bool(
-            sink.recorded_semantics()
-        )
-    where = sink.location or "the catalog's default location"
+    exists = table.exists()
     result = RunPlan(
         config, source_root, source_format, span.folder_hours, files,
-        table=f"{config.target_table} at {where}" if config.target_table else where,
-        table_format=sink.table_format, table_exists=exists,
+        table=f"{table.name} at {table.location}" if table.in_catalog else table.name,
+        table_exists=exists,
     )
     try:
-        if not exists:
-            sink.check_target()
-        result.recorded_semantics = job.check_semantics(sink, config) if exists else None
-    except (sinks.TableFormatError, job.SemanticsMismatchError) as error:
+        result.recorded_semantics = job.check_semantics(table, config) if exists else None
+    except job.SemanticsMismatchError as error:
         result.refusal = str(error)
         return result
-    store = locations.open_store(spark, "dry_run", sink.table_format, sink.location, config.target_table)
-    result.locations_table = store.name
+    result.locations_table = locations.open_store(spark, "dry_run", table).name
     if config.semantics == CORRECTED and config.configuration_path:
         result.configuration = [
             _snapshot_line(snapshot, span, first=index == 0) for index, snapshot in
             enumerate(configuration_files.read_configuration(spark, config.configuration_path, span))
         ]
     published: dict = {}
-    if exists and sink.table_format == ICEBERG:
-        published, result.snapshot, result.other_partitions = _published_iceberg(
-            spark, sink.identifier, days
-        )
-    elif exists:
-        published = _published_parquet(spark, sink.location, days)
+    if exists:
+        published, snapshot, summary = curated.published_hours(table, days)
+        if snapshot is not None:
+            result.snapshot = str(snapshot)
+            result.other_partitions = (
+                f" (the table holds {int(summary.get('total-records', 0)):,} rows in "
+                f"{int(summary.get('total-data-files', 0)):,} files)"
+            )
     folders = {sources.folder_hour(f.path) for f in files if f.rows != 0} - {None}
     with_readings = _hours_with_readings(spark, files, source_format, span)
     for day in days:

@@ -1,116 +1,43 @@
-"""The curated Iceberg table's history: what each run committed, undoing a run, and
-expiring old snapshots and the files no snapshot needs any more.
+"""The table maintenance job (glue_jobs/traffic_table_maintenance.py): expiring the
+tables' old snapshots and the files no snapshot needs any more.
 
-Each run's commits carry its run id, days and `--semantics` in their snapshot summaries
-(`sinks.IcebergSink`); a run moves `main` once, so one entry of the table's history is
-one run (or one rollback).
+Its arguments are declared once (README's table, `--help`); its run checks every table
+before any is changed, then expires each one's old snapshots (`expire`), one JSON line
+per table. A table's history (what each run committed) and undoing a run are the table
+seam's (`tables.IcebergTable.history`, `rollback_run`; `python -m tools.table`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 
 from pyspark.sql import SparkSession
 
-from traffic_glue.store import iceberg, sinks
-from traffic_glue.runtime.config import DEFAULT_RETENTION_DAYS
+from traffic_glue.runtime import glue
+from traffic_glue.runtime.arguments import Argument, ArgumentError, Arguments, Config, table_name, whole
+from traffic_glue.runtime.config import CATALOG_DIR, JOB_NAME
+from traffic_glue.runtime.frame import JobSpec
+from traffic_glue.store import catalog, tables
+
+DEFAULT_RETENTION_DAYS = 7  # days of snapshots kept (the job's --retention_days)
 ORPHAN_MIN_AGE = dt.timedelta(days=1, minutes=5)
 
 
-class TableHistoryError(RuntimeError):
-    """A run or snapshot asked for is not in the table's history."""
-
-
-@dataclass(frozen=True)
-class Commit:
-    """One change of what readers see: a run's commit, or a rollback."""
-
-    made_current_at: dt.datetime
-    snapshot_id: int
-    before_snapshot_id: int | None  # what readers saw before it (restore it to undo)
-    run_id: str | None
-    days: str | None
-    semantics: str | None
-    rows: int  # the table's rows after it
-    current: bool
-
-
-def _snapshots(spark: SparkSession, identifier: str) -> dict[int, dict]:
-    return {
-        int(row["snapshot_id"]): {
-            "parent": int(row["parent_id"]) if row["parent_id"] is not None else None,
-            "summary": dict(row["summary"] or {}),
-        }
-        for row in spark.sql(f"SELECT snapshot_id, parent_id, summary FROM {identifier}.snapshots").collect()
-    }
-
-
-def history(spark: SparkSession, identifier: str) -> list[Commit]:
-    """Every time `main` moved, oldest first, with the run that moved it."""
-    snapshots = _snapshots(spark, identifier)
-    current = spark.sql(f"SELECT snapshot_id FROM {identifier}.refs WHERE name = 'main'").first()
-    commits = []
-    for row in spark.sql(
-        f"SELECT made_current_at, snapshot_id FROM {identifier}.history ORDER BY made_current_at"
-    ).collect():
-        head = int(row["snapshot_id"])
-        summary = snapshots.get(head, {}).get("summary", {})
-        run_id = summary.get(sinks.RUN_ID)
-        commits.append(Commit(
-            made_current_at=row["made_current_at"],
-            snapshot_id=head,
-            before_snapshot_id=_base(snapshots, head, run_id),
-            run_id=run_id,
-            days=summary.get(sinks.RUN_DAYS),
-            semantics=summary.get(sinks.RUN_SEMANTICS),
-            rows=int(summary.get("total-records", 0)),
-            current=bool(current) and int(current[0]) == head,
-        ))
-    return commits
-
-
-def _base(snapshots: dict[int, dict], head: int, run_id: str | None) -> int | None:
-    """The snapshot before the run's first commit (its commits are a chain on `main`)."""
-    snapshot = head
-    while run_id and snapshot in snapshots:
-        parent = snapshots[snapshot]["parent"]
-        if parent is None or snapshots.get(parent, {}).get("summary", {}).get(sinks.RUN_ID) != run_id:
-            return parent
-        snapshot = parent
-    return snapshots.get(head, {}).get("parent")
-
-
-def _procedure(spark: SparkSession, identifier: str, name: str, **args: str) -> list:
-    catalog = iceberg.catalog_of(identifier)
-    table = iceberg.table_in_catalog(identifier)
-    named = ", ".join([f"table => '{table}'", *(f"{k} => {v}" for k, v in args.items())])
-    return spark.sql(f"CALL {catalog}.system.{name}({named})").collect()
-
-
-def rollback_to_snapshot(spark: SparkSession, identifier: str, snapshot_id: int) -> None:
-    known = _snapshots(spark, identifier)
-    if snapshot_id not in known:
-        raise TableHistoryError(f"snapshot {snapshot_id} is not in {identifier}'s history")
-    _procedure(spark, identifier, "rollback_to_snapshot", snapshot_id=str(snapshot_id))
-
-
-def rollback_run(spark: SparkSession, identifier: str, run_id: str) -> Commit:
-    """Make the table read as it was before `run_id`'s commit; returns that commit."""
-    commits = [c for c in history(spark, identifier) if c.run_id == run_id]
-    if not commits:
-        raise TableHistoryError(f"run {run_id} made no commit in {identifier}'s history")
-    commit = commits[0]
-    if commit.before_snapshot_id is None:
-        raise TableHistoryError(f"run {run_id} made the table's first snapshot: nothing to restore")
-    rollback_to_snapshot(spark, identifier, commit.before_snapshot_id)
-    return commit
+def open_tables(spark: SparkSession, names: tuple[str, ...]) -> list[tables.IcebergTable]:
+    """Every table named, checked before any is changed; `TableError` names one that is
+    missing or not an Iceberg table."""
+    found = []
+    for name in names:
+        if not spark.catalog.tableExists(name):
+            raise tables.TableError(f"table {name} does not exist in the catalog: nothing to expire")
+        found.append(tables.open_table(spark, None, table=name))
+    return found
 
 
 def expire(
-    spark: SparkSession,
-    identifier: str,
-    location: str,
+    table: tables.IcebergTable,
     retention_days: int = DEFAULT_RETENTION_DAYS,
     now: dt.datetime | None = None,
 ) -> dict:
@@ -126,21 +53,13 @@ def expire(
     # Iceberg refuses to look for orphans younger than a day: a running write's files
     # are not in any snapshot yet.
     orphan_cutoff = min(now - dt.timedelta(days=retention_days), real_now - ORPHAN_MIN_AGE)
-    dropped = []
-    for row in spark.sql(
-        f"SELECT r.name, s.committed_at FROM {identifier}.refs r "
-        f"JOIN {identifier}.snapshots s ON r.snapshot_id = s.snapshot_id "
-        f"WHERE r.type = 'BRANCH' AND r.name LIKE '{sinks.RUN_BRANCH_PREFIX}%' "
-        f"AND s.committed_at < TIMESTAMP '{cutoff}'"
-    ).collect():
-        spark.sql(f"ALTER TABLE {identifier} DROP BRANCH IF EXISTS `{row['name']}`")
-        dropped.append(row["name"])
-    expired = _procedure(
-        spark, identifier, "expire_snapshots", older_than=f"TIMESTAMP '{cutoff}'", retain_last="1"
-    )[0].asDict()
-    orphans = _procedure(
-        spark, identifier, "remove_orphan_files",
-        older_than=f"TIMESTAMP '{orphan_cutoff:%Y-%m-%d %H:%M:%S}'", location=f"'{location.rstrip('/')}/data'",
+    dropped = table.run_branches(older_than=cutoff)
+    for name in dropped:
+        table.drop_branch(name)
+    expired = table.call("expire_snapshots", older_than=f"TIMESTAMP '{cutoff}'", retain_last="1")[0].asDict()
+    orphans = table.call(
+        "remove_orphan_files",
+        older_than=f"TIMESTAMP '{orphan_cutoff:%Y-%m-%d %H:%M:%S}'", location=f"'{table.location.rstrip('/')}/data'",
     )
     return {
         "older_than": cutoff,
@@ -149,3 +68,75 @@ def expire(
         "manifest_files_deleted": int(expired.get("deleted_manifest_files_count", 0)),
         "orphan_files_deleted": len(orphans),
     }
+
+
+# --- the job ------------------------------------------------------------------------------
+
+USAGE = "--JOB_NAME NAME --target_table DB.T[,DB.T...] [--retention_days N] [--catalog_dir PATH]"
+
+
+def table_names(name: str, value: str) -> tuple[str, ...]:
+    """Comma-separated `database.table` names, in order."""
+    names = tuple(table_name(name, part.strip()) for part in value.split(",") if part.strip())
+    if not names:
+        raise ArgumentError(f"--{name} must be database.table, got {value!r}")
+    return names
+
+
+ARGUMENTS = Arguments(
+    JOB_NAME,
+    Argument("target_table", table_names, (), attribute="target_tables", required=True,
+             help="the Iceberg tables to expire, comma-separated `database.table` names (the "
+                  "curated table, the locations table, the daily summary); every one is checked "
+                  "before any is changed"),
+    Argument("retention_days", whole(minimum=1), DEFAULT_RETENTION_DAYS,
+             "snapshots older than this many days are expired (the current one always stays), "
+             "with the files only they need"),
+    CATALOG_DIR,
+)
+
+
+@ARGUMENTS.config
+class MaintenanceConfig(Config):
+    """The table maintenance job's configuration: an attribute per argument."""
+
+
+def parse_maintenance_args(argv: list[str]) -> MaintenanceConfig:
+    """The maintenance job's `sys.argv`, read through Glue's `getResolvedOptions`;
+    `ArgumentError` names a wrong argument."""
+    return ARGUMENTS.parse(argv, glue.resolved_options)
+
+
+@dataclass(frozen=True)
+class Expired:
+    """What the run removed: one JSON line per table."""
+
+    results: list[dict] = field(default_factory=list)
+    exit_status = 0
+    error_log = False
+
+    def summary(self) -> str:
+        return "\n".join(json.dumps(result, sort_keys=True) for result in self.results)
+
+
+def run(spark: SparkSession, config: MaintenanceConfig) -> Expired:
+    opened = open_tables(spark, config.target_tables)  # all checked first
+    return Expired([
+        {"table": name, **expire(table, config.retention_days)}
+        for name, table in zip(config.target_tables, opened)
+    ])
+
+
+def start(config: MaintenanceConfig, argv: list[str]) -> glue.Runtime:
+    """Its session always has a catalog: the tables are named in one."""
+    return glue.start_job(config.job_name, argv, catalog_dir=config.catalog_dir)
+
+
+SPEC = JobSpec(
+    program="traffic_table_maintenance",
+    usage=USAGE,
+    arguments=ARGUMENTS,
+    run=run,
+    expected_errors=(tables.TableError, catalog.CatalogError),
+    start=start,
+)

@@ -1,4 +1,4 @@
-"""Tables and partitions in the catalog Spark is connected to.
+"""Tables in the catalog Spark is connected to (the raw table's location and format).
 
 On Glue (`--enable-glue-datacatalog`) that is the Glue Data Catalog; locally it is
 Spark's own Hive catalog in an embedded Derby metastore. The same SQL serves both.
@@ -10,14 +10,11 @@ from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
-from traffic_glue.compute import schema as S
-from traffic_glue.store.publish import Partition
 
-_HIVE_TYPES = {"int": "INT", "bigint": "BIGINT", "double": "DOUBLE", "string": "STRING"}
+# A crawl of a year's landing registers 8,760 partitions: batch them (one catalog call each).
+PARTITIONS_PER_STATEMENT = 100
 # Glue's SerDe names tell the raw table's format.
 _JSON_SERDES = ("JsonSerDe", "json")
-# A year's backfill registers 8,760 partitions: batch them (one catalog call each).
-PARTITIONS_PER_STATEMENT = 100
 
 
 class CatalogError(RuntimeError):
@@ -40,52 +37,9 @@ def describe(spark: SparkSession, table: str) -> TableInfo:
         for row in spark.sql(f"DESCRIBE TABLE EXTENDED {table}").collect()
     }
     serde = " ".join(details.get(key, "") for key in ("Serde Library", "InputFormat", "Provider"))
-    source_format = "json" if any(word in serde for word in _JSON_SERDES) else "parquet"
+    source_format = "json" if any(word.lower() in serde.lower() for word in _JSON_SERDES) else "parquet"
     if not details.get("Location"):
         raise CatalogError(f"table {table} has no location")
     return TableInfo(
         table, details["Location"], source_format, details.get("Provider", "").lower()
     )
-
-
-def _columns(fields) -> str:
-    return ", ".join(f"`{f.name}` {_HIVE_TYPES[f.dataType.simpleString()]}" for f in fields)
-
-
-def create_curated_table(spark: SparkSession, table: str, location: str) -> None:
-    database = table.split(".")[0]
-    spark.sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
-    spark.sql(
-        f"CREATE EXTERNAL TABLE IF NOT EXISTS {table} ({_columns(S.CURATED_SCHEMA.fields)}) "
-        f"PARTITIONED BY ({_columns(S.EVENT_PARTITION_SCHEMA.fields)}) "
-        f"STORED AS PARQUET LOCATION '{location}' "
-        "TBLPROPERTIES ('classification'='parquet', 'parquet.compression'='SNAPPY')"
-    )
-
-
-def _spec(part: Partition) -> str:
-    return ", ".join(f"{key}={value}" for key, value in zip(S.EVENT_PARTITIONS, part))
-
-
-def _parse(name: str) -> Partition:
-    return tuple(int(kv.split("=")[1]) for kv in name.split("/"))  # type: ignore[return-value]
-
-
-def register_partitions(
-    spark: SparkSession, table: str, location: str, written: list[str], removed: list[str]
-) -> None:
-    """Make the catalog list exactly the partitions the run published and removed."""
-    for chunk in _chunks(written):
-        specs = " ".join(
-            f"PARTITION ({_spec(_parse(name))}) LOCATION '{location.rstrip('/')}/{name}'"
-            for name in chunk
-        )
-        spark.sql(f"ALTER TABLE {table} ADD IF NOT EXISTS {specs}")
-    for chunk in _chunks(removed):
-        specs = ", ".join(f"PARTITION ({_spec(_parse(name))})" for name in chunk)
-        spark.sql(f"ALTER TABLE {table} DROP IF EXISTS {specs}")
-
-
-def _chunks(names: list[str], size: int = PARTITIONS_PER_STATEMENT):
-    for offset in range(0, len(names), size):
-        yield names[offset : offset + size]

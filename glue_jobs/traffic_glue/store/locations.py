@@ -9,9 +9,8 @@ the transform job after the curated table, from the snapshots the run used:
 
 - `rows_of`: the table's rows for the run's snapshots and unconfigured lanes (pure);
 - `merge`: the table before the run plus those rows (pure);
-- `IcebergLocations`, `ParquetLocations`: where the table lives and how it is replaced,
-  one class per table format, as `sinks` has for the curated table; `record` runs a
-  run's update through either.
+- `LocationsStore`: where the table lives (beside the curated table) and how it is
+  replaced, through the table seam (`tables`); `record` runs a run's update through it.
 """
 
 from __future__ import annotations
@@ -21,11 +20,9 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from traffic_glue.compute import configuration
-from traffic_glue.store import iceberg, publish, storage
+from traffic_glue.store import tables
 from traffic_glue.compute import schema as S
-from traffic_glue.runtime.config import ICEBERG
 from traffic_glue.compute.configuration import Snapshot
-from traffic_glue.store.sinks import RUN_ID
 
 LOCATION_ID = "location_id"
 LABEL = "label"
@@ -182,120 +179,49 @@ def label_of(rows: list[dict]) -> dict[int, str]:
 # --- where the table lives --------------------------------------------------------------
 
 
-def _folder(curated_location: str) -> str:
-    return f"{curated_location.rstrip('/')}/{FOLDER}"
+SPEC = tables.TableSpec(kind="the locations table", schema=LOCATIONS_SCHEMA)
 
 
-def _beside(curated_table: str) -> str:
-    """The catalog name of the locations table: `locations` in the curated table's database."""
-    return f"{curated_table.rsplit('.', 1)[0]}.{TABLE_NAME}"
-
-
-class IcebergLocations:
-    """The table as Iceberg (format version 2, unpartitioned), at `_locations/` in the
-    curated table's folder: `<database>.locations` when the curated table is in a
-    catalog, else a table at that path. Replaced by one commit that fails, changing
-    nothing, if another writer committed to it since it was read.
+class LocationsStore:
+    """The table (Iceberg, unpartitioned) at `_locations/` in the curated table's folder:
+    `<database>.locations` when the curated table is in a catalog, else a table at that
+    folder. Replaced whole by one commit that fails, changing nothing, if another writer
+    committed to it since it was read.
 
     A table of the earlier `lve_nr` rule (columns `lve_nr`, `first_seen`, ...) is
     replaced by a table of this schema in one commit (`REPLACE TABLE`): its rows stay
     readable in the table's history."""
 
-    def __init__(self, spark: SparkSession, run_id: str, curated_location: str, curated_table: str | None):
+    def __init__(self, spark: SparkSession, run_id: str, curated_table: tables.IcebergTable):
         self.spark, self.run_id = spark, run_id
-        self.location = _folder(curated_location)
-        if curated_table:
-            self.identifier = self.name = _beside(curated_table)
-        else:
-            self.identifier, self.name = iceberg.path_table(spark, self.location), self.location
+        folder = f"{curated_table.location.rstrip('/')}/{FOLDER}" if curated_table.location else None
+        name = f"{curated_table.identifier.rsplit('.', 1)[0]}.{TABLE_NAME}" if curated_table.in_catalog else None
+        self.table = tables.open_table(spark, SPEC, table=name, path=folder)
+        self.name = self.table.name
         self._read_snapshot: int | None = None
         self._old_schema = False
 
-    def exists(self) -> bool:
-        return bool(self.spark.catalog.tableExists(self.identifier))
-
     def read(self) -> list[dict]:
         """The table's rows as of its current snapshot (none: no table, or no row yet)."""
-        if not self.exists():
+        if not self.table.exists():
             return []
-        if set(self.spark.table(self.identifier).columns) != set(LOCATIONS_SCHEMA.fieldNames()):
+        if set(self.table.read().columns) != set(LOCATIONS_SCHEMA.fieldNames()):
             self._old_schema = True
             return []
-        current = self.spark.sql(
-            f"SELECT snapshot_id FROM {self.identifier}.refs WHERE name = 'main'"
-        ).first()
-        if current is None:
+        self._read_snapshot = self.table.snapshot_id()
+        if self._read_snapshot is None:
             return []
-        self._read_snapshot = int(current[0])
-        return as_rows(self.spark.sql(f"SELECT * FROM {self.identifier} VERSION AS OF {self._read_snapshot}"))
+        return as_rows(self.table.read(snapshot_id=self._read_snapshot))
 
     def write(self, rows: list[dict]) -> None:
-        options = {f"snapshot-property.{RUN_ID}": self.run_id}
+        properties = tables.snapshot_properties(self.run_id)
         if self._old_schema:
-            # Schema and rows in one commit (REPLACE TABLE AS SELECT); the table keeps its
-            # location, properties and history.
-            (as_frame(self.spark, rows).writeTo(self.identifier).using("iceberg")
-             .tableProperty("format-version", "2")
-             .tableProperty("write.parquet.compression-codec", "snappy")
-             .options(**options).createOrReplace())
+            self.table.replace_schema(as_frame(self.spark, rows), properties)
             return
-        iceberg.create_table(self.spark, self.identifier, LOCATIONS_SCHEMA, self.location)
-        if self._read_snapshot is not None:
-            # Any commit since the table was read (another run's) fails this one.
-            options.update({
-                "isolation-level": "serializable",
-                "validate-from-snapshot-id": str(self._read_snapshot),
-            })
-        as_frame(self.spark, rows).writeTo(self.identifier).options(**options).overwritePartitions()
+        self.table.create_if_missing()
+        self.table.replace(as_frame(self.spark, rows), properties, self._read_snapshot)
 
 
-class ParquetLocations:
-    """The table as one Parquet folder, `_locations/` in the curated table's folder
-    (registered as `<database>.locations` when the curated table is in a catalog),
-    rewritten whole: staged beside it, then swapped in by renames under the curated
-    table's journal (`publish`), which the next run finishes after a crash."""
-
-    def __init__(self, spark: SparkSession, run_id: str, curated_location: str, curated_table: str | None):
-        self.spark, self.curated_location = spark, curated_location
-        self.location = _folder(curated_location)
-        self.table = _beside(curated_table) if curated_table else None
-        self.name = self.table or self.location
-        # Not the run's own id: the curated table's publish of that id is still under way.
-        self.swap_id = f"{run_id}-locations"
-
-    def read(self) -> list[dict]:
-        files = storage.glob(self.spark, f"{self.location}/*.parquet")
-        if not files:
-            return []
-        found = self.spark.read.parquet(self.location)
-        if set(found.columns) != set(LOCATIONS_SCHEMA.fieldNames()):
-            return []  # the earlier `lve_nr` rule's table: rewritten whole
-        return as_rows(self.spark.read.schema(LOCATIONS_SCHEMA).parquet(self.location))
-
-    def write(self, rows: list[dict]) -> None:
-        staged = f"{publish.staging_dir(self.curated_location, self.swap_id)}/{FOLDER}"
-        as_frame(self.spark, rows).write.mode("overwrite").option("compression", "snappy").parquet(staged)
-        journal = {"run_id": self.swap_id, "replace": [FOLDER], "remove": []}
-        storage.write_json(
-            self.spark, f"{self.curated_location.rstrip('/')}/{publish.JOURNAL}/{self.swap_id}.json", journal
-        )
-        # The journal's own replay swaps the folder in, as it would after a crash.
-        publish.recover(self.spark, self.curated_location)
-        if self.table:
-            self._register()
-
-    def _register(self) -> None:
-        self.spark.sql(f"CREATE DATABASE IF NOT EXISTS `{self.table.split('.')[0]}`")
-        self.spark.sql(f"DROP TABLE IF EXISTS {self.table}")  # an earlier schema's registration
-        columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in LOCATIONS_SCHEMA.fields)
-        self.spark.sql(
-            f"CREATE EXTERNAL TABLE {self.table} ({columns}) STORED AS PARQUET "
-            f"LOCATION '{self.location}' TBLPROPERTIES ('classification'='parquet')"
-        )
-
-
-def open_store(spark: SparkSession, run_id: str, table_format: str, curated_location: str,
-               curated_table: str | None):
-    """The locations table beside a curated table of `table_format`."""
-    kind = IcebergLocations if table_format == ICEBERG else ParquetLocations
-    return kind(spark, run_id, curated_location, curated_table)
+def open_store(spark: SparkSession, run_id: str, curated_table: tables.IcebergTable) -> LocationsStore:
+    """The locations table beside `curated_table`."""
+    return LocationsStore(spark, run_id, curated_table)

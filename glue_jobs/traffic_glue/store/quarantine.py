@@ -14,17 +14,18 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from traffic_glue.compute import validation
-from traffic_glue.store import publish, storage
+from traffic_glue.store import storage
 
+REJECTED = "_rejected"
 PENDING = "_pending"  # rejected readings of a run that has not ended yet
 
 
 def pending_path(target: str, run_id: str = "") -> str:
-    return "/".join(p for p in (target.rstrip("/"), publish.REJECTED, PENDING, run_id) if p)
+    return "/".join(p for p in (target.rstrip("/"), REJECTED, PENDING, run_id) if p)
 
 
 def shown_path(target: str) -> str:
-    return f"{target.rstrip('/')}/{publish.REJECTED}"
+    return f"{target.rstrip('/')}/{REJECTED}"
 
 
 def write_pending(

@@ -75,10 +75,15 @@ def hour_folder_globs(root: str, first: dt.datetime, after: dt.datetime) -> list
 
 
 def folder_hour(path: str) -> dt.datetime | None:
+    """The processing hour a `year=/month=/day=/hour=` path names; None for another
+    path, or one naming no hour of the calendar (`hour=24`)."""
     found = dict(re.findall(r"(year|month|day|hour)=(\d+)", path))
     if len(found) < 4:
         return None
-    return dt.datetime(*(int(found[k]) for k in ("year", "month", "day", "hour")))
+    try:
+        return dt.datetime(*(int(found[k]) for k in ("year", "month", "day", "hour")))
+    except ValueError:
+        return None
 
 
 def list_raw_files(
@@ -148,14 +153,26 @@ PARQUET_MAGIC = b"PAR1"
 JSON_LINES, CSV_TEXT = "JSON lines", "CSV text"
 
 
+def _utf8_prefix(start: bytes) -> str | None:
+    """`start` as UTF-8 text, when it is text: it may end inside a character (at most
+    three bytes of one), which is left off."""
+    for cut in range(4):
+        try:
+            return start[: len(start) - cut].decode("utf-8")
+        except UnicodeDecodeError as error:
+            if error.start < len(start) - 3:
+                return None  # not at the end: not text
+    return None
+
+
 def text_format(start: bytes) -> str | None:
     """What a file that is not Parquet most likely holds, from its first bytes."""
     if start.startswith(PARQUET_MAGIC) or not start:
         return None
-    try:
-        text = start.decode("utf-8").lstrip("\ufeff \t\r\n")
-    except UnicodeDecodeError:
+    text = _utf8_prefix(start)
+    if text is None:
         return None
+    text = text.lstrip("\ufeff \t\r\n")
     if text.startswith(("{", "[")):
         return JSON_LINES
     first_line = text.splitlines()[0] if text else ""
@@ -236,7 +253,7 @@ def read_json_readings(spark: SparkSession, files: list[RawFile]) -> DataFrame:
         {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD},
     )
     return (
-        lines.where(F.trim(F.col("value")) != "")
+        lines.where(~F.col("value").rlike(r"^\s*$"))
         .select(parsed.alias("reading"))
         .select(*(F.col(f"reading.{f.name}").alias(f.name) for f in text_schema.fields))
     )

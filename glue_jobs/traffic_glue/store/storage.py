@@ -97,6 +97,8 @@ def delete(spark: SparkSession, path: str) -> None:
 
 
 def write_text(spark: SparkSession, path: str, text: str) -> None:
+    if not isinstance(text, str):  # before the file is opened: an old one stays whole
+        raise TypeError(f"write_text takes text, got {type(text).__name__} for {path}")
     stream = _fs(spark, path).create(_path(spark, path), True)
     try:
         stream.write(bytearray(text.encode("utf-8")))

@@ -1,0 +1,139 @@
+"""The curated table (docs/SEMANTICS.md, "The curated output"): its spec, and how a run
+replaces its days in one commit (`CuratedWrite`, through the table seam `tables`).
+
+A run hands its rows over in two steps:
+
+1. `stage(rows)`: the run's one pass over the data, onto the run's branch. Nothing a
+   reader sees changes.
+2. `publish(days)`: the staged rows replace exactly `days` (the run's days for which it
+   read raw readings); every other day stays as it is. In each of those days an hour
+   that has no staged row is removed. Then `main` moves to the branch: one commit.
+
+The table's folder also holds, beside `data/` and `metadata/`, the run reports
+(`_reports/`) and the quarantine (`_rejected/`): `_` folders no reader lists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from dataclasses import dataclass, field
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from traffic_glue.compute import schema as S
+from traffic_glue.store import tables
+
+REPORTS = "_reports"
+
+SPEC = tables.TableSpec(
+    kind="the curated table",
+    schema=S.CURATED_TABLE_SCHEMA,
+    partitioned_by=S.EVENT_PARTITIONS,
+    # The job lays rows out itself (`layout_for_write`): one file per hour.
+    properties={"write.distribution-mode": "none"},
+)
+
+
+def open_table(spark: SparkSession, table: str | None = None, path: str | None = None,
+               argument: str = "target") -> tables.IcebergTable:
+    return tables.open_table(spark, SPEC, table=table, path=path, argument=argument)
+
+
+def partition_name(hour: tuple) -> str:
+    """`year=2020/month=4/day=7/hour=5`, as the report names an hour partition."""
+    return "/".join(f"{key}={int(value)}" for key, value in zip(S.EVENT_PARTITIONS, hour))
+
+
+def day_of(hour: tuple) -> dt.date:
+    return dt.date(int(hour[0]), int(hour[1]), int(hour[2]))
+
+
+def days_filter(days: list[dt.date], hours: dict[dt.date, list[int]] | None = None):
+    """Rows of `days` (of only `hours[day]` where given): ORs of equalities on the
+    partition columns, which Spark prunes on and Iceberg takes as a delete filter."""
+    year, month, day_, hour = (F.col(c) for c in S.EVENT_PARTITIONS)
+    terms = []
+    for day in days:
+        term = (year == day.year) & (month == day.month) & (day_ == day.day)
+        if hours is not None:
+            term = term & hour.isin(hours[day])
+        terms.append(term)
+    return functools.reduce(lambda a, b: a | b, terms, F.lit(False))
+
+
+def layout_for_write(curated: DataFrame) -> DataFrame:
+    """One task per hour partition, rows in a fixed order: one file per partition whose
+    content does not depend on how Spark scheduled the run (the plan's second shuffle)."""
+    return curated.repartition(*S.EVENT_PARTITIONS).sortWithinPartitions(
+        *S.EVENT_PARTITIONS, S.LOCATION_ID, S.RECORD_TIMESTAMP
+    )
+
+
+def published_hours(table: tables.IcebergTable, days: list[dt.date]) -> tuple[dict[dt.date, set[int]], int | None, dict]:
+    """The hours of `days` the table's current snapshot holds, the snapshot and its
+    summary (no Spark job: the dry run's question)."""
+    found, snapshot, summary = table.planned_partitions(
+        [{"year": d.year, "month": d.month, "day": d.day} for d in days]
+    )
+    hours: dict[dt.date, set[int]] = {}
+    for hour in found:
+        hours.setdefault(day_of(hour), set()).add(int(hour[3]))
+    return hours, snapshot, summary
+
+
+@dataclass(frozen=True)
+class Published:
+    """What a run's commit did to the curated table."""
+
+    written: list[tables.PartitionFiles] = field(default_factory=list)  # hours it wrote
+    removed: list[str] = field(default_factory=list)  # hours of its days it emptied
+    snapshot_id: int | None = None  # the snapshot readers see after it
+
+    @property
+    def files(self) -> int:
+        return sum(p.files for p in self.written)
+
+    @property
+    def bytes(self) -> int:
+        return sum(p.bytes for p in self.written)
+
+
+class CuratedWrite:
+    """One run's replacement of some days of the curated table, on the run's branch."""
+
+    def __init__(self, table: tables.IcebergTable, run_id: str, days_text: str, mode: str):
+        self.table = table
+        self.run = table.begin(run_id)
+        self.properties = tables.snapshot_properties(run_id, days_text, mode)
+        self._head: int | None = None
+        self._written: set[tuple] = set()
+
+    def stage(self, rows: DataFrame) -> None:
+        """The run's rows on its branch (the one pass over the data)."""
+        self._head = self.run.overwrite_partitions(layout_for_write(rows), self.properties)
+        self._written = self.run.added_partitions(self._head)
+
+    def publish(self, days: list[dt.date]) -> Published:
+        """Empty the hours of `days` the run did not write, then the one commit."""
+        hours = self.run.partitions(self._head)
+        wanted = set(days)
+        stale = sorted(h for h in hours.keys() - self._written if day_of(h) in wanted)
+        if stale:
+            emptied: dict[dt.date, list[int]] = {}
+            for hour in stale:
+                emptied.setdefault(day_of(hour), []).append(int(hour[3]))
+            self.run.overwrite(
+                self.table.spark.createDataFrame([], S.CURATED_TABLE_SCHEMA),
+                days_filter(sorted(emptied), emptied), self.properties,
+            )
+        snapshot = self.run.publish()
+        written = [
+            tables.PartitionFiles(partition_name(h), hours[h].files, hours[h].bytes)
+            for h in sorted(self._written)
+        ]
+        return Published(written, [partition_name(h) for h in stale], snapshot)
+
+    def abandon(self) -> None:
+        self.run.abandon()

@@ -1,0 +1,463 @@
+"""The tables the jobs write, all Apache Iceberg: the one place that opens or creates
+them, knows their recorded mode, stages a run on a branch and commits it, and reads
+their history.
+
+A table is named by a catalog name (`--target_table database.table`: the Glue Data
+Catalog on AWS, the local catalog on a laptop), by a folder (`--target_path`: a table of
+a file-based catalog registered on the session for the folder's parent), or by both
+(the catalog table, made at the folder if it is missing). `open_table` resolves what it
+was given once, and refuses, in one line, a target it cannot use as given:
+
+- a folder that holds a catalog's table (its metadata has no `version-hint.text`): the
+  table's name is needed, or the folder's catalog would start a second table there;
+- a folder or catalog table in the old layouts (plain Parquet `year=/month=/...`
+  folders, a Hive table): `python -m tools.table migrate` brings it in first.
+
+A run writes on a branch of its own (`TableRun`: Iceberg's write-audit-publish) and
+publishes by fast-forwarding `main` to it: one atomic commit, after which readers see
+all of the run's changes or none, on a local disk and on S3 alike. A concurrent writer
+makes the fast-forward fail, and the run with it, changing nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from traffic_glue.store import catalog, storage
+
+SEMANTICS_PROPERTY = "traffic-glue.semantics"
+# Snapshot summary keys that tie a commit to its run (`python -m tools.table history`).
+RUN_ID, RUN_DAYS, RUN_SEMANTICS = "traffic-glue.run-id", "traffic-glue.days", "traffic-glue.semantics"
+RUN_BRANCH_PREFIX = "traffic_run_"
+PATH_CATALOG_PREFIX = "traffic_path_"
+SESSION_CATALOG = "spark_catalog"
+_CATALOG_CLASS = "org.apache.iceberg.spark.SparkCatalog"
+MIGRATE_COMMAND = "python -m tools.table migrate"
+
+
+class TableError(RuntimeError):
+    """A table named by an argument cannot be used as given; nothing was changed."""
+
+
+class ConcurrentWriteError(TableError):
+    """Another writer committed while a run was writing: nothing of the run was published."""
+
+
+class TableHistoryError(TableError):
+    """A run or snapshot asked for is not in the table's history."""
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """What a kind of table holds: its schema, partitions and properties, and how a
+    person names it in a message."""
+
+    kind: str  # "the curated table"
+    schema: T.StructType
+    partitioned_by: tuple[str, ...] = ()
+    properties: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One change of what readers see: a run's commit, or a rollback."""
+
+    made_current_at: dt.datetime
+    snapshot_id: int
+    before_snapshot_id: int | None  # what readers saw before it (restore it to undo)
+    run_id: str | None
+    days: str | None
+    semantics: str | None
+    rows: int  # the table's rows after it
+    current: bool
+
+
+class Table(Protocol):
+    """What the jobs, the dry run and the maintenance job ask of a table."""
+
+    spec: TableSpec
+    name: str  # as a person reads it: the catalog name, else the folder
+    identifier: str  # Spark's name for it
+    location: str | None  # its folder (None: a catalog table not made yet, no folder given)
+
+    def exists(self) -> bool: ...
+    def create_if_missing(self, mode: str | None = None) -> bool: ...
+    def recorded_mode(self) -> str | None: ...
+    def record_mode(self, mode: str) -> None: ...
+    def read(self, where: Column | None = None, snapshot_id: int | None = None) -> DataFrame: ...
+    def snapshot_id(self, ref: str = "main") -> int | None: ...
+    def begin(self, run_id: str) -> "TableRun": ...
+    def overwrite(self, rows: DataFrame, where: Column, properties: dict[str, str]) -> int | None: ...
+    def history(self) -> list[Commit]: ...
+
+
+def snapshot_properties(run_id: str, days: str | None = None, mode: str | None = None) -> dict[str, str]:
+    """The write options that put the run's id, days and mode in its commits' summaries."""
+    found = {RUN_ID: run_id, RUN_DAYS: days, RUN_SEMANTICS: mode}
+    return {f"snapshot-property.{key}": value for key, value in found.items() if value is not None}
+
+
+def open_table(spark: SparkSession, spec: TableSpec | None, *, table: str | None = None,
+               path: str | None = None, argument: str = "target") -> "IcebergTable":
+    """The table named by `--<argument>_table` and/or `--<argument>_path` (not created:
+    `create_if_missing`, which needs `spec`); `TableError` names what cannot be used as
+    given."""
+    if not table and not path:
+        raise TableError(f"--{argument}_path or --{argument}_table is required")
+    location = storage.qualified(spark, path) if path else None
+    if table:
+        if spark.catalog.tableExists(table):
+            info = catalog.describe(spark, table)
+            if info.provider != "iceberg":
+                raise TableError(
+                    f"--{argument}_table {table} is a {info.provider or 'Hive'} table, not Iceberg: "
+                    f"bring it in with {MIGRATE_COMMAND} --target_table {table}"
+                )
+            location = info.location
+        elif not location:
+            raise TableError(
+                f"--{argument}_table {table} does not exist; give --{argument}_path too to create it there"
+            )
+        return IcebergTable(spark, spec, table, location, name=table)
+    _refuse_old_layouts(spark, location, argument)
+    return IcebergTable(spark, spec, path_table(spark, location), location, name=location)
+
+
+def _refuse_old_layouts(spark: SparkSession, location: str, argument: str) -> None:
+    metadata = f"{location.rstrip('/')}/metadata"
+    if storage.glob(spark, f"{metadata}/*.metadata.json") and not storage.exists(
+        spark, f"{metadata}/version-hint.text"
+    ):
+        raise TableError(
+            f"{location} holds an Iceberg table of a catalog: give its name as "
+            f"--{argument}_table database.table (with --{argument}_path, or alone), not only its path"
+        )
+    if not storage.exists(spark, metadata) and storage.glob(spark, f"{location.rstrip('/')}/year=*"):
+        raise TableError(
+            f"{location} holds Parquet folders (year=...) and no Iceberg table: bring it in "
+            f"with {MIGRATE_COMMAND} --target_path {location}"
+        )
+
+
+def path_table(spark: SparkSession, path: str) -> str:
+    """The identifier of the Iceberg table at `path`, through a file-based catalog
+    registered on this session for the path's parent folder (the table's `metadata/` and
+    `data/` are then under the path itself). Such a catalog commits by renaming a file,
+    atomic on a local disk but not on S3: on AWS the jobs write through the Glue catalog."""
+    parent, _, name = path.rstrip("/").rpartition("/")
+    if not parent or not name:
+        raise TableError(f"a table's folder needs a parent folder and a name: {path!r}")
+    catalog_name = PATH_CATALOG_PREFIX + hashlib.sha1(parent.encode()).hexdigest()[:12]
+    key = f"spark.sql.catalog.{catalog_name}"
+    if spark.conf.get(key, None) is None:
+        spark.conf.set(key, _CATALOG_CLASS)
+        spark.conf.set(f"{key}.type", "hadoop")
+        spark.conf.set(f"{key}.warehouse", parent)
+        # Read the table's current version at every use: another process (a rerun, a
+        # rollback) may have committed since this long-lived session last looked.
+        spark.conf.set(f"{key}.cache-enabled", "false")
+    return f"{catalog_name}.`{name}`"
+
+
+class IcebergTable:
+    """An Iceberg table (format version 2, Snappy Parquet files) of a `TableSpec`."""
+
+    def __init__(self, spark: SparkSession, spec: TableSpec | None, identifier: str, location: str | None,
+                 name: str):
+        self.spark, self.spec = spark, spec
+        self.identifier, self.location, self.name = identifier, location, name
+
+    @property
+    def in_catalog(self) -> bool:
+        """True for a catalog's table, False for a folder's."""
+        return self._in_catalog
+
+    @property
+    def _in_catalog(self) -> bool:
+        return not self.identifier.startswith(PATH_CATALOG_PREFIX)
+
+    # --- the table ----------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        return bool(self.spark.catalog.tableExists(self.identifier))
+
+    def create_if_missing(self, mode: str | None = None) -> bool:
+        """Make the table (recording `mode`), or add the spec's columns an older table
+        lacks (their earlier rows read NULL); True if it was made."""
+        if self.exists():
+            missing = [f for f in self.spec.schema.fields if f.name not in self.spark.table(self.identifier).columns]
+            for column in missing:
+                self.spark.sql(
+                    f"ALTER TABLE {self.identifier} ADD COLUMN `{column.name}` {column.dataType.simpleString()}"
+                )
+            return False
+        if self._in_catalog:
+            self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {self.identifier.rsplit('.', 1)[0]}")
+        columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in self.spec.schema.fields)
+        partitions = self.spec.partitioned_by
+        settings = {
+            "format-version": "2",
+            # As Parquet files are commonly written (and Athena reads): Iceberg's default is zstd.
+            "write.parquet.compression-codec": "snappy",
+            **self.spec.properties,
+            **({SEMANTICS_PROPERTY: mode} if mode else {}),
+        }
+        self.spark.sql(
+            f"CREATE TABLE IF NOT EXISTS {self.identifier} ({columns}) USING iceberg "
+            + (f"PARTITIONED BY ({', '.join(partitions)}) " if partitions else "")
+            + (f"LOCATION '{self.location}' " if self._in_catalog else "")
+            + "TBLPROPERTIES (" + ", ".join(f"'{k}'='{v}'" for k, v in settings.items()) + ")"
+        )
+        return True
+
+    def recorded_mode(self) -> str | None:
+        """The `--semantics` the table's rows were computed with (None: no table yet)."""
+        if not self.exists():
+            return None
+        found = self.spark.sql(f"SHOW TBLPROPERTIES {self.identifier}").collect()
+        return {row["key"]: row["value"] for row in found}.get(SEMANTICS_PROPERTY)
+
+    def record_mode(self, mode: str) -> None:
+        self.spark.sql(f"ALTER TABLE {self.identifier} SET TBLPROPERTIES ('{SEMANTICS_PROPERTY}'='{mode}')")
+
+    def read(self, where: Column | None = None, snapshot_id: int | None = None) -> DataFrame:
+        """The table's rows (of `where`), as of `snapshot_id` or its current snapshot."""
+        rows = (
+            self.spark.read.option("snapshot-id", str(snapshot_id)).table(self.identifier)
+            if snapshot_id is not None else self.spark.table(self.identifier)
+        )
+        return rows if where is None else rows.where(where)
+
+    def snapshot_id(self, ref: str = "main") -> int | None:
+        found = self.spark.sql(f"SELECT snapshot_id FROM {self.identifier}.refs WHERE name = '{ref}'").first()
+        return int(found[0]) if found else None
+
+    def overwrite(self, rows: DataFrame, where: Column, properties: dict[str, str]) -> int | None:
+        """`rows` in place of the table's rows of `where`, in one commit on `main`; the
+        new snapshot's id."""
+        rows.writeTo(self.identifier).options(**properties).overwrite(where)
+        return self.snapshot_id()
+
+    def replace(self, rows: DataFrame, properties: dict[str, str], read_snapshot: int | None) -> None:
+        """Every row of the (unpartitioned) table replaced by `rows` in one commit, which
+        fails, changing nothing, if anyone committed since `read_snapshot`."""
+        options = dict(properties)
+        if read_snapshot is not None:
+            options.update({"isolation-level": "serializable", "validate-from-snapshot-id": str(read_snapshot)})
+        rows.writeTo(self.identifier).options(**options).overwritePartitions()
+
+    def replace_schema(self, rows: DataFrame, properties: dict[str, str]) -> None:
+        """The table's schema and rows replaced in one commit (`REPLACE TABLE AS SELECT`),
+        for a table an earlier version wrote with other columns; it keeps its location,
+        properties and history."""
+        (rows.writeTo(self.identifier).using("iceberg")
+         .tableProperty("format-version", "2").tableProperty("write.parquet.compression-codec", "snappy")
+         .options(**properties).createOrReplace())
+
+    def call(self, procedure: str, **args: str) -> list:
+        """`CALL <catalog>.system.<procedure>(table => ..., **args)` (values as SQL)."""
+        first, _, rest = self.identifier.partition(".")
+        catalog_name, table = (first, rest) if not self._in_catalog else (SESSION_CATALOG, self.identifier)
+        named = ", ".join([f"table => '{table}'", *(f"{k} => {v}" for k, v in args.items())])
+        return self.spark.sql(f"CALL {catalog_name}.system.{procedure}({named})").collect()
+
+    def begin(self, run_id: str) -> "TableRun":
+        return TableRun(self, run_id)
+
+    def planned_partitions(self, wanted: list[dict[str, int]]) -> tuple[list[tuple], int | None, dict]:
+        """The partitions of the current snapshot's files that match one of `wanted`
+        (column: value equalities), the snapshot's id and its summary, from the table's
+        metadata: manifests read on the driver, no Spark job (the dry run's question)."""
+        jvm = self.spark.sparkContext._jvm
+        table = jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(self.spark._jsparkSession, self.identifier)
+        snapshot = table.currentSnapshot()
+        if snapshot is None:
+            return [], None, {}
+        expressions = jvm.org.apache.iceberg.expressions.Expressions
+        either, both = getattr(expressions, "or"), getattr(expressions, "and")
+        condition = expressions.alwaysFalse()
+        for equalities in wanted:
+            term = expressions.alwaysTrue()
+            for column, value in equalities.items():
+                term = both(term, expressions.equal(column, value))
+            condition = either(condition, term)
+        found = []
+        tasks = table.newScan().filter(condition).planFiles()
+        try:
+            iterator = tasks.iterator()
+            while iterator.hasNext():
+                partition = iterator.next().file().partition()
+                found.append(tuple(
+                    partition.get(i, jvm.java.lang.Object._java_lang_class) for i in range(partition.size())
+                ))
+        finally:
+            tasks.close()
+        return found, int(snapshot.snapshotId()), dict(snapshot.summary())
+
+    # --- the table's history -------------------------------------------------------------
+
+    def _snapshots(self) -> dict[int, dict]:
+        return {
+            int(row["snapshot_id"]): {
+                "parent": int(row["parent_id"]) if row["parent_id"] is not None else None,
+                "summary": dict(row["summary"] or {}),
+            }
+            for row in self.spark.sql(f"SELECT snapshot_id, parent_id, summary FROM {self.identifier}.snapshots").collect()
+        }
+
+    def history(self) -> list[Commit]:
+        """Every time `main` moved, oldest first, with the run that moved it."""
+        snapshots = self._snapshots()
+        current = self.snapshot_id()
+        commits = []
+        for row in self.spark.sql(
+            f"SELECT made_current_at, snapshot_id FROM {self.identifier}.history ORDER BY made_current_at"
+        ).collect():
+            head = int(row["snapshot_id"])
+            summary = snapshots.get(head, {}).get("summary", {})
+            run_id = summary.get(RUN_ID)
+            commits.append(Commit(
+                made_current_at=row["made_current_at"],
+                snapshot_id=head,
+                before_snapshot_id=_base(snapshots, head, run_id),
+                run_id=run_id,
+                days=summary.get(RUN_DAYS),
+                semantics=summary.get(RUN_SEMANTICS),
+                rows=int(summary.get("total-records", 0)),
+                current=current == head,
+            ))
+        return commits
+
+    def rollback_to_snapshot(self, snapshot_id: int) -> None:
+        if snapshot_id not in self._snapshots():
+            raise TableHistoryError(f"snapshot {snapshot_id} is not in {self.name}'s history")
+        self.call("rollback_to_snapshot", snapshot_id=str(snapshot_id))
+
+    def rollback_run(self, run_id: str) -> Commit:
+        """Make the table read as it was before `run_id`'s commit; returns that commit."""
+        commits = [c for c in self.history() if c.run_id == run_id]
+        if not commits:
+            raise TableHistoryError(f"run {run_id} made no commit in {self.name}'s history")
+        commit = commits[0]
+        if commit.before_snapshot_id is None:
+            raise TableHistoryError(f"run {run_id} made the table's first snapshot: nothing to restore")
+        self.rollback_to_snapshot(commit.before_snapshot_id)
+        return commit
+
+    def run_branches(self, older_than: str) -> list[str]:
+        """The branches of runs (`TableRun`) committed before `older_than` (SQL time)."""
+        return [
+            row["name"] for row in self.spark.sql(
+                f"SELECT r.name FROM {self.identifier}.refs r "
+                f"JOIN {self.identifier}.snapshots s ON r.snapshot_id = s.snapshot_id "
+                f"WHERE r.type = 'BRANCH' AND r.name LIKE '{RUN_BRANCH_PREFIX}%' "
+                f"AND s.committed_at < TIMESTAMP '{older_than}'"
+            ).collect()
+        ]
+
+    def drop_branch(self, name: str) -> None:
+        self.spark.sql(f"ALTER TABLE {self.identifier} DROP BRANCH IF EXISTS `{name}`")
+
+
+def _base(snapshots: dict[int, dict], head: int, run_id: str | None) -> int | None:
+    """The snapshot before the run's first commit (its commits are a chain on `main`)."""
+    snapshot = head
+    while run_id and snapshot in snapshots:
+        parent = snapshots[snapshot]["parent"]
+        if parent is None or snapshots.get(parent, {}).get("summary", {}).get(RUN_ID) != run_id:
+            return parent
+        snapshot = parent
+    return snapshots.get(head, {}).get("parent")
+
+
+@dataclass(frozen=True)
+class PartitionFiles:
+    """One partition's data files as a snapshot lists them."""
+
+    partition: object  # its values (a tuple), or as the caller names it
+    files: int
+    bytes: int
+
+
+class TableRun:
+    """A run's changes on a branch of its own (`traffic_run_<run id>`): `main`, which
+    readers see, moves once, at `publish`, or not at all (`abandon`)."""
+
+    def __init__(self, table: IcebergTable, run_id: str):
+        self.table, self.run_id = table, run_id
+        self.branch = RUN_BRANCH_PREFIX + re.sub(r"[^A-Za-z0-9_]", "_", run_id)
+        self._created = False
+        self._base: int | None = None
+
+    @property
+    def _on_branch(self) -> str:
+        return f"{self.table.identifier}.`branch_{self.branch}`"
+
+    def _ensure_branch(self) -> None:
+        if not self._created:
+            self.table.spark.sql(f"ALTER TABLE {self.table.identifier} CREATE BRANCH `{self.branch}`")
+            self._created = True
+            self._base = self.table.snapshot_id(self.branch)  # main's head the run began from
+
+    def overwrite_partitions(self, rows: DataFrame, properties: dict[str, str]) -> int | None:
+        """`rows` replace the partitions they hold, on the branch; the branch's snapshot."""
+        self._ensure_branch()
+        rows.writeTo(self._on_branch).options(**properties).overwritePartitions()
+        return self.table.snapshot_id(self.branch)
+
+    def overwrite(self, rows: DataFrame, where: Column, properties: dict[str, str]) -> int | None:
+        """`rows` replace the rows of `where`, on the branch; the branch's snapshot."""
+        self._ensure_branch()
+        rows.writeTo(self._on_branch).options(**properties).overwrite(where)
+        return self.table.snapshot_id(self.branch)
+
+    def added_partitions(self, snapshot_id: int) -> set[tuple]:
+        """The partitions `snapshot_id` (a commit on the branch) added files to."""
+        return {
+            tuple(row)
+            for row in self.table.spark.sql(
+                f"SELECT data_file.partition AS p FROM {self.table.identifier}.entries "
+                f"VERSION AS OF {snapshot_id} WHERE status = 1 AND snapshot_id = {snapshot_id}"
+            ).select("p.*").collect()
+        }
+
+    def partitions(self, snapshot_id: int) -> dict[tuple, PartitionFiles]:
+        """Every partition of `snapshot_id` with its files' count and size."""
+        return {
+            tuple(row["partition"]): PartitionFiles(tuple(row["partition"]), int(row["file_count"]), int(row["bytes"]))
+            for row in self.table.spark.sql(
+                f"SELECT partition, file_count, total_data_file_size_in_bytes AS bytes "
+                f"FROM {self.table.identifier}.partitions VERSION AS OF {snapshot_id}"
+            ).collect()
+        }
+
+    def publish(self) -> int | None:
+        """The one commit readers see: `main` moves to the branch's head, or, if another
+        writer moved `main` since the branch was made, nothing happens and this fails.
+        The branch is dropped; the new current snapshot's id."""
+        try:
+            self.table.call("fast_forward", branch="'main'", to=f"'{self.branch}'")
+        except Exception as error:
+            head = self.table.snapshot_id()
+            if head == self._base:
+                raise  # not another writer
+            raise ConcurrentWriteError(
+                f"another writer committed to {self.table.name} while this run was writing (main "
+                f"moved from snapshot {self._base} to {head}): nothing of this run was published; "
+                "run it again"
+            ) from error
+        self.abandon()
+        return self.table.snapshot_id()
+
+    def abandon(self) -> None:
+        """Drop the run's branch (its files go with the next snapshot expiry)."""
+        if self._created and self.table.exists():
+            self.table.drop_branch(self.branch)
+        self._created = False

@@ -1,0 +1,174 @@
+"""The table seam (`store/tables.py`): which targets it opens or refuses, a table's
+recorded mode and added columns, a run's branch (nothing visible until the one commit,
+a concurrent writer refused), and the history with its rollbacks.
+
+Tables here are tiny (two columns, partitioned by one) and live in `tmp_path`, through
+the file-based catalog of a folder; the catalog case is the jobs' tests' (test_s3 for
+the Glue catalog, test_local_workflow for the local one).
+"""
+
+from __future__ import annotations
+
+import pytest
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from traffic_glue.store import tables
+
+SCHEMA = T.StructType([T.StructField("k", T.IntegerType()), T.StructField("part", T.IntegerType())])
+SPEC = tables.TableSpec(kind="a test table", schema=SCHEMA, partitioned_by=("part",),
+                        properties={"write.distribution-mode": "none"})
+
+
+def _table(spark, tmp_path, name: str = "t") -> tables.IcebergTable:
+    return tables.open_table(spark, SPEC, path=str(tmp_path / name))
+
+
+def _rows(table: tables.IcebergTable, snapshot_id: int | None = None) -> list[tuple]:
+    return sorted(tuple(r) for r in table.read(snapshot_id=snapshot_id).collect())
+
+
+def _frame(spark, rows):
+    return spark.createDataFrame(rows, SCHEMA)
+
+
+def test_a_folder_opens_as_a_table_of_its_own_catalog_made_at_first_use(spark, tmp_path):
+    table = _table(spark, tmp_path)
+    assert table.identifier.startswith(tables.PATH_CATALOG_PREFIX) and table.identifier.endswith(".`t`")
+    assert table.name == table.location == f"file:{tmp_path}/t"
+    assert not table.in_catalog
+    assert (table.exists(), table.recorded_mode(), (tmp_path / "t").exists()) == (False, None, False)
+
+    assert table.create_if_missing("athena") is True
+    assert table.create_if_missing("corrected") is False  # there already: the mode stays
+    assert table.exists() and table.recorded_mode() == "athena"
+    assert (tmp_path / "t" / "metadata" / "version-hint.text").is_file()
+    properties = {r["key"]: r["value"] for r in spark.sql(f"SHOW TBLPROPERTIES {table.identifier}").collect()}
+    assert properties["format-version"] == "2"
+    assert properties["write.parquet.compression-codec"] == "snappy"
+    assert properties["write.distribution-mode"] == "none"
+    assert properties[tables.SEMANTICS_PROPERTY] == "athena"
+    table.record_mode("corrected")
+    assert table.recorded_mode() == "corrected"
+
+
+def test_an_older_table_gets_the_specs_new_columns_and_its_rows_read_null(spark, tmp_path):
+    old = tables.open_table(spark, tables.TableSpec("old", T.StructType(SCHEMA.fields[:1])), path=str(tmp_path / "t"))
+    old.create_if_missing()
+    spark.createDataFrame([(1,)], "k int").writeTo(old.identifier).append()
+    newer = _table(spark, tmp_path)
+    assert newer.create_if_missing() is False
+    assert newer.read().columns == ["k", "part"]
+    assert _rows(newer) == [(1, None)]
+
+
+def test_old_layouts_and_a_catalogs_folder_are_refused_in_one_line(spark, tmp_path):
+    hour = tmp_path / "old" / "year=2020" / "month=4" / "day=7" / "hour=5"
+    hour.mkdir(parents=True)
+    (hour / "part-0.parquet").write_bytes(b"PAR1")
+    with pytest.raises(tables.TableError) as refused:
+        tables.open_table(spark, SPEC, path=str(tmp_path / "old"))
+    assert str(refused.value) == (
+        f"file:{tmp_path}/old holds Parquet folders (year=...) and no Iceberg table: bring it in "
+        f"with python -m tools.table migrate --target_path file:{tmp_path}/old"
+    )
+    # A catalog's table: metadata named 00000-<uuid>.metadata.json, no version hint.
+    metadata = tmp_path / "cataloged" / "metadata"
+    metadata.mkdir(parents=True)
+    (metadata / "00000-0a1b.metadata.json").write_text("{}")
+    with pytest.raises(tables.TableError, match=r"holds an Iceberg table of a catalog: give its name as "
+                                                r"--source_table database.table"):
+        tables.open_table(spark, SPEC, path=str(tmp_path / "cataloged"), argument="source")
+    with pytest.raises(tables.TableError, match=r"^--target_table db.missing does not exist; give "
+                                                r"--target_path too to create it there$"):
+        tables.open_table(spark, SPEC, table="db.missing")
+    with pytest.raises(tables.TableError, match=r"^--target_path or --target_table is required$"):
+        tables.open_table(spark, SPEC)
+
+
+def test_a_runs_changes_are_invisible_until_its_one_commit(spark, tmp_path):
+    table = _table(spark, tmp_path)
+    table.create_if_missing()
+    base = table.overwrite(_frame(spark, [(1, 1), (2, 2)]), F.lit(True), tables.snapshot_properties("run-0"))
+
+    run = table.begin("2026-12-04T10:00 run/1")
+    assert run.branch == "traffic_run_2026_12_04T10_00_run_1"
+    head = run.overwrite_partitions(_frame(spark, [(3, 2), (4, 3)]), tables.snapshot_properties("run-1", "d", "corrected"))
+    assert run.added_partitions(head) == {(2,), (3,)}
+    assert {p: (f.files, f.bytes > 0) for p, f in run.partitions(head).items()} == {
+        (1,): (1, True), (2,): (1, True), (3,): (1, True)}
+    # Readers of main see nothing of the run yet.
+    assert table.snapshot_id() == base and _rows(table) == [(1, 1), (2, 2)]
+    assert _rows(table, snapshot_id=head) == [(1, 1), (3, 2), (4, 3)]
+
+    published = run.publish()
+    assert published == head == table.snapshot_id()
+    assert _rows(table) == [(1, 1), (3, 2), (4, 3)]
+    assert table.snapshot_id(run.branch) is None  # the branch is dropped
+    summary = spark.sql(f"SELECT summary FROM {table.identifier}.snapshots WHERE snapshot_id = {head}").first()[0]
+    assert (summary[tables.RUN_ID], summary[tables.RUN_DAYS], summary[tables.RUN_SEMANTICS]) == ("run-1", "d", "corrected")
+
+
+def test_an_abandoned_run_leaves_main_and_no_branch(spark, tmp_path):
+    table = _table(spark, tmp_path)
+    table.create_if_missing()
+    base = table.overwrite(_frame(spark, [(1, 1)]), F.lit(True), {})
+    run = table.begin("run-2")
+    run.overwrite(_frame(spark, []), F.col("part") == 1, {})
+    run.abandon()
+    run.abandon()  # twice: nothing left to drop
+    assert table.snapshot_id() == base and _rows(table) == [(1, 1)]
+    assert [r["name"] for r in spark.sql(f"SELECT name FROM {table.identifier}.refs").collect()] == ["main"]
+
+
+def test_a_run_that_another_writer_beat_to_the_commit_says_so_and_changes_nothing(spark, tmp_path):
+    table = _table(spark, tmp_path)
+    table.create_if_missing()
+    base = table.overwrite(_frame(spark, [(1, 1)]), F.lit(True), {})
+    slow = table.begin("slow")
+    slow.overwrite_partitions(_frame(spark, [(9, 1)]), {})
+    other = table.overwrite(_frame(spark, [(5, 1)]), F.lit(True), {})  # commits first
+
+    with pytest.raises(tables.ConcurrentWriteError) as lost:
+        slow.publish()
+    assert str(lost.value) == (
+        f"another writer committed to {table.name} while this run was writing (main moved from "
+        f"snapshot {base} to {other}): nothing of this run was published; run it again"
+    )
+    assert table.snapshot_id() == other and _rows(table) == [(5, 1)]
+    slow.abandon()
+    assert table.snapshot_id(slow.branch) is None
+
+
+def test_history_names_each_runs_commit_and_a_rollback_restores_the_table_before_it(spark, tmp_path):
+    table = _table(spark, tmp_path)
+    table.create_if_missing()
+    first = table.overwrite(_frame(spark, [(1, 1)]), F.lit(True), tables.snapshot_properties("run-a", "d1", "athena"))
+    run = table.begin("run-b")
+    run.overwrite_partitions(_frame(spark, [(2, 1)]), tables.snapshot_properties("run-b", "d1", "athena"))
+    # Two commits of run-b on its branch: its base is still run-a's snapshot.
+    run.overwrite_partitions(_frame(spark, [(3, 2)]), tables.snapshot_properties("run-b", "d1", "athena"))
+    second = run.publish()
+
+    commits = table.history()
+    assert [(c.run_id, c.snapshot_id, c.before_snapshot_id, c.rows, c.current) for c in commits] == [
+        ("run-a", first, None, 1, False), ("run-b", second, first, 2, True)]
+
+    restored = table.rollback_run("run-b")
+    assert restored.before_snapshot_id == first
+    assert table.snapshot_id() == first and _rows(table) == [(1, 1)]
+    with pytest.raises(tables.TableHistoryError, match="^run run-x made no commit in "):
+        table.rollback_run("run-x")
+    with pytest.raises(tables.TableHistoryError, match="made the table's first snapshot: nothing to restore"):
+        table.rollback_run("run-a")
+    with pytest.raises(tables.TableHistoryError, match=r"^snapshot 42 is not in .*'s history$"):
+        table.rollback_to_snapshot(42)
+
+
+def test_planned_partitions_come_from_the_metadata_alone(spark, tmp_path):
+    table = _table(spark, tmp_path)
+    table.create_if_missing()
+    assert table.planned_partitions([{"part": 1}]) == ([], None, {})  # no snapshot yet
+    snapshot = table.overwrite(_frame(spark, [(1, 1), (2, 2), (3, 3)]), F.lit(True), {})
+    found, at, summary = table.planned_partitions([{"part": 1}, {"part": 3}, {"part": 7}])
+    assert (sorted(found), at, summary["total-records"]) == ([(1,), (3,)], snapshot, "3")
