@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import random
 
 import pyarrow as pa
@@ -16,6 +15,7 @@ import pytest
 from chispa import assert_approx_df_equality
 from pyspark.sql import functions as F
 
+from tests import comparing
 from tools import duckdb_summary
 from tools.duckdb_summary import summary_rows
 from traffic_glue.compute import schema as S
@@ -62,18 +62,7 @@ def write_parquet(rows, path) -> None:
 
 def assert_same_rows(ours: list[tuple], theirs: list[tuple]) -> None:
     """Rows in COLUMNS order, sorted by uniqueid, day, hour; doubles within TOLERANCE."""
-    assert len(ours) == len(theirs)
-    mismatches = []
-    for a_row, b_row in zip(ours, theirs):
-        for name, a, b in zip(COLUMNS, a_row, b_row):
-            same = (a is None and b is None) or (
-                a is not None and b is not None
-                and (math.isclose(a, b, rel_tol=TOLERANCE, abs_tol=TOLERANCE)
-                     if name in DOUBLES else a == b)
-            )
-            if not same:
-                mismatches.append((name, a_row[:3], a, b))
-    assert not mismatches, f"{len(mismatches)} values differ, first: {mismatches[:5]}"
+    comparing.assert_same_rows(ours, theirs, COLUMNS, DOUBLES, tolerance=TOLERANCE)
 
 
 def _spark_rows(df) -> list[tuple]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
+from tests import comparing
 from tests.job_helpers import ROOT, iceberg_table, run_job, run_script
 from tools.duckdb_summary import summary_rows
 from tools.sample_data import SampleSpec, generate
@@ -42,15 +42,11 @@ def reference_rows(curated: Path, tmp_path: Path, days: list[dt.date]) -> list[d
 
 
 def assert_same_rows(actual: list[dict], expected: list[dict]) -> None:
-    assert len(actual) == len(expected)
-    for got, want in zip(actual, expected):
-        assert list(got) == list(SUM.TABLE_COLUMNS)
-        for column in SUM.SUMMARY_COLUMNS:  # the names come from the locations table
-            a, b = got[column], want[column]
-            if isinstance(a, float) or isinstance(b, float):
-                assert (a is None) == (b is None) and (a is None or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)), (column, got, want)
-            else:
-                assert a == b, (column, got, want)
+    """The summary's columns in the table's order; every value equal (doubles within
+    1e-9). The names come from the locations table and are compared where the rows are."""
+    assert all(list(row) == list(SUM.TABLE_COLUMNS) for row in actual)
+    doubles = {f.name for f in SUM.SUMMARY_SCHEMA.fields if f.dataType.simpleString() == "double"}
+    comparing.assert_same_rows(actual, expected, list(SUM.SUMMARY_COLUMNS), doubles)
 
 
 @pytest.fixture(scope="module")
