@@ -1,0 +1,286 @@
+"""traffic_glue.runtime.session: the local Spark session, Glue's stand-in.
+
+One JVM per process: the settings of the suite's own session (tests/conftest.py:
+`local_spark_session(app_name="traffic-glue-tests", shuffle_partitions=2)`) are read back
+from it; what a new session would be given (a catalog folder, the master, `extra_conf`)
+is read from a stand-in for `SparkSession` that records the builder's calls and starts
+nothing. The pinned jars and `tools.jars` are tests/test_jars.py's.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from types import SimpleNamespace
+
+import pytest
+
+from tests.factories import T0
+from traffic_glue.runtime import session
+from traffic_glue.runtime.session import COMMON_CONF, JVM_PACKAGES, MIN_SPLITS, MissingJarsError
+from traffic_glue.store import iceberg
+
+ICEBERG_EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
+S3A = "org.apache.hadoop.fs.s3a.S3AFileSystem"
+JAR_NAMES = ["iceberg-spark-runtime-3.5_2.12-1.10.0.jar", "iceberg-aws-bundle-1.10.0.jar",
+             "hadoop-aws-3.3.4.jar", "aws-java-sdk-bundle-1.12.262.jar"]
+MOTO = "http://127.0.0.1:5000"
+
+
+# --- the suite's session --------------------------------------------------------------------
+
+
+def test_the_suites_session_is_local_utc_with_few_shuffle_partitions_and_no_ui(spark):
+    conf = spark.sparkContext.getConf()
+    assert conf.get("spark.app.name") == "traffic-glue-tests"
+    assert conf.get("spark.master") == os.environ.get("TRAFFIC_GLUE_MASTER", "local[*]")
+    assert conf.get("spark.ui.enabled") == "false"
+    assert conf.get("spark.sql.sources.parallelPartitionDiscovery.threshold") == "100000"
+    assert spark.conf.get("spark.sql.shuffle.partitions") == "2"
+    assert {key: spark.conf.get(key) for key in COMMON_CONF} == COMMON_CONF
+    assert spark.conf.get(MIN_SPLITS) == str(3 * spark.sparkContext.defaultParallelism)
+
+
+def test_the_suites_session_reads_and_writes_times_in_utc(spark):
+    # 2020-04-07 00:00 is T0 in UTC, whatever the host's zone (Brussels: T0 - 7200).
+    row = spark.sql("SELECT CAST(TIMESTAMP '2020-04-07 00:00:00' AS BIGINT) AS t0, "
+                    f"CAST(CAST({T0 + 90} AS TIMESTAMP) AS STRING) AS arrival, "
+                    "hour(CAST(0 AS TIMESTAMP)) AS epoch_hour").first()
+    assert (row.t0, row.arrival, row.epoch_hour) == (T0, "2020-04-07 00:01:30", 0)
+
+
+def test_the_pinned_jars_are_on_the_jvms_class_path_from_its_start(spark):
+    assert session.jar_name(JVM_PACKAGES[0]) == JAR_NAMES[0]
+    class_path = spark.sparkContext.getConf().get("spark.driver.extraClassPath").split(os.pathsep)
+    assert [os.path.basename(jar) for jar in class_path] == JAR_NAMES
+    assert class_path == [str(jar) for jar in session.local_jars()]
+    jvm = spark.sparkContext._jvm
+    for name in ("org.apache.iceberg.spark.SparkSessionCatalog", S3A, "org.apache.iceberg.aws.glue.GlueCatalog"):
+        assert jvm.java.lang.Class.forName(name).getName() == name
+
+
+def test_the_suites_session_has_icebergs_extensions_and_s3a_for_s3(spark):
+    assert spark.conf.get("spark.sql.extensions") == ICEBERG_EXTENSIONS
+    assert spark.sparkContext._jsc.hadoopConfiguration().get("fs.s3.impl") == S3A
+
+
+def test_the_jvm_logs_with_the_projects_log4j_config(spark):
+    assert session.LOG_CONFIG.is_file()
+    assert "rootLogger.level = warn" in session.LOG_CONFIG.read_text().splitlines()
+    options = spark.sparkContext.getConf().get("spark.driver.extraJavaOptions")
+    # Spark puts its own options (--add-opens ...) before the session's.
+    assert options.endswith(f" -Dlog4j2.configurationFile={session.LOG_CONFIG.as_uri()}")
+    assert "-Dderby.system.home" not in options  # no catalog folder
+    jvm = spark.sparkContext._jvm
+    assert jvm.java.lang.System.getProperty("log4j2.configurationFile") == session.LOG_CONFIG.as_uri()
+
+
+def test_an_active_session_is_shared_as_it_is_and_only_its_time_zone_set(spark):
+    spark.conf.set("spark.sql.session.timeZone", "Europe/Brussels")
+    try:
+        shared = session.local_spark_session(app_name="another", shuffle_partitions=99)
+        assert shared.sparkContext is spark.sparkContext
+        assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
+        assert shared.conf.get("spark.sql.shuffle.partitions") == "2"
+        assert spark.sparkContext.appName == "traffic-glue-tests"
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
+
+
+def test_apply_job_conf_restores_the_common_settings_and_keeps_a_users_split_count(spark):
+    saved = {key: spark.conf.get(key, None) for key in (*COMMON_CONF, MIN_SPLITS)}
+    try:
+        spark.conf.set("spark.sql.session.timeZone", "America/New_York")
+        spark.conf.set("spark.sql.ansi.enabled", "true")
+        spark.conf.unset(MIN_SPLITS)
+        session.apply_job_conf(spark)
+        assert {key: spark.conf.get(key) for key in COMMON_CONF} == COMMON_CONF
+        assert spark.conf.get(MIN_SPLITS) == str(session.SPLITS_PER_CORE * spark.sparkContext.defaultParallelism)
+
+        spark.conf.set(MIN_SPLITS, "7")
+        session.apply_job_conf(spark)
+        assert spark.conf.get(MIN_SPLITS) == "7"
+    finally:
+        for key, value in saved.items():
+            spark.conf.set(key, value) if value is not None else spark.conf.unset(key)
+
+
+# --- S3A and the jars, without Spark ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("environ, endpoint", [
+    ({}, None),
+    ({"AWS_ENDPOINT_URL": MOTO}, MOTO),
+    ({"AWS_ENDPOINT_URL": MOTO, "AWS_ENDPOINT_URL_S3": "http://s3.local:9000"}, "http://s3.local:9000"),
+    ({"AWS_ENDPOINT_URL_S3": "", "AWS_ENDPOINT_URL": ""}, None),  # set but empty: none
+    ({"AWS_ENDPOINT_URL_GLUE": MOTO}, None),  # another service's
+])
+def test_s3_endpoint_is_the_one_boto3_would_use(environ, endpoint):
+    assert session.s3_endpoint(environ) == endpoint
+
+
+def test_s3a_without_an_endpoint_only_serves_s3_urls():
+    assert session.s3a_conf(None) == {"spark.hadoop.fs.s3.impl": S3A}
+    assert session.s3a_conf("") == {"spark.hadoop.fs.s3.impl": S3A}
+
+
+def test_s3a_at_a_local_endpoint_is_path_style_plain_http_with_keys_from_conf_or_env(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    assert session.s3a_conf(MOTO) == {
+        "spark.hadoop.fs.s3.impl": S3A,
+        "spark.hadoop.fs.s3a.aws.credentials.provider": (
+            "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider,"
+            "com.amazonaws.auth.EnvironmentVariableCredentialsProvider"),
+        "spark.hadoop.fs.s3a.endpoint": MOTO,
+        "spark.hadoop.fs.s3a.path.style.access": "true",
+        "spark.hadoop.fs.s3a.connection.ssl.enabled": "false",
+        "spark.hadoop.fs.s3a.endpoint.region": "eu-west-1",
+    }
+
+
+def test_s3a_at_an_https_endpoint_uses_tls_and_a_region_by_default(monkeypatch):
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    conf = session.s3a_conf("https://s3.local:9000")
+    assert conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] == "true"
+    assert conf["spark.hadoop.fs.s3a.endpoint.region"] == "us-east-1"
+
+
+def test_jar_name_is_artifact_and_version_and_wants_three_parts():
+    assert session.jar_name("com.amazonaws:aws-java-sdk-bundle:1.12.262") == "aws-java-sdk-bundle-1.12.262.jar"
+    assert [session.jar_name(c) for c in JVM_PACKAGES] == JAR_NAMES
+    with pytest.raises(ValueError):
+        session.jar_name("org.apache.hadoop:hadoop-aws:jar:3.3.4")  # with a packaging: not a pin
+
+
+def test_missing_jars_are_named_each_and_only_they(tmp_path):
+    (tmp_path / JAR_NAMES[0]).write_bytes(b"jar")
+    (tmp_path / JAR_NAMES[2]).mkdir()  # a folder of the jar's name is no jar
+    with pytest.raises(MissingJarsError) as missing:
+        session.local_jars(tmp_path)
+    assert str(missing.value) == (
+        f"missing JVM libraries in {tmp_path}: {JAR_NAMES[1]}, {JAR_NAMES[2]}, {JAR_NAMES[3]}; "
+        "run `make setup` (or python -m tools.jars) to fetch them from Maven Central")
+
+
+# --- a new session's settings, through a recording stand-in ---------------------------------------
+
+
+class _Builder:
+    """`SparkSession.builder` as `local_spark_session` uses it: each setting recorded, in order."""
+
+    def __init__(self):
+        self.conf: dict[str, str] = {}
+        self.hive = False
+        self.built = None
+
+    def appName(self, name):
+        return self.config("spark.app.name", name)
+
+    def master(self, master):
+        return self.config("spark.master", master)
+
+    def config(self, key, value):
+        self.conf[key] = value
+        return self
+
+    def enableHiveSupport(self):
+        self.hive = True
+        return self
+
+    def getOrCreate(self):
+        settings = dict(self.conf)
+        self.built = SimpleNamespace(
+            conf=SimpleNamespace(get=lambda key, default=None: settings.get(key, default),
+                                 set=settings.__setitem__),
+            sparkContext=SimpleNamespace(defaultParallelism=4,
+                                         setLogLevel=lambda level: settings.update(log=level)),
+            settings=settings,
+        )
+        return self.built
+
+
+@pytest.fixture
+def builder(monkeypatch, tmp_path):
+    """No active session, a recording builder, and the four jars (empty files) in a folder."""
+    monkeypatch.delenv("TRAFFIC_GLUE_MASTER", raising=False)
+    monkeypatch.delenv("TRAFFIC_GLUE_DRIVER_MEMORY", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    jars = tmp_path / "jars"
+    jars.mkdir()
+    for name in JAR_NAMES:
+        (jars / name).write_bytes(b"")
+    recording = _Builder()
+    monkeypatch.setattr(session, "SparkSession", SimpleNamespace(getActiveSession=lambda: None, builder=recording))
+    monkeypatch.setattr(session, "local_jars", functools.partial(session.local_jars, jars))
+    recording.jars = jars
+    return recording
+
+
+def test_a_new_session_gets_the_local_settings_then_the_job_conf(builder):
+    made = session.local_spark_session()
+    assert made is builder.built and not builder.hive
+    jars = builder.jars
+    assert builder.conf == {
+        "spark.app.name": "traffic-glue",
+        "spark.master": "local[*]",
+        "spark.driver.memory": "2g",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.shuffle.partitions": "16",
+        "spark.sql.sources.parallelPartitionDiscovery.threshold": "100000",
+        "spark.driver.extraClassPath": os.pathsep.join(str(jars / name) for name in JAR_NAMES),
+        "spark.sql.extensions": ICEBERG_EXTENSIONS,
+        "spark.hadoop.fs.s3.impl": S3A,
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={session.LOG_CONFIG.as_uri()}",
+    }
+    # Then, on the session: the shared settings, 3 splits for each of 4 cores, the log level.
+    assert made.settings == {**builder.conf, **COMMON_CONF, MIN_SPLITS: "12", "log": "WARN"}
+
+
+def test_the_arguments_and_environment_choose_master_memory_partitions_and_endpoint(builder, monkeypatch):
+    monkeypatch.setenv("TRAFFIC_GLUE_MASTER", "local[2]")
+    monkeypatch.setenv("TRAFFIC_GLUE_DRIVER_MEMORY", "6g")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", MOTO)
+    made = session.local_spark_session("job", shuffle_partitions=3, log_level="ERROR")
+    assert (builder.conf["spark.app.name"], builder.conf["spark.master"], builder.conf["spark.driver.memory"],
+            builder.conf["spark.sql.shuffle.partitions"]) == ("job", "local[2]", "6g", "3")
+    assert builder.conf["spark.hadoop.fs.s3a.endpoint"] == MOTO
+    assert made.settings["log"] == "ERROR"
+    session.local_spark_session(master="local[1]")
+    assert builder.conf["spark.master"] == "local[1]"  # the argument wins over the environment
+
+
+def test_a_catalog_folder_gives_the_hive_catalog_in_derby_under_it_and_icebergs_session_catalog(
+        builder, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    session.local_spark_session(catalog_dir="local/catalog")  # relative: resolved, and made
+    catalog = tmp_path / "local" / "catalog"
+    assert catalog.is_dir() and builder.hive
+    assert builder.conf["spark.sql.catalogImplementation"] == "hive"
+    assert builder.conf["spark.sql.warehouse.dir"] == f"{catalog}/warehouse"
+    assert builder.conf["spark.hadoop.javax.jdo.option.ConnectionURL"] == (
+        f"jdbc:derby:;databaseName={catalog}/metastore_db;create=true")
+    assert builder.conf["spark.driver.extraJavaOptions"] == (
+        f"-Dlog4j2.configurationFile={session.LOG_CONFIG.as_uri()} -Dderby.system.home={catalog}")
+    assert iceberg.local_session_catalog_conf().items() <= builder.conf.items()
+
+
+def test_a_catalog_folder_builds_a_session_even_while_one_is_active(builder, tmp_path, monkeypatch):
+    active = object()
+    monkeypatch.setattr(session.SparkSession, "getActiveSession", lambda: active)
+    assert session.local_spark_session(catalog_dir=str(tmp_path / "c")) is builder.built
+    assert builder.hive
+
+
+def test_extra_conf_is_set_last_and_wins(builder, tmp_path):
+    glue = iceberg.local_glue_catalog_conf("s3://w/", environ={"AWS_REGION": "eu-west-1"})
+    extra = {**glue, "spark.sql.shuffle.partitions": "4", "spark.driver.extraJavaOptions": "-Dx=1"}
+    session.local_spark_session(shuffle_partitions=2, catalog_dir=str(tmp_path / "c"), extra_conf=extra)
+    assert extra.items() <= builder.conf.items()
+
+
+def test_without_the_jars_no_session_is_built_and_the_error_names_make_setup(builder, tmp_path, monkeypatch):
+    monkeypatch.setattr(session, "local_jars", functools.partial(session.local_jars.func, tmp_path / "none"))
+    with pytest.raises(MissingJarsError, match="run `make setup`"):
+        session.local_spark_session()
+    assert builder.built is None
