@@ -20,7 +20,7 @@ SEMANTICS ?= corrected
 # The traffic centre's configuration the sample's lanes come from (tools/sample_data.py).
 CONFIGURATION ?= tests/fixtures/network/miv-config-2017-05-18.xml.gz
 
-.PHONY: help setup checkov-env browser-env java-check sample run job sql test bench glue-docker-test package deploy clean
+.PHONY: help setup checkov-env browser-env java-check sample run job sql test test-fast bench glue-docker-test package deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -79,6 +79,9 @@ sql: setup ## Query the local catalog: a prompt on one Spark session (or make sq
 
 test: setup checkov-env browser-env ## Run the test suite
 	$(PY) -m pytest -q
+
+test-fast: setup ## Run every test that starts no Spark job (under a minute: the edit loop)
+	TRAFFIC_GLUE_FAST_TESTS=1 $(PY) -m pytest -q -m "not spark" --durations=5
 
 BENCH_ARGS ?=
 bench: setup ## Benchmark the job against DuckDB at full Flanders scale (slow; BENCH_ARGS="--repeat 3" passes options)
