@@ -137,13 +137,16 @@ def test_summary_says_what_the_run_did_to_the_locations_table():
     assert "  locations: 2,389 locations (unchanged) in traffic.locations" in _lines(report.summary())
 
 
-def test_summary_names_the_table_format_its_commit_and_the_days_left_unchanged():
+def test_summary_names_the_table_its_commit_and_the_days_left_unchanged():
     report = _report()
-    report.output.update(table_format="iceberg", snapshot_id=42, publish_seconds=1.25,
+    report.output.update(table="traffic.traffic_minutes", path="s3://b/curated", snapshot_id=42,
                          days_left_unchanged=["2020-04-07", "2020-04-09"])
     text = report.summary()
-    assert "(iceberg, snapshot 42, published in 1.2 s)" in text
+    assert "  output: traffic.traffic_minutes at s3://b/curated (iceberg, snapshot 42)" in _lines(text)
     assert "left unchanged: no raw readings  2020-04-07, 2020-04-09" in text
+    # A folder's table: its name is its folder, said once.
+    report.output.update(table="file:/data/curated", path="file:/data/curated")
+    assert "  output: file:/data/curated (iceberg, snapshot 42)" in _lines(report.summary())
 
 
 # --- what every report has ------------------------------------------------------------------

@@ -9,9 +9,9 @@ specification. The computation is `tools/sql/daily_summary.sql` over a view
 
 prints one JSON object per summary row, ordered by uniqueid, day, hour.
 
-A folder is read as a Parquet-format curated table (`--table_format parquet`): every
-visible `*.parquet` under it. An Iceberg table's folder also keeps the files of older
-snapshots, so point it at an export of the rows instead.
+A folder is read as plain Parquet files of curated rows: every visible `*.parquet` under
+it. An Iceberg table's folder also keeps the files of older snapshots, so point it at an
+export of the rows (as tests/test_summary_job.py does).
 """
 
 from __future__ import annotations

@@ -204,14 +204,10 @@ class RunReport(Report):
                     f"  semantics: the table held {o['semantics_replaced']} rows; the run's days "
                     f"are {self.arguments.get('semantics')} now"
                 )
-            where = f"  output: {o.get('path')}"
-            if o.get("table_format"):
-                details = [o["table_format"]]
-                if o.get("snapshot_id"):
-                    details.append(f"snapshot {o['snapshot_id']}")
-                if o.get("publish_seconds") is not None:
-                    details.append(f"published in {o['publish_seconds']:.1f} s")
-                where += f" ({', '.join(details)})"
+            table, path = o.get("table") or o.get("path"), o.get("path")
+            where = f"  output: {table}" + (f" at {path}" if path and path != table else "")
+            if o.get("snapshot_id"):
+                where += f" (iceberg, snapshot {o['snapshot_id']})"
             lines.append(where)
             if o.get("locations"):
                 lines.append(_locations_line(o["locations"]))
