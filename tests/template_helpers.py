@@ -124,9 +124,10 @@ def role_statements(template: dict):
                 yield name, statement
 
 
-def role_grants(foundation) -> dict:
-    """{action: resource patterns} of the Glue role's Allow statements."""
-    role_id = output_resource(foundation, "GlueRoleArn")
+def role_grants(foundation, output: str = "GlueRoleArn") -> dict:
+    """{action: resource patterns} of the Allow statements of the role an output names
+    (the Glue role by default)."""
+    role_id = output_resource(foundation, output)
     granted = {}
     for name, statement in role_statements(foundation):
         if name == role_id and statement["Effect"] == "Allow":

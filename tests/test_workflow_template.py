@@ -367,22 +367,13 @@ def test_the_configuration_prefix_is_beside_the_raw_landing(foundation, workflow
     assert is_ref(foundation["Outputs"]["ConfigurationPrefix"]["Value"], "ConfigurationPrefix")
 
 
-def _grants(foundation, role_id: str) -> dict:
-    granted = {}
-    for name, statement in role_statements(foundation):
-        if name == role_id and statement["Effect"] == "Allow":
-            for action in as_list(statement["Action"]):
-                granted.setdefault(action, set()).update(map(render, as_list(statement["Resource"])))
-    return granted
-
-
 def test_the_fetch_role_reads_and_adds_snapshots_under_the_prefix_only(foundation, workflow_resources):
     role_id = output_resource(foundation, "ConfigurationFetchRoleArn")
     role = foundation["Resources"][role_id]["Properties"]
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "glue.amazonaws.com"}
     assert "ManagedPolicyArns" not in role
-    granted = _grants(foundation, role_id)
+    granted = role_grants(foundation, "ConfigurationFetchRoleArn")
     raw = "${" + output_resource(foundation, "RawBucketName") + ".Arn}"
     artifacts = "${" + output_resource(foundation, "ArtifactsBucketName") + ".Arn}"
     snapshots = f"{raw}/${{ConfigurationPrefix}}*"
