@@ -86,6 +86,28 @@ def test_old_layouts_and_a_catalogs_folder_are_refused_in_one_line(spark, tmp_pa
         tables.open_table(spark, SPEC)
 
 
+def test_a_folders_table_whose_version_hint_a_killed_run_removed_still_opens_at_its_last_version(
+        spark, tmp_path):
+    """The file-based catalog replaces `version-hint.text` by delete-then-rename (two
+    requests on S3): a run killed between them leaves no hint. Iceberg then reads the
+    highest v<N>.metadata.json; the table is still the folder's table, not refused as a
+    catalog's, and the next run writes on."""
+    table = _table(spark, tmp_path)
+    table.create_if_missing()
+    table.overwrite(_frame(spark, [(1, 1)]), F.lit(True), tables.snapshot_properties("run-0"))
+    table.overwrite(_frame(spark, [(2, 1)]), F.lit(True), tables.snapshot_properties("run-1"))
+    metadata = tmp_path / "t" / "metadata"
+    (metadata / "version-hint.text").unlink()
+    assert sorted(p.name for p in metadata.glob("*.metadata.json")) == [
+        "v1.metadata.json", "v2.metadata.json", "v3.metadata.json"]
+
+    reopened = tables.open_table(spark, SPEC, path=str(tmp_path / "t"))
+    assert _rows(reopened) == [(2, 1)]
+    reopened.overwrite(_frame(spark, [(3, 1)]), F.lit(True), tables.snapshot_properties("run-2"))
+    assert _rows(tables.open_table(spark, SPEC, path=str(tmp_path / "t"))) == [(3, 1)]
+    assert (metadata / "version-hint.text").read_text().strip() == "4"
+
+
 def test_a_runs_changes_are_invisible_until_its_one_commit(spark, tmp_path):
     table = _table(spark, tmp_path)
     table.create_if_missing()

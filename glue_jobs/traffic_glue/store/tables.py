@@ -8,7 +8,7 @@ a file-based catalog registered on the session for the folder's parent), or by b
 (the catalog table, made at the folder if it is missing). `open_table` resolves what it
 was given once, and refuses, in one line, a target it cannot use as given:
 
-- a folder that holds a catalog's table (its metadata has no `version-hint.text`): the
+- a folder that holds a catalog's table (metadata `00001-<uuid>.metadata.json`, not `vN`): the
   table's name is needed, or the folder's catalog would start a second table there;
 - a folder or catalog table in the old layouts (plain Parquet `year=/month=/...`
   folders, a Hive table): `python -m tools.table migrate` brings it in first.
@@ -130,11 +130,17 @@ def open_table(spark: SparkSession, spec: TableSpec | None, *, table: str | None
     return IcebergTable(spark, spec, path_table(spark, location), location, name=location)
 
 
+# A file-based catalog names its metadata v<N>.metadata.json; a catalog's table
+# <NNNNN>-<uuid>.metadata.json. The name, not `version-hint.text`, tells them apart: a run
+# killed while the file-based catalog replaces its hint (delete, then rename; on S3 two
+# requests) leaves no hint, and Iceberg then reads the highest v<N> (HadoopTableOperations).
+_FILE_CATALOG_METADATA = re.compile(r"v\d+(\.gz)?\.metadata\.json")
+
+
 def _refuse_old_layouts(spark: SparkSession, location: str, argument: str) -> None:
     metadata = f"{location.rstrip('/')}/metadata"
-    if storage.glob(spark, f"{metadata}/*.metadata.json") and not storage.exists(
-        spark, f"{metadata}/version-hint.text"
-    ):
+    names = [entry.path.rsplit("/", 1)[-1] for entry in storage.glob(spark, f"{metadata}/*.metadata.json")]
+    if names and not any(_FILE_CATALOG_METADATA.fullmatch(name) for name in names):
         raise TableError(
             f"{location} holds an Iceberg table of a catalog: give its name as "
             f"--{argument}_table database.table (with --{argument}_path, or alone), not only its path"
