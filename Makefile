@@ -77,11 +77,16 @@ run: sample ## Run the workflow locally from its template (crawler and configura
 sql: setup ## Query the local catalog: a prompt on one Spark session (or make sql < file), or make sql Q="SELECT ..."
 	$(PY) -m workflows.local_sql $(if $(Q),"$(Q)")
 
-test: setup checkov-env browser-env ## Run the test suite
-	$(PY) -m pytest -q
+# A worker process per core (at most 4; each runs its own Spark session), a module per
+# unit of work, the longest first (tests/conftest.py). One module alone, serially:
+# .venv/bin/python -m pytest tests/test_job.py
+XDIST := -n auto --maxprocesses 4 --dist loadscope --no-loadscope-reorder
+
+test: setup checkov-env browser-env ## Run the test suite (all cores)
+	$(PY) -m pytest -q $(XDIST)
 
 test-fast: setup ## Run every test that starts no Spark job (under a minute: the edit loop)
-	TRAFFIC_GLUE_FAST_TESTS=1 $(PY) -m pytest -q -m "not spark" --durations=5
+	TRAFFIC_GLUE_FAST_TESTS=1 $(PY) -m pytest -q -m "not spark" --durations=5 $(XDIST)
 
 BENCH_ARGS ?=
 bench: setup ## Benchmark the job against DuckDB at full Flanders scale (slow; BENCH_ARGS="--repeat 3" passes options)

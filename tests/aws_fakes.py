@@ -20,6 +20,19 @@ ACCOUNT = "123456789012"  # moto's default account
 T0 = dt.datetime(2024, 3, 4, 5, 0, 0, tzinfo=dt.timezone.utc)
 
 
+def fake_aws_environment(monkeypatch, folder: Path) -> None:
+    """Fake credentials, a fixed region, no real account's config or endpoint: what
+    conftest's `fake_aws` gives every test, and a module's shared AWS fixtures their runs."""
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(folder / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(folder / "no-aws-credentials"))
+
+
 class FakeSession:
     """Hands out the given (stubbed) clients and records which services were asked for."""
 

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import runpy
 import signal
 import subprocess
@@ -70,11 +71,21 @@ def is_iceberg(root: Path) -> bool:
 
 def iceberg_table(root: Path) -> StaticTable:
     """The current snapshot of the Iceberg table at `root`, read by pyiceberg (not Spark)."""
-    hint = root / "metadata" / "version-hint.text"
-    if hint.exists():  # a file-based catalog's table (a --target_path alone)
-        return StaticTable.from_metadata(str(root / "metadata" / f"v{hint.read_text().strip()}.metadata.json"))
+    metadata = root / "metadata"
+    versions = [p.name for p in metadata.glob("v*.metadata.json")]
+    if versions:  # a file-based catalog's table (a --target_path alone)
+        hint = metadata / "version-hint.text"
+        version = hint.read_text().strip() if hint.exists() else hadoop_table_version(versions)
+        return StaticTable.from_metadata(str(metadata / f"v{version}.metadata.json"))
     # A catalog's table: its metadata files are numbered, the catalog points at the last.
-    return StaticTable.from_metadata(str(max((root / "metadata").glob("*.metadata.json"))))
+    return StaticTable.from_metadata(str(max(metadata.glob("*.metadata.json"))))
+
+
+def hadoop_table_version(names) -> int:
+    """The version a file-based (Hadoop) catalog reads when its `version-hint.text` is
+    missing, as a run killed while replacing the hint leaves it: the highest `vN.metadata.json`
+    (Iceberg's `HadoopTableOperations.findVersion`)."""
+    return max(int(m.group(1)) for name in names if (m := re.fullmatch(r"v(\d+)\.metadata\.json", name)))
 
 
 def _data_files(root: Path) -> list[tuple[Path, tuple[int, int, int, int]]]:

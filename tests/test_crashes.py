@@ -78,7 +78,8 @@ def _unreferenced_data_files(target: Path, referenced: set[Path]) -> set[Path]:
 def test_a_job_killed_while_writing_its_branch_leaves_main_as_it_was(spark, tmp_path):
     small, big, target = tmp_path / "small", tmp_path / "big", tmp_path / "curated"
     generate(str(small), SampleSpec(start_date=dt.date(2020, 4, 7), days=2, lanes=6, seed=5))
-    generate(str(big), SampleSpec(start_date=dt.date(2020, 4, 7), days=2, lanes=400, seed=5))
+    # Enough readings that the write lasts well past the first data file (the kill point).
+    generate(str(big), SampleSpec(start_date=dt.date(2020, 4, 7), days=2, lanes=150, seed=5))
     assert run_job(small, target, "2020-04-07", "2020-04-08") == 0
     before, referenced = table_state(target), referenced_files(target)
     assert len(before.digests) == 48 and len(referenced) == 48

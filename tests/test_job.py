@@ -116,9 +116,17 @@ def test_a_run_replaces_only_its_days(landing, tmp_path):
     ]
 
 
-def test_the_report_accounts_for_every_reading(landing, tmp_path):
-    assert run_job(landing, tmp_path / "c", "2020-04-07", "2020-04-07") == 0
-    report = last_report(tmp_path / "c")
+@pytest.fixture(scope="module")
+def day_7(landing, tmp_path_factory) -> Path:
+    """The 7th alone, with the job's defaults, into a fresh table: one run that the tests
+    taking it read and never change."""
+    target = tmp_path_factory.mktemp("day-7") / "c"
+    assert run_job(landing, target, "2020-04-07", "2020-04-07") == 0
+    return target
+
+
+def test_the_report_accounts_for_every_reading(day_7):
+    report = last_report(day_7)
     readings = report["readings"]
     assert report["accounting_holds"] is True
     assert readings["read"] == readings["kept"] + readings["filtered_total"] + readings["rejected_total"]
@@ -127,12 +135,12 @@ def test_the_report_accounts_for_every_reading(landing, tmp_path):
     assert min(readings["filtered"][rule] for rule in ("defect", "unknown_occupancy", "duplicate")) > 0
     # Parquet footers' row counts are the readings read.
     assert sum(report["source"]["readings_per_file"].values()) == readings["read"]
-    assert report["output"]["rows"] == len(table_rows(tmp_path / "c"))
+    assert report["output"]["rows"] == len(table_rows(day_7))
     assert report["output"]["max_files_per_partition"] == 1
     # Without --configuration_path every lane is a location of its own: all 16 unconfigured.
     assert report["readings"]["unconfigured"] == {"readings": readings["kept"], "lanes": 16}
     assert report["readings"]["filtered"]["wrong_way_lane"] == 0
-    assert {r[0] for r in table_rows(tmp_path / "c")} == {-lane.lane_id for lane in sample_lanes(LANDING)}
+    assert {r[0] for r in table_rows(day_7)} == {-lane.lane_id for lane in sample_lanes(LANDING)}
 
 
 def test_other_days_readings_skipped_on_statistics_still_count_as_read(tmp_path):
@@ -183,11 +191,10 @@ def test_a_folder_of_the_old_parquet_layout_is_refused_naming_the_migrate_comman
     assert (hour / "part-0.parquet").read_bytes() == b"PAR1 kept as it is"
 
 
-def test_output_schema_and_layout_iceberg(landing, tmp_path):
+def test_output_schema_and_layout_iceberg(day_7):
     """The default: an Iceberg v2 table, identity partitions year/month/day/hour
     (bigint), the curated columns unchanged, one snappy file per hour."""
-    assert run_job(landing, tmp_path / "c", "2020-04-07", "2020-04-07") == 0
-    table = iceberg_table(tmp_path / "c")
+    table = iceberg_table(day_7)
     assert table.metadata.format_version == 2
     assert [(f.name, str(f.transform)) for f in table.spec().fields] == [
         (k, "identity") for k in S.EVENT_PARTITIONS]
@@ -196,14 +203,14 @@ def test_output_schema_and_layout_iceberg(landing, tmp_path):
         {"int": "int", "bigint": "long", "double": "double"}[f.dataType.simpleString()]
         for f in S.CURATED_TABLE_SCHEMA.fields]
     assert table.properties["traffic-glue.semantics"] == "corrected"
-    files = sorted((tmp_path / "c" / "data").glob("year=2020/month=4/day=7/hour=*/*.parquet"))
-    assert len(files) == 24 == len(partition_digests(tmp_path / "c"))
+    files = sorted((day_7 / "data").glob("year=2020/month=4/day=7/hour=*/*.parquet"))
+    assert len(files) == 24 == len(partition_digests(day_7))
     arrow_schema = pq.read_schema(files[0])
     assert arrow_schema.names[:len(S.CURATED_COLUMNS)] == list(S.CURATED_COLUMNS)
     assert pq.ParquetFile(files[0]).metadata.row_group(0).column(0).compression == "SNAPPY"
     # One commit made the run's rows visible, tagged with the run.
     summary = table.current_snapshot().summary
-    assert summary["traffic-glue.run-id"] == last_report(tmp_path / "c")["run_id"]
+    assert summary["traffic-glue.run-id"] == last_report(day_7)["run_id"]
     assert summary["traffic-glue.days"] == "2020-04-07..2020-04-07"
 
 

@@ -140,12 +140,20 @@ def scenario(work: Path) -> dict:
 
     session.local_spark_session = counted
 
-    def run(argv: list[str], stdin: io.StringIO | None = None, ctrl_c_after: float = 0) -> dict:
+    def ctrl_c_once_a_job_runs() -> None:
+        """Ctrl-C as soon as the statement's Spark job runs (before it, at the prompt,
+        Ctrl-C would end the shell without cancelling anything)."""
+        tracker, deadline = spark.sparkContext.statusTracker(), time.monotonic() + 60
+        while not tracker.getActiveJobsIds() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    def run(argv: list[str], stdin: io.StringIO | None = None, ctrl_c_in_a_job: bool = False) -> dict:
         sessions.clear()
         out, err = io.StringIO(), io.StringIO()
         sys.stdin = stdin or _Stdin("")
-        if ctrl_c_after:
-            threading.Timer(ctrl_c_after, os.kill, (os.getpid(), signal.SIGINT)).start()
+        if ctrl_c_in_a_job:
+            threading.Thread(target=ctrl_c_once_a_job_runs, daemon=True).start()
         started = time.monotonic()
         try:
             with redirect_stdout(out), redirect_stderr(err):
@@ -160,7 +168,7 @@ def scenario(work: Path) -> dict:
         "terminal": run([], _Stdin("SELECT 'a\nb' AS c;\nquit\n", tty=True)),
         "ctrl_c": run([], _Stdin("SELECT 3 AS three\n", interrupt=True)),
         # Hours of work unless Ctrl-C stops it.
-        "ctrl_c_in_query": run([], _Stdin(f"{ENDLESS}\nSELECT 'after' AS never\n"), ctrl_c_after=4),
+        "ctrl_c_in_query": run([], _Stdin(f"{ENDLESS}\nSELECT 'after' AS never\n"), ctrl_c_in_a_job=True),
         "argument": run(["SELECT 1 AS one; SELECT 'x;y' AS two;"]),
         "argument_fails": run(["SELECT 1 AS first; SELECT nope; SELECT 3 AS third"]),
         "limited": run(["SELECT id FROM range(5)", "--limit", "2"]),

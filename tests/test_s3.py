@@ -23,17 +23,22 @@ import datetime as dt
 import json
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import boto3
 import pytest
 from pyiceberg.table import StaticTable
 
-from tests.job_helpers import ROOT, SCRIPT, iceberg_rows, job_env, kill_when, run_job, table_rows
+from tests.aws_fakes import fake_aws_environment
+from tests.job_helpers import (
+    ROOT, SCRIPT, hadoop_table_version, iceberg_rows, job_env, kill_when, run_job, table_rows,
+)
 from tests.network import CONFIGURATION
 from tools.sample_data import SampleSpec, generate
 
 RAW, CURATED = "raw", "curated"
+GLUE_CURATED = "glue-curated"  # the Glue catalog's table: a bucket of its own
 TABLE = f"s3a://{CURATED}/traffic_minutes"
 DAY = "2020-04-07"
 KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -65,22 +70,42 @@ def local_rows(landings, tmp_path_factory) -> dict[str, list[tuple]]:
     return rows
 
 
-@pytest.fixture
-def s3(endpoint, spark, monkeypatch):
-    """Empty buckets on moto's server; boto3 and the suite's session's S3A point at it."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
-    client = boto3.client("s3", endpoint_url=endpoint)
-    for bucket in (RAW, CURATED):
-        client.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    client.upload_file(str(CONFIGURATION), RAW, f"{CONFIGURATION_FOLDER}/{CONFIGURATION.name}")
-    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
-    from traffic_glue.runtime.session import s3a_conf
+@pytest.fixture(scope="module")
+def s3(moto_server, spark, landings, tmp_path_factory):
+    """The module's S3 on moto's server (cleared first): the buckets, the configuration
+    and both landings (prefixes `old` and `new`), uploaded once for every test; boto3 and
+    the suite's session's S3A point at it. The tests share the table at TABLE too: the
+    user's run (`user_run`) makes it, and each test that changes it leaves it holding the
+    old landing's rows. The module's own runs get the fake credentials `fake_aws` gives
+    every test."""
+    with pytest.MonkeyPatch.context() as environment:
+        fake_aws_environment(environment, tmp_path_factory.mktemp("aws"))
+        environment.setenv("AWS_ENDPOINT_URL", moto_server)
+        environment.setenv("AWS_ENDPOINT_URL_S3", moto_server)
+        urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"))
+        client = boto3.client("s3", endpoint_url=moto_server)
+        for bucket in (RAW, CURATED, GLUE_CURATED):
+            client.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        client.upload_file(str(CONFIGURATION), RAW, f"{CONFIGURATION_FOLDER}/{CONFIGURATION.name}")
+        for name, landing in landings.items():
+            upload(client, landing, name)
+        hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+        from traffic_glue.runtime.session import s3a_conf
 
-    for key, value in s3a_conf(endpoint).items():
-        hadoop.set(key.removeprefix("spark.hadoop."), value)
-    hadoop.set("fs.s3a.access.key", KEYS["AWS_ACCESS_KEY_ID"])
-    hadoop.set("fs.s3a.secret.key", KEYS["AWS_SECRET_ACCESS_KEY"])
-    return client
+        for key, value in s3a_conf(moto_server).items():
+            hadoop.set(key.removeprefix("spark.hadoop."), value)
+        hadoop.set("fs.s3a.access.key", KEYS["AWS_ACCESS_KEY_ID"])
+        hadoop.set("fs.s3a.secret.key", KEYS["AWS_SECRET_ACCESS_KEY"])
+        yield client
+
+
+@pytest.fixture
+def endpoint(s3, moto_server, monkeypatch) -> str:
+    """moto's server, as conftest's `endpoint` gives it but not cleared: this module's
+    tests share what is on it (`s3`)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_server)
+    return moto_server
 
 
 def upload(client, landing: Path, prefix: str) -> str:
@@ -90,9 +115,14 @@ def upload(client, landing: Path, prefix: str) -> str:
 
 
 def s3_rows(client, endpoint: str) -> list[tuple]:
-    """The table's current snapshot, read by pyiceberg from the version its catalog names."""
-    hint = client.get_object(Bucket=CURATED, Key="traffic_minutes/metadata/version-hint.text")
-    version = hint["Body"].read().decode().strip()
+    """The table's current snapshot, read by pyiceberg from the version its catalog names
+    (the hint, or the highest version when a killed run left no hint, as Iceberg reads it)."""
+    try:
+        hint = client.get_object(Bucket=CURATED, Key="traffic_minutes/metadata/version-hint.text")
+        version = hint["Body"].read().decode().strip()
+    except client.exceptions.NoSuchKey:
+        version = hadoop_table_version(
+            key.rsplit("/", 1)[1] for key in _objects(client, "traffic_minutes/metadata/v"))
     table = StaticTable.from_metadata(
         f"{TABLE}/metadata/v{version}.metadata.json",
         properties={"s3.endpoint": endpoint, "s3.access-key-id": "testing",
@@ -110,22 +140,34 @@ def job_process(endpoint: str, source: str, log: Path) -> subprocess.Popen:
                             start_new_session=True)
 
 
-def test_the_job_run_as_a_user_runs_it_on_s3_equals_the_local_run(s3, endpoint, landings, local_rows, tmp_path):
-    source = upload(s3, landings["old"], "landing")
-    log = tmp_path / "job.log"
-    job = job_process(endpoint, source, log)
+@pytest.fixture(scope="module")
+def user_run(s3, moto_server, tmp_path_factory, request) -> dict:
+    """The job run as a user runs it (a process of its own) on the old landing, into the
+    empty table; then rerun in this process (the same S3A). What each left."""
+    log = tmp_path_factory.mktemp("user-run") / "job.log"
+    source = f"s3a://{RAW}/old"
+    job = job_process(moto_server, source, log)
+    request.getfixturevalue("local_rows")  # the local runs, while the job's JVM starts
     assert job.wait(timeout=300) == 0, log.read_text()[-3000:]
-    assert "succeeded" in log.read_text()
-    assert s3_rows(s3, endpoint) == local_rows["old"]
-    assert "1 snapshot, 4,254 lanes in all" in log.read_text()
+    run = {"log": log.read_text(), "rows": s3_rows(s3, moto_server),
+           "objects": [o["Key"] for o in s3.list_objects_v2(Bucket=CURATED)["Contents"]]}
+    run["rerun"] = run_job(source, TABLE, DAY, DAY, *S3_CONFIGURATION)
+    run["rerun_rows"] = s3_rows(s3, moto_server)
+    return run
+
+
+def test_the_job_run_as_a_user_runs_it_on_s3_equals_the_local_run(user_run, local_rows):
+    assert "succeeded" in user_run["log"]
+    assert user_run["rows"] == local_rows["old"]
+    assert "1 snapshot, 4,254 lanes in all" in user_run["log"]
     assert all(row[0] > 0 for row in local_rows["old"])  # carriageways of the configuration
-    listed = [o["Key"] for o in s3.list_objects_v2(Bucket=CURATED)["Contents"]]
+    listed = user_run["objects"]
     assert any(k.startswith("traffic_minutes/_reports/run_date=") for k in listed)
     assert any(k.startswith("traffic_minutes/data/year=2020/month=4/day=7/hour=") for k in listed)
 
     # A rerun (in this process, the same S3A) gives the same rows in a new snapshot.
-    assert run_job(source, TABLE, DAY, DAY, *S3_CONFIGURATION) == 0
-    assert s3_rows(s3, endpoint) == local_rows["old"]
+    assert user_run["rerun"] == 0
+    assert user_run["rerun_rows"] == local_rows["old"]
 
 
 def _objects(client, prefix: str) -> set[str]:
@@ -134,13 +176,12 @@ def _objects(client, prefix: str) -> set[str]:
 
 
 def test_a_run_killed_while_writing_or_after_its_branch_commit_changes_nothing(
-        s3, endpoint, landings, local_rows, tmp_path):
+        s3, endpoint, user_run, local_rows, tmp_path):
     """SIGKILL mid-write (its data files appearing), then after the run's commit on its
     own branch but before main moves: readers see the old rows, complete, and the next
     run succeeds with no manual step."""
-    old, new = upload(s3, landings["old"], "old"), upload(s3, landings["new"], "new")
-    assert run_job(old, TABLE, DAY, DAY, *S3_CONFIGURATION) == 0
-    assert s3_rows(s3, endpoint) == local_rows["old"]
+    old, new = f"s3a://{RAW}/old", f"s3a://{RAW}/new"
+    assert s3_rows(s3, endpoint) == local_rows["old"]  # as the user's run left the table
 
     data_before = _objects(s3, "traffic_minutes/data/")
     job = job_process(endpoint, new, tmp_path / "killed-writing.log")
@@ -162,11 +203,11 @@ def test_a_run_killed_while_writing_or_after_its_branch_commit_changes_nothing(
 
 
 def test_a_corrupt_raw_object_stops_the_run_naming_it_and_changes_nothing(
-        s3, endpoint, landings, local_rows, capsys):
-    source = upload(s3, landings["old"], "landing")
-    assert run_job(source, TABLE, DAY, DAY, *S3_CONFIGURATION) == 0
-    key = "landing/year=2020/month=04/day=07/hour=12/zz-corrupt.parquet"
+        s3, endpoint, user_run, landings, local_rows, capsys):
+    source = upload(s3, landings["old"], "corrupt")  # the old landing again, and one bad object
+    key = "corrupt/year=2020/month=04/day=07/hour=12/zz-corrupt.parquet"
     s3.put_object(Bucket=RAW, Key=key, Body=b"this is not a Parquet file\n")
+    assert s3_rows(s3, endpoint) == local_rows["old"]  # as the user's run left the table
     capsys.readouterr()
     assert run_job(source, TABLE, DAY, DAY, *S3_CONFIGURATION) == 1
     error = capsys.readouterr().err
@@ -177,8 +218,7 @@ def test_a_corrupt_raw_object_stops_the_run_naming_it_and_changes_nothing(
 # --- the Glue Data Catalog (moto's) -------------------------------------------------------
 
 
-def test_the_job_writes_the_table_through_the_glue_catalog_as_on_glue(
-        s3, endpoint, landings, local_rows, tmp_path):
+def test_the_job_writes_the_table_through_the_glue_catalog_as_on_glue(s3, endpoint, local_rows, tmp_path):
     """The catalog and file IO of the Glue job (`iceberg.glue_session_catalog_conf`:
     Iceberg's GlueCatalog, S3FileIO) against moto's Glue and S3. moto serves every call
     Iceberg makes here (GetDatabase, GetTable, CreateTable, UpdateTable) but does not
@@ -186,12 +226,12 @@ def test_the_job_writes_the_table_through_the_glue_catalog_as_on_glue(
     is not exercised here. The database exists, as the foundation stack makes it."""
     glue = boto3.client("glue")
     glue.create_database(DatabaseInput={"Name": "traffic"})
-    source = upload(s3, landings["old"], "landing")
+    source = f"s3a://{RAW}/old"
     log = tmp_path / "glue.log"
     env = job_env(AWS_ENDPOINT_URL=endpoint, AWS_ENDPOINT_URL_S3=endpoint, AWS_REGION="eu-west-1", **KEYS)
     command = [sys.executable, str(SCRIPT), "--JOB_NAME", "glue-catalog-test", "--source_path", source,
-               "--target_table", "traffic.traffic_minutes", "--target_path", f"s3://{CURATED}/traffic_minutes",
-               "--glue_warehouse", f"s3://{CURATED}/", "--start_date", DAY, "--end_date", DAY,
+               "--target_table", "traffic.traffic_minutes", "--target_path", f"s3://{GLUE_CURATED}/traffic_minutes",
+               "--glue_warehouse", f"s3://{GLUE_CURATED}/", "--start_date", DAY, "--end_date", DAY,
                # as the template passes it: s3://, the fetch job's folder
                "--configuration_path", f"s3://{RAW}/{CONFIGURATION_FOLDER}/"]
     done = subprocess.run(command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, timeout=300)
@@ -200,7 +240,7 @@ def test_the_job_writes_the_table_through_the_glue_catalog_as_on_glue(
     table = glue.get_table(DatabaseName="traffic", Name="traffic_minutes")["Table"]
     assert table["Parameters"]["table_type"].upper() == "ICEBERG"
     metadata = table["Parameters"]["metadata_location"]
-    assert metadata.startswith(f"s3://{CURATED}/traffic_minutes/metadata/")
+    assert metadata.startswith(f"s3://{GLUE_CURATED}/traffic_minutes/metadata/")
     current = StaticTable.from_metadata(
         metadata, properties={"s3.endpoint": endpoint, "s3.access-key-id": "testing",
                               "s3.secret-access-key": "testing", "s3.region": "eu-west-1"})
@@ -210,7 +250,7 @@ def test_the_job_writes_the_table_through_the_glue_catalog_as_on_glue(
     # History through the same catalog, as a user would ask for it on AWS.
     history = subprocess.run(
         [sys.executable, "-m", "tools.table", "history", "--target_table", "traffic.traffic_minutes",
-         "--glue-warehouse", f"s3://{CURATED}/", "--json"],
+         "--glue-warehouse", f"s3://{GLUE_CURATED}/", "--json"],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert history.returncode == 0, history.stderr[-3000:]
     (commit,) = [json.loads(line) for line in history.stdout.splitlines() if line.startswith("{")]

@@ -59,21 +59,26 @@ def curated(tmp_path_factory) -> Path:
     return root / "curated"
 
 
-def test_the_summary_equals_duckdbs_every_row_and_column(curated, tmp_path):
+@pytest.fixture(scope="module")
+def summary(curated, tmp_path_factory) -> Path:
+    """The summary of 2020-04-06 .. 2020-04-07 into a fresh table: one run that the tests
+    taking it read and never change."""
+    target = tmp_path_factory.mktemp("summary") / "summary"
+    assert run_summary(curated, target, "--start_date", "2020-04-06", "--end_date", "2020-04-07") == 0
+    return target
+
+
+def test_the_summary_equals_duckdbs_every_row_and_column(curated, summary, tmp_path):
     days = [dt.date(2020, 4, 6), dt.date(2020, 4, 7)]
-    assert run_summary(curated, tmp_path / "summary", "--start_date", "2020-04-06",
-                       "--end_date", "2020-04-07") == 0
-    actual = summary_table_rows(tmp_path / "summary")
+    actual = summary_table_rows(summary)
     assert {r["day"] for r in actual} == set(days)
     assert_same_rows(actual, reference_rows(curated, tmp_path, days))
 
 
-def test_each_row_names_its_location_as_the_configuration_does(curated, tmp_path):
-    assert run_summary(curated, tmp_path / "summary", "--start_date", "2020-04-06",
-                       "--end_date", "2020-04-06") == 0
+def test_each_row_names_its_location_as_the_configuration_does(summary):
     labels = {i: loc.label for i, loc in
               C.locations_of(C.parse_configuration(CONFIGURATION.read_bytes(), "c")).items()}
-    rows = summary_table_rows(tmp_path / "summary")
+    rows = summary_table_rows(summary)
     assert rows and all(r["uniqueid"] > 0 for r in rows)
     assert {r["location"] for r in rows} == {labels[r["uniqueid"]] for r in rows}
     assert all(r["location"] == labels[r["uniqueid"]] for r in rows)
@@ -149,11 +154,10 @@ def test_help_and_unknown_arguments():
                                    "did you mean --start_date?")
 
 
-def test_pictures_on_demand_read_the_summary_table_without_spark(curated, tmp_path, capsys):
+def test_pictures_on_demand_read_the_summary_table_without_spark(summary, tmp_path, capsys):
     from tools import report
 
-    target = tmp_path / "summary"
-    assert run_summary(curated, target, "--start_date", "2020-04-06", "--end_date", "2020-04-07") == 0
+    target = summary
     rows = summary_table_rows(target)
     jam_minutes = sum(r["jam_minutes"] for r in rows if r["day"] == dt.date(2020, 4, 7))
     capsys.readouterr()
