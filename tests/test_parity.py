@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
-import math
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from tests import comparing
 from tests.factories import T0, land_parquet, minutes, moving_lane_readings
 from tests.job_helpers import iceberg_table, last_report, run_job, table_rows
 from tests.test_duckdb_reference import lane, write_configuration
@@ -31,8 +31,7 @@ START, END = dt.date(2020, 4, 7), dt.date(2020, 4, 8)
 COLUMNS = list(S.CURATED_COLUMNS) + list(S.EVENT_PARTITIONS)
 DOUBLES = {f.name for f in S.CURATED_SCHEMA.fields if f.dataType.simpleString() == "double"}
 # Lanes of a minute are averaged in an order neither engine promises: the last bit of a
-# double may differ. Everything else must be equal.
-TOLERANCE = 1e-9
+# double may differ (comparing.TOLERANCE). Everything else must be equal.
 REAL_NETWORK = Path(__file__).resolve().parent / "fixtures" / "network" / "miv-config-2017-05-18.xml.gz"
 
 
@@ -109,18 +108,7 @@ def snapshots(parquet_landing, tmp_path_factory):
 # --- comparing -----------------------------------------------------------------------------
 
 def assert_same_rows(spark_rows: list[tuple], duck_rows: list[tuple]) -> None:
-    assert len(spark_rows) == len(duck_rows)
-    mismatches = []
-    for ours, theirs in zip(spark_rows, duck_rows):
-        for name, a, b in zip(COLUMNS, ours, theirs):
-            same = (a is None and b is None) or (
-                a is not None and b is not None
-                and (math.isclose(a, b, rel_tol=TOLERANCE, abs_tol=TOLERANCE)
-                     if name in DOUBLES else a == b)
-            )
-            if not same:
-                mismatches.append((name, ours[0], ours[1], a, b))
-    assert not mismatches, f"{len(mismatches)} values differ, first: {mismatches[:5]}"
+    comparing.assert_same_rows(spark_rows, duck_rows, COLUMNS, DOUBLES, key=2)
 
 
 def _duck(root, semantics, source_format, start=START, end=END, configuration=None):
