@@ -20,7 +20,7 @@ SEMANTICS ?= corrected
 # The traffic centre's configuration the sample's lanes come from (tools/sample_data.py).
 CONFIGURATION ?= tests/fixtures/network/miv-config-2017-05-18.xml.gz
 
-.PHONY: help setup checkov-env browser-env java-check sample run job sql test test-fast bench glue-docker-test package deploy clean
+.PHONY: help setup checkov-env browser-env class-archive test-setup java-check sample run job sql test test-fast bench glue-docker-test package deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -82,8 +82,16 @@ sql: setup ## Query the local catalog: a prompt on one Spark session (or make sq
 # .venv/bin/python -m pytest tests/test_job.py
 XDIST := -n auto --maxprocesses 4 --dist loadscope --no-loadscope-reorder
 
-test: setup checkov-env browser-env ## Run the test suite (all cores)
+test: ## Run the test suite (all cores)
+	@$(MAKE) --no-print-directory -j3 test-setup
 	$(PY) -m pytest -q $(XDIST)
+
+# What the suite needs besides .venv and the jars, made side by side (the venvs' installs
+# wait on the network, the recording on a JVM).
+test-setup: class-archive checkov-env browser-env
+
+class-archive: setup ## Record the classes a local run loads, so JVMs start faster (once; tools/class_archive.py)
+	@$(PY) -m tools.class_archive
 
 test-fast: setup ## Run every test that starts no Spark job (under a minute: the edit loop)
 	TRAFFIC_GLUE_FAST_TESTS=1 $(PY) -m pytest -q -m "not spark" --durations=5 $(XDIST)

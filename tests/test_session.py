@@ -205,6 +205,7 @@ def builder(monkeypatch, tmp_path):
     monkeypatch.delenv("TRAFFIC_GLUE_MASTER", raising=False)
     monkeypatch.delenv("TRAFFIC_GLUE_DRIVER_MEMORY", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    monkeypatch.setenv(session.CLASS_ARCHIVE_ENV, "off")  # its options: tests of their own
     jars = tmp_path / "jars"
     jars.mkdir()
     for name in JAR_NAMES:
@@ -284,3 +285,28 @@ def test_without_the_jars_no_session_is_built_and_the_error_names_make_setup(bui
     with pytest.raises(MissingJarsError, match="run `make setup`"):
         session.local_spark_session()
     assert builder.built is None
+
+
+# --- the class archive (tools.class_archive) -----------------------------------------------
+
+
+def test_an_archive_is_mapped_with_its_check_logs_off_and_the_environment_can_choose_or_refuse_it(tmp_path):
+    default = session.CLASS_ARCHIVE  # made by make test's set-up, or not (yet)
+    assert session.class_archive_options({}) == (
+        [f"-XX:SharedArchiveFile={default}", "-Xlog:cds*=off"] if default.is_file() else [])
+    other = tmp_path / "other.jsa"
+    assert session.class_archive_options({session.CLASS_ARCHIVE_ENV: str(other)}) == []  # not there
+    other.write_bytes(b"an archive")
+    assert session.class_archive_options({session.CLASS_ARCHIVE_ENV: str(other)}) == [
+        f"-XX:SharedArchiveFile={other}", "-Xlog:cds*=off"]
+    assert session.class_archive_options({session.CLASS_ARCHIVE_ENV: "off"}) == []
+
+
+def test_a_new_session_maps_the_archive_before_its_log_config(builder, monkeypatch, tmp_path):
+    archive = tmp_path / "classes.jsa"
+    archive.write_bytes(b"an archive")
+    monkeypatch.setenv(session.CLASS_ARCHIVE_ENV, str(archive))
+    session.local_spark_session()
+    assert builder.conf["spark.driver.extraJavaOptions"] == (
+        f"-XX:SharedArchiveFile={archive} -Xlog:cds*=off "
+        f"-Dlog4j2.configurationFile={session.LOG_CONFIG.as_uri()}")
