@@ -19,6 +19,7 @@ as is anything that is not a `mivconfig` document with at least one lane.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gzip
 import hashlib
 import re
@@ -151,11 +152,13 @@ def _uncompressed(data: bytes, name: str) -> bytes:
         raise ConfigurationError(f"{name}: not a readable gzip file ({error})") from None
 
 
+@functools.lru_cache(maxsize=8)
 def parse_configuration(data: bytes, name: str) -> tuple[ConfiguredLane, ...]:
     """The lanes of one `mivconfig` document (XML, or gzipped XML); `name` (a file or a
     URL) is what an error names. Refuses what is not such a document: an error page, a
     truncated file, a DTD or entity (XML bomb), a lane without an integer `unieke_id`,
-    one `unieke_id` twice."""
+    one `unieke_id` twice. A process parses a document once: the local workflow and
+    the tests run many jobs in one process on the same snapshots (the lanes are frozen)."""
     document = _uncompressed(data, name)
     if len(document) > MAX_DOCUMENT_BYTES:
         raise ConfigurationError(f"{name}: larger than {MAX_DOCUMENT_BYTES // 2**20} MB; not a configuration")
