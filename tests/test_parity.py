@@ -37,7 +37,7 @@ REAL_NETWORK = Path(__file__).resolve().parent / "fixtures" / "network" / "miv-c
 
 def _landing(tmp_path_factory, source_format: str):
     root = tmp_path_factory.mktemp(f"landing-{source_format}")
-    generate(str(root), SampleSpec(start_date=dt.date(2020, 4, 6), days=4, lanes=60, seed=11,
+    generate(str(root), SampleSpec(start_date=dt.date(2020, 4, 6), days=4, lanes=40, seed=11,
                                    source_format=source_format, duplicate_fraction=0.03,
                                    late_fraction=0.01, jam_location_fraction=0.3))
     return root
