@@ -74,8 +74,14 @@ run: sample ## Run the workflow locally from its template (crawler and configura
 	  --start-date $(START_DATE) --end-date $(END_DATE) --semantics $(SEMANTICS) \
 	  --configuration $(CONFIGURATION)
 
-sql: setup ## Query the local catalog: a prompt on one Spark session (or make sql < file), or make sql Q="SELECT ..."
-	$(PY) -m workflows.local_sql $(if $(Q),"$(Q)")
+# `make sql Q=...` and `F=...` reach the module through the environment, as typed: no
+# shell parses them (backticks, $ and quotes in a query stay SQL) and make does not expand
+# them ($(value ...); and Q and F are not exported, which would expand them).
+sql: export TRAFFIC_GLUE_SQL_QUERY := $(value Q)
+sql: export TRAFFIC_GLUE_SQL_FILE := $(value F)
+unexport Q F
+sql: setup ## Query the local catalog: a prompt on one Spark session, make sql F=queries.sql (or < queries.sql), or make sql Q='SELECT ...'
+	$(PY) -m workflows.local_sql $(if $(TRAFFIC_GLUE_SQL_QUERY),--query-from-env TRAFFIC_GLUE_SQL_QUERY) $(if $(TRAFFIC_GLUE_SQL_FILE),--file="$$TRAFFIC_GLUE_SQL_FILE")
 
 # A worker process per core (at most 4; each runs its own Spark session), a module per
 # unit of work, the longest first (tests/conftest.py). One module alone, serially:

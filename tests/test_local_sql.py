@@ -12,6 +12,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -78,6 +79,135 @@ def test_a_query_without_a_statement_stops_before_spark(tmp_path, capsys, query)
     (tmp_path / "metastore_db").mkdir()
     assert local_sql.main([query, "--catalog-dir", str(tmp_path)]) == 2
     assert capsys.readouterr().err == "local_sql: error: the query holds no statement\n"
+
+
+# --- where the query comes from: the environment, a file, make (no Spark) --------------------
+
+# Characters a shell or make would act on: backticks, $ and $(...), both quotes, #, \ and %.
+# If make expanded it, $(error ...) would stop make and $$ would lose a $.
+SHELL_BAIT = ("SELECT `odd $name`, \"$(whoami)\" AS who FROM t WHERE s = 'it''s `date`' # x; "
+              "SELECT '$HOME' AS home, '$(error Q was expanded) $$' AS make, '\\ %' AS rest")
+
+
+class _NoSpark:
+    """Stands in for the session: the prompt's opening `SHOW DATABASES` finds nothing."""
+
+    def sql(self, statement: str) -> _NoSpark:
+        return self
+
+    def collect(self) -> list:
+        return []
+
+
+@pytest.fixture
+def statements_run(tmp_path, monkeypatch) -> list[str]:
+    """The statements `main` runs, recorded instead of run, on a catalog folder: no Spark."""
+    from traffic_glue.runtime import session
+
+    ran: list[str] = []
+    monkeypatch.setattr(session, "local_spark_session", lambda **_: _NoSpark())
+    monkeypatch.setattr(local_sql, "run_statement",
+                        lambda spark, statement, limit: ran.append(statement))
+    (tmp_path / "metastore_db").mkdir()
+    return ran
+
+
+def test_a_query_from_the_environment_is_taken_as_it_is(tmp_path, monkeypatch, statements_run):
+    monkeypatch.setenv("TRAFFIC_GLUE_TEST_QUERY", SHELL_BAIT)
+    argv = ["--query-from-env", "TRAFFIC_GLUE_TEST_QUERY", "--catalog-dir", str(tmp_path)]
+    assert local_sql.main(argv) == 0
+    assert statements_run == [
+        "SELECT `odd $name`, \"$(whoami)\" AS who FROM t WHERE s = 'it''s `date`' # x",
+        "SELECT '$HOME' AS home, '$(error Q was expanded) $$' AS make, '\\ %' AS rest",
+    ]
+
+
+def test_a_file_is_read_as_stdin_is_in_one_session(tmp_path, capsys, statements_run):
+    queries = tmp_path / "queries.sql"
+    queries.write_text("SELECT `a;b` FROM t WHERE x = \"$x\"\n"
+                       "SELECT '`date`' AS d; SELECT \"it's\" AS s\n"
+                       "-- $(rm -rf /) only a comment\n"
+                       "SELECT 1 \\\n"
+                       "  AS one\n"
+                       "exit\n"
+                       "SELECT 'after exit' AS never\n", encoding="utf-8")
+    assert local_sql.main(["--file", str(queries), "--catalog-dir", str(tmp_path)]) == 0
+    # A line's end ends a statement, `;` too; the backslash joins two lines; exit stops.
+    assert statements_run == ["SELECT `a;b` FROM t WHERE x = \"$x\"",
+                              "SELECT '`date`' AS d",
+                              "SELECT \"it's\" AS s",
+                              "SELECT 1  \n  AS one"]
+    assert capsys.readouterr().err.count("same session") == 1
+
+
+def test_a_missing_file_is_one_line_naming_it(tmp_path, capsys):
+    missing = tmp_path / "no such.sql"
+    assert local_sql.main(["--file", str(missing), "--catalog-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        f"local_sql: error: cannot read {missing}: No such file or directory\n")
+
+
+def test_an_unset_query_variable_is_one_line_naming_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("TRAFFIC_GLUE_TEST_QUERY", raising=False)
+    argv = ["--query-from-env", "TRAFFIC_GLUE_TEST_QUERY", "--catalog-dir", str(tmp_path)]
+    assert local_sql.main(argv) == 2
+    assert capsys.readouterr().err == (
+        "local_sql: error: the environment variable TRAFFIC_GLUE_TEST_QUERY is not set\n")
+
+
+def test_a_query_and_a_file_do_not_go_together(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        local_sql.main(["SELECT 1", "--file", "queries.sql", "--catalog-dir", str(tmp_path)])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "python -m workflows.local_sql: error: argument --file: not allowed with argument query")
+
+
+needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="no make on PATH")
+
+
+def _make(*args: str) -> subprocess.CompletedProcess:
+    """make in the project, `setup` taken as done (-o), outside any make running pytest."""
+    env = {key: value for key, value in os.environ.items()
+           if key not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}}
+    done = subprocess.run(["make", "--no-print-directory", "-o", "setup", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+@needs_make
+def test_make_sql_keeps_the_query_off_the_command_line():
+    done = _make("-n", "sql", f"Q={SHELL_BAIT}")
+    assert done.stdout.rstrip() == (
+        ".venv/bin/python -m workflows.local_sql --query-from-env TRAFFIC_GLUE_SQL_QUERY")
+
+
+@pytest.fixture
+def stand_in_python(tmp_path) -> Path:
+    """A `PY` for the Makefile that prints what the query tool would get: its arguments and
+    the two variables make hands over."""
+    script = tmp_path / "python"
+    script.write_text(f"#!{sys.executable}\n"
+                      "import json, os, sys\n"
+                      "print(json.dumps([sys.argv[1:], os.environ.get('TRAFFIC_GLUE_SQL_QUERY'),\n"
+                      "                  os.environ.get('TRAFFIC_GLUE_SQL_FILE')]))\n")
+    script.chmod(0o755)
+    return script
+
+
+ODD_FILE_NAME = "my $(error F was expanded) \"queries\" `x` $$.sql"
+
+
+@needs_make
+@pytest.mark.parametrize(("given", "arguments", "query", "file"), [
+    ([f"Q={SHELL_BAIT}"], ["--query-from-env", "TRAFFIC_GLUE_SQL_QUERY"], SHELL_BAIT, ""),
+    ([f"F={ODD_FILE_NAME}"], [f"--file={ODD_FILE_NAME}"], "", ODD_FILE_NAME),
+    ([], [], "", ""),  # the prompt
+], ids=["Q", "F", "neither"])
+def test_make_sql_hands_q_and_f_over_byte_for_byte(stand_in_python, given, arguments, query, file):
+    done = _make("-s", "sql", f"PY={stand_in_python}", *given)
+    assert json.loads(done.stdout) == [["-m", "workflows.local_sql", *arguments], query, file]
 
 
 # --- on a catalog, in one subprocess ---------------------------------------------------------

@@ -1,16 +1,22 @@
 """Query the local catalog the workflow and the job use, as Athena would query Glue's.
 
     python -m workflows.local_sql "SELECT year, month, day, count(*) FROM traffic.traffic_minutes GROUP BY 1, 2, 3"
-    python -m workflows.local_sql                  # a prompt: one Spark session for every statement
-    python -m workflows.local_sql < queries.sql    # the same, one statement per line
+    python -m workflows.local_sql --query-from-env NAME  # the query is the text of variable NAME
+    python -m workflows.local_sql                        # a prompt: one Spark session for every statement
+    python -m workflows.local_sql --file queries.sql     # the same, reading the file
+    python -m workflows.local_sql < queries.sql          # the same, reading stdin
 
 Starting Spark and its catalog takes most of a query's time (15-30 s); in a running
 session the first query on a table takes a few seconds, the next ones about one. So the
-prompt (and a file on stdin) runs every statement in ONE session. A statement ends with
-`;` or at the end of its line; a line ending in `\\` (or inside a quoted string)
-continues on the next; `--` starts a comment. A query argument may hold several statements
-separated by `;`: they run in order, in one session, and the first that fails stops the
-rest.
+prompt (and a file, given or on stdin) runs every statement in ONE session. A statement
+ends with `;` or at the end of its line; a line ending in `\\` (or inside a quoted string)
+continues on the next; `--` starts a comment. A query (argument or variable) may hold
+several statements separated by `;`: they run in order, in one session, and the first that
+fails stops the rest.
+
+`make sql Q='...'` hands `Q` over in an environment variable (`--query-from-env`), and
+`make sql F=queries.sql` the file's name: the shell never parses their text, so backticks,
+`$` and quotes reach Spark as typed.
 
 Embedded Derby lets one process at a time open the catalog: not while a workflow runs.
 """
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import signal
 import sys
 import threading
@@ -26,6 +33,7 @@ import time
 from contextlib import redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from workflows.local_runner import default_catalog_dir, describe_catalog_error
 
@@ -121,15 +129,16 @@ def run_statements(spark, statements: list[str], limit: int, catalog_dir: Path) 
     return 0
 
 
-def _read_line(tty: bool, continuing: bool) -> str | None:
-    """The next line of stdin with its line break, None at its end."""
+def _read_line(lines: TextIO, tty: bool, continuing: bool) -> str | None:
+    """The next line of `lines` (at a terminal, after a prompt) with its line break, None
+    at its end."""
     if tty:
         try:
             return input(CONTINUATION_PROMPT if continuing else PROMPT) + "\n"
         except EOFError:
             print()
             return None
-    return sys.stdin.readline() or None
+    return lines.readline() or None
 
 
 class CtrlC:
@@ -157,10 +166,10 @@ class CtrlC:
             time.sleep(0.2)
 
 
-def interactive(spark, limit: int, catalog_dir: Path) -> int:
-    """Statements from stdin, each run when its line ends, until EOF, exit, quit or Ctrl-C.
-    A bad statement prints one line and the next one runs."""
-    tty = sys.stdin.isatty()
+def interactive(spark, lines: TextIO, limit: int, catalog_dir: Path) -> int:
+    """Statements from `lines` (stdin or a file), each run when its line ends, until their
+    end, exit, quit or Ctrl-C. A bad statement prints one line and the next one runs."""
+    tty = lines.isatty()
     if tty:
         try:
             import readline  # noqa: F401  (line editing and history for input())
@@ -170,7 +179,7 @@ def interactive(spark, limit: int, catalog_dir: Path) -> int:
     spark_handler = signal.signal(signal.SIGINT, ctrl_c)
     try:
         while True:
-            line = _read_line(tty, continuing=bool(buffer))
+            line = _read_line(lines, tty, continuing=bool(buffer))
             if line is not None:
                 buffer += line
                 scan = scan_sql(buffer)
@@ -208,11 +217,18 @@ def interactive(spark, limit: int, catalog_dir: Path) -> int:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m workflows.local_sql",
-        description="Run SQL on the local catalog: the statements given, or a prompt reading "
-                    "stdin that runs every statement in one Spark session.")
-    parser.add_argument("query", nargs="?",
-                        help='e.g. "SHOW PARTITIONS traffic.raw_measurements"; several statements '
-                             "separated by ;. Without it, statements are read from stdin")
+        description="Run SQL on the local catalog: the statements given, or those of a file or "
+                    "stdin (a prompt at a terminal), all in one Spark session.")
+    given = parser.add_mutually_exclusive_group()
+    given.add_argument("query", nargs="?",
+                       help='e.g. "SHOW PARTITIONS traffic.raw_measurements"; several statements '
+                            "separated by ;. Without it, --query-from-env or --file, statements "
+                            "are read from stdin")
+    given.add_argument("--query-from-env", metavar="NAME",
+                       help="the query is the text of environment variable NAME, as it is "
+                            "(make sql Q=... hands Q over this way, past the shell)")
+    given.add_argument("--file", metavar="PATH",
+                       help="read the statements from this file, as from stdin")
     parser.add_argument("--limit", type=int, default=DEFAULT_LIMIT,
                         help=f"rows to show (default {DEFAULT_LIMIT})")
     parser.add_argument("--catalog-dir", default=None,
@@ -220,14 +236,42 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+class InputError(Exception):
+    """The query or file given cannot be read: its message is the one line to print."""
+
+
+def given_query(args: argparse.Namespace) -> str | None:
+    """The query of the argument or of the environment variable named; None when the
+    statements come from a file or stdin."""
+    if args.query_from_env is None:
+        return args.query
+    if args.query_from_env not in os.environ:
+        raise InputError(f"the environment variable {args.query_from_env} is not set")
+    return os.environ[args.query_from_env]
+
+
+def read_file(path: str) -> io.StringIO:
+    """The file's text, to read line by line as stdin is."""
+    try:
+        return io.StringIO(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"cannot read {path}: {getattr(error, 'strerror', None) or error}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        query = given_query(args)
+        lines = read_file(args.file) if args.file is not None else sys.stdin
+    except InputError as error:
+        print(f"local_sql: error: {error}", file=sys.stderr)
+        return 2
     catalog_dir = Path(args.catalog_dir or default_catalog_dir()).resolve()
     if not (catalog_dir / "metastore_db").is_dir():
         print(f"local_sql: error: no local catalog in {catalog_dir}: run "
               "python -m workflows.local_runner first (or give --catalog-dir)", file=sys.stderr)
         return 2
-    statements = None if args.query is None else split_statements(args.query)
+    statements = None if query is None else split_statements(query)
     if statements == []:
         print("local_sql: error: the query holds no statement", file=sys.stderr)
         return 2
@@ -251,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"local_sql: ready in {_elapsed(started)}. A statement ends with ; or at the end of its "
           "line (end a line with \\ to go on); quit with exit, quit, Ctrl-D or Ctrl-C.",
           file=sys.stderr, flush=True)
-    return interactive(spark, args.limit, catalog_dir)
+    return interactive(spark, lines, args.limit, catalog_dir)
 
 
 if __name__ == "__main__":
