@@ -374,6 +374,9 @@ def test_an_old_schema_iceberg_table_is_replaced_by_one_commit(spark, tmp_path):
     assert _read(folder) == _summary(_first(None))
     # Every table version since the old one holds the new rows.
     assert len(table.metadata.metadata_log) == versions + 1
+    # The new schema's comments come with it, those of the times too.
+    assert (table.schema().find_field("valid_to").doc
+            == "End of this configuration version (excluded): the next snapshot's time the run read, UTC; NULL: open")
 
 
 def test_the_report_summary_says_it_in_one_line():

@@ -13,7 +13,8 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from traffic_glue.store import tables
+from traffic_glue.compute import schema as S
+from traffic_glue.store import curated, locations, tables
 
 SCHEMA = T.StructType([T.StructField("k", T.IntegerType()), T.StructField("part", T.IntegerType())])
 SPEC = tables.TableSpec(kind="a test table", schema=SCHEMA, partitioned_by=("part",),
@@ -60,6 +61,67 @@ def test_an_older_table_gets_the_specs_new_columns_and_its_rows_read_null(spark,
     assert newer.create_if_missing() is False
     assert newer.read().columns == ["k", "part"]
     assert _rows(newer) == [(1, None)]
+
+
+def _comments(table: tables.IcebergTable) -> dict[str, str | None]:
+    """Each column's comment as `DESCRIBE TABLE` shows it (its rows before the partitions')."""
+    found = {}
+    for row in table.spark.sql(f"DESCRIBE TABLE {table.identifier}").collect():
+        if not row["col_name"] or row["col_name"].startswith("#"):
+            break
+        found[row["col_name"]] = row["comment"]
+    return found
+
+
+def test_the_jobs_tables_are_made_with_a_comment_on_every_column(spark, tmp_path):
+    minutes = tables.open_table(spark, curated.SPEC, path=str(tmp_path / "curated"))
+    minutes.create_if_missing("corrected")
+    described = _comments(minutes)
+    assert list(described) == list(S.CURATED_TABLE_SCHEMA.fieldNames())
+    assert [name for name, comment in described.items() if not comment] == []
+    assert described["recordtimestamp"] == "Time of the measurement (tijd_waarneming), epoch seconds UTC"
+    assert described["trafficjamindicator"] == (
+        "Jam indicator from avgspeed3minutes: 1 jam (0 to 40 km/h), 0 flowing (above 40 to 250 km/h; "
+        "athena: 41 to 250), -1 unknown (NULL or outside these bands)")
+    assert described["hour"] == "Partition: the UTC hour of recordtimestamp, 0..23"
+    # A comment with quotes reaches the table as written.
+    names = tables.open_table(spark, locations.SPEC, path=str(tmp_path / "locations"))
+    names.create_if_missing()
+    assert _comments(names)["label"] == (
+        "The location as people read it: 'A14 km 94.7 (Parking Kruibeke), direction 1'; "
+        "'lane 957 (not in the configuration)'")
+
+
+COMMENTED = T.StructType([S.column("k", T.IntegerType(), "the key, in km/h"),
+                          S.column("part", T.IntegerType(), "the part: 'p' \\ or \\n, not a new line")])
+
+
+def test_an_older_tables_comments_are_set_in_one_metadata_commit_and_no_row_changes(spark, tmp_path):
+    old = tables.open_table(spark, tables.TableSpec("old", T.StructType(SCHEMA.fields[:1])), path=str(tmp_path / "t"))
+    old.create_if_missing()
+    spark.createDataFrame([(1,)], "k int").writeTo(old.identifier).append()
+    snapshot = old.snapshot_id()
+
+    def versions() -> int:  # of the table's metadata: one per commit
+        return len(list((tmp_path / "t" / "metadata").glob("v*.metadata.json")))
+
+    newer = tables.open_table(spark, tables.TableSpec("commented", COMMENTED), path=str(tmp_path / "t"))
+    assert newer.create_if_missing() is False
+    assert _comments(newer) == {"k": "the key, in km/h", "part": "the part: 'p' \\ or \\n, not a new line"}
+    assert (_rows(newer), newer.snapshot_id()) == ([(1, None)], snapshot)
+    # 1 made, 2 the row, 3 `part` added with its comment, 4 the comment of `k`.
+    assert versions() == 4
+
+    # Nothing missing: no commit at all.
+    assert newer.create_if_missing() is False
+    assert versions() == 4
+
+    # A comment the spec words otherwise now is replaced, in one commit; the rest stays.
+    reworded = T.StructType([S.column("k", T.IntegerType(), "the key, now in m/s"), COMMENTED["part"]])
+    again = tables.open_table(spark, tables.TableSpec("reworded", reworded), path=str(tmp_path / "t"))
+    assert again.create_if_missing() is False
+    assert _comments(again) == {"k": "the key, now in m/s", "part": "the part: 'p' \\ or \\n, not a new line"}
+    assert (_rows(again), again.snapshot_id(), versions()) == ([(1, None)], snapshot, 5)
 
 
 def test_old_layouts_and_a_catalogs_folder_are_refused_in_one_line(spark, tmp_path):
@@ -185,6 +247,98 @@ def test_history_names_each_runs_commit_and_a_rollback_restores_the_table_before
         table.rollback_run("run-a")
     with pytest.raises(tables.TableHistoryError, match=r"^snapshot 42 is not in .*'s history$"):
         table.rollback_to_snapshot(42)
+
+
+def publish_run(table: tables.IcebergTable, run_id: str, days: str, *commits: list[tuple]) -> list[int]:
+    """`run_id`'s commits (each replacing the partitions of its rows) on its branch, then
+    its one commit on main; the snapshot of each commit."""
+    run = table.begin(run_id)
+    heads = [run.overwrite_partitions(_frame(table.spark, rows), tables.snapshot_properties(run_id, days, "athena"))
+             for rows in commits]
+    assert run.publish() == heads[-1]
+    return heads
+
+
+def _moves(table: tables.IcebergTable) -> list[tuple]:
+    return [(c.run_id, c.rollback, c.rollback_to_run, c.snapshot_id, c.before_snapshot_id, c.days, c.semantics,
+             c.rows, c.current) for c in table.history()]
+
+
+def first_snapshot(table: tables.IcebergTable) -> int:
+    """The empty snapshot the first run's branch was made on (a branch needs one; main
+    never shows it)."""
+    [found] = table.spark.sql(f"SELECT snapshot_id FROM {table.identifier}.snapshots WHERE parent_id IS NULL").collect()
+    return int(found[0])
+
+
+def test_history_marks_a_rollback_and_only_the_latest_move_of_main_is_current(spark, tmp_path):
+    table = _table(spark, tmp_path)
+    table.create_if_missing()
+    [a] = publish_run(table, "run-a", "d1", [(1, 1)])
+    [b] = publish_run(table, "run-b", "d2", [(2, 2)])  # adds part 2: 2 rows
+    empty = first_snapshot(table)
+    assert table.rollback_run("run-b").snapshot_id == b
+    # main is back at run-a's snapshot: its second time there, a rollback, and the only current.
+    assert _moves(table) == [
+        ("run-a", False, None, a, empty, "d1", "athena", 1, False),
+        ("run-b", False, None, b, a, "d2", "athena", 2, False),
+        (None, True, "run-a", a, b, None, None, 1, True),
+    ]
+
+    [c] = publish_run(table, "run-c", "d3", [(3, 1), (4, 1)])  # from run-a's snapshot: part 1 replaced, 2 rows
+    assert _moves(table) == [
+        ("run-a", False, None, a, empty, "d1", "athena", 1, False),
+        ("run-b", False, None, b, a, "d2", "athena", 2, False),
+        (None, True, "run-a", a, b, None, None, 1, False),
+        ("run-c", False, None, c, a, "d3", "athena", 2, True),
+    ]
+    times = [commit.made_current_at for commit in table.history()]
+    assert times == sorted(times) and len(set(times)) == 4
+
+    assert table.rollback_run("run-c").before_snapshot_id == a
+    assert table.snapshot_id() == a and _rows(table) == [(1, 1)]
+    assert _moves(table)[3:] == [
+        ("run-c", False, None, c, a, "d3", "athena", 2, False),
+        (None, True, "run-a", a, c, None, None, 1, True),
+    ]
+    # rollback_run takes a run's own commit, not a rollback to its snapshot (whose
+    # before_snapshot_id, b or c, would bring a later run back).
+    undone = table.rollback_run("run-a")
+    assert (undone.snapshot_id, undone.before_snapshot_id, undone.rollback) == (a, empty, False)
+    assert table.snapshot_id() == empty and _rows(table) == []
+    assert _moves(table)[5:] == [(None, True, None, empty, a, None, None, 0, True)]  # no run made it
+
+
+def test_a_rollback_to_a_snapshot_main_never_showed_is_marked_too(spark, tmp_path):
+    table = _table(spark, tmp_path)
+    table.create_if_missing()
+    [a] = publish_run(table, "run-a", "d1", [(1, 1)])
+    b1, b2 = publish_run(table, "run-b", "d2", [(2, 2)], [(3, 3)])  # main jumps from a to b2
+    table.rollback_to_snapshot(b1)  # an ancestor of b2 that main never pointed at
+    assert _moves(table) == [
+        ("run-a", False, None, a, first_snapshot(table), "d1", "athena", 1, False),
+        ("run-b", False, None, b2, a, "d2", "athena", 3, False),
+        (None, True, "run-b", b1, b2, None, None, 2, True),
+    ]
+
+
+# Snapshot -> parent, by hand: 1 <- 2 <- 3 and 2 <- 4 (two lines from 2); 5 expired, 6 on it, 7 on 6.
+LINES = {1: None, 2: 1, 3: 2, 4: 2, 6: 5, 7: 6}
+
+
+@pytest.mark.parametrize("previous, head, earlier_heads, rollback", [
+    (1, 2, {1}, False),  # a commit on main
+    (1, 3, {1}, False),  # a fast-forward over a run's two commits
+    (3, 2, {1, 3}, True),  # back to an ancestor main never pointed at
+    (3, 1, {1, 3}, True),  # back to where main was
+    (3, 4, {1, 3}, True),  # off main's line
+    (2, 3, {1, 3, 2}, True),  # forward again to where main was before a rollback
+    (1, 6, {1}, False),  # 6's line is cut at 5: not known to be off 1's line
+    (7, 6, {7}, True),  # 6 is an ancestor of 7, though 6's line is cut
+])
+def test_a_move_of_main_is_a_rollback_unless_it_reaches_a_new_descendant(previous, head, earlier_heads, rollback):
+    snapshots = {snapshot: {"parent": parent, "summary": {}} for snapshot, parent in LINES.items()}
+    assert tables._went_back(snapshots, previous, head, earlier_heads) is rollback
 
 
 def test_planned_partitions_come_from_the_metadata_alone(spark, tmp_path):

@@ -108,13 +108,21 @@ def resolve(spark, args: argparse.Namespace):
 
 
 def print_history(commits: list, as_json: bool) -> None:
+    """One line per move of the table's `main`: a run's commit or a rollback (the run
+    column says to which run's snapshot), the current one marked."""
     if as_json:
         for c in commits:
             print(json.dumps({**c.__dict__, "made_current_at": c.made_current_at.isoformat()}))
         return
-    print(f"{'made current (UTC)':<20} {'snapshot':>20} {'run':<26} {'days':<22} {'mode':<9} {'rows':>10}")
-    for c in commits:
-        print(f"{c.made_current_at:%Y-%m-%d %H:%M:%S}  {c.snapshot_id:>20} {c.run_id or '(rollback)':<26} "
+    runs = [
+        (f"(rollback to run {c.rollback_to_run})" if c.rollback_to_run else f"(rollback to snapshot {c.snapshot_id})")
+        if c.rollback else c.run_id or "(no run id)"
+        for c in commits
+    ]
+    width = max([26, *map(len, runs)])
+    print(f"{'made current (UTC)':<20} {'snapshot':>20} {'run':<{width}} {'days':<22} {'mode':<9} {'rows':>10}")
+    for c, run in zip(commits, runs):
+        print(f"{c.made_current_at:%Y-%m-%d %H:%M:%S}  {c.snapshot_id:>20} {run:<{width}} "
               f"{c.days or '':<22} {c.semantics or '':<9} {c.rows:>10}" + ("  <- current" if c.current else ""))
 
 

@@ -33,23 +33,43 @@ def vehicles(k: int) -> str:
 
 SUMMARY_SCHEMA = T.StructType(
     [
-        T.StructField(S.LOCATION_ID, T.IntegerType()),
-        T.StructField(DAY, T.DateType()),
-        T.StructField(HOUR, T.IntegerType()),
-        T.StructField(LOCAL_HOUR, T.IntegerType()),
-        T.StructField(MINUTES_MEASURED, T.IntegerType()),
-        T.StructField(JAM_MINUTES, T.IntegerType()),
-        T.StructField(LONG_JAM_MINUTES, T.IntegerType()),
-        T.StructField(MEAN_SPEED, T.DoubleType()),
-        T.StructField(P15_SPEED, T.DoubleType()),
+        S.column(S.LOCATION_ID, T.IntegerType(), "The location's id, as in the curated table"),
+        S.column(DAY, T.DateType(), "The UTC day of recordtimestamp; the partition column"),
+        S.column(HOUR, T.IntegerType(),
+                 "The UTC hour of recordtimestamp, 0..23: the row holds recordtimestamp in [hour:00, hour+1:00)"),
+        S.column(LOCAL_HOUR, T.IntegerType(),
+                 "The Europe/Brussels wall-clock hour at the start of the UTC hour, 0..23 (summer time "
+                 "included); a label, not a key"),
+        S.column(MINUTES_MEASURED, T.IntegerType(), "Curated rows of the location in the hour, whatever their values"),
+        S.column(JAM_MINUTES, T.IntegerType(),
+                 "Of them, rows with trafficjamindicator = 1 (0 flowing, -1 unknown and NULL add nothing)"),
+        S.column(LONG_JAM_MINUTES, T.IntegerType(), "Of them, rows with trafficjamindicatorlong = 1"),
+        S.column(MEAN_SPEED, T.DoubleType(),
+                 "Mean currentspeed of the hour's rows, km/h, not weighted by vehicles, NULLs left out; NULL if "
+                 "there is none"),
+        S.column(P15_SPEED, T.DoubleType(),
+                 "15th percentile of the hour's non-NULL currentspeed values, km/h: percentile(currentspeed, "
+                 "0.15), linear between the closest ranks; NULL if there is none"),
     ]
-    + [T.StructField(vehicles(k), T.LongType()) for k in S.COUNTED_CLASSES]
-    + [T.StructField(WORST_AVG_SPEED_20, T.DoubleType())]
+    + [
+        S.column(vehicles(k), T.LongType(),
+                 f"Vehicles of class {k} in the hour: the sum of trafficintensityclass{k}, NULLs left out; "
+                 "0 when every value is NULL")
+        for k in S.COUNTED_CLASSES
+    ]
+    + [
+        S.column(WORST_AVG_SPEED_20, T.DoubleType(),
+                 "The lowest avgspeed20minutes of the hour, km/h, NULLs left out; NULL if there is none"),
+    ]
 )
 SUMMARY_COLUMNS = tuple(SUMMARY_SCHEMA.fieldNames())
 # The table: the computed columns and the location's name (`with_location_names`).
 LOCATION_NAME = "location"
-TABLE_SCHEMA = T.StructType(SUMMARY_SCHEMA.fields + [T.StructField(LOCATION_NAME, T.StringType())])
+TABLE_SCHEMA = T.StructType(SUMMARY_SCHEMA.fields + [
+    S.column(LOCATION_NAME, T.StringType(),
+             "The location's label in the locations table, of its version in force at 00:00 UTC of day (before "
+             "every version: the earliest); NULL for an id it does not name (an athena table's lane ids)"),
+])
 TABLE_COLUMNS = tuple(TABLE_SCHEMA.fieldNames())
 # The names `with_location_names` takes: the locations table's id, label and validity
 # (epoch seconds, NULL unbounded).

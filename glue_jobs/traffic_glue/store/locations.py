@@ -41,20 +41,37 @@ LANE_SCHEMA = T.StructType([
 ])
 # One row per location and configuration version (`valid_from`).
 LOCATIONS_SCHEMA = T.StructType([
-    T.StructField(LOCATION_ID, T.IntegerType()),
-    T.StructField(LABEL, T.StringType()),
-    T.StructField("road", T.StringType()),
-    T.StructField("road_name", T.StringType()),
-    T.StructField("direction", T.IntegerType()),
-    T.StructField("lane_group", T.StringType()),
-    T.StructField("kilometre_point", T.DoubleType()),
-    T.StructField("place", T.StringType()),
-    T.StructField("longitude", T.DoubleType()),
-    T.StructField("latitude", T.DoubleType()),
-    T.StructField(LANES, T.ArrayType(LANE_SCHEMA)),
-    T.StructField(VALID_FROM, T.TimestampType()),
-    T.StructField(VALID_TO, T.TimestampType()),
-    T.StructField(CONFIGURATION, T.StringType()),
+    S.column(LOCATION_ID, T.IntegerType(),
+             "The location's id: the uniqueid of its corrected rows in the curated table; -unieke_id for a lane "
+             "not in the configuration"),
+    S.column(LABEL, T.StringType(),
+             "The location as people read it: 'A14 km 94.7 (Parking Kruibeke), direction 1'; "
+             "'lane 957 (not in the configuration)'"),
+    S.column("road", T.StringType(), "The road reference (Ident_8), e.g. A0140001"),
+    S.column("road_name", T.StringType(),
+             "The road as people say it where the reference allows (A14, A14 ramp 9402), else the reference"),
+    S.column("direction", T.IntegerType(),
+             "1 or 2 for a main carriageway (Ident_8 ending in 0001 / 0002: the road authority's two "
+             "directions), else NULL"),
+    S.column("lane_group", T.StringType(),
+             "main (the carriageway), merge (merging and exit lanes), B (bus), P (hard shoulder), "
+             "W (parking or other road), A (hatched area) or unknown"),
+    S.column("kilometre_point", T.DoubleType(),
+             "The reference point (Kmp_Rsys), km; NULL where the configuration has none"),
+    S.column("place", T.StringType(), "The place's name (volledige_naam), the most common among its lanes"),
+    S.column("longitude", T.DoubleType(), "WGS 84 longitude: the mean of its lanes' positions, six decimals"),
+    S.column("latitude", T.DoubleType(), "WGS 84 latitude: the mean of its lanes' positions, six decimals"),
+    S.column(LANES, T.ArrayType(LANE_SCHEMA),
+             "Its lanes by unieke_id: unieke_id, beschrijvende_id, lane_type (the configuration's Rijstrook), "
+             "lve_nr (the roadside cabinet)"),
+    S.column(VALID_FROM, T.TimestampType(),
+             "Start of this configuration version: its snapshot's time, UTC; NULL: unbounded (a single "
+             "configuration file, or a lane not in the configuration)"),
+    S.column(VALID_TO, T.TimestampType(),
+             "End of this configuration version (excluded): the next snapshot's time the run read, UTC; "
+             "NULL: open"),
+    S.column(CONFIGURATION, T.StringType(),
+             "The configuration snapshot's file name; NULL for a lane not in the configuration"),
 ])
 _TIMES = (VALID_FROM, VALID_TO)
 
@@ -160,14 +177,15 @@ def as_rows(table: DataFrame) -> list[dict]:
 
 
 def as_frame(spark: SparkSession, rows: list[dict]) -> DataFrame:
-    """`rows` as a DataFrame of `LOCATIONS_SCHEMA`, one partition, in key order."""
+    """`rows` as a DataFrame of `LOCATIONS_SCHEMA` (its comments too: a `REPLACE TABLE`
+    writes them), one partition, in key order."""
     epoch = T.StructType([
         T.StructField(f.name, T.LongType()) if f.name in _TIMES else f for f in LOCATIONS_SCHEMA.fields
     ])
     frame = spark.createDataFrame([tuple(row[name] for name in epoch.fieldNames()) for row in rows], epoch)
     return frame.select(
-        *(F.timestamp_seconds(name).alias(name) if name in _TIMES else F.col(name)
-          for name in LOCATIONS_SCHEMA.fieldNames())
+        *(F.timestamp_seconds(f.name).alias(f.name, metadata=f.metadata) if f.name in _TIMES else F.col(f.name)
+          for f in LOCATIONS_SCHEMA.fields)
     ).coalesce(1)
 
 

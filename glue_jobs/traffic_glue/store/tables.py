@@ -70,13 +70,15 @@ class Commit:
     """One change of what readers see: a run's commit, or a rollback."""
 
     made_current_at: dt.datetime
-    snapshot_id: int
+    snapshot_id: int  # what readers see after it
     before_snapshot_id: int | None  # what readers saw before it (restore it to undo)
-    run_id: str | None
-    days: str | None
-    semantics: str | None
+    run_id: str | None  # the run that committed it (None: a rollback, or a commit of no run)
+    rollback: bool  # `main` went back to an earlier snapshot, `snapshot_id`
+    rollback_to_run: str | None  # the run whose commit made that snapshot (None: no run's)
+    days: str | None  # the days the run wrote (None: a rollback)
+    semantics: str | None  # the run's mode (None: a rollback)
     rows: int  # the table's rows after it
-    current: bool
+    current: bool  # the latest move of `main`: what readers see now
 
 
 class Table(Protocol):
@@ -172,6 +174,18 @@ def path_table(spark: SparkSession, path: str) -> str:
     return f"{catalog_name}.`{name}`"
 
 
+def _comment(column: T.StructField) -> str | None:
+    """The column's comment: Spark's metadata key, which DDL and `DESCRIBE` use too."""
+    return column.metadata.get("comment")
+
+
+def _column_definition(column: T.StructField) -> str:
+    """`name` type [COMMENT '...'] of DDL, the comment quoted as a Spark SQL string."""
+    comment = _comment(column)
+    quoted = comment.replace("\\", "\\\\").replace("'", "\\'") if comment else None
+    return f"`{column.name}` {column.dataType.simpleString()}" + (f" COMMENT '{quoted}'" if quoted else "")
+
+
 class IcebergTable:
     """An Iceberg table (format version 2, Snappy Parquet files) of a `TableSpec`."""
 
@@ -195,18 +209,22 @@ class IcebergTable:
         return bool(self.spark.catalog.tableExists(self.identifier))
 
     def create_if_missing(self, mode: str | None = None) -> bool:
-        """Make the table (recording `mode`), or add the spec's columns an older table
-        lacks (their earlier rows read NULL); True if it was made."""
+        """Make the table (recording `mode`) with the spec's column comments, or bring an
+        older table to the spec: the columns it lacks added (their earlier rows read
+        NULL), the comments it lacks or holds otherwise set; True if it was made."""
         if self.exists():
-            missing = [f for f in self.spec.schema.fields if f.name not in self.spark.table(self.identifier).columns]
-            for column in missing:
-                self.spark.sql(
-                    f"ALTER TABLE {self.identifier} ADD COLUMN `{column.name}` {column.dataType.simpleString()}"
-                )
+            found = {f.name: f for f in self.spark.table(self.identifier).schema.fields}
+            for column in self.spec.schema.fields:
+                if column.name not in found:
+                    self.spark.sql(f"ALTER TABLE {self.identifier} ADD COLUMN {_column_definition(column)}")
+            self._set_comments({
+                f.name: _comment(f) for f in self.spec.schema.fields
+                if f.name in found and _comment(f) and _comment(f) != _comment(found[f.name])
+            })
             return False
         if self._in_catalog:
             self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {self.identifier.rsplit('.', 1)[0]}")
-        columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in self.spec.schema.fields)
+        columns = ", ".join(_column_definition(f) for f in self.spec.schema.fields)
         partitions = self.spec.partitioned_by
         settings = {
             "format-version": "2",
@@ -222,6 +240,18 @@ class IcebergTable:
             + "TBLPROPERTIES (" + ", ".join(f"'{k}'='{v}'" for k, v in settings.items()) + ")"
         )
         return True
+
+    def _set_comments(self, comments: dict[str, str]) -> None:
+        """The columns' comments set in one commit of the table's metadata (Iceberg's
+        field docs): no snapshot, no row changed; none when `comments` is empty."""
+        if not comments:
+            return
+        jvm = self.spark.sparkContext._jvm
+        table = jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(self.spark._jsparkSession, self.identifier)
+        update = table.updateSchema()
+        for name, comment in comments.items():
+            update = update.updateColumnDoc(name, comment)
+        update.commit()
 
     def recorded_mode(self) -> str | None:
         """The `--semantics` the table's rows were computed with (None: no table yet)."""
@@ -319,25 +349,31 @@ class IcebergTable:
         }
 
     def history(self) -> list[Commit]:
-        """Every time `main` moved, oldest first, with the run that moved it."""
+        """Every time `main` moved, oldest first: a run's commit, or a rollback to an
+        earlier snapshot; the last one is the only `current`."""
         snapshots = self._snapshots()
-        current = self.snapshot_id()
-        commits = []
-        for row in self.spark.sql(
+        moves = self.spark.sql(
             f"SELECT made_current_at, snapshot_id FROM {self.identifier}.history ORDER BY made_current_at"
-        ).collect():
+        ).collect()
+        commits: list[Commit] = []
+        for row in moves:
             head = int(row["snapshot_id"])
             summary = snapshots.get(head, {}).get("summary", {})
             run_id = summary.get(RUN_ID)
+            previous = commits[-1].snapshot_id if commits else None
+            back = previous is not None and _went_back(snapshots, previous, head, {c.snapshot_id for c in commits})
             commits.append(Commit(
-                made_current_at=row["made_current_at"],
+                # collect() gives the host's local time; the history is told in UTC
+                made_current_at=row["made_current_at"].astimezone(dt.timezone.utc).replace(tzinfo=None),
                 snapshot_id=head,
-                before_snapshot_id=_base(snapshots, head, run_id),
-                run_id=run_id,
-                days=summary.get(RUN_DAYS),
-                semantics=summary.get(RUN_SEMANTICS),
+                before_snapshot_id=previous if back else _base(snapshots, head, run_id),
+                run_id=None if back else run_id,
+                rollback=back,
+                rollback_to_run=run_id if back else None,
+                days=None if back else summary.get(RUN_DAYS),
+                semantics=None if back else summary.get(RUN_SEMANTICS),
                 rows=int(summary.get("total-records", 0)),
-                current=current == head,
+                current=len(commits) == len(moves) - 1,
             ))
         return commits
 
@@ -370,6 +406,34 @@ class IcebergTable:
 
     def drop_branch(self, name: str) -> None:
         self.spark.sql(f"ALTER TABLE {self.identifier} DROP BRANCH IF EXISTS `{name}`")
+
+
+def _went_back(snapshots: dict[int, dict], previous: int, head: int, earlier_heads: set[int]) -> bool:
+    """Whether `main`'s move from `previous` to `head` was a rollback. A commit, or a
+    fast-forward over a run's branch, moves it to a new snapshot that descends from
+    `previous`; any other move (back to where it was before, to an ancestor, off its
+    line) is a rollback."""
+    if head in earlier_heads:
+        return True
+    line, whole = _ancestors(snapshots, head)
+    if previous in line:
+        return False
+    # An expired snapshot cuts the line: only a move to an ancestor of `previous` is sure.
+    return whole or head in _ancestors(snapshots, previous)[0]
+
+
+def _ancestors(snapshots: dict[int, dict], snapshot_id: int) -> tuple[set[int], bool]:
+    """The snapshots `snapshot_id` descends from, and whether that line is whole (down
+    to the table's first snapshot, none of it expired)."""
+    found: set[int] = set()
+    snapshot = snapshot_id
+    while snapshot in snapshots:
+        parent = snapshots[snapshot]["parent"]
+        if parent is None:
+            return found, True
+        found.add(parent)
+        snapshot = parent
+    return found, False
 
 
 def _base(snapshots: dict[int, dict], head: int, run_id: str | None) -> int | None:
