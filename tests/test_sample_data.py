@@ -259,6 +259,35 @@ def test_counts_match_the_stats(landing):
         assert low * n < count < high * n
 
 
+def test_the_jobs_duplicates_are_the_copies_of_readings_it_keeps(landing):
+    """What `describe` says of the job's `left out: duplicate`, in numbers: the copies
+    (the second row of a lane and minute) of defect readings, of readings with unknown
+    occupancy and of wrong-way lanes' readings, worked out here from the files, are left
+    out under those rules as their originals are; the DuckDB reference, which counts as
+    the job does (tests/test_parity.py), counts the other copies as duplicates."""
+    from tools.duckdb_reference import reading_counts
+
+    root, stats, rows = landing
+    wrong_way_lanes = [lane for lane, where in NETWORK.items() if configuration.lane_group(where.lane_type) is None]
+    # The first rule of step 1 each row fails, in the job's order (0: none, it is kept).
+    rule = np.select([rows[schema.DEFECT] != 0, rows[schema.OCCUPANCY] == -1,
+                      np.isin(rows[schema.LANE_ID], wrong_way_lanes)], [1, 2, 3], 0)
+    key = _key(rows)
+    order = np.lexsort((rows["modified"], key))
+    pair = np.flatnonzero(key[order][1:] == key[order][:-1])
+    original, copy = rule[order][pair], rule[order][pair + 1]
+    assert copy.size == stats.duplicates and (original == copy).all()
+    of_defect, of_unknown, of_wrong_way = ((copy == n).sum() for n in (1, 2, 3))
+    assert min(of_defect, of_unknown, of_wrong_way) > 0  # each rule takes copies in this sample
+
+    counted = reading_counts(str(root), START, START + dt.timedelta(days=SPEC.days - 1),
+                             configuration=sample_data.DEFAULT_CONFIGURATION)
+    assert counted["duplicate"] == stats.duplicates - of_defect - of_unknown - of_wrong_way
+    # The left-out counts hold the copies, as the generator's counts do.
+    assert (counted["defect"], counted["unknown_occupancy"]) == (stats.defect, stats.unknown_occupancy)
+    assert counted["wrong_way_lane"] == (rule == 3).sum()
+
+
 def test_duplicates_repeat_speeds_or_correct_later_and_land_no_earlier(landing):
     _, _, rows = landing
     key = _key(rows)

@@ -165,14 +165,15 @@ def test_pictures_on_demand_read_the_summary_table_without_spark(summary, tmp_pa
     assert report.main(["--date", "2020-04-07", "--to-date", "2020-04-08", "--summary", str(target),
                         "--out", str(tmp_path / "pages")]) == 0
 
-    out = capsys.readouterr().out.splitlines()
-    assert out == [f"pictures of 2020-04-07: {tmp_path / 'pages' / 'traffic_2020-04-07.html'}",
-                   f"pictures of 2020-04-08: {tmp_path / 'pages' / 'traffic_2020-04-08.html'}"]
+    printed = capsys.readouterr()
+    assert printed.out.splitlines() == [f"pictures of 2020-04-07: {tmp_path / 'pages' / 'traffic_2020-04-07.html'}"]
     page = (tmp_path / "pages" / "traffic_2020-04-07.html").read_text()
     assert "<h2>Totals</h2>" in page and f"{jam_minutes:,}" in page
     assert (tmp_path / "pages" / "jam_heatmap_2020-04-07.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    # 2020-04-08 is not in the summary table: its page says so, with no figure.
-    assert not (tmp_path / "pages" / "jam_heatmap_2020-04-08.png").exists()
+    # 2020-04-08 is not in the summary table: no page, and a line says so.
+    assert not (tmp_path / "pages" / "traffic_2020-04-08.html").exists()
+    assert (f"report: no summary rows for 2020-04-08 (the summary table in {target} holds "
+            "2020-04-06..2020-04-07): no page for it") in printed.err.splitlines()
 
 
 def test_pictures_of_a_folder_without_a_summary_table_say_where_they_looked(tmp_path, capsys):

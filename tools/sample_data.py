@@ -165,9 +165,9 @@ class GenerationStats:
 
     def describe(self) -> str:
         return (
-            f"Wrote {self.readings:,} readings ({self.duplicates:,} duplicates: "
-            f"{self.duplicates_same_modified:,} repeats with the same tijd_laatst_gewijzigd, "
-            f"{self.duplicates_corrected:,} corrections) of {self.lanes:,} lanes in "
+            f"Wrote {self.readings:,} readings ({self.duplicates:,} duplicates, a second reading "
+            f"of the same lane and minute: {self.duplicates_same_modified:,} repeats with the same "
+            f"tijd_laatst_gewijzigd, {self.duplicates_corrected:,} corrections) of {self.lanes:,} lanes in "
             f"{self.cabinets:,} cabinets (lve_nr) at {self.locations:,} locations "
             f"({self.jam_locations:,} with jams) into "
             f"{self.files:,} {self.source_format} files ({self.bytes / 2**20:,.1f} MiB), "
@@ -176,6 +176,11 @@ class GenerationStats:
             f"unknown occupancy, {self.late:,} late, {self.no_vehicle:,} without vehicles"
             + (f", {self.json_iso_times:,} ISO-8601 and {self.json_string_times:,} string "
                "tijd_waarneming" if self.source_format == "json" else "") + "."
+            # Why a run's report counts fewer duplicates (docs/SEMANTICS.md, steps 1 and 2).
+            + " A `corrected` run of the job over these days counts as `left out: duplicate` "
+            "only the copies of readings it keeps: a copy of a defect reading, of one with "
+            "unknown occupancy or (given the configuration) of a wrong-way lane's is left out "
+            "under that rule, as its original is."
         )
 
 
