@@ -415,3 +415,9 @@ if __name__ == "__main__":
     work_dir = Path(sys.argv[1])
     outcome = scenario(work_dir)
     (work_dir / "result.json").write_text(json.dumps(outcome, indent=2))
+
+
+def test_options_take_the_jobs_spelling_too():
+    dashes = local_sql.parse_args(["--catalog-dir", "a", "--query-from-env", "Q"])
+    underscores = local_sql.parse_args(["--catalog_dir", "a", "--query_from_env", "Q"])
+    assert (dashes.catalog_dir, dashes.query_from_env) == (underscores.catalog_dir, underscores.query_from_env) == ("a", "Q")

@@ -309,3 +309,10 @@ if __name__ == "__main__":
     work_dir = Path(sys.argv[1])
     outcome = scenario(work_dir)
     (work_dir / "result.json").write_text(json.dumps(outcome, indent=2))
+
+
+def test_options_take_the_jobs_spelling_too():
+    underscores = parse_args(["--start_date", "2020-04-06", "--end_date", "2020-04-07", "--catalog_dir", "c"])
+    dashes = parse_args(["--start-date", "2020-04-06", "--end-date", "2020-04-07", "--catalog-dir", "c"])
+    assert (underscores.start_date, underscores.end_date, underscores.catalog_dir) == (
+        dt.date(2020, 4, 6), dt.date(2020, 4, 7), "c") == (dashes.start_date, dashes.end_date, dashes.catalog_dir)

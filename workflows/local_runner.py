@@ -347,12 +347,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     "configuration, then transform, then summarise.")
     parser.add_argument("--trigger", choices=sorted(START_TRIGGER_TYPES), default="on-demand",
                         help="the start trigger to fire, found by its type (default on-demand)")
-    parser.add_argument("--start-date", type=dt.date.fromisoformat,
+    parser.add_argument("--start-date", "--start_date", type=dt.date.fromisoformat,
                         help="run property start_date (UTC day); the job defaults to yesterday")
-    parser.add_argument("--end-date", type=dt.date.fromisoformat, help="run property end_date")
+    parser.add_argument("--end-date", "--end_date", type=dt.date.fromisoformat, help="run property end_date")
     parser.add_argument("--raw", default="data/raw", help="folder standing in for the raw table's S3 location")
     parser.add_argument("--curated", default="data/curated", help="folder for the curated table's location")
-    parser.add_argument("--catalog-dir", default=None,
+    parser.add_argument("--catalog-dir", "--catalog_dir", default=None,
                         help="local catalog (default $TRAFFIC_GLUE_CATALOG_DIR or .local/catalog)")
     parser.add_argument("--semantics", help="the template's Semantics parameter (corrected, athena)")
     parser.add_argument("--configuration", default=str(DEFAULT_CONFIGURATION),

@@ -224,14 +224,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                        help='e.g. "SHOW PARTITIONS traffic.raw_measurements"; several statements '
                             "separated by ;. Without it, --query-from-env or --file, statements "
                             "are read from stdin")
-    given.add_argument("--query-from-env", metavar="NAME",
+    given.add_argument("--query-from-env", "--query_from_env", metavar="NAME",
                        help="the query is the text of environment variable NAME, as it is "
                             "(make sql Q=... hands Q over this way, past the shell)")
     given.add_argument("--file", metavar="PATH",
                        help="read the statements from this file, as from stdin")
     parser.add_argument("--limit", type=int, default=DEFAULT_LIMIT,
                         help=f"rows to show (default {DEFAULT_LIMIT})")
-    parser.add_argument("--catalog-dir", default=None,
+    parser.add_argument("--catalog-dir", "--catalog_dir", default=None,
                         help="local catalog (default $TRAFFIC_GLUE_CATALOG_DIR or .local/catalog)")
     return parser.parse_args(argv)
 
