@@ -7,7 +7,12 @@ Three observations, each a node in the plan that aggregates the rows passing it:
 - **kept** (`corrected` only), after deduplication: the readings kept, so that
   duplicates = kept before it - kept after it, and of them those of lanes the
   configuration does not hold (their location is `-unieke_id`), with those lanes;
-- **rows**, over the curated rows written.
+- **rows**, over the curated rows the run computed.
+
+A `--locations` run counts also, on the same pass, the kept readings of its chosen
+locations (`corrected`: a reading's location is known before its row is made), which of
+them got rows, and the other locations' rows it carries over unchanged into the same
+files (`count_carried_over`).
 
 `RunCounters.collect` reads them once the write has run and returns a `ReadingCounts`.
 Readings never read, because their row groups hold only other days (`sources`), count
@@ -19,7 +24,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame, Observation
+from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F
 
 from traffic_glue.compute import schema as S
@@ -39,6 +44,17 @@ class CountsMissingError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class ChosenLocationCounts:
+    """A `--locations` run's counts of its chosen locations, apart from the rows of the
+    other locations it carries over unchanged."""
+
+    kept: int | None  # kept readings of the chosen locations; None in `athena` (below)
+    with_rows: tuple[int, ...]  # the chosen locations the run wrote rows of, ascending
+    rows_carried_over: int  # the other locations' rows of the replaced days, rewritten as they were
+    locations_carried_over: int  # how many other locations those rows are of
+
+
+@dataclass(frozen=True)
 class ReadingCounts:
     """What became of the run's readings, and the rows it wrote."""
 
@@ -49,6 +65,7 @@ class ReadingCounts:
     # corrected: kept readings of lanes the configuration does not hold, and those lanes
     unconfigured_readings: int = 0
     unconfigured_lanes: tuple[int, ...] = ()
+    chosen: ChosenLocationCounts | None = None  # a `--locations` run's
 
     @property
     def read(self) -> int:
@@ -68,14 +85,17 @@ class ReadingCounts:
 
 
 class RunCounters:
-    """The observations of one run; attach each once, where `pipeline` says."""
+    """The observations of one run; attach each once, where `pipeline` says (and, for a
+    run of chosen `locations`, `count_carried_over` where the job adds the other rows)."""
 
-    def __init__(self, span: RunRange, semantics: str):
+    def __init__(self, span: RunRange, semantics: str, locations: tuple[int, ...] | None = None):
         self._span = span
         self._deduplicated = semantics == CORRECTED
+        self._locations = list(locations) if locations else None
         self._statuses = Observation("reading_statuses")
         self._kept = Observation("kept_readings")
         self._rows = Observation("output_rows")
+        self._carried = Observation("carried_over_rows")
 
     def count_statuses(self, readings: DataFrame) -> DataFrame:
         """`readings`, with a status each, counted.
@@ -104,6 +124,7 @@ class RunCounters:
         if not self._deduplicated:
             return readings
         unconfigured = F.col(S.LOCATION_ID) < 0  # `transforms.with_location`
+        chosen = [F.count_if(self._chosen()).alias("chosen")] if self._locations else []
         return readings.observe(
             self._kept,
             F.count(F.lit(1)).alias("kept"),
@@ -111,10 +132,25 @@ class RunCounters:
             F.array_join(
                 F.array_sort(F.collect_set(F.when(unconfigured, F.col(S.LANE_ID)))), ","
             ).alias("unconfigured_lanes"),
+            *chosen,
         )
 
     def count_rows(self, rows: DataFrame) -> DataFrame:
-        return rows.observe(self._rows, F.count(F.lit(1)).alias("rows"))
+        """The curated rows the run computed (of its chosen locations only, if any)."""
+        # Only a run of chosen locations names its locations: a few ids, not every one.
+        located = [_ids(F.col(S.LOCATION_ID)).alias("locations")] if self._locations else []
+        return rows.observe(self._rows, F.count(F.lit(1)).alias("rows"), *located)
+
+    def count_carried_over(self, rows: DataFrame) -> DataFrame:
+        """The other locations' rows a run of chosen locations writes back unchanged."""
+        return rows.observe(
+            self._carried,
+            F.count(F.lit(1)).alias("rows"),
+            F.size(F.collect_set(S.LOCATION_ID)).alias("locations"),
+        )
+
+    def _chosen(self) -> Column:
+        return F.col(S.LOCATION_ID).isin(self._locations)
 
     def collect(self, readings_in_files: int | None = None,
                 timeout_seconds: float = TIMEOUT_SECONDS) -> ReadingCounts:
@@ -132,11 +168,29 @@ class RunCounters:
             unconfigured = int(kept["unconfigured"] or 0)
             lanes = tuple(int(n) for n in (kept["unconfigured_lanes"] or "").split(",") if n)
         by_status[ReadingStatus.DUPLICATE] = passed - by_status[ReadingStatus.KEPT]
-        rows = int(_wait(self._rows, "output rows", timeout_seconds)["rows"])
+        rows = _wait(self._rows, "output rows", timeout_seconds)
         days = tuple(int(n) for n in (statuses[_DAYS] or "").split(",") if n)
+        chosen = None
+        if self._locations:
+            carried = _wait(self._carried, "carried-over rows", timeout_seconds)
+            chosen = ChosenLocationCounts(
+                # athena names a row's location by the minute's largest lane: a reading
+                # has no location of its own to count it by.
+                kept=int(kept["chosen"]) if self._deduplicated else None,
+                with_rows=tuple(int(n) for n in (rows["locations"] or "").split(",") if n),
+                rows_carried_over=int(carried["rows"]),
+                locations_carried_over=int(carried["locations"]),
+            )
         return ReadingCounts(by_status=dict(sorted(by_status.items())), days_with_readings=days,
-                             output_rows=rows, unread=unread, unconfigured_readings=unconfigured,
-                             unconfigured_lanes=lanes)
+                             output_rows=int(rows["rows"]), unread=unread,
+                             unconfigured_readings=unconfigured, unconfigured_lanes=lanes,
+                             chosen=chosen)
+
+
+def _ids(column: Column) -> Column:
+    """The distinct values of an int column, ascending, as text (py4j hands an observed
+    array over as an opaque JVM object)."""
+    return F.array_join(F.array_sort(F.collect_set(column)), ",")
 
 
 def _wait(observation: Observation, what: str, timeout_seconds: float) -> dict:

@@ -43,7 +43,7 @@ def curated_minutes(
     `counted=False` leaves the counters out: only for `benchmarks/floor.py`, whose
     readings come unvalidated, so there is no validation for a pushed filter to copy.
     """
-    counters = RunCounters(span, semantics) if counted else None
+    counters = RunCounters(span, semantics, locations) if counted else None
     corrected = semantics == CORRECTED
     if corrected:
         typed = typed.transform(transforms.with_location, lane_map)

@@ -7,6 +7,7 @@ is built from it once (`report_outcome`), and nothing decides by reading the rep
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 
@@ -19,9 +20,11 @@ from traffic_glue.compute.configuration import ConfigurationError, Snapshot
 from traffic_glue.compute.counting import ReadingCounts
 from traffic_glue.compute.modes import CORRECTED
 from traffic_glue.compute.run_range import RunRange
+from traffic_glue.jobs import summary_args
 from traffic_glue.jobs.transform_args import JobConfig
 from traffic_glue.runtime.progress import Progress, spark_activity
-from traffic_glue.runtime.report import RunReport, new_run_id, now  # noqa: F401 (job.new_run_id)
+from traffic_glue.runtime.report import SUCCEEDED, RunReport, new_run_id, now  # noqa: F401 (job.new_run_id)
+from traffic_glue.runtime.run_properties import run_properties
 from traffic_glue.store import catalog, configuration_files, curated, locations, quarantine, sources, storage, tables
 
 TOP_JAM_LOCATIONS = 10
@@ -86,8 +89,14 @@ def run(spark: SparkSession, config: JobConfig, progress: Progress | None = None
     progress = progress or Progress(where=spark_activity(spark))
     report = RunReport.for_config(config)
     table = None
+    outcome: Outcome | None = None
 
     def write_report() -> None:
+        if outcome is not None and outcome.published:
+            # Only now is it known whether the run succeeded: that says who refreshes it.
+            report.output["daily_summary_stale"] = stale_summary(
+                config, outcome.days_replaced, succeeded=report.status == SUCCEEDED
+            )
         if table is not None and table.location:
             report.report_path = _write_report(spark, table.location, report)
             progress.say(f"report: {report.report_path}")
@@ -221,10 +230,9 @@ def write(spark: SparkSession, config: JobConfig, span: RunRange, table: tables.
     staged = rows.rows
     if config.locations:
         # Only the chosen locations' rows are replaced: the others' rows of the run's
-        # days go through the same write unchanged.
-        staged = staged.unionByName(
-            table.read(curated.days_filter(span.days)).where(~F.col(S.LOCATION_ID).isin(list(config.locations)))
-        )
+        # days go through the same write unchanged, counted on the way.
+        carried = table.read(curated.days_filter(span.days)).where(~curated.of_locations(config.locations))
+        staged = staged.unionByName(rows.counters.count_carried_over(carried))
     days, target = span.days, table.location
     writing = curated.CuratedWrite(table, run_id, span.days_text, config.semantics)
     try:
@@ -253,6 +261,12 @@ def write(spark: SparkSession, config: JobConfig, span: RunRange, table: tables.
             "committing", f"{len(with_readings)} day{'s' if len(with_readings) > 1 else ''} with raw readings"
         ) as commit:
             published = writing.publish(with_readings)
+            if counts.chosen is not None and len(with_readings) < len(days):
+                # The other locations' rows of the days left unchanged went back as they
+                # were (`publish`): what was carried over is those of the days replaced.
+                rows_over, locations_over = writing.carried_over(with_readings, config.locations)
+                counts = dataclasses.replace(counts, chosen=dataclasses.replace(
+                    counts.chosen, rows_carried_over=rows_over, locations_carried_over=locations_over))
             commit.text = (
                 f"committed {len(published.written)} hour partitions"
                 + (f", removed {len(published.removed)}" if published.removed else "")
@@ -287,6 +301,13 @@ def report_outcome(report: RunReport, config: JobConfig, outcome: Outcome) -> No
     published = outcome.published
     if published is None:
         return
+    chosen = counts.chosen
+    if chosen is not None:
+        report.output.update(
+            locations_written=list(chosen.with_rows),
+            rows_carried_over=chosen.rows_carried_over,
+            locations_carried_over=chosen.locations_carried_over,
+        )
     report.output.update(
         rows=counts.output_rows,
         partitions=len(published.written),
@@ -304,7 +325,7 @@ def finish(spark: SparkSession, config: JobConfig, table: tables.IcebergTable, r
            progress: Progress) -> None:
     """After the commit: the table's mode, the locations table (`corrected`: the
     locations of the configuration `snapshots` and the unconfigured lanes), and the top
-    jam locations of the days written."""
+    jam locations of the rows the run wrote (of its chosen locations, if any)."""
     if not created and recorded != config.semantics:
         table.record_mode(config.semantics)
     report.output.update(
@@ -320,12 +341,30 @@ def finish(spark: SparkSession, config: JobConfig, table: tables.IcebergTable, r
         rows = locations.rows_of(snapshots, outcome.unconfigured_lanes)
         report.output["locations"] = locations.record(store, rows)
         labels = locations.label_of(rows)
-    with progress.phase("summarising", "the locations with the most jam minutes"):
-        published = table.read(curated.days_filter(outcome.days_replaced))
+    chosen = "chosen " if config.locations else ""
+    with progress.phase("summarising", f"the {chosen}locations with the most jam minutes"):
+        written = table.read(curated.days_filter(outcome.days_replaced))
+        if config.locations:
+            written = written.where(curated.of_locations(config.locations))
         report.top_jam_locations = [
             {**row.asDict(), "name": labels.get(row[S.LOCATION_ID])}
-            for row in transforms.top_jam_locations(published, TOP_JAM_LOCATIONS).collect()
+            for row in transforms.top_jam_locations(written, TOP_JAM_LOCATIONS).collect()
         ]
+
+
+def stale_summary(config: JobConfig, days: list[dt.date], succeeded: bool) -> dict:
+    """The days of the daily summary that a run which replaced `days` of the curated
+    table left out of date, and who refreshes them: the workflow's summary job, which runs
+    next after a transform of a workflow run that succeeded (`curated_days`), else the
+    command it names (`summary_args.refresh_command`)."""
+    next_in_workflow = succeeded and run_properties(config) is not None
+    command = None if next_in_workflow else summary_args.refresh_command(
+        days, curated_table=config.target_table, curated_path=config.target_path,
+        catalog_dir=config.catalog_dir, glue_warehouse=config.glue_warehouse,
+        on_glue=config.glue_job_run_id is not None,
+    )
+    return {"days": [day.isoformat() for day in days], "refreshed_next_in_workflow": next_in_workflow,
+            "refresh_command": command}
 
 
 def _write_report(spark: SparkSession, target: str, report: RunReport) -> str:

@@ -94,9 +94,9 @@ class Report:
         ]
         if self.error:
             lines.append(f"  error: {self.error}")
+        # The report's path is not repeated here: the run says it as it writes the report
+        # (a progress line), also when it fails with an error of one line and no summary.
         lines += self.detail_lines()
-        if self.report_path:
-            lines.append(f"  report: {self.report_path}")
         return "\n".join(lines)
 
     def scope_lines(self) -> list[str]:
@@ -137,6 +137,8 @@ class RunReport(Report):
             "rejected_total": sum(rejected.values()),
             "filtered_total": sum(filtered.values()),
         }
+        if counts.chosen is not None:  # a `--locations` run (None in athena: not known)
+            self.readings["kept_of_chosen_locations"] = counts.chosen.kept
 
     @property
     def accounting_holds(self) -> bool:
@@ -167,6 +169,8 @@ class RunReport(Report):
         if r:
             lines.append(f"  readings read        {r['read']:>12,}")
             lines.append(f"  kept                 {r['kept']:>12,}")
+            if "kept_of_chosen_locations" in r:
+                lines.append(_kept_of_chosen_line(r["kept_of_chosen_locations"]))
             for rule, n in r["filtered"].items():
                 lines.append(f"  left out: {rule:<17} {n:>9,}")
             for reason, n in r["rejected"].items():
@@ -180,11 +184,13 @@ class RunReport(Report):
             if r["rejected_total"] and o.get("rejected_path"):
                 lines.append(f"  rejected readings are in {o.get('rejected_path')}")
         if o:
-            lines.append(
-                f"  rows written         {o.get('rows', 0):>12,} in {o.get('partitions', 0)} hour "
-                f"partitions, {o.get('files', 0)} files ({o.get('bytes', 0) / 1e6:.1f} MB; "
-                f"at most {o.get('max_files_per_partition', 0)} per partition)"
-            )
+            if "rows_carried_over" in o:
+                lines += _chosen_rows_lines(o, self.arguments.get("locations") or [])
+            else:
+                lines.append(
+                    f"  rows written         {o.get('rows', 0):>12,} in {o.get('partitions', 0)} hour "
+                    f"partitions, {_files_text(o)}"
+                )
             per_partition = list(o.get("per_partition", {}).values())
             if per_partition:
                 files = [p["files"] for p in per_partition]
@@ -212,11 +218,71 @@ class RunReport(Report):
             if o.get("locations"):
                 lines.append(_locations_line(o["locations"]))
         if self.top_jam_locations:
-            lines.append("  most jam minutes (trafficjamindicator = 1):")
+            of_chosen = " of the chosen locations" if "rows_carried_over" in o else ""
+            lines.append(f"  most jam minutes{of_chosen} (trafficjamindicator = 1):")
             for item in self.top_jam_locations:
                 name = f"  {item['name']}" if item.get("name") else ""
                 lines.append(f"    {item['uniqueid']:>11}: {item['jam_minutes']:>5} minutes{name}")
+        if o.get("daily_summary_stale"):
+            lines.append(_stale_summary_line(o["daily_summary_stale"]))
         return lines
+
+
+def _files_text(output: dict) -> str:
+    """`24 files (4.5 MB; at most 1 per partition)`."""
+    return (f"{output.get('files', 0)} files ({output.get('bytes', 0) / 1e6:.1f} MB; "
+            f"at most {output.get('max_files_per_partition', 0)} per partition)")
+
+
+def _counted(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _kept_of_chosen_line(kept: int | None) -> str:
+    """What `kept` counts in a `--locations` run: every location's readings."""
+    if kept is None:  # athena
+        return ("  (kept counts every location's readings: athena names a row's location by the "
+                "minute's largest lane, so --locations chooses rows, not readings)")
+    return (f"  of them, {kept:,} of the chosen locations (--locations); the others' are "
+            "counted, not written")
+
+
+def _chosen_rows_lines(output: dict, chosen: list[int]) -> list[str]:
+    """A `--locations` run's rows: its own apart from those it carried over unchanged,
+    both in the files it wrote."""
+    written = output.get("locations_written", [])
+    lines = [
+        f"  rows written         {output.get('rows', 0):>12,} of {_counted(len(written), 'chosen location')} "
+        "(--locations), replacing theirs",
+        f"  rows carried over    {output['rows_carried_over']:>12,} of "
+        f"{_counted(output.get('locations_carried_over', 0), 'other location')}, unchanged",
+        f"  files holding both   {output.get('partitions', 0)} hour partitions, {_files_text(output)}",
+    ]
+    without_rows = [str(location) for location in chosen if location not in written]
+    if without_rows:
+        lines.append(f"  chosen, without rows {', '.join(without_rows)}")
+    return lines
+
+
+def days_text(days: list[str]) -> str:
+    """ISO days as runs of consecutive days: `2020-04-06..2020-04-08, 2020-04-10`."""
+    runs: list[list[dt.date]] = []
+    for day in sorted(dt.date.fromisoformat(d) for d in days):
+        if runs and day - runs[-1][-1] == dt.timedelta(days=1):
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return ", ".join(f"{r[0]}..{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
+
+
+def _stale_summary_line(stale: dict) -> str:
+    """The daily summary's days that the run's replaced days left out of date, and who
+    refreshes them."""
+    refresh = (
+        "the workflow's daily summary job, which runs next, refreshes it"
+        if stale["refreshed_next_in_workflow"] else f"refresh it with {stale['refresh_command']}"
+    )
+    return f"  the daily summary of {days_text(stale['days'])} is now out of date: {refresh}"
 
 
 def _locations_line(located: dict) -> str:
