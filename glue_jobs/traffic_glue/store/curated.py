@@ -19,7 +19,7 @@ import datetime as dt
 import functools
 from dataclasses import dataclass, field
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from traffic_glue.compute import schema as S
@@ -61,6 +61,11 @@ def days_filter(days: list[dt.date], hours: dict[dt.date, list[int]] | None = No
             term = term & hour.isin(hours[day])
         terms.append(term)
     return functools.reduce(lambda a, b: a | b, terms, F.lit(False))
+
+
+def of_locations(locations: tuple[int, ...]) -> Column:
+    """Rows of `locations` (`uniqueid`): what a `--locations` run replaces."""
+    return F.col(S.LOCATION_ID).isin(list(locations))
 
 
 def layout_for_write(curated: DataFrame) -> DataFrame:
@@ -117,8 +122,9 @@ class CuratedWrite:
 
     def publish(self, days: list[dt.date]) -> Published:
         """Empty the hours of `days` the run did not write, then the one commit."""
-        hours = self.run.partitions(self._head)
         wanted = set(days)
+        self._restore_unasked_hours(wanted)
+        hours = self.run.partitions(self._head)
         stale = sorted(h for h in hours.keys() - self._written if day_of(h) in wanted)
         if stale:
             emptied: dict[dt.date, list[int]] = {}
@@ -134,6 +140,31 @@ class CuratedWrite:
             for h in sorted(self._written)
         ]
         return Published(written, [partition_name(h) for h in stale], snapshot)
+
+    def _restore_unasked_hours(self, days: set[dt.date]) -> None:
+        """Hours the staged rows reached on days that are not to be replaced go back to
+        what readers saw before the run: a run of chosen locations carries the other
+        locations' rows of every day of its range, and a day without raw readings is
+        left as it is (its chosen locations' rows too)."""
+        unasked = sorted(h for h in self._written if day_of(h) not in days)
+        if not unasked:
+            return
+        hours: dict[dt.date, list[int]] = {}
+        for hour in unasked:
+            hours.setdefault(day_of(hour), []).append(int(hour[3]))
+        where = days_filter(sorted(hours), hours)
+        before = self.table.read(where, snapshot_id=self.run.base_snapshot_id)
+        self._head = self.run.overwrite(before.select(*S.CURATED_TABLE_SCHEMA.fieldNames()), where, self.properties)
+        self._written -= set(unasked)
+
+    def carried_over(self, days: list[dt.date], locations: tuple[int, ...]) -> tuple[int, int]:
+        """Rows and locations, other than `locations`, of `days` as readers saw them
+        before the run: what a run of chosen locations carries over on those days."""
+        row = (self.table.read(days_filter(days), snapshot_id=self.run.base_snapshot_id)
+               .where(~of_locations(locations))
+               .agg(F.count(F.lit(1)).alias("rows"), F.countDistinct(S.LOCATION_ID).alias("locations"))
+               .first())
+        return int(row["rows"]), int(row["locations"])
 
     def abandon(self) -> None:
         self.run.abandon()

@@ -470,6 +470,11 @@ class TableRun:
     def _on_branch(self) -> str:
         return f"{self.table.identifier}.`branch_{self.branch}`"
 
+    @property
+    def base_snapshot_id(self) -> int | None:
+        """`main`'s snapshot when the run began its branch: what readers saw before it."""
+        return self._base
+
     def _ensure_branch(self) -> None:
         if not self._created:
             self.table.spark.sql(f"ALTER TABLE {self.table.identifier} CREATE BRANCH `{self.branch}`")
