@@ -154,6 +154,15 @@ def test_a_locations_run_leaves_a_day_without_raw_readings_as_it_was(landing, tm
     assert output["daily_summary_stale"]["days"] == ["2020-04-08"]
 
 
+def test_the_reports_are_a_json_line_each_and_read_as_a_table(runs, spark):
+    reports = sorted(runs["target"].glob("_reports/run_date=*/*.json"))
+    assert len(reports) == 2 and all(r.read_text().count("\n") == 1 for r in reports)
+    table = spark.read.json(str(runs["target"] / "_reports" / "run_date=*"))
+    assert "_corrupt_record" not in table.columns
+    got = sorted((r["run_id"], r["rows"]) for r in table.select("run_id", "output.rows").collect())
+    assert got == sorted([(runs["all"]["report"]["run_id"], 30 + 13), (runs["partial"]["report"]["run_id"], 10)])
+
+
 def test_the_report_path_is_printed_once_per_run(runs):
     for name in ("all", "partial"):
         said = [line for line in runs[name]["out"] if "report: " in line]

@@ -84,7 +84,9 @@ class Report:
         return asdict(self)
 
     def to_json(self) -> str:
-        return json.dumps(self.json_values(), indent=2, sort_keys=True, default=_json_value) + "\n"
+        """The report as one JSON object on one line: Spark's JSON reader (`make sql`,
+        Athena) reads a folder of reports as a table, a report a row."""
+        return json.dumps(self.json_values(), sort_keys=True, default=_json_value) + "\n"
 
     def summary(self) -> str:
         lines = [
