@@ -33,8 +33,8 @@ os.environ.setdefault("SPARK_SUBMIT_OPTS", TEST_JVM_OPTIONS)
 XDIST_GROUPS = {"test_bad_input": "baseline", "test_crashes": "baseline"}  # the `baseline` fixture
 RUN_FIRST = ("test_bad_input", "test_crashes", "test_job", "test_s3", "test_parity",
              "test_local_workflow", "test_migrate", "test_validation", "test_configured_locations",
-             "test_transforms", "test_summary_job", "test_pipeline", "test_curated", "test_maintenance",
-             "test_security", "test_local_sql")
+             "test_transforms", "test_rerun_report", "test_summary_job", "test_pipeline", "test_curated",
+             "test_maintenance", "test_security", "test_local_sql")
 
 
 def pytest_collection_modifyitems(items):
