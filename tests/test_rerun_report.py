@@ -65,7 +65,7 @@ def landing(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def runs(landing, tmp_path_factory) -> dict:
+def runs(spark, landing, tmp_path_factory) -> dict:
     """Both days of both locations, then location A alone on the 8th, into one table:
     each run's report and what it printed."""
     target = tmp_path_factory.mktemp("rerun") / "curated"
@@ -134,7 +134,7 @@ def test_a_locations_rerun_reports_what_it_replaced_apart_from_what_it_carried_o
     assert "chosen, without rows" not in "\n".join(summary)
 
 
-def test_a_locations_run_leaves_a_day_without_raw_readings_as_it_was(landing, tmp_path):
+def test_a_locations_run_leaves_a_day_without_raw_readings_as_it_was(spark, landing, tmp_path):
     """A run of location A over the 7th and 8th whose landing holds only the 8th: the
     7th keeps both locations' rows (A's too), the 8th gets A's new rows beside B's, and
     only B's 3 rows of the 8th count as carried over."""
