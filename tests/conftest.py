@@ -10,11 +10,11 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from tests.aws_fakes import fake_aws_environment
+from tests.job_helpers import suite_session
 from tests.workflow_helpers import WORKFLOW
 from tests.template_helpers import FOUNDATION as FOUNDATION_TEMPLATE
 from workflows.template import load_template
 
-from traffic_glue.runtime.session import local_spark_session
 
 # Every JVM of the suite (the session's below, and the jobs run in processes of their own,
 # which inherit the environment) compiles with C1 only. Each is short-lived and its data
@@ -59,7 +59,7 @@ def pytest_xdist_make_scheduler(config, log):
 
 @pytest.fixture(scope="session")
 def spark():
-    session = local_spark_session(app_name="traffic-glue-tests", shuffle_partitions=2)
+    session = suite_session()
     yield session
     session.stop()
 

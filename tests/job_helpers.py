@@ -18,6 +18,8 @@ from unittest import mock
 import pyarrow.parquet as pq
 from pyiceberg.table import StaticTable
 
+from traffic_glue.runtime.session import local_spark_session
+
 from traffic_glue.compute import schema as S
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,9 +50,16 @@ def kill_when(job: subprocess.Popen, ready, log: Path, limit: float = 240) -> No
         job.wait()  # reaped: a pid in a lock is dead now
 
 
+def suite_session():
+    """The suite's one Spark session (conftest's `spark`): made here if no test asked for
+    it yet, so that a job run first in a worker shares it instead of making its own."""
+    return local_spark_session(app_name="traffic-glue-tests", shuffle_partitions=2)
+
+
 def run_script(script: Path, *argv: str) -> int:
     """Run a job script as `__main__` in this process (sharing the suite's Spark
     session), with `argv` after the script's name; its exit status."""
+    suite_session()
     with mock.patch.object(sys, "argv", [str(script), *argv]):
         try:
             runpy.run_path(str(script), run_name="__main__")
