@@ -7,9 +7,8 @@ is built from it once (`report_outcome`), and nothing decides by reading the rep
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -265,7 +264,7 @@ def write(spark: SparkSession, config: JobConfig, span: RunRange, table: tables.
                 # The other locations' rows of the days left unchanged went back as they
                 # were (`publish`): what was carried over is those of the days replaced.
                 rows_over, locations_over = writing.carried_over(with_readings, config.locations)
-                counts = dataclasses.replace(counts, chosen=dataclasses.replace(
+                counts = replace(counts, chosen=replace(
                     counts.chosen, rows_carried_over=rows_over, locations_carried_over=locations_over))
             commit.text = (
                 f"committed {len(published.written)} hour partitions"

@@ -356,12 +356,14 @@ class IcebergTable:
             f"SELECT made_current_at, snapshot_id FROM {self.identifier}.history ORDER BY made_current_at"
         ).collect()
         commits: list[Commit] = []
+        heads: set[int] = set()  # where `main` has been so far
         for row in moves:
             head = int(row["snapshot_id"])
             summary = snapshots.get(head, {}).get("summary", {})
             run_id = summary.get(RUN_ID)
             previous = commits[-1].snapshot_id if commits else None
-            back = previous is not None and _went_back(snapshots, previous, head, {c.snapshot_id for c in commits})
+            back = previous is not None and _went_back(snapshots, previous, head, heads)
+            heads.add(head)
             commits.append(Commit(
                 # collect() gives the host's local time; the history is told in UTC
                 made_current_at=row["made_current_at"].astimezone(dt.timezone.utc).replace(tzinfo=None),
