@@ -20,7 +20,7 @@ SEMANTICS ?= corrected
 # The traffic centre's configuration the sample's lanes come from (tools/sample_data.py).
 CONFIGURATION ?= tests/fixtures/network/miv-config-2017-05-18.xml.gz
 
-.PHONY: help setup checkov-env browser-env class-archive test-setup java-check sample run job sql test test-fast bench glue-docker-test package deploy clean
+.PHONY: help setup checkov-env browser-env class-archive test-setup java-check sample run job sql history test test-fast bench glue-docker-test package deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -82,6 +82,12 @@ sql: export TRAFFIC_GLUE_SQL_FILE := $(value F)
 unexport Q F
 sql: setup ## Query the local catalog: a prompt on one Spark session, make sql F=queries.sql (or < queries.sql), or make sql Q='SELECT ...'
 	$(PY) -m workflows.local_sql $(if $(TRAFFIC_GLUE_SQL_QUERY),--query-from-env TRAFFIC_GLUE_SQL_QUERY) $(if $(TRAFFIC_GLUE_SQL_FILE),--file="$$TRAFFIC_GLUE_SQL_FILE")
+
+# Spark's history server on the event logs local sessions write (.local/spark-events/;
+# tools/history.py), in the foreground until Ctrl-C.
+HISTORY_PORT ?= 18080
+history: $(STAMP) ## Show the Spark UI of local runs (Spark's history server on their event logs) at http://127.0.0.1:18080; HISTORY_PORT=... another port
+	@$(PY) -m tools.history --port $(HISTORY_PORT)
 
 # A worker process per core (at most 4; each runs its own Spark session), a module per
 # unit of work, the longest first (tests/conftest.py). One module alone, serially:

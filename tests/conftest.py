@@ -13,6 +13,7 @@ from tests.aws_fakes import fake_aws_environment
 from tests.job_helpers import suite_session
 from tests.workflow_helpers import WORKFLOW
 from tests.template_helpers import FOUNDATION as FOUNDATION_TEMPLATE
+from traffic_glue.runtime.session import EVENT_LOG_ENV
 from workflows.template import load_template
 
 
@@ -24,6 +25,11 @@ from workflows.template import load_template
 # how hot Java code is compiled differs.
 TEST_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=512m"
 os.environ.setdefault("SPARK_SUBMIT_OPTS", TEST_JVM_OPTIONS)
+
+# No Spark event logs from the suite's sessions (its own, and its jobs' processes, which
+# inherit this): they would pile up in the project's .local/spark-events, which `make
+# history` shows. tests/test_history_server.py turns them on for the one run it serves.
+os.environ[EVENT_LOG_ENV] = "off"
 
 # `make test` runs the suite on one worker process per core (pytest-xdist), each with its
 # own Spark session, moto server and temporary folders. A module is one unit of work, so

@@ -206,6 +206,7 @@ def builder(monkeypatch, tmp_path):
     monkeypatch.delenv("TRAFFIC_GLUE_DRIVER_MEMORY", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
     monkeypatch.setenv(session.CLASS_ARCHIVE_ENV, "off")  # its options: tests of their own
+    monkeypatch.setenv(session.EVENT_LOG_ENV, "off")  # and the event logs'
     jars = tmp_path / "jars"
     jars.mkdir()
     for name in JAR_NAMES:
@@ -310,3 +311,79 @@ def test_a_new_session_maps_the_archive_before_its_log_config(builder, monkeypat
     assert builder.conf["spark.driver.extraJavaOptions"] == (
         f"-XX:SharedArchiveFile={archive} -Xlog:cds*=off "
         f"-Dlog4j2.configurationFile={session.LOG_CONFIG.as_uri()}")
+
+
+# --- Spark's event logs (make history, tools/history.py) -----------------------------------
+
+
+EVENT_LOG_CONF = {
+    "spark.eventLog.enabled": "true",
+    "spark.eventLog.compress": "true",
+    "spark.eventLog.compression.codec": "zstd",
+    "spark.eventLog.rolling.enabled": "true",
+    "spark.eventLog.rolling.maxFileSize": "128m",
+}
+
+
+def event_log_settings(conf: dict) -> dict:
+    return {key: value for key, value in conf.items() if key.startswith("spark.eventLog.")}
+
+
+def test_the_suites_sessions_write_no_event_logs(spark):
+    # tests/conftest.py turns them off for every session of the suite, its jobs' processes too.
+    assert os.environ[session.EVENT_LOG_ENV] == "off"
+    assert session.event_log_dir() is None
+    assert spark.sparkContext.getConf().get("spark.eventLog.enabled", "false") == "false"
+
+
+def test_event_logs_go_to_the_projects_local_folder_or_where_the_environment_says(tmp_path, monkeypatch):
+    assert session.EVENT_LOG_DIR == session.JARS_DIR.parent / ".local" / "spark-events"
+    assert session.event_log_dir({}) == session.EVENT_LOG_DIR
+    monkeypatch.chdir(tmp_path)
+    assert session.event_log_dir({session.EVENT_LOG_ENV: "events"}) == tmp_path / "events"  # resolved
+    assert session.event_log_dir({session.EVENT_LOG_ENV: "off"}) is None
+
+
+def test_a_new_local_session_logs_its_events_compressed_and_rolling_into_a_folder_it_makes(
+        builder, monkeypatch, tmp_path):
+    folder = tmp_path / "local" / "spark-events"
+    monkeypatch.delenv(session.EVENT_LOG_ENV)
+    monkeypatch.setattr(session, "EVENT_LOG_DIR", folder)
+    session.local_spark_session()
+    assert folder.is_dir()
+    assert event_log_settings(builder.conf) == {**EVENT_LOG_CONF, "spark.eventLog.dir": folder.as_uri()}
+
+    elsewhere = tmp_path / "elsewhere"
+    monkeypatch.setenv(session.EVENT_LOG_ENV, str(elsewhere))
+    session.local_spark_session(extra_conf={"spark.eventLog.rolling.maxFileSize": "10m"})
+    assert elsewhere.is_dir()
+    assert event_log_settings(builder.conf) == {  # extra_conf still wins
+        **EVENT_LOG_CONF, "spark.eventLog.dir": elsewhere.as_uri(), "spark.eventLog.rolling.maxFileSize": "10m"}
+
+
+def test_event_logs_off_set_nothing_and_make_no_folder(builder, monkeypatch, tmp_path):
+    monkeypatch.setattr(session, "EVENT_LOG_DIR", tmp_path / "spark-events")
+    session.local_spark_session()  # the builder fixture's "off"
+    assert event_log_settings(builder.conf) == {}
+    assert not (tmp_path / "spark-events").exists()
+
+
+def test_a_glue_jobs_session_gets_no_event_log_settings_from_here(monkeypatch, tmp_path):
+    """On Glue the session is GlueContext's, and Glue's `--enable-spark-ui` logs its events:
+    the Glue runtime (awsglue's GlueContext and Job, stand-ins here) sets only the job conf."""
+    import awsglue.context
+    import awsglue.job
+
+    from traffic_glue.runtime import glue
+
+    monkeypatch.setenv(session.EVENT_LOG_ENV, str(tmp_path / "events"))
+    settings: dict[str, str] = {}
+    glue_session = SimpleNamespace(
+        conf=SimpleNamespace(get=lambda key, default=None: settings.get(key, default), set=settings.__setitem__),
+        sparkContext=SimpleNamespace(defaultParallelism=4))
+    monkeypatch.setattr(awsglue.context, "GlueContext", lambda context: SimpleNamespace(spark_session=glue_session))
+    monkeypatch.setattr(awsglue.job, "Job", lambda context: SimpleNamespace(init=lambda name, args: None))
+    runtime = glue.glue_job_runtime(object(), "transform", ["t.py", "--JOB_NAME", "transform"])
+    assert runtime.on_glue and runtime.spark is glue_session
+    assert settings == {**COMMON_CONF, MIN_SPLITS: "12"}
+    assert not (tmp_path / "events").exists()

@@ -66,6 +66,39 @@ def class_archive_options(environ=os.environ) -> list[str]:
     return [f"-XX:SharedArchiveFile={archive}", "-Xlog:cds*=off"]
 
 
+# Spark's event logs of local sessions: what Spark's history server shows as the Spark UI
+# of a run, during and after it (`make history`, tools/history.py). On Glue no session is
+# built here (runtime.glue): the job's `--enable-spark-ui` and `--spark-event-logs-path`
+# (the workflow's template) make Glue write them.
+EVENT_LOG_DIR = Path(__file__).resolve().parents[3] / ".local" / "spark-events"
+EVENT_LOG_ENV = "TRAFFIC_GLUE_EVENT_LOG_DIR"  # another folder, or "off" (the test suite's)
+
+
+def event_log_dir(environ=os.environ) -> Path | None:
+    """Where a new local session writes its event log; None when they are off."""
+    chosen = environ.get(EVENT_LOG_ENV, "")
+    if chosen == "off":
+        return None
+    return Path(chosen).resolve() if chosen else EVENT_LOG_DIR
+
+
+def event_log_conf(folder: Path) -> dict[str, str]:
+    """Event logs into `folder`, compressed, in rolling files. A log grows with the run's
+    tasks (each task's end is about 5 kB of JSON) and plans (each adaptive re-plan is
+    logged whole): zstd writes about a sixth of it (the transform of the sample's two
+    days: 1.1 MB of JSON, 166 kB written), and rolling files (a folder
+    `eventlog_v2_<app id>/` per application) keep a year's backfill out of one unbounded
+    file and let the history server read a running application's log as it grows."""
+    return {
+        "spark.eventLog.enabled": "true",
+        "spark.eventLog.dir": folder.as_uri(),
+        "spark.eventLog.compress": "true",
+        "spark.eventLog.compression.codec": "zstd",
+        "spark.eventLog.rolling.enabled": "true",
+        "spark.eventLog.rolling.maxFileSize": "128m",  # Spark's default, said here
+    }
+
+
 class MissingJarsError(RuntimeError):
     """The local JVM libraries are not fetched yet."""
 
@@ -186,6 +219,11 @@ def local_spark_session(
         for key, value in iceberg.local_session_catalog_conf().items():
             builder = builder.config(key, value)
     builder = builder.config("spark.driver.extraJavaOptions", " ".join(java_options))
+    events = event_log_dir()
+    if events is not None:
+        events.mkdir(parents=True, exist_ok=True)  # Spark refuses to start without it
+        for key, value in event_log_conf(events).items():
+            builder = builder.config(key, value)
     for key, value in (extra_conf or {}).items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
