@@ -124,4 +124,5 @@ glue-docker-test: ## Run the tests inside the AWS Glue 5 docker image (needs a d
 	  -c "python3 -m pip install --user --quiet chispa moto duckdb numpy cfn-lint && python3 -m pytest -p no:cacheprovider --disable-warnings"
 
 clean: ## Remove generated data, build output and the local catalog (keeps .venv)
+	@if [ -x $(PY) ]; then $(PY) -m traffic_glue.runtime.metastore stop .local/catalog; fi
 	rm -rf $(DATA) build .local spark-warehouse metastore_db derby.log  # .jars stays: make setup

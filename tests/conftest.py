@@ -13,6 +13,7 @@ from tests.aws_fakes import fake_aws_environment
 from tests.job_helpers import suite_session
 from tests.workflow_helpers import WORKFLOW
 from tests.template_helpers import FOUNDATION as FOUNDATION_TEMPLATE
+from traffic_glue.runtime.metastore import IDLE_ENV
 from traffic_glue.runtime.session import EVENT_LOG_ENV
 from workflows.template import load_template
 
@@ -30,6 +31,10 @@ os.environ.setdefault("SPARK_SUBMIT_OPTS", TEST_JVM_OPTIONS)
 # inherit this): they would pile up in the project's .local/spark-events, which `make
 # history` shows. tests/test_history_server.py turns them on for the one run it serves.
 os.environ[EVENT_LOG_ENV] = "off"
+
+# The local catalog's metastore server (runtime/metastore) of a test's catalog stops a
+# few seconds after its last session, not the five minutes a user gets.
+os.environ.setdefault(IDLE_ENV, "3")
 
 # `make test` runs the suite on one worker process per core (pytest-xdist), each with its
 # own Spark session, moto server and temporary folders. A module is one unit of work, so

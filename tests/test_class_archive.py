@@ -36,7 +36,7 @@ def test_a_recorded_archive_that_a_jvm_maps_takes_its_name(tmp_path, monkeypatch
     archive = tmp_path / "classes.jsa"
     assert class_archive.build(archive) == 0
     assert archive.read_bytes() == b"classes"
-    assert [p.name for p in tmp_path.iterdir()] == ["classes.jsa"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["classes.jsa", "classes.jsa.stamp"]
     (record, record_env), (check, check_env) = calls
     assert record[:3] == ["-m", "tools.class_archive", "--record"]
     assert record_env[CLASS_ARCHIVE_ENV] == "off"  # recording, not mapping an old one
@@ -60,9 +60,19 @@ def test_an_archive_not_recorded_whole_or_not_mapped_leaves_nothing(
     assert capsys.readouterr().err.strip() == f"class archive: {message}"
 
 
-def test_it_is_quick_when_the_archive_is_there(tmp_path, monkeypatch):
+def test_it_is_quick_when_the_archive_is_there_made_from_the_jars_there(tmp_path, monkeypatch):
+    import pyspark
+
     archive = tmp_path / "classes.jsa"
     archive.write_bytes(b"classes")
+    (tmp_path / "a-1.jar").write_bytes(b"abc")
+    (tmp_path / "classes.jsa.stamp").write_text(f"pyspark {pyspark.__version__}\na-1.jar 3\n")
     monkeypatch.setattr(class_archive, "CLASS_ARCHIVE", archive)
-    monkeypatch.setattr(class_archive, "build", lambda *a: pytest.fail("recorded again"))
+    built = []
+    monkeypatch.setattr(class_archive, "build", lambda *a: built.append(a) or 0)
     assert class_archive.main([]) == 0
+    assert built == []
+    # Another jar (a new pin): the JVM would ignore the archive, so it is recorded again.
+    (tmp_path / "b-2.jar").write_bytes(b"x")
+    assert class_archive.main([]) == 0
+    assert len(built) == 1

@@ -24,6 +24,9 @@ def test_the_pins_are_glue_5_1s_versions():
         "org.apache.iceberg:iceberg-aws-bundle:1.10.0",
         "org.apache.hadoop:hadoop-aws:3.3.4",
         "com.amazonaws:aws-java-sdk-bundle:1.12.262",
+        # Local only, the catalog's metastore server: the Derby pyspark 3.5.6 bundles.
+        "org.apache.derby:derbynet:10.14.2.0",
+        "org.apache.derby:derbyclient:10.14.2.0",
     )
 
 

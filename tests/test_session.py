@@ -23,7 +23,8 @@ from traffic_glue.store import iceberg
 ICEBERG_EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
 S3A = "org.apache.hadoop.fs.s3a.S3AFileSystem"
 JAR_NAMES = ["iceberg-spark-runtime-3.5_2.12-1.10.0.jar", "iceberg-aws-bundle-1.10.0.jar",
-             "hadoop-aws-3.3.4.jar", "aws-java-sdk-bundle-1.12.262.jar"]
+             "hadoop-aws-3.3.4.jar", "aws-java-sdk-bundle-1.12.262.jar",
+             "derbynet-10.14.2.0.jar", "derbyclient-10.14.2.0.jar"]
 MOTO = "http://127.0.0.1:5000"
 
 
@@ -158,7 +159,7 @@ def test_missing_jars_are_named_each_and_only_they(tmp_path):
     with pytest.raises(MissingJarsError) as missing:
         session.local_jars(tmp_path)
     assert str(missing.value) == (
-        f"missing JVM libraries in {tmp_path}: {JAR_NAMES[1]}, {JAR_NAMES[2]}, {JAR_NAMES[3]}; "
+        f"missing JVM libraries in {tmp_path}: {', '.join(JAR_NAMES[1:])}; "
         "run `make setup` (or python -m tools.jars) to fetch them from Maven Central")
 
 
@@ -215,6 +216,13 @@ def builder(monkeypatch, tmp_path):
     monkeypatch.setattr(session, "SparkSession", SimpleNamespace(getActiveSession=lambda: None, builder=recording))
     monkeypatch.setattr(session, "local_jars", functools.partial(session.local_jars, jars))
     recording.jars = jars
+    # A catalog's metastore server: its own tests (test_metastore); here its settings only.
+    server = {"keeper": 1, "pid": 2, "port": 1527, "password": "secret"}
+    recording.servers = []
+    monkeypatch.setattr(session.metastore, "ensure",
+                        lambda catalog, jars_dir: recording.servers.append(catalog) or server)
+    monkeypatch.setattr(session.metastore, "ensure_lock_tables",
+                        lambda spark, catalog, info: recording.servers.append(("locks", catalog, info["port"])))
     return recording
 
 
@@ -260,8 +268,14 @@ def test_a_catalog_folder_gives_the_hive_catalog_in_derby_under_it_and_icebergs_
     assert catalog.is_dir() and builder.hive
     assert builder.conf["spark.sql.catalogImplementation"] == "hive"
     assert builder.conf["spark.sql.warehouse.dir"] == f"{catalog}/warehouse"
+    # The metastore: the catalog's server, started (or found) before the session is built,
+    # and Hive's lock tables made in it once the session is there.
+    assert builder.servers == [catalog, ("locks", catalog, 1527)]
     assert builder.conf["spark.hadoop.javax.jdo.option.ConnectionURL"] == (
-        f"jdbc:derby:;databaseName={catalog}/metastore_db;create=true")
+        "jdbc:derby://127.0.0.1:1527/metastore_db;create=true")
+    assert builder.conf["spark.hadoop.javax.jdo.option.ConnectionDriverName"] == "org.apache.derby.jdbc.ClientDriver"
+    assert (builder.conf["spark.hadoop.javax.jdo.option.ConnectionUserName"],
+            builder.conf["spark.hadoop.javax.jdo.option.ConnectionPassword"]) == ("APP", "secret")
     assert builder.conf["spark.driver.extraJavaOptions"] == (
         f"-Dlog4j2.configurationFile={session.LOG_CONFIG.as_uri()} -Dderby.system.home={catalog}")
     assert iceberg.local_session_catalog_conf().items() <= builder.conf.items()

@@ -13,8 +13,9 @@ jobs on tables of the local catalog (Hive's metastore in Derby, Iceberg's sessio
 then the transform job on a table given by its folder (Iceberg's file-based catalog). It
 takes about 45 seconds, 20 of them the JVM writing the archive as it exits. The archive is written under another name and checked by a session that must map it
 (`-Xshare:on`) before it takes the archive's name: an interrupted recording leaves no
-archive behind. Quick when the archive is there already; `--force` records it again
-(after a JDK or jar upgrade the JVM ignores the old one, and the start is slow again).
+archive behind. Quick when the archive is there already and was made from the jars
+there now (`classes.jsa.stamp`); other jars are recorded again, since the JVM ignores an
+archive made on another classpath; `--force` records it again (after a JDK upgrade).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from traffic_glue.runtime.session import CLASS_ARCHIVE, CLASS_ARCHIVE_ENV
+from traffic_glue.runtime import metastore
+from traffic_glue.runtime.session import CLASS_ARCHIVE, CLASS_ARCHIVE_ENV, EVENT_LOG_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGURATION = ROOT / "tests" / "fixtures" / "network" / "miv-config-2017-05-18.xml.gz"
@@ -57,11 +59,14 @@ def record(work: Path) -> None:
                                       "--target_path", str(work / "summary")]),
         ("traffic_transform.py", [*transform, "--target_path", str(work / "by-path")]),
     ]
-    for script, arguments in runs:
-        path = ROOT / "glue_jobs" / script
-        code = runpy.run_path(str(path))["main"]([str(path), "--JOB_NAME", "class-archive", *arguments])
-        if code:
-            raise SystemExit(f"class archive: {script} failed in the recording run (exit status {code})")
+    try:
+        for script, arguments in runs:
+            path = ROOT / "glue_jobs" / script
+            code = runpy.run_path(str(path))["main"]([str(path), "--JOB_NAME", "class-archive", *arguments])
+            if code:
+                raise SystemExit(f"class archive: {script} failed in the recording run (exit status {code})")
+    finally:
+        metastore.stop(work / "catalog")  # the catalog's server goes with its folder
     # The JVM writes the archive as it exits: end it and wait for it.
     gateway = SparkContext._gateway
     SparkContext._active_spark_context.stop()
@@ -79,6 +84,19 @@ _CHECK = ("from traffic_glue.runtime.session import local_spark_session; "
           "local_spark_session().range(3).count()")
 
 
+def _stamp_file(archive: Path) -> Path:
+    return archive.with_name(archive.name + ".stamp")
+
+
+def _stamp(archive: Path) -> str:
+    """What the archive was recorded from: the jars beside it and pyspark's. A JVM maps an
+    archive only on the classpath it was made with, so other jars mean recording again."""
+    import pyspark
+
+    jars = sorted(f"{jar.name} {jar.stat().st_size}" for jar in archive.parent.glob("*.jar"))
+    return "\n".join([f"pyspark {pyspark.__version__}", *jars]) + "\n"
+
+
 def build(archive: Path = CLASS_ARCHIVE) -> int:
     archive.parent.mkdir(parents=True, exist_ok=True)
     fresh = archive.with_name(f".{archive.name}.recording")
@@ -86,6 +104,8 @@ def build(archive: Path = CLASS_ARCHIVE) -> int:
     print(f"class archive: recording the classes a local run loads into {archive} (once)")
     with tempfile.TemporaryDirectory(prefix="class-archive-") as work:
         environ = {**os.environ, CLASS_ARCHIVE_ENV: "off",
+                   # Its event logs (their classes recorded too) stay in its own folder.
+                   EVENT_LOG_ENV: str(Path(work) / "spark-events"),
                    "SPARK_SUBMIT_OPTS": f"-XX:ArchiveClassesAtExit={fresh} -Xlog:cds*=off"}
         done = _python(["-m", "tools.class_archive", "--record", work], environ, Path(work))
         if done.returncode != 0 or not fresh.is_file():
@@ -101,6 +121,7 @@ def build(archive: Path = CLASS_ARCHIVE) -> int:
               file=sys.stderr)
         return 0
     fresh.replace(archive)
+    _stamp_file(archive).write_text(_stamp(archive))
     print(f"class archive: {archive} ({archive.stat().st_size / 2**20:,.0f} MB)")
     return 0
 
@@ -114,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.record:
         record(args.record)
         return 0
-    if CLASS_ARCHIVE.is_file() and not args.force:
+    stamp = _stamp_file(CLASS_ARCHIVE)
+    if CLASS_ARCHIVE.is_file() and stamp.is_file() and stamp.read_text() == _stamp(CLASS_ARCHIVE) \
+            and not args.force:
         return 0
     return build(CLASS_ARCHIVE)
 

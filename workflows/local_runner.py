@@ -9,8 +9,9 @@ Nothing here repeats the workflow's structure (STYLE.md habit 9): which trigger 
 which crawler or job, on what condition, with which arguments, and the tables' columns
 and locations are all read from the template. The local stand-ins:
 
-- the Glue Data Catalog: Spark's Hive catalog in an embedded Derby metastore
-  (`--catalog-dir`, the job's default); the template's tables are created in it;
+- the Glue Data Catalog: Spark's Hive catalog, its Derby metastore served to every
+  process on the folder (`--catalog-dir`, the job's default; `runtime/metastore`); the
+  template's tables are created in it;
 - S3: the raw table's location is the `--raw` folder, the curated table's the
   `--curated` folder, the configuration snapshots' (the fetch job's
   `--configuration_folder`, the transform's `--configuration_path`) `configuration/`
@@ -19,8 +20,8 @@ and locations are all read from the template. The local stand-ins:
 - the traffic centre's configuration feed: the `--configuration` file, which the
   fetch job "downloads" through a `file://` URL;
 - the crawler: `workflows.local_crawler.crawl`; the job: its script's `main`, called
-  in this process with the job's DefaultArguments, in the same SparkSession (embedded
-  Derby lets one process at a time use the catalog).
+  in this process with the job's DefaultArguments, in the same SparkSession (one JVM's
+  start for the whole workflow).
 
 The graph is plain data (`WorkflowGraph`, in `workflows.graph`) and `walk` takes the
 node runner as an argument, so the workflow's logic is tested without Spark.
@@ -239,8 +240,10 @@ def job_argv(node: Node, run_properties_file: str, catalog_dir: str) -> list[str
     return argv + ["--run_properties_file", run_properties_file, "--catalog_dir", catalog_dir]
 
 
-# What Hive says when it cannot open the metastore; Derby's own reason ("Another instance
-# of Derby may have already booted the database") goes to the JVM's log only.
+# What Hive says when it cannot reach the metastore: its server ended under the session
+# (`python -m traffic_glue.runtime.metastore stop`, a removed folder), or a process of an
+# older version holds the folder's Derby database by itself ("Another instance of Derby
+# may have already booted the database", in the JVM's log only).
 _CATALOG_UNAVAILABLE = ("SessionHiveMetaStoreClient", "XSDB6", "Another instance of Derby")
 
 
@@ -248,9 +251,10 @@ def describe_catalog_error(error: BaseException, catalog_dir: str) -> str:
     text = str(error).strip()
     if any(marker in text for marker in _CATALOG_UNAVAILABLE):
         return (
-            f"cannot open the local catalog {catalog_dir}: most likely another process is "
-            "using it (its embedded Derby metastore allows one at a time); wait for it, or "
-            "use another --catalog-dir"
+            f"cannot reach the local catalog {catalog_dir}'s metastore: its server ended, or "
+            "a process of an older version of this project holds the folder by itself "
+            "(python -m traffic_glue.runtime.metastore status says which serves it); "
+            "end that process and run again"
         )
     return text.splitlines()[0] if text else type(error).__name__
 

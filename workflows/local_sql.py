@@ -18,7 +18,8 @@ fails stops the rest.
 `make sql F=queries.sql` the file's name: the shell never parses their text, so backticks,
 `$` and quotes reach Spark as typed.
 
-Embedded Derby lets one process at a time open the catalog: not while a workflow runs.
+Any number of prompts, queries and jobs can use the catalog at once: its metastore is
+served by `traffic_glue.runtime.metastore` to every process on the folder.
 """
 
 from __future__ import annotations

@@ -27,7 +27,8 @@ GLUE_RUN = (
 )
 
 CATALOG_DIR = Argument("catalog_dir", shown="`.local/catalog`",
-                       help="local only: where Spark's embedded Derby catalog lives")
+                       help="local only: the local catalog's folder (Spark's Hive metastore, served to "
+                            "every process on it, and warehouse)")
 # Arguments every Spark job that reads and writes tables takes the same way (the last
 # rows of each one's table).
 COMMON = (

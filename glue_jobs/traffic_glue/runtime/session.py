@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from traffic_glue.runtime import metastore
 from traffic_glue.store import iceberg
 
 # Settings both runtimes share; on Glue they are set on the job's session as well.
@@ -41,6 +42,10 @@ JVM_PACKAGES = (
     "org.apache.iceberg:iceberg-aws-bundle:1.10.0",
     "org.apache.hadoop:hadoop-aws:3.3.4",
     "com.amazonaws:aws-java-sdk-bundle:1.12.262",
+    # Local only: the local catalog's metastore served to several processes at once
+    # (runtime/metastore), at the Derby version pyspark bundles.
+    metastore.SERVER_PACKAGE,
+    metastore.CLIENT_PACKAGE,
 )
 JARS_DIR = Path(os.environ.get("TRAFFIC_GLUE_JARS_DIR", Path(__file__).resolve().parents[3] / ".jars"))
 
@@ -174,9 +179,10 @@ def local_spark_session(
 ) -> SparkSession:
     """A plain PySpark session: `local[*]`, UTC, Iceberg and S3A, optionally Spark's catalog.
 
-    `catalog_dir` turns on the Hive catalog with an embedded Derby metastore and
-    warehouse under that folder: the local stand-in for the Glue Data Catalog, which
-    also holds the Iceberg tables (Iceberg's session catalog over the same metastore).
+    `catalog_dir` turns on the Hive catalog with its Derby metastore (served by
+    `runtime.metastore` to every process on the folder) and warehouse under that folder:
+    the local stand-in for the Glue Data Catalog, which also holds the Iceberg tables
+    (Iceberg's session catalog over the same metastore).
     `extra_conf` is set last (e.g. `iceberg.glue_session_catalog_conf`, the Glue catalog).
     """
     active = SparkSession.getActiveSession()
@@ -210,11 +216,12 @@ def local_spark_session(
             builder.enableHiveSupport()
             .config("spark.sql.catalogImplementation", "hive")
             .config("spark.sql.warehouse.dir", str(catalog / "warehouse"))
-            .config(
-                "spark.hadoop.javax.jdo.option.ConnectionURL",
-                f"jdbc:derby:;databaseName={catalog / 'metastore_db'};create=true",
-            )
         )
+        # The metastore over Derby's network server, shared by every process on this
+        # catalog (a `make sql` prompt while a job runs); started here if none runs.
+        server = metastore.ensure(catalog, JARS_DIR)
+        for key, value in metastore.connection_conf(server).items():
+            builder = builder.config(key, value)
         java_options.append(f"-Dderby.system.home={catalog}")
         for key, value in iceberg.local_session_catalog_conf().items():
             builder = builder.config(key, value)
@@ -227,6 +234,8 @@ def local_spark_session(
     for key, value in (extra_conf or {}).items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
+    if catalog_dir:
+        metastore.ensure_lock_tables(session, catalog, server)
     apply_job_conf(session)
     session.sparkContext.setLogLevel(log_level)
     return session

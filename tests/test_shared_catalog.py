@@ -1,0 +1,151 @@
+"""Two processes on one local catalog: a `make sql` prompt stays open while the workflow
+(crawler, transform job into `--target_table`, summary) writes to it in another process,
+and two processes commit to one Iceberg table; both succeed, and nothing is lost.
+
+Every process is a subprocess of this test (the test itself starts no JVM); the catalog's
+metastore is Derby's network server (`traffic_glue.runtime.metastore`), which the first
+session starts and stops itself a few seconds after the last (conftest sets the idle time).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from tests.workflow_helpers import ROOT, WORKFLOW, table_names
+from workflows.template import load_template
+
+START, LANES = dt.date(2020, 4, 6), 5
+
+
+def _env() -> dict:
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "glue_jobs"), str(ROOT)]),
+                PYTHONUNBUFFERED="1", TRAFFIC_GLUE_LOG_LEVEL="ERROR",
+                TRAFFIC_GLUE_METASTORE_IDLE_SECONDS="2")
+
+
+def _run_workflow(work: Path, day: dt.date) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "workflows.local_runner", "--raw", str(work / "raw"),
+         "--curated", str(work / "curated"), "--catalog-dir", str(work / "catalog"),
+         "--start-date", day.isoformat(), "--end-date", day.isoformat()],
+        cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+class _Prompt:
+    """`python -m workflows.local_sql` reading statements from a pipe kept open."""
+
+    def __init__(self, catalog: Path):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "workflows.local_sql", "--catalog-dir", str(catalog)],
+            cwd=ROOT, env=_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        self.lines: queue.Queue = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.put(line)
+
+    def ask(self, statement: str, timeout: float = 180) -> list[str]:
+        """The statement's output, up to the `(... in N s)` line after its result."""
+        self.process.stdin.write(statement + ";\n")
+        self.process.stdin.flush()
+        out, deadline = [], time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=1)
+            except queue.Empty:
+                if self.process.poll() is not None:
+                    break
+                continue
+            out.append(line.rstrip("\n"))
+            if line.startswith("(") and " in " in line:
+                break
+        self.seen += out
+        return out
+
+    def close(self) -> tuple[int, str]:
+        self.process.stdin.write("exit\n")
+        self.process.stdin.flush()
+        self.process.stdin.close()
+        status = self.process.wait(timeout=60)
+        return status, self.process.stderr.read()
+
+
+def _count(output: list[str]) -> int:
+    # +-----+ / |n | / +-----+ / |  42| / +-----+ / (1 row in 0.3 s)
+    return int(output[-3].strip("| "))
+
+
+def test_a_sql_session_stays_open_while_the_workflow_writes_the_catalog(tmp_path):
+    from tools.sample_data import SampleSpec, generate
+
+    raw, catalog = tmp_path / "raw", tmp_path / "catalog"
+    generate(str(raw), SampleSpec(start_date=START, days=1, lanes=LANES))
+    _, curated_table = table_names(load_template(WORKFLOW))
+    try:
+        run, started, answered = _run_workflow(tmp_path, START), time.monotonic(), 0
+        while not (catalog / "metastore_db").is_dir():  # the crawler's session made it
+            assert run.poll() is None and time.monotonic() - started < 300, run.stdout.read()[-5000:]
+            time.sleep(0.2)
+        prompt = _Prompt(catalog)
+        while run.poll() is None and time.monotonic() - started < 600:
+            # The prompt answers while the workflow crawls and writes (no waiting).
+            assert any("default" in line for line in prompt.ask("SHOW DATABASES")), prompt.seen
+            answered += 1
+            time.sleep(1)
+        out, _ = run.communicate(timeout=600)
+        assert run.returncode == 0, out[-5000:]
+        assert answered >= 1, f"the prompt answered {answered} times during the run"
+        # The prompt's catalog sees the table the other process made, with its rows.
+        assert _count(prompt.ask(f"SELECT count(*) AS n FROM {curated_table}")) > 0, prompt.seen
+        status, errors = prompt.close()
+        assert status == 0, errors[-3000:]
+        assert "ERROR" not in errors and "Exception" not in errors, errors[-3000:]
+    finally:
+        subprocess.run([sys.executable, "-m", "traffic_glue.runtime.metastore", "stop",
+                        str(catalog)], cwd=ROOT, env=_env(), timeout=60)
+
+
+WRITER = """
+import sys
+from traffic_glue.runtime import session
+spark = session.local_spark_session(app_name="writer", catalog_dir=sys.argv[1])
+for i in range(int(sys.argv[2])):
+    spark.sql(f"INSERT INTO traffic.numbers VALUES ({sys.argv[3]}, {i})")
+"""
+
+
+def test_two_processes_committing_to_one_iceberg_table_lose_no_commit(tmp_path):
+    """Iceberg's Hive lock is on over the server: without it (as over embedded Derby),
+    two processes appending 8 rows each kept 11 of 16, every commit reported done."""
+    catalog, commits = tmp_path / "catalog", 4
+    try:
+        create = subprocess.run(
+            [sys.executable, "-c", "import sys\nfrom traffic_glue.runtime import session\n"
+             "s = session.local_spark_session(catalog_dir=sys.argv[1])\n"
+             "s.sql('CREATE DATABASE traffic')\n"
+             "s.sql('CREATE TABLE traffic.numbers (writer int, n int) USING iceberg')\n", str(catalog)],
+            cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+        assert create.returncode == 0, create.stderr[-3000:]
+        # Logs to files: an undrained pipe would stop a writer holding the table's lock.
+        logs = [tmp_path / f"writer{w}.log" for w in (1, 2)]
+        writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(catalog), str(commits), str(w)],
+                                    cwd=ROOT, env=_env(), stdout=log.open("w"), stderr=subprocess.STDOUT)
+                   for w, log in zip((1, 2), logs)]
+        for writer, log in zip(writers, logs):
+            assert writer.wait(timeout=600) == 0, log.read_text()[-3000:]
+        prompt = _Prompt(catalog)
+        assert _count(prompt.ask("SELECT count(*) AS n FROM traffic.numbers")) == 2 * commits, prompt.seen
+        assert prompt.close()[0] == 0
+    finally:
+        subprocess.run([sys.executable, "-m", "traffic_glue.runtime.metastore", "stop",
+                        str(catalog)], cwd=ROOT, env=_env(), timeout=60)
