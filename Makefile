@@ -63,9 +63,14 @@ sample: setup ## Generate a small raw sample in data/raw (once)
 	  $(PY) -m tools.sample_data --out $(DATA)/raw --start-date $(SAMPLE_START) --days $(SAMPLE_DAYS) --lanes $(SAMPLE_LANES) \
 	    --configuration $(CONFIGURATION); fi
 
-job: sample ## Run the transform job alone over the sample (START_DATE, END_DATE, SEMANTICS)
-	$(PY) glue_jobs/traffic_transform.py --JOB_NAME local-traffic-transform \
-	  --source_path $(DATA)/raw --target_path $(DATA)/curated \
+# After `make run`, $(DATA)/curated is the catalog's table traffic.traffic_minutes (its
+# metadata files are a catalog's, not v1.metadata.json): the job writes it by that name.
+job: sample ## Run the transform job alone over the sample (START_DATE, END_DATE, SEMANTICS); after make run, on its table
+	@if ls $(DATA)/curated/metadata/0*.metadata.json >/dev/null 2>&1; then \
+	  echo "job: $(DATA)/curated is make run's table traffic.traffic_minutes: writing it through the local catalog"; \
+	  table="--target_table traffic.traffic_minutes"; fi; \
+	set -x; $(PY) glue_jobs/traffic_transform.py --JOB_NAME local-traffic-transform \
+	  --source_path $(DATA)/raw --target_path $(DATA)/curated $$table \
 	  --start_date $(START_DATE) --end_date $(END_DATE) --semantics $(SEMANTICS) \
 	  --configuration_path $(CONFIGURATION)
 

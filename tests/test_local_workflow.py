@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import readme_commands
 from tests.job_helpers import table_rows
 from tests.workflow_helpers import (
     JOB_SCRIPT, ROOT, WORKFLOW, graph_of, summary_job, table_names, tables_of, transform_job,
@@ -176,8 +177,9 @@ def scenario(work: Path) -> dict:
     from traffic_glue.compute import schema as S
     from workflows import local_crawler, local_runner, local_sql
 
-    landing, raw, catalog = work / "landing", work / "raw", work / "catalog"
-    curated, direct = work / "curated", work / "direct"
+    # Laid out as `make run` lays out the project: data/ and .local/catalog.
+    data, landing, catalog = work / "data", work / "landing", work / ".local" / "catalog"
+    raw, curated, direct = data / "raw", data / "curated", data / "direct"
     stats = generate(str(landing), SampleSpec(start_date=SAMPLE_START, days=SAMPLE_DAYS, lanes=SAMPLE_LANES))
     folders = sorted(p.relative_to(landing) for p in landing.glob("year=*/month=*/day=*/hour=*"))
     first_day = [f for f in folders if f.parts[2] == f"day={SAMPLE_START.day:02d}"]
@@ -194,7 +196,7 @@ def scenario(work: Path) -> dict:
         [*common, "--trigger", "scheduled", "--start-date", "2020-04-06", "--end-date", "2020-04-07"])
 
     # Two runs fetched the same configuration: one snapshot.
-    result["snapshots"] = sorted(p.name for p in (work / "configuration").iterdir())
+    result["snapshots"] = sorted(p.name for p in (data / "configuration").iterdir())
     spark = SparkSession.getActiveSession()
     again = local_crawler.crawl(spark, raw_table, str(raw))
     result["crawl_again"] = {"added": again.added, "seen": again.seen}
@@ -205,7 +207,7 @@ def scenario(work: Path) -> dict:
     result["direct"] = job_main([str(JOB_SCRIPT), "--JOB_NAME", "direct", "--source_path", str(raw),
                                  "--target_path", str(direct), "--start_date", "2020-04-06",
                                  "--end_date", "2020-04-07",
-                                 "--configuration_path", str(work / "configuration")])
+                                 "--configuration_path", str(data / "configuration")])
     columns = [*S.CURATED_COLUMNS, *(F.col(k).cast("bigint").alias(k) for k in HOUR_KEYS)]
     from_table = spark.table(curated_table).select(*columns)
     from traffic_glue.store import tables
@@ -217,6 +219,10 @@ def scenario(work: Path) -> dict:
     # Days without data: the crawler finds nothing new, the job fails, the run stops.
     result["run_without_data"] = local_runner.main(
         [*common, "--start-date", "2021-01-01", "--end-date", "2021-01-01"])
+
+    # Then every command the README and `make help` offer, as written, in the project.
+    os.environ["TRAFFIC_GLUE_CATALOG_DIR"] = str(catalog)  # what `.local/catalog` means in `work`
+    result["readme"] = readme_commands.run_all(work)
     return result
 
 
@@ -224,10 +230,12 @@ def scenario(work: Path) -> dict:
 def local_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("local_workflow")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "glue_jobs"), str(ROOT)]))
-    done = subprocess.run([sys.executable, __file__, str(work)], cwd=ROOT, env=env,
+    # In `work`, as a user's shell is in the project: the JVM resolves relative paths (the
+    # README's data/curated) against the folder it started in.
+    done = subprocess.run([sys.executable, __file__, str(work)], cwd=work, env=env,
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
-    return work, json.loads((work / "result.json").read_text()), done.stdout
+    return work / "data", json.loads((work / "result.json").read_text()), done.stdout
 
 
 def _workflow_runs(stdout: str) -> list[list[str]]:
@@ -316,3 +324,52 @@ def test_options_take_the_jobs_spelling_too():
     dashes = parse_args(["--start-date", "2020-04-06", "--end-date", "2020-04-07", "--catalog-dir", "c"])
     assert (underscores.start_date, underscores.end_date, underscores.catalog_dir) == (
         dt.date(2020, 4, 6), dt.date(2020, 4, 7), "c") == (dashes.start_date, dashes.end_date, dashes.catalog_dir)
+
+
+# --- after `make run`: every command of the README and of `make help` -----------------------
+
+# `make help`'s targets the scenario does not run, and why.
+MAKE_TARGETS_NOT_HERE = {
+    "help": "lists these targets: read here",
+    "setup": "what every other target runs first (and make test, so CI)",
+    "checkov-env": "make test's set-up", "browser-env": "make test's set-up",
+    "class-archive": "make test's set-up", "test": "the suite itself", "test-fast": "the suite",
+    "run": "the scenario's workflow runs",
+    "history": "a server in the foreground: tests/test_history_server.py",
+    "bench": "the full network (minutes): benchmarks/",
+    "glue-docker-test": "needs a docker engine", "package": "tests/test_deploy.py builds the package",
+    "deploy": "needs an AWS account: tests/test_stacks.py with moto", "clean": "removes what this checks",
+}
+
+
+def test_every_readme_command_is_run_after_make_run_or_says_why_not():
+    run = [re.sub(r"\s+", " ", command) for command, _, _ in readme_commands.EXPECTED]
+    for command in readme_commands.readme_commands():
+        assert command in run or any(command.startswith(p) for p in readme_commands.NOT_HERE), command
+    # and none of the list is gone from the README (but the rollback's example id)
+    written = set(readme_commands.readme_commands())
+    # The folder of make run's table (issue 21 found it ended in a traceback), make help's
+    # targets, and the rollback with a real run id.
+    assert [c for c in run if c not in written] == [
+        ".venv/bin/python -m tools.table history --target_path data/curated",
+        "make job", "make sample", run[-1]]
+    assert run[-1].replace("{run}", "20260301T043012Z-1a2b3c4d") in written
+
+
+def test_every_make_help_target_is_run_after_make_run_or_says_why_not():
+    listed = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, check=True)
+    targets = re.findall(r"^  make (\S+)", listed.stdout, re.M)
+    ran = {command.split()[1] for command, _, _ in readme_commands.EXPECTED if command.startswith("make ")}
+    assert sorted(targets) == sorted(ran | set(MAKE_TARGETS_NOT_HERE))
+
+
+@pytest.mark.parametrize("index", range(len(readme_commands.EXPECTED)))
+def test_a_readme_command_works_as_written_on_what_make_run_made(local_run, index):
+    _, result, _ = local_run
+    command, status, line = readme_commands.EXPECTED[index]
+    ran = result["readme"][index]
+    assert ran["command"] == command.replace("{run}", ran["command"].split()[-1])
+    assert ran["status"] == status, f"{ran['command']}\n{ran['output'][-3000:]}"
+    assert any(re.search(line, text) for text in ran["output"].splitlines()), (
+        f"{ran['command']}: no line matches {line!r}\n{ran['output'][-3000:]}")
+    assert "Traceback" not in ran["output"], ran["output"][-3000:]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from traffic_glue.compute import modes
@@ -68,7 +69,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             where = command.add_mutually_exclusive_group(required=True)
             _option(where, "target_path", help="the table's folder (s3a:// or local)")
             _option(where, "target_table", help="database.table in the catalog")
-        _option(command, "catalog_dir", help="local catalog (default .local/catalog)")
+        _option(command, "catalog_dir", help="local catalog (default $TRAFFIC_GLUE_CATALOG_DIR or .local/catalog)")
         _option(command, "glue_warehouse", help="use the Glue Data Catalog, warehouse s3://...")
         if name == "rollback":
             to = command.add_mutually_exclusive_group(required=True)
@@ -95,7 +96,8 @@ def session(args: argparse.Namespace):
     if args.glue_warehouse:
         return local_spark_session(
             "traffic-glue-table", extra_conf=iceberg.local_glue_catalog_conf(args.glue_warehouse))
-    catalog_dir = args.catalog_dir or (str(DEFAULT_LOCAL_CATALOG) if args.target_table else None)
+    default = os.environ.get("TRAFFIC_GLUE_CATALOG_DIR") or str(DEFAULT_LOCAL_CATALOG)  # as the jobs'
+    catalog_dir = args.catalog_dir or (default if args.target_table else None)
     return local_spark_session("traffic-glue-table", catalog_dir=catalog_dir)
 
 
