@@ -40,6 +40,9 @@ GLUE_RUN_ARGUMENTS = (
     "--extra-py-files", "--enable-glue-datacatalog", "--datalake-formats", "--enable-metrics",
     "--enable-continuous-cloudwatch-log", "--TempDir", "--job-language", "--conf",
 )
+# The Spark UI's: on in every Spark job, each writing its event logs to a folder of its
+# own (tests/test_alerts_template.py).
+SPARK_UI_ARGUMENTS = ("--enable-spark-ui", "--spark-event-logs-path")
 # ARNs as the templates write them (`render`ed).
 GLUE_ARN = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:"
 

@@ -167,7 +167,7 @@ def test_deploy_end_to_end_against_moto_server(endpoint, source, tmp_path, capsy
             "--workflow-template", str(WORKFLOW_STAND_IN), "--source", str(source),
             "--out", str(tmp_path / "build"), "--workers", "5", "--semantics", "athena",
             "--schedule", "cron(0 4 * * ? *)", "--raw-prefix", "landing/",
-            "--parameter", "CuratedPrefix=minutes/",
+            "--alert-email", "ops@example.com", "--parameter", "CuratedPrefix=minutes/",
             "--poll-seconds", "0"]
     assert deploy.main(argv, session=session, sleep=sleep) == 0
 
@@ -192,6 +192,7 @@ def test_deploy_end_to_end_against_moto_server(endpoint, source, tmp_path, capsy
         "Semantics": "athena",
         "Schedule": "cron(0 4 * * ? *)",
         "RawPrefix": "landing/",
+        "AlertEmail": "ops@example.com",
         "CuratedPrefix": "minutes/",
     })
     assert foundation["GlueRoleArn"] == f"arn:aws:iam::{ACCOUNT}:role/traffic-glue-glue"

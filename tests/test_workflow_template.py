@@ -30,6 +30,7 @@ from tests.template_helpers import (
     RAW_PARTITION_TYPE,
     RAW_TABLE,
     ROOT,
+    SPARK_UI_ARGUMENTS,
     SUMMARY_LOCATION,
     SUMMARY_TABLE,
 )
@@ -146,7 +147,8 @@ def test_summary_job_reads_the_curated_table_and_creates_its_own_beside_it(workf
     assert {key: arguments[key] for key in GLUE_RUN_ARGUMENTS} == {key: transform[key] for key in GLUE_RUN_ARGUMENTS}
     # Only what the summary's parser takes (traffic_glue.runtime.arguments.SUMMARY_ARGUMENTS):
     # none of the transform's own arguments.
-    assert set(arguments) - set(GLUE_RUN_ARGUMENTS) == {"--source_table", "--target_table", "--target_path"}
+    assert set(arguments) - set(GLUE_RUN_ARGUMENTS) - set(SPARK_UI_ARGUMENTS) == {
+        "--source_table", "--target_table", "--target_path"}
     assert arguments["--source_table"] == transform["--target_table"]
     assert render(arguments["--target_table"]) == f"${{DatabaseName}}.{SUMMARY_TABLE}"
     assert render(arguments["--target_path"]) == SUMMARY_LOCATION

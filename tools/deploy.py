@@ -141,10 +141,13 @@ def cmd_deploy(args, clients, sleep) -> int:
     bucket = required_output(foundation, "ArtifactsBucketName", f"{args.project}-foundation")
     artifacts = package(args.source, args.out)
     upload_artifacts(clients("s3"), bucket, _uploads(keys, artifacts), foundation.get("KmsKeyArn"))
+    # Left out, AlertEmail is the template's default (none): like every parameter, the
+    # address is given again on each deploy, or its subscription is removed.
+    alert_email = {"AlertEmail": args.alert_email} if args.alert_email else {}
     parameters = workflow_parameters(
         foundation, project=args.project, keys=keys,
         worker_type=args.worker_type, workers=args.workers, semantics=args.semantics,
-        schedule=args.schedule, extra={**raw_prefix, **dict(args.parameter)},
+        schedule=args.schedule, extra={**raw_prefix, **alert_email, **dict(args.parameter)},
     )
     outputs = deploy_stack(
         cfn, f"{args.project}-workflow", read_template(args.workflow_template),
@@ -254,6 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--workers", type=int, default=2)
     sub.add_argument("--semantics", choices=SEMANTICS, default="corrected")
     sub.add_argument("--schedule", help="cron(...) of the daily trigger (default: the template's)")
+    sub.add_argument("--alert-email", metavar="ADDRESS",
+                     help="mail the alerts topic's messages here (confirm the subscription once; default: none)")
     sub.add_argument("--parameter", type=key_value, action="append", default=[], metavar="KEY=VALUE",
                      help="another workflow stack parameter, e.g. CuratedPrefix=curated/")
     sub.add_argument("--foundation-template", type=Path, default=FOUNDATION_TEMPLATE)

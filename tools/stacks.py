@@ -50,6 +50,8 @@ SHARED_OUTPUTS = (
     "DatabaseName",
     "ConfigurationPrefix",
     "ConfigurationFetchRoleArn",
+    # The alerts topic's key.
+    "KmsKeyArn",
     "GlueRoleArn",
     "SecurityConfigurationName",
 )
