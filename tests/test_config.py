@@ -189,7 +189,9 @@ README_TABLE_ROWS = [  # the transform's, as the README shows them: argument and
     ("`--locations`", "all"),
     ("`--max_days`", "400"),
     ("`--corrupt_files`", "`fail`"),
+    ("`--quality_rules`", "the shipped ruleset"),
     ("`--dry_run`", "`false`"),
+    ("`--metrics`", "`auto`"),
     ("`--log_level`", "`WARN`"),
     ("`--run_id`", "time and a random suffix"),
     ("`--catalog_dir`", "`.local/catalog`"),
@@ -209,9 +211,10 @@ def test_the_documented_defaults_are_the_values_a_run_gets():
     config = parse_job_args(BASE)
     assert (config.replace_semantics, config.semantics, config.source_format, config.late_hours,
             config.lookback_minutes, config.configuration_path, config.locations, config.max_days,
-            config.corrupt_files, config.dry_run, config.log_level, config.run_id, config.catalog_dir,
-            config.glue_warehouse, config.run_properties_file) == (
-        False, "corrected", "parquet", 24, 60, None, None, 400, "fail", False, "WARN", None, None, None, None)
+            config.corrupt_files, config.quality_rules, config.dry_run, config.metrics, config.log_level,
+            config.run_id, config.catalog_dir, config.glue_warehouse, config.run_properties_file) == (
+        False, "corrected", "parquet", 24, 60, None, None, 400, "fail", None, False, "auto", "WARN", None, None,
+        None, None)
 
 
 def test_the_configuration_has_an_attribute_per_argument_and_no_table_format():
@@ -219,9 +222,9 @@ def test_the_configuration_has_an_attribute_per_argument_and_no_table_format():
     assert fields == [
         "job_name", "source_path", "source_table", "target_path", "target_table", "replace_semantics",
         "start_date", "end_date", "semantics", "source_format", "late_hours", "lookback_minutes",
-        "configuration_path", "locations", "max_days", "corrupt_files", "dry_run", "log_level", "run_id",
-        "catalog_dir", "glue_warehouse", "run_properties_file", "glue_job_run_id", "workflow_name",
-        "workflow_run_id", "given",
+        "configuration_path", "locations", "max_days", "corrupt_files", "quality_rules", "dry_run",
+        "metrics", "log_level", "run_id", "catalog_dir", "glue_warehouse", "run_properties_file",
+        "glue_job_run_id", "workflow_name", "workflow_run_id", "given",
     ]
 
 

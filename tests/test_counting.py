@@ -62,8 +62,9 @@ def test_every_status_counted_once_with_unread_readings_as_outside_days(spark):
     assert (counts.read, counts.kept, counts.unread, counts.output_rows) == (11, 3, 5, 3)
     assert counts.days_with_readings == (0, 1)
     assert counts.rejected[RS.BAD_SPEED] == 1 and sum(counts.left_out.values()) == 7
-    # athena has no configuration: nothing is counted as unconfigured.
+    # athena has no configuration: nothing is counted as unconfigured, no location as configured.
     assert (counts.unconfigured_readings, counts.unconfigured_lanes) == (0, ())
+    assert counts.configured_locations_with_rows is None
 
 
 def test_corrected_counts_what_deduplication_removed_as_duplicates(spark):
@@ -75,6 +76,8 @@ def test_corrected_counts_what_deduplication_removed_as_duplicates(spark):
     assert (counts.read, counts.unread, counts.output_rows) == (6, 0, 2)
     # Of the 2 kept (lanes 1 and 3), lane 3's reading is of a lane the configuration lacks.
     assert (counts.unconfigured_readings, counts.unconfigured_lanes) == (1, (3,))
+    # The rows are of one configured location (lane 1's) and of -3.
+    assert counts.configured_locations_with_rows == 1
 
 
 def test_corrected_counts_a_wrong_way_lanes_reading_as_left_out_and_its_day_as_read(spark):
@@ -103,6 +106,7 @@ def test_corrected_counts_unconfigured_readings_per_reading_and_their_lanes_once
     assert (counts.kept, counts.by_status[RS.DUPLICATE]) == (4, 0)
     # Kept: lanes 1, 3 (twice) and 6; the defect lane 9 and the rejected lane 4 are no kept reading's.
     assert (counts.unconfigured_readings, counts.unconfigured_lanes) == (4, (1, 3, 6))
+    assert counts.configured_locations_with_rows == 0
 
 
 def test_counts_of_a_plan_that_never_ran_fail_rather_than_wait(spark):

@@ -88,6 +88,9 @@ def test_a_real_run_says_its_phases_in_order(tmp_path, capsys, monkeypatch):
         r"computed and staged 60 rows \(\d+\.\d s\)",
         r"quarantining: 1 rejected readings",
         r"quarantining: done \(\d+\.\d s\)",
+        r"checking data quality: 7 rules of traffic_glue/quality_rules\.json on the staged rows",
+        # One location with 60 of its day's 1,440 minutes; no day before it to compare with.
+        r"7 rules: 5 passed, 1 warning, 1 skipped \(\d+\.\d s\)",
         r"committing: 1 day with raw readings",
         r"committed 2 hour partitions: snapshot \d+ \(\d+\.\d s\)",
         r"summarising: the locations with the most jam minutes",

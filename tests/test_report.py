@@ -159,7 +159,8 @@ COMMON_FIELDS = {"run_id", "job_name", "arguments", "started_at", "status", "err
 def test_the_transforms_report_is_the_common_one_and_its_own_fields():
     values = json.loads(_report().to_json())
     assert set(values) == COMMON_FIELDS | {"source", "readings", "output", "top_jam_locations",
-                                           "quarantines_dropped", "days_replaced", "accounting_holds"}
+                                           "quarantines_dropped", "days_replaced", "accounting_holds",
+                                           "quality"}
     assert "lock_taken_over" not in values and "recovered_runs" not in values  # no lock any more
 
 

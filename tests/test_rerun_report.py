@@ -86,6 +86,8 @@ def test_a_run_of_every_location_replaces_its_days_and_names_the_summary_days_it
     assert report["readings"]["filtered"]["defect"] == 1
     assert "kept_of_chosen_locations" not in report["readings"]
     assert report["output"]["rows"] == 43 and "rows_carried_over" not in report["output"]
+    # No configuration: which locations there are is not known, nor which have no rows.
+    assert "locations_without_rows" not in report["output"]
     # B: 20 + 3 jam minutes; A: 10 + 5.
     assert report["top_jam_locations"] == [{"uniqueid": LOCATION_B, "jam_minutes": 23, "name": NAME_B},
                                            {"uniqueid": LOCATION_A, "jam_minutes": 15, "name": NAME_A}]
@@ -105,6 +107,7 @@ def test_a_locations_rerun_reports_what_it_replaced_apart_from_what_it_carried_o
     assert (readings["read"], readings["kept"], readings["filtered"]["defect"]) == (14, 13, 1)
     assert readings["kept_of_chosen_locations"] == 10  # A's; B's 3 are counted, not written
     assert (output["rows"], output["locations_written"]) == (10, [LOCATION_A])
+    assert output["locations_without_rows"] == 0  # of the one chosen
     assert (output["rows_carried_over"], output["locations_carried_over"]) == (3, 1)  # B's rows of the 8th
     # The one hour partition written holds both: A's 10 rows and B's 3.
     assert (output["partitions"], output["files"]) == (1, 1)

@@ -7,7 +7,8 @@ Three observations, each a node in the plan that aggregates the rows passing it:
 - **kept** (`corrected` only), after deduplication: the readings kept, so that
   duplicates = kept before it - kept after it, and of them those of lanes the
   configuration does not hold (their location is `-unieke_id`), with those lanes;
-- **rows**, over the curated rows the run computed.
+- **rows**, over the curated rows the run computed (`corrected`: also how many
+  configured locations, ids >= 0, they are of).
 
 A `--locations` run counts also, on the same pass, the kept readings of its chosen
 locations (`corrected`: a reading's location is known before its row is made), which of
@@ -66,6 +67,8 @@ class ReadingCounts:
     unconfigured_readings: int = 0
     unconfigured_lanes: tuple[int, ...] = ()
     chosen: ChosenLocationCounts | None = None  # a `--locations` run's
+    # corrected, every location: the configured locations (ids >= 0) the rows are of
+    configured_locations_with_rows: int | None = None
 
     @property
     def read(self) -> int:
@@ -138,7 +141,15 @@ class RunCounters:
     def count_rows(self, rows: DataFrame) -> DataFrame:
         """The curated rows the run computed (of its chosen locations only, if any)."""
         # Only a run of chosen locations names its locations: a few ids, not every one.
-        located = [_ids(F.col(S.LOCATION_ID)).alias("locations")] if self._locations else []
+        # Of every location, `corrected` counts the configured ones (ids >= 0; a lane of
+        # no configuration is `-unieke_id`): a set of a few thousand ids at most.
+        if self._locations:
+            located = [_ids(F.col(S.LOCATION_ID)).alias("locations")]
+        elif self._deduplicated:
+            configured = F.when(F.col(S.LOCATION_ID) >= 0, F.col(S.LOCATION_ID))
+            located = [F.size(F.collect_set(configured)).alias("configured_locations")]
+        else:
+            located = []
         return rows.observe(self._rows, F.count(F.lit(1)).alias("rows"), *located)
 
     def count_carried_over(self, rows: DataFrame) -> DataFrame:
@@ -181,10 +192,13 @@ class RunCounters:
                 rows_carried_over=int(carried["rows"]),
                 locations_carried_over=int(carried["locations"]),
             )
+        configured_with_rows = rows.get("configured_locations")
         return ReadingCounts(by_status=dict(sorted(by_status.items())), days_with_readings=days,
                              output_rows=int(rows["rows"]), unread=unread,
                              unconfigured_readings=unconfigured, unconfigured_lanes=lanes,
-                             chosen=chosen)
+                             chosen=chosen,
+                             configured_locations_with_rows=(
+                                 None if configured_with_rows is None else int(configured_with_rows)))
 
 
 def _ids(column: Column) -> Column:

@@ -13,18 +13,22 @@ from dataclasses import dataclass, field, replace
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from traffic_glue.compute import pipeline, transforms, validation
+from traffic_glue.compute import pipeline, quality, transforms, validation
 from traffic_glue.compute import schema as S
-from traffic_glue.compute.configuration import ConfigurationError, Snapshot
+from traffic_glue.compute.configuration import ConfigurationError, Snapshot, locations_of
 from traffic_glue.compute.counting import ReadingCounts
 from traffic_glue.compute.modes import CORRECTED
+from traffic_glue.compute.quality_rules import Ruleset
 from traffic_glue.compute.run_range import RunRange
 from traffic_glue.jobs import summary_args
 from traffic_glue.jobs.transform_args import JobConfig
+from traffic_glue.runtime import metrics
 from traffic_glue.runtime.progress import Progress, spark_activity
 from traffic_glue.runtime.report import SUCCEEDED, RunReport, new_run_id, now  # noqa: F401 (job.new_run_id)
 from traffic_glue.runtime.run_properties import run_properties
-from traffic_glue.store import catalog, configuration_files, curated, locations, quarantine, sources, storage, tables
+from traffic_glue.store import (
+    catalog, configuration_files, curated, locations, quarantine, rulesets, sources, storage, tables,
+)
 
 TOP_JAM_LOCATIONS = 10
 # A run's pending quarantine older than this was left by a run that was killed: no
@@ -44,6 +48,14 @@ class SemanticsMismatchError(RuntimeError):
     """The table holds rows of the other `--semantics`; nothing was changed."""
 
 
+class QualityError(RuntimeError):
+    """A blocking data quality rule failed on the staged rows: nothing was published."""
+
+    def __init__(self, message: str, outcome: "Outcome"):
+        super().__init__(message)
+        self.outcome = outcome
+
+
 # Errors whose message says all a user needs: the job prints it as one line.
 EXPECTED_ERRORS = (
     sources.SourceError,
@@ -54,6 +66,8 @@ EXPECTED_ERRORS = (
 )
 # Errors of the arguments given, found only once the table is known: exit status 2.
 ARGUMENT_ERRORS = (SemanticsMismatchError,)
+# The run's rows failed a check made before the commit: exit status 3 (frame.CHECK_FAILED).
+CHECK_ERRORS = (QualityError,)
 
 
 def resolve_source(spark: SparkSession, config: JobConfig) -> tuple[str, str]:
@@ -90,7 +104,8 @@ def run(spark: SparkSession, config: JobConfig, progress: Progress | None = None
     table = None
     outcome: Outcome | None = None
 
-    def write_report() -> None:
+    def report_the_run() -> None:
+        """The report beside the table, and the run's figures in CloudWatch (`--metrics`)."""
         if outcome is not None and outcome.published:
             # Only now is it known whether the run succeeded: that says who refreshes it.
             report.output["daily_summary_stale"] = stale_summary(
@@ -99,8 +114,11 @@ def run(spark: SparkSession, config: JobConfig, progress: Progress | None = None
         if table is not None and table.location:
             report.report_path = _write_report(spark, table.location, report)
             progress.say(f"report: {report.report_path}")
+        if metrics.wanted(config.metrics, on_glue=config.glue_job_run_id is not None):
+            metrics.put_report(report, progress.say)
 
-    with report.running(then=write_report):
+    with report.running(then=report_the_run):
+        ruleset = config.quality_ruleset(spark)  # a local file was read before Spark started
         span = config.run_range()
         source_root, source_format = resolve_source(spark, config)
         table = open_target(spark, config)
@@ -111,11 +129,11 @@ def run(spark: SparkSession, config: JobConfig, progress: Progress | None = None
         rows = compute(spark, readings, config, span, snapshots)
         try:
             outcome = write(spark, config, span, table, raw_input, readings, rows, report.run_id,
-                            report.started_at[:10], progress)
-        except NoReadingsError as error:
-            report_outcome(report, config, error.outcome)
+                            report.started_at[:10], progress, ruleset)
+        except (NoReadingsError, QualityError) as error:
+            report_outcome(report, config, error.outcome, snapshots)
             raise
-        report_outcome(report, config, outcome)
+        report_outcome(report, config, outcome, snapshots)
         finish(spark, config, table, recorded, created, outcome, snapshots, report, progress)
     return report
 
@@ -214,6 +232,7 @@ class Outcome:
     published: curated.Published | None = None  # None: nothing was committed
     rejected_path: str | None = None  # where the rejected readings are shown
     unconfigured_lanes: tuple[int, ...] = field(default=())  # lanes no snapshot holds
+    verdict: quality.Verdict | None = None  # the data quality rules' (None: not checked)
 
     @property
     def days_left_unchanged(self) -> list[dt.date]:
@@ -222,10 +241,11 @@ class Outcome:
 
 def write(spark: SparkSession, config: JobConfig, span: RunRange, table: tables.IcebergTable,
           raw_input: sources.RawInput, readings: DataFrame, rows: pipeline.Curated, run_id: str,
-          run_date: str, progress: Progress) -> Outcome:
+          run_date: str, progress: Progress, ruleset: Ruleset | None = None) -> Outcome:
     """Stage the curated rows (the one pass over the data), quarantine the rejected
-    `readings`, and publish the days that hold readings; nothing is published unless all
-    of it succeeded."""
+    `readings`, check the staged days against `ruleset` (None: no check), and publish the
+    days that hold readings; nothing is published unless all of it succeeded and no
+    blocking rule failed."""
     staged = rows.rows
     if config.locations:
         # Only the chosen locations' rows are replaced: the others' rows of the run's
@@ -256,6 +276,10 @@ def write(spark: SparkSession, config: JobConfig, span: RunRange, table: tables.
                 f"{counts.kept} kept; the table was left unchanged",
                 Outcome(counts, days, with_readings, None, shown, counts.unconfigured_lanes),
             )
+        verdict = check_quality(writing, config, with_readings, ruleset, progress) if ruleset else None
+        if verdict is not None and verdict.blocked:
+            raise QualityError(verdict.failure_line(), Outcome(
+                counts, days, with_readings, None, None, counts.unconfigured_lanes, verdict))
         with progress.phase(
             "committing", f"{len(with_readings)} day{'s' if len(with_readings) > 1 else ''} with raw readings"
         ) as commit:
@@ -278,22 +302,40 @@ def write(spark: SparkSession, config: JobConfig, span: RunRange, table: tables.
         raise
     # Committed: the run's rejected readings belong to its rows now, whatever follows.
     shown = quarantine.show(spark, target, run_id, run_date) if rejected else None
-    return Outcome(counts, days, with_readings, published, shown, counts.unconfigured_lanes)
+    return Outcome(counts, days, with_readings, published, shown, counts.unconfigured_lanes, verdict)
+
+
+def check_quality(writing: curated.CuratedWrite, config: JobConfig, days: list[dt.date], ruleset: Ruleset,
+                  progress: Progress) -> quality.Verdict:
+    """`ruleset`'s verdict on the staged rows of `days`, as the commit would publish them
+    (the run's branch), before `main` moves (docs/QUALITY.md)."""
+    with progress.phase("checking data quality",
+                        f"{len(ruleset.rules)} rules of {ruleset.source} on the staged rows") as checking:
+        published = writing.rows_per_day_before() if ruleset.needs_published_days else {}
+        verdict = quality.evaluate(writing.staged_rows(days), ruleset, config.semantics, days, published)
+        checking.text = verdict.counts_text()
+    return verdict
 
 
 # --- report -------------------------------------------------------------------------------
 
 
-def report_outcome(report: RunReport, config: JobConfig, outcome: Outcome) -> None:
-    """The report's figures of what the run read and wrote, from its outcome (once)."""
+def report_outcome(report: RunReport, config: JobConfig, outcome: Outcome,
+                   snapshots: list[Snapshot]) -> None:
+    """The report's figures of what the run read and wrote, from its outcome (once);
+    `snapshots`: the configuration it used."""
     counts = outcome.counts
     report.count_readings(counts)
+    without_rows = locations_without_rows(config, counts, snapshots)
+    if without_rows is not None:
+        report.output["locations_without_rows"] = without_rows
     report.source["outside_days_skipped"] = counts.unread
     if config.semantics == CORRECTED:
         report.readings["unconfigured"] = {
             "readings": counts.unconfigured_readings, "lanes": len(counts.unconfigured_lanes),
         }
     report.days_replaced = list(outcome.days_replaced) if outcome.published else []
+    report.record_quality(outcome.verdict, off=config.quality_rules == rulesets.OFF)
     report.output["days_left_unchanged"] = [d.isoformat() for d in outcome.days_left_unchanged]
     if outcome.rejected_path:
         report.output["rejected_path"] = outcome.rejected_path
@@ -317,6 +359,20 @@ def report_outcome(report: RunReport, config: JobConfig, outcome: Outcome) -> No
         snapshot_id=published.snapshot_id,
         per_partition={p.partition: {"files": p.files, "bytes": p.bytes} for p in published.written},
     )
+
+
+def locations_without_rows(config: JobConfig, counts: ReadingCounts,
+                           snapshots: list[Snapshot]) -> int | None:
+    """Of the locations the run writes (its chosen ones, else every location of the
+    configuration `snapshots`), how many got no row: none of their readings in the run's
+    days was kept. None where that set is not known: `athena` without `--locations`
+    (its ids are a minute's largest lane), or no configuration."""
+    if counts.chosen is not None:
+        return len(config.locations) - len(counts.chosen.with_rows)
+    if not snapshots or counts.configured_locations_with_rows is None:
+        return None
+    configured = {location for s in snapshots for location in locations_of(s.lanes, s.name)}
+    return len(configured) - counts.configured_locations_with_rows
 
 
 def finish(spark: SparkSession, config: JobConfig, table: tables.IcebergTable, recorded: str | None,

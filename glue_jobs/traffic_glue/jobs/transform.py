@@ -56,5 +56,6 @@ SPEC = JobSpec(
     resolve=resolve_dates,
     expected_errors=job.EXPECTED_ERRORS,
     argument_errors=job.ARGUMENT_ERRORS,
+    check_errors=job.CHECK_ERRORS,
     after_success=tell_the_workflow_run,
 )

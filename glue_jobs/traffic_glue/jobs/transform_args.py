@@ -12,11 +12,13 @@ from urllib.parse import urlparse
 
 from traffic_glue.compute.modes import CORRECTED, SEMANTICS
 from traffic_glue.compute.run_range import RunRange
-from traffic_glue.runtime import glue
+from traffic_glue.runtime import glue, metrics
 from traffic_glue.runtime.arguments import Argument, ArgumentError, Arguments, Config, boolean, choice, whole
 from traffic_glue.runtime.config import (
     COMMON, DEFAULT_MAX_DAYS, GLUE_RUN, JOB_NAME, check_range, dates, source, target,
 )
+from traffic_glue.compute.quality_rules import Ruleset, RulesetError
+from traffic_glue.store import rulesets
 from traffic_glue.store.sources import PARQUET, SOURCE_FORMATS
 
 CORRUPT_FILE_POLICIES = ("fail", "skip")
@@ -67,10 +69,19 @@ ARGUMENTS = Arguments(
              "refuse longer ranges (a typo in a date should not start a ten-year backfill)"),
     Argument("corrupt_files", choice(CORRUPT_FILE_POLICIES), "fail",
              "`skip` leaves unreadable raw files out and lists them in the report"),
+    Argument("quality_rules", shown="the shipped ruleset",
+             help="the data quality rules the run's days must meet before it commits "
+                  "(`docs/QUALITY.md`): a JSON ruleset file, local or `s3://`; by "
+                  f"default `{rulesets.SHIPPED_NAME}`, which the package carries; `off` checks none. "
+                  "A blocking rule that fails stops the run with exit status 3, publishing nothing"),
     Argument("dry_run", boolean, False,
              "`true` (or `--dry_run` alone): say what the run would read, replace, leave and "
              "remove, and in which table, then stop; writes nothing and runs no Spark job",
              flag=True),
+    Argument("metrics", choice(metrics.MODES), metrics.AUTO,
+             "the run's figures as CloudWatch metrics (namespace `TrafficGlue`, dimension "
+             "`JobName`) when it ends: `auto` on Glue only, `on` also locally (the AWS "
+             "endpoint, region and keys as boto3 takes them: `AWS_ENDPOINT_URL`, ...), `off` never"),
     *COMMON,
     *GLUE_RUN,
 )
@@ -97,6 +108,16 @@ class JobConfig(Config):
             local = _local_path(path)
             if local is not None and not local.exists():
                 raise ArgumentError(f"--{name} {path} does not exist")
+        if rulesets.is_local(self.quality_rules):
+            self.quality_ruleset()  # a bad file is refused now (one on S3: by the run)
+
+    def quality_ruleset(self, spark=None) -> Ruleset | None:
+        """The rules `--quality_rules` names (None: `off`); `ArgumentError` names the file
+        and the rule and field that cannot be used. One on S3 needs the run's `spark`."""
+        try:
+            return rulesets.read(self.quality_rules, spark)
+        except RulesetError as error:
+            raise ArgumentError(f"--quality_rules {error}") from None
 
     def with_dates(self, start: dt.date, end: dt.date) -> JobConfig:
         check_range(start, end, self.max_days)

@@ -12,6 +12,8 @@ resolved, its run, the errors it expects. `main(spec, argv)`:
   Python shell job, `spark=False`);
 - the run; an error the job expects: one line `<program>: error: <message>`, exit
   status 1; an error of the arguments found only by the run: the same line, exit 2;
+  data that failed a check the run makes before it commits (the transform's blocking
+  data quality rules): the same line, exit 3 (`CHECK_FAILED`);
 - its outcome's summary printed; when it did its work (exit status 0), the job's
   `after_success` (the transform tells the workflow run its days) and Glue's job commit.
 
@@ -25,6 +27,10 @@ from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from traffic_glue.runtime.arguments import ArgumentError, Arguments, help_text, plain_values
+
+# The exit status of a run whose data failed a check it makes before it commits: not 1
+# (an expected error) nor 2 (an argument), so a caller tells bad data from a bad run.
+CHECK_FAILED = 3
 
 
 class Outcome(Protocol):
@@ -48,6 +54,7 @@ class JobSpec:
     resolve: Callable[[Any], Any] | None = None  # config -> config with its days resolved
     expected_errors: tuple[type[BaseException], ...] = ()  # one line, exit status 1
     argument_errors: tuple[type[BaseException], ...] = ()  # found by the run: exit status 2
+    check_errors: tuple[type[BaseException], ...] = ()  # the data failed a check: CHECK_FAILED
     after_success: Callable[[Any, Outcome], None] | None = None  # (config, outcome)
     spark: bool = True  # False: a Glue Python shell job, no Spark and no Glue Job
     start: Callable[[Any, list[str]], Any] | None = None  # (config, argv) -> Runtime; glue.start
@@ -70,6 +77,8 @@ def main(spec: JobSpec, argv: list[str]) -> int:
         outcome = spec.run(runtime.spark if runtime else None, config)
     except (ArgumentError, *spec.argument_errors) as error:
         return _error(spec, error, 2)
+    except spec.check_errors as error:
+        return _error(spec, error, CHECK_FAILED)
     except spec.expected_errors as error:
         return _error(spec, error, 1)
     print(outcome.summary(), file=sys.stderr if outcome.error_log else sys.stdout)

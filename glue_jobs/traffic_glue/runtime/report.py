@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, ClassVar, Iterator
 
 from traffic_glue.compute.counting import ReadingCounts
+from traffic_glue.compute.quality import Verdict
 
 SUCCEEDED, FAILED, RUNNING = "succeeded", "failed", "running"
 
@@ -126,6 +127,7 @@ class RunReport(Report):
     top_jam_locations: list = field(default_factory=list)
     quarantines_dropped: list = field(default_factory=list)
     days_replaced: list[dt.date] = field(default_factory=list)  # the days with readings, published
+    quality: dict = field(default_factory=dict)  # every data quality rule's outcome (`record_quality`)
 
     def count_readings(self, counts: ReadingCounts) -> None:
         """Fill `readings` from the run's counts, by the statuses' labels."""
@@ -141,6 +143,31 @@ class RunReport(Report):
         }
         if counts.chosen is not None:  # a `--locations` run (None in athena: not known)
             self.readings["kept_of_chosen_locations"] = counts.chosen.kept
+
+    def record_quality(self, verdict: Verdict | None, off: bool = False) -> None:
+        """`quality` from the data quality rules' verdict on the run's days; left empty
+        when none was reached (the run stopped before), `off` when none was asked for."""
+        if verdict is None:
+            if off:
+                self.quality = {"ruleset": "off", "checked": False, "blocked": False,
+                                "blocking_failed": [], "warnings": [], "rules": []}
+            return
+        self.quality = {
+            "ruleset": verdict.ruleset,
+            "checked": True,
+            "blocked": verdict.blocked,
+            "blocking_failed": [o.rule.name for o in verdict.blocking_failures],
+            "warnings": [o.rule.name for o in verdict.warnings],
+            "rules": [
+                {
+                    "name": o.rule.name, "check": o.rule.check, "severity": o.rule.severity,
+                    "status": o.status, "requirement": o.requirement, "note": o.note or None,
+                    "days": [{"day": d.day, "status": d.status, "value": d.value, "measured": d.measured}
+                             for d in o.days],
+                }
+                for o in verdict.outcomes
+            ],
+        }
 
     @property
     def accounting_holds(self) -> bool:
@@ -219,6 +246,7 @@ class RunReport(Report):
             lines.append(where)
             if o.get("locations"):
                 lines.append(_locations_line(o["locations"]))
+        lines += _quality_lines(self.quality)
         if self.top_jam_locations:
             of_chosen = " of the chosen locations" if "rows_carried_over" in o else ""
             lines.append(f"  most jam minutes{of_chosen} (trafficjamindicator = 1):")
@@ -228,6 +256,29 @@ class RunReport(Report):
         if o.get("daily_summary_stale"):
             lines.append(_stale_summary_line(o["daily_summary_stale"]))
         return lines
+
+
+def _quality_lines(quality: dict) -> list[str]:
+    """The data quality rules' counts, and each warning with its failing days' measures."""
+    if not quality:
+        return []
+    if not quality["checked"]:
+        return ["  data quality: not checked (--quality_rules off)"]
+    statuses = [rule["status"] for rule in quality["rules"]]
+    counts = [f"{statuses.count('passed')} passed"]
+    for label, names in (("blocking failed", quality["blocking_failed"]), ("warning", quality["warnings"])):
+        if names:
+            counts.append(f"{len(names)} {label}{'s' if label == 'warning' and len(names) > 1 else ''}")
+    if statuses.count("skipped"):
+        counts.append(f"{statuses.count('skipped')} skipped")
+    lines = [f"  data quality ({quality['ruleset']}): {len(statuses)} rules, {', '.join(counts)}"]
+    for rule in quality["rules"]:
+        if rule["status"] == "failed":
+            failed = [f"{d['day']}: {d['measured']}" for d in rule["days"] if d["status"] == "failed"]
+            if len(failed) > 3:
+                failed = failed[:3] + [f"and {len(failed) - 3} more days (the report has them)"]
+            lines.append(f"    {rule['severity']} {rule['name']} {'; '.join(failed)} (wanted: {rule['requirement']})")
+    return lines
 
 
 def _files_text(output: dict) -> str:

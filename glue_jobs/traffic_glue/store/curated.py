@@ -9,6 +9,10 @@ A run hands its rows over in two steps:
    read raw readings); every other day stays as it is. In each of those days an hour
    that has no staged row is removed. Then `main` moves to the branch: one commit.
 
+In between, `staged_rows(days)` are the rows of `days` as that commit would publish them
+(the branch, settled: `settle`), which the run's data quality rules look at, and
+`rows_per_day_before()` the rows per day readers saw before the run.
+
 The table's folder also holds, beside `data/` and `metadata/`, the run reports
 (`_reports/`) and the quarantine (`_rejected/`): `_` folders no reader lists.
 """
@@ -114,14 +118,19 @@ class CuratedWrite:
         self.properties = tables.snapshot_properties(run_id, days_text, mode)
         self._head: int | None = None
         self._written: set[tuple] = set()
+        self._settled: tuple[list[dt.date], dict[tuple, tables.PartitionFiles], list[tuple]] | None = None
 
     def stage(self, rows: DataFrame) -> None:
         """The run's rows on its branch (the one pass over the data)."""
         self._head = self.run.overwrite_partitions(layout_for_write(rows), self.properties)
         self._written = self.run.added_partitions(self._head)
 
-    def publish(self, days: list[dt.date]) -> Published:
-        """Empty the hours of `days` the run did not write, then the one commit."""
+    def settle(self, days: list[dt.date]) -> None:
+        """Make the branch what the commit of `days` publishes: the hours the staged rows
+        reached on other days as they were, the hours of `days` the run did not write
+        emptied (once: again for the same days does nothing)."""
+        if self._settled is not None and self._settled[0] == list(days):
+            return
         wanted = set(days)
         self._restore_unasked_hours(wanted)
         hours = self.run.partitions(self._head)
@@ -134,6 +143,25 @@ class CuratedWrite:
                 self.table.spark.createDataFrame([], S.CURATED_TABLE_SCHEMA),
                 days_filter(sorted(emptied), emptied), self.properties,
             )
+        self._settled = (list(days), hours, stale)
+
+    def staged_rows(self, days: list[dt.date]) -> DataFrame:
+        """The rows of `days` as the commit of `days` would publish them (from the branch)."""
+        self.settle(days)
+        return self.run.read(days_filter(days))
+
+    def rows_per_day_before(self) -> dict[dt.date, int]:
+        """Rows per day as readers saw the table before the run (its metadata only)."""
+        base = self.run.base_snapshot_id
+        found: dict[dt.date, int] = {}
+        for hour, files in (self.run.partitions(base).items() if base is not None else ()):
+            found[day_of(hour)] = found.get(day_of(hour), 0) + files.rows
+        return found
+
+    def publish(self, days: list[dt.date]) -> Published:
+        """Empty the hours of `days` the run did not write (`settle`), then the one commit."""
+        self.settle(days)
+        _, hours, stale = self._settled
         snapshot = self.run.publish()
         written = [
             tables.PartitionFiles(partition_name(h), hours[h].files, hours[h].bytes)

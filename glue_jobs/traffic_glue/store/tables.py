@@ -456,6 +456,7 @@ class PartitionFiles:
     partition: object  # its values (a tuple), or as the caller names it
     files: int
     bytes: int
+    rows: int = 0  # the rows its data files hold
 
 
 class TableRun:
@@ -506,14 +507,22 @@ class TableRun:
         }
 
     def partitions(self, snapshot_id: int) -> dict[tuple, PartitionFiles]:
-        """Every partition of `snapshot_id` with its files' count and size."""
+        """Every partition of `snapshot_id` with its files' count, size and rows."""
         return {
-            tuple(row["partition"]): PartitionFiles(tuple(row["partition"]), int(row["file_count"]), int(row["bytes"]))
+            tuple(row["partition"]): PartitionFiles(tuple(row["partition"]), int(row["file_count"]), int(row["bytes"]),
+                                                    int(row["record_count"]))
             for row in self.table.spark.sql(
-                f"SELECT partition, file_count, total_data_file_size_in_bytes AS bytes "
+                f"SELECT partition, file_count, total_data_file_size_in_bytes AS bytes, record_count "
                 f"FROM {self.table.identifier}.partitions VERSION AS OF {snapshot_id}"
             ).collect()
         }
+
+    def read(self, where: Column | None = None) -> DataFrame:
+        """The branch's rows (of `where`) as the run's writes left them: what `publish`
+        would show."""
+        if not self._created:
+            raise RuntimeError(f"run {self.run_id} has written nothing on its branch yet")
+        return self.table.read(where, snapshot_id=self.table.snapshot_id(self.branch))
 
     def publish(self) -> int | None:
         """The one commit readers see: `main` moves to the branch's head, or, if another

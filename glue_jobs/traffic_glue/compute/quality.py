@@ -1,0 +1,263 @@
+"""A ruleset's verdict on curated days (docs/QUALITY.md): measured in one pass over the
+rows with Spark's own aggregations, then judged against each rule's threshold.
+
+- `day_measures(rows, rules)`: one row per day of `rows`, with each rule's measure. Two
+  aggregations in one Spark job: per location and day (rows, distinct keys, values out
+  of their domain), then per day;
+- `judge(...)`: each rule's outcome per day, from those measures and, for a band of the
+  recent days, the rows per day the table held before the run (plain values);
+- `evaluate(...)`: both.
+
+The same ruleset gives the same verdict wherever Spark runs it (Glue or a laptop):
+nothing here is Glue's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import statistics
+from dataclasses import dataclass
+from typing import Sequence
+
+from pyspark.sql import Column, DataFrame, Row
+from pyspark.sql import functions as F
+
+from traffic_glue.compute import schema as S
+from traffic_glue.compute.quality_rules import (
+    BETWEEN, COLUMN_CHECKS, DAY_ROWS_BAND, IN_SET, LOCATION_MINUTES, NOT_NULL, UNIQUE, Rule, Ruleset,
+)
+
+PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
+MINUTES_PER_DAY = 1440  # a UTC day: no clock change
+DAY, ROWS = "date", "rows"  # not `day`: a partition column's name
+_DAY_KEYS = S.EVENT_PARTITIONS[:3]  # year, month, day
+# The columns of a rule's measures in `day_measures`: `<rule>` its value, `<rule>__<x>` the rest.
+_SEP = "__"
+_MINUTES = "_minutes"  # a location's distinct minutes of the day
+_DAY_LINE_LIMIT = 3  # a failing rule's days named in the one line; the report has them all
+
+
+def day_measures(rows: DataFrame, rules: Sequence[Rule]) -> DataFrame:
+    """One row per day (`date`) of curated `rows`: its `rows`, and per rule of
+    `rules` its measure `<rule name>` (and `<rule name>__<column>` per column of a check of
+    values; `__locations` and `__lowest` for `location_minutes`)."""
+    location = F.col(S.LOCATION_ID)
+    per_location = [F.count(F.lit(1)).alias(ROWS)]
+    per_day = [F.sum(ROWS).alias(ROWS)]
+    if any(rule.check == LOCATION_MINUTES for rule in rules):
+        per_location.append(F.count_distinct(location, F.col(S.RECORD_TIMESTAMP)).alias(_MINUTES))
+    for rule in rules:
+        name = rule.name
+        if rule.check == UNIQUE:
+            # A row with a NULL in its key repeats no key (that is `not_null`'s to say).
+            keyed = F.count_if(_all_present(rule.columns))
+            distinct = F.count_distinct(*(F.col(c) for c in rule.columns))
+            per_location.append((keyed - distinct).alias(name))
+            per_day.append(F.sum(name).alias(name))
+        elif rule.check in COLUMN_CHECKS:
+            for column in rule.columns:
+                per_location.append(F.count_if(_breaks(rule, F.col(column))).alias(f"{name}{_SEP}{column}"))
+            per_day += [F.sum(f"{name}{_SEP}{c}").alias(f"{name}{_SEP}{c}") for c in rule.columns]
+            per_day.append(sum((F.sum(f"{name}{_SEP}{c}") for c in rule.columns), F.lit(0)).alias(name))
+        elif rule.check == LOCATION_MINUTES:
+            below = F.col(_MINUTES) < F.lit(rule.min_share * MINUTES_PER_DAY)
+            located = location.isNotNull()
+            per_day += [
+                F.count_if(located & below).alias(name),
+                F.count_if(located).alias(f"{name}{_SEP}locations"),
+                # The fewest minutes, and of the locations that have them the lowest id.
+                F.min(F.when(located, F.struct(F.col(_MINUTES).alias("minutes"), location.alias("location"))))
+                .alias(f"{name}{_SEP}lowest"),
+            ]
+    measured = (
+        rows.groupBy(*_DAY_KEYS, S.LOCATION_ID).agg(*per_location)
+        .groupBy(*_DAY_KEYS).agg(*per_day)
+    )
+    return measured.select(
+        F.make_date(*(F.col(c).cast("int") for c in _DAY_KEYS)).alias(DAY),
+        *(c for c in measured.columns if c not in _DAY_KEYS),
+    )
+
+
+def _all_present(columns: Sequence[str]) -> Column:
+    return functools.reduce(lambda a, b: a & b, (F.col(c).isNotNull() for c in columns), F.lit(True))
+
+
+def _breaks(rule: Rule, value: Column) -> Column:
+    """Whether a value breaks a check of values (NULL: whether NULL is refused)."""
+    if rule.check == NOT_NULL:
+        return value.isNull()
+    if rule.check == BETWEEN:
+        inside = F.lit(True)
+        if rule.minimum is not None:
+            inside = inside & (value >= F.lit(rule.minimum))
+        if rule.maximum is not None:
+            inside = inside & (value <= F.lit(rule.maximum))
+        # NaN sorts above every number in Spark: it is outside any range with a maximum,
+        # and inside one without (a double with only a minimum).
+    else:  # IN_SET
+        inside = value.isin(list(rule.values))
+    return F.when(value.isNull(), F.lit(not rule.nulls)).otherwise(~inside)
+
+
+# --- the verdict --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DayOutcome:
+    day: dt.date
+    status: str  # PASSED, FAILED or SKIPPED
+    value: int | float | None  # the measure (None: skipped)
+    measured: str  # the measure as a person reads it
+
+
+@dataclass(frozen=True)
+class RuleOutcome:
+    rule: Rule
+    status: str  # FAILED if a day failed, else PASSED if a day passed, else SKIPPED
+    days: tuple[DayOutcome, ...]
+    requirement: str  # what the rule asks, as a person reads it
+    note: str = ""  # why it was skipped
+
+    @property
+    def failed_days(self) -> tuple[DayOutcome, ...]:
+        return tuple(d for d in self.days if d.status == FAILED)
+
+    def failure_text(self) -> str:
+        """`<rule> on <day>: <measured>[, on <day>: ...] (wanted: <requirement>)`."""
+        failed = self.failed_days
+        named = [f"on {d.day}: {d.measured}" for d in failed[:_DAY_LINE_LIMIT]]
+        if len(failed) > _DAY_LINE_LIMIT:
+            named.append(f"and {len(failed) - _DAY_LINE_LIMIT} more days")
+        return f"{self.rule.name} {', '.join(named)} (wanted: {self.requirement})"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Every rule's outcome on the run's days."""
+
+    ruleset: str  # the file the rules came from
+    outcomes: tuple[RuleOutcome, ...]
+
+    @property
+    def blocking_failures(self) -> tuple[RuleOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.status == FAILED and o.rule.blocking)
+
+    @property
+    def warnings(self) -> tuple[RuleOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.status == FAILED and not o.rule.blocking)
+
+    @property
+    def blocked(self) -> bool:
+        return bool(self.blocking_failures)
+
+    def counts_text(self) -> str:
+        """`7 rules: 5 passed, 1 warning, 1 skipped`."""
+        statuses = [o.status for o in self.outcomes]
+        parts = [f"{statuses.count(PASSED)} passed"]
+        if self.blocking_failures:
+            parts.append(f"{len(self.blocking_failures)} blocking failed")
+        if self.warnings:
+            parts.append(f"{len(self.warnings)} warning{'s' if len(self.warnings) > 1 else ''}")
+        if statuses.count(SKIPPED):
+            parts.append(f"{statuses.count(SKIPPED)} skipped")
+        return f"{len(self.outcomes)} rules: {', '.join(parts)}"
+
+    def failure_line(self) -> str:
+        """The one line of a run the blocking rules stopped."""
+        failed = self.blocking_failures
+        rules = "rule" if len(failed) == 1 else "rules"
+        return (f"data quality: {len(failed)} blocking {rules} failed, nothing was published: "
+                + "; ".join(o.failure_text() for o in failed) + f" [ruleset {self.ruleset}]")
+
+
+def judge(measures: Sequence[Row], ruleset: Ruleset, semantics: str, days: Sequence[dt.date],
+          published_rows: dict[dt.date, int]) -> Verdict:
+    """Each rule's outcome on each of `days`, from `measures` (`day_measures`' rows; a day
+    without a row has no rows) and `published_rows` (rows per day the table held before
+    the run: what `day_rows_band` compares with)."""
+    by_day = {row[DAY]: row.asDict() for row in measures}
+    outcomes = []
+    for rule in ruleset.rules:
+        requirement = _requirement(rule)
+        if semantics not in rule.semantics:
+            outcomes.append(RuleOutcome(rule, SKIPPED, (), requirement,
+                                        f"a rule of --semantics {' and '.join(rule.semantics)} only"))
+            continue
+        judged = tuple(_judge_day(rule, day, by_day.get(day, {}), published_rows) for day in days)
+        statuses = {d.status for d in judged}
+        status = FAILED if FAILED in statuses else PASSED if PASSED in statuses else SKIPPED
+        outcomes.append(RuleOutcome(rule, status, judged, requirement))
+    return Verdict(ruleset.source, tuple(outcomes))
+
+
+def evaluate(rows: DataFrame, ruleset: Ruleset, semantics: str, days: Sequence[dt.date],
+             published_rows: dict[dt.date, int]) -> Verdict:
+    """`ruleset`'s verdict on the curated `rows` of `days` (one Spark job)."""
+    measures = day_measures(rows, ruleset.for_semantics(semantics)).collect()
+    return judge(measures, ruleset, semantics, days, published_rows)
+
+
+def _judge_day(rule: Rule, day: dt.date, measured: dict, published_rows: dict[dt.date, int]) -> DayOutcome:
+    name = rule.name
+    if rule.check == DAY_ROWS_BAND:
+        return _judge_band(rule, day, int(measured.get(ROWS) or 0), published_rows)
+    value = int(measured.get(name) or 0)
+    status = PASSED if value == 0 else FAILED
+    if rule.check == UNIQUE:
+        text = f"{_counted(value, 'row')} {'repeats' if value == 1 else 'repeat'} a key"
+    elif rule.check == LOCATION_MINUTES:
+        lowest = measured.get(f"{name}{_SEP}lowest")
+        located = int(measured.get(f"{name}{_SEP}locations") or 0)
+        text = f"{value:,} of {_counted(located, 'location')} below"
+        if value:
+            text += (f" (fewest: location {lowest['location']}, {_counted(lowest['minutes'], 'minute')}, "
+                     f"{lowest['minutes'] / MINUTES_PER_DAY:.3f} of the day)")
+    else:
+        text = _counted(value, "NULL value" if rule.check == NOT_NULL else "value") \
+            + ("" if rule.check == NOT_NULL else " outside")
+        per_column = [(c, int(measured.get(f"{name}{_SEP}{c}") or 0)) for c in rule.columns]
+        if value and len(rule.columns) > 1:
+            text += " (" + ", ".join(f"{c} {n:,}" for c, n in per_column if n) + ")"
+        elif value:
+            text += f" ({rule.columns[0]})"
+    return DayOutcome(day, status, value, text)
+
+
+def _judge_band(rule: Rule, day: dt.date, rows: int, published_rows: dict[dt.date, int]) -> DayOutcome:
+    before = [published_rows[d] for d in sorted(published_rows) if d < day and published_rows[d] > 0]
+    recent = before[-rule.recent_days:]
+    if not recent:
+        return DayOutcome(day, SKIPPED, None, f"{rows:,} rows; no published day before it to compare with")
+    median = statistics.median(recent)
+    ratio = rows / median
+    status = PASSED if rule.min_ratio <= ratio <= rule.max_ratio else FAILED
+    days = f"{len(recent)} published days before it" if len(recent) > 1 else "published day before it"
+    return DayOutcome(day, status, ratio, f"{rows:,} rows, {ratio:.3g} x the median {median:,g} of the {days}")
+
+
+def _counted(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _requirement(rule: Rule) -> str:
+    columns = ", ".join(rule.columns)
+    or_null = " or NULL" if rule.nulls else ""
+    if rule.check == UNIQUE:
+        return f"each ({columns}) once"
+    if rule.check == NOT_NULL:
+        return f"no NULL in {columns}"
+    if rule.check == BETWEEN:
+        if rule.maximum is None:
+            return f"{columns} at least {rule.minimum:g}{or_null}"
+        if rule.minimum is None:
+            return f"{columns} at most {rule.maximum:g}{or_null}"
+        return f"{columns} in {rule.minimum:g}..{rule.maximum:g}{or_null}"
+    if rule.check == IN_SET:
+        return f"{columns} in {{{', '.join(f'{v:g}' for v in rule.values)}}}{or_null}"
+    if rule.check == LOCATION_MINUTES:
+        return (f"every location at least {rule.min_share:g} of the day's {MINUTES_PER_DAY:,} minutes "
+                f"({rule.min_share * MINUTES_PER_DAY:,g})")
+    return (f"{rule.min_ratio:g}..{rule.max_ratio:g} x the median rows of the last {rule.recent_days} "
+            "published days")
