@@ -51,6 +51,9 @@ EXPECTED = (
      r"--target_path, the folder to bring in$"),
     ("make sql Q='SELECT run_id, status, days_replaced, output.rows FROM "
      "json.`data/curated/_reports/run_date=*` ORDER BY run_id'", 0, r"^\|\S+ *\|succeeded *\|\[2020-04-06, 2020-04-07\] *\|\d+ *\|$"),
+    # Filed by processed day: the 6th by the scenario's first and second runs (by then).
+    ("make sql Q='SELECT run_id, status, days_replaced FROM "
+     "json.`data/curated/_reports_by_day/day=2020-04-06` ORDER BY run_id'", 0, r"^\(2 rows in [\d.]+ s\)$"),
     (".venv/bin/python glue_jobs/traffic_fetch_configuration.py "
      "--configuration_url file://$PWD/tests/fixtures/network/miv-config-2017-05-18.xml.gz "
      "--configuration_folder data/configuration", 0, r"miv-config-2017-05-18"),

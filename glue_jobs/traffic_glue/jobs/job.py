@@ -112,7 +112,7 @@ def run(spark: SparkSession, config: JobConfig, progress: Progress | None = None
                 config, outcome.days_replaced, succeeded=report.status == SUCCEEDED
             )
         if table is not None and table.location:
-            report.report_path = _write_report(spark, table.location, report)
+            report.report_path = _write_report(spark, table.location, report, config.run_range().days)
             progress.say(f"report: {report.report_path}")
         if metrics.wanted(config.metrics, on_glue=config.glue_job_run_id is not None):
             metrics.put_report(report, progress.say)
@@ -422,9 +422,15 @@ def stale_summary(config: JobConfig, days: list[dt.date], succeeded: bool) -> di
             "refresh_command": command}
 
 
-def _write_report(spark: SparkSession, target: str, report: RunReport) -> str:
-    day = report.started_at[:10]
-    path = f"{target.rstrip('/')}/{curated.REPORTS}/run_date={day}/{report.run_id}.json"
+def _write_report(spark: SparkSession, target: str, report: RunReport, days: list[dt.date]) -> str:
+    """The report filed by the day the run ran (`_reports/run_date=`, its path), and a copy
+    by each day it processed (`_reports_by_day/day=`): the runs that touched a day are one
+    folder's files."""
+    root, day = target.rstrip("/"), report.started_at[:10]
+    path = f"{root}/{curated.REPORTS}/run_date={day}/{report.run_id}.json"
     report.report_path = path
-    storage.write_text(spark, path, report.to_json())
+    text = report.to_json()
+    storage.write_text(spark, path, text)
+    for processed in days:
+        storage.write_text(spark, f"{root}/{curated.REPORTS_BY_DAY}/day={processed}/{report.run_id}.json", text)
     return path

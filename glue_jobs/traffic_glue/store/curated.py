@@ -29,7 +29,8 @@ from pyspark.sql import functions as F
 from traffic_glue.compute import schema as S
 from traffic_glue.store import tables
 
-REPORTS = "_reports"
+REPORTS = "_reports"  # run_date=<day the run ran>/<run id>.json
+REPORTS_BY_DAY = "_reports_by_day"  # day=<each day it processed>/<run id>.json, the same report
 
 SPEC = tables.TableSpec(
     kind="the curated table",
