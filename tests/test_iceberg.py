@@ -23,12 +23,13 @@ GLUE_CONF = {
 MOTO = "http://127.0.0.1:5000"
 
 
-def test_the_local_session_catalog_is_icebergs_over_the_hive_metastore_without_locks():
+def test_the_local_session_catalog_is_icebergs_over_the_hive_metastore_with_its_commit_lock():
+    # The lock keeps two processes' commits to one table (tests/test_shared_catalog.py).
     assert iceberg.local_session_catalog_conf() == {
         CATALOG: "org.apache.iceberg.spark.SparkSessionCatalog",
         f"{CATALOG}.type": "hive",
         f"{CATALOG}.cache-enabled": "false",
-        "spark.hadoop.iceberg.engine.hive.lock-enabled": "false",
+        "spark.hadoop.iceberg.engine.hive.lock-enabled": "true",
     }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import queue
+import re
 import subprocess
 import sys
 import threading
@@ -93,8 +94,12 @@ def test_a_sql_session_stays_open_while_the_workflow_writes_the_catalog(tmp_path
     _, curated_table = table_names(load_template(WORKFLOW))
     try:
         run, started, answered = _run_workflow(tmp_path, START), time.monotonic(), 0
-        while not (catalog / "metastore_db").is_dir():  # the crawler's session made it
-            assert run.poll() is None and time.monotonic() - started < 300, run.stdout.read()[-5000:]
+        said: list[str] = []
+        threading.Thread(target=lambda: said.extend(run.stdout), daemon=True).start()
+        # Once the crawler made the catalog (its metastore's tables and the raw table),
+        # the prompt opens while the fetch and the transform job write the catalog.
+        while not any(re.search(r"crawler \S+: SUCCEEDED", line) for line in said):
+            assert run.poll() is None and time.monotonic() - started < 300, "".join(said)[-5000:]
             time.sleep(0.2)
         prompt = _Prompt(catalog)
         while run.poll() is None and time.monotonic() - started < 600:
@@ -102,9 +107,11 @@ def test_a_sql_session_stays_open_while_the_workflow_writes_the_catalog(tmp_path
             assert any("default" in line for line in prompt.ask("SHOW DATABASES")), prompt.seen
             answered += 1
             time.sleep(1)
-        out, _ = run.communicate(timeout=600)
+        run.wait(timeout=600)
+        time.sleep(0.5)  # the reader's last lines
+        out = "".join(said)
         assert run.returncode == 0, out[-5000:]
-        assert answered >= 1, f"the prompt answered {answered} times during the run"
+        assert "job" in out and answered >= 1, f"the prompt answered {answered} times during the run"
         # The prompt's catalog sees the table the other process made, with its rows.
         assert _count(prompt.ask(f"SELECT count(*) AS n FROM {curated_table}")) > 0, prompt.seen
         status, errors = prompt.close()
