@@ -7,13 +7,14 @@ is built from it once (`report_outcome`), and nothing decides by reading the rep
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from dataclasses import dataclass, field, replace
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from traffic_glue.compute import pipeline, quality, transforms, validation
+from traffic_glue.compute import pipeline, plan, quality, transforms, validation
 from traffic_glue.compute import schema as S
 from traffic_glue.compute.configuration import ConfigurationError, Snapshot, locations_of
 from traffic_glue.compute.counting import ReadingCounts
@@ -126,16 +127,35 @@ def run(spark: SparkSession, config: JobConfig, progress: Progress | None = None
         raw_input = read(spark, config, span, source_root, source_format, report, progress)
         readings = sources.readings_to_validate(raw_input, span)
         recorded, created = prepare_table(spark, config, table, report)
-        rows = compute(spark, readings, config, span, snapshots)
-        try:
-            outcome = write(spark, config, span, table, raw_input, readings, rows, report.run_id,
-                            report.started_at[:10], progress, ruleset)
-        except (NoReadingsError, QualityError) as error:
-            report_outcome(report, config, error.outcome, snapshots)
-            raise
+        with planned(spark, raw_input, span, report) as work:
+            rows = compute(spark, readings, config, span, snapshots)
+            try:
+                outcome = write(spark, config, span, table, raw_input, readings, rows, report.run_id,
+                                report.started_at[:10], progress, ruleset, work.write_tasks)
+            except (NoReadingsError, QualityError) as error:
+                report_outcome(report, config, error.outcome, snapshots)
+                raise
         report_outcome(report, config, outcome, snapshots)
         finish(spark, config, table, recorded, created, outcome, snapshots, report, progress)
     return report
+
+
+@contextlib.contextmanager
+def planned(spark: SparkSession, raw_input: sources.RawInput, span: RunRange, report: RunReport):
+    """The run's work per task (`compute.plan`) from its readings, as the session's shuffle
+    partitions while the run computes and writes (the session's own setting back after:
+    a workflow's or the tests' session runs other jobs too); the report records it."""
+    key = "spark.sql.shuffle.partitions"
+    before = spark.conf.get(key)
+    per_task = int(spark.conf.get(plan.READINGS_PER_TASK_CONF, None) or plan.READINGS_PER_TASK)
+    readings = plan.estimated_readings([f.rows for f in raw_input.files], [f.size for f in raw_input.files])
+    work = plan.plan_for(readings, hours=24 * len(span.days), floor=int(before), readings_per_task=per_task)
+    report.source["plan"] = work.as_dict()
+    spark.conf.set(key, str(work.shuffle_partitions))
+    try:
+        yield work
+    finally:
+        spark.conf.set(key, before)
 
 
 # --- read ---------------------------------------------------------------------------------
@@ -241,7 +261,8 @@ class Outcome:
 
 def write(spark: SparkSession, config: JobConfig, span: RunRange, table: tables.IcebergTable,
           raw_input: sources.RawInput, readings: DataFrame, rows: pipeline.Curated, run_id: str,
-          run_date: str, progress: Progress, ruleset: Ruleset | None = None) -> Outcome:
+          run_date: str, progress: Progress, ruleset: Ruleset | None = None,
+          write_tasks: int | None = None) -> Outcome:
     """Stage the curated rows (the one pass over the data), quarantine the rejected
     `readings`, check the staged days against `ruleset` (None: no check), and publish the
     days that hold readings; nothing is published unless all of it succeeded and no
@@ -260,7 +281,7 @@ def write(spark: SparkSession, config: JobConfig, span: RunRange, table: tables.
             f"{len(days)} day{'s' if len(days) > 1 else ''}, {span.days_text} "
             f"(--semantics {config.semantics}) into {table.name}",
         ) as computing:
-            writing.stage(staged)
+            writing.stage(staged, write_tasks)
             counts = rows.counters.collect(raw_input.readings_in_files)
             computing.text = f"computed and staged {counts.output_rows:,} rows"
         with_readings = [span.day_at(n) for n in counts.days_with_readings]

@@ -73,12 +73,20 @@ def of_locations(locations: tuple[int, ...]) -> Column:
     return F.col(S.LOCATION_ID).isin(list(locations))
 
 
-def layout_for_write(curated: DataFrame) -> DataFrame:
-    """One task per hour partition, rows in a fixed order: one file per partition whose
-    content does not depend on how Spark scheduled the run (the plan's second shuffle)."""
-    return curated.repartition(*S.EVENT_PARTITIONS).sortWithinPartitions(
-        *S.EVENT_PARTITIONS, S.LOCATION_ID, S.RECORD_TIMESTAMP
-    )
+def layout_for_write(curated: DataFrame, tasks: int | None = None) -> DataFrame:
+    """Whole hour partitions per task (`tasks` of them: `compute.plan`; else the session's
+    shuffle partitions), rows sorted by hour, then location and minute: one file per
+    partition, written one at a time, whose content does not depend on how Spark
+    scheduled the run (the plan's second shuffle)."""
+    spread = curated.repartition(tasks, *S.EVENT_PARTITIONS) if tasks else curated.repartition(*S.EVENT_PARTITIONS)
+    return spread.sortWithinPartitions(*S.EVENT_PARTITIONS, S.LOCATION_ID, S.RECORD_TIMESTAMP)
+
+
+# Iceberg's clustered writer: the rows of a task come sorted by hour (`layout_for_write`),
+# so one file is open at a time. The fanout writer, Iceberg's default for a table without
+# a sort order, keeps one open per hour a task writes until the task ends: a year's run
+# held hundreds of open Parquet writers per task and ran out of heap.
+WRITE_OPTIONS = {"fanout-enabled": "false"}
 
 
 def published_hours(table: tables.IcebergTable, days: list[dt.date]) -> tuple[dict[dt.date, set[int]], int | None, dict]:
@@ -121,9 +129,10 @@ class CuratedWrite:
         self._written: set[tuple] = set()
         self._settled: tuple[list[dt.date], dict[tuple, tables.PartitionFiles], list[tuple]] | None = None
 
-    def stage(self, rows: DataFrame) -> None:
-        """The run's rows on its branch (the one pass over the data)."""
-        self._head = self.run.overwrite_partitions(layout_for_write(rows), self.properties)
+    def stage(self, rows: DataFrame, tasks: int | None = None) -> None:
+        """The run's rows on its branch (the one pass over the data), in `tasks` tasks."""
+        self._head = self.run.overwrite_partitions(layout_for_write(rows, tasks),
+                                                   {**self.properties, **WRITE_OPTIONS})
         self._written = self.run.added_partitions(self._head)
 
     def settle(self, days: list[dt.date]) -> None:
