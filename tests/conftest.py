@@ -44,7 +44,8 @@ os.environ.setdefault(IDLE_ENV, "3")
 XDIST_GROUPS = {"test_bad_input": "baseline", "test_crashes": "baseline"}  # the `baseline` fixture
 RUN_FIRST = ("test_bad_input", "test_crashes", "test_shared_catalog", "test_job", "test_s3",
              "test_parity", "test_local_workflow", "test_migrate", "test_validation",
-             "test_configured_locations", "test_quality_job", "test_transforms", "test_rerun_report",
+             "test_configured_locations", "test_quality_job", "test_out_of_memory", "test_transforms",
+             "test_rerun_report",
              "test_summary_job", "test_metrics", "test_pipeline", "test_curated", "test_maintenance",
              "test_security", "test_history_server", "test_local_sql")
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from traffic_glue.runtime import frame, glue
+from traffic_glue.runtime import frame, glue, memory
 from traffic_glue.runtime.arguments import Argument, ArgumentError, Arguments, Config, whole
 
 
@@ -23,7 +23,7 @@ class WrongTable(RuntimeError):
 ARGUMENTS = Arguments(
     Argument("JOB_NAME", attribute="job_name", required=True),
     Argument("rows", whole(minimum=0), 3, "rows to write"),
-    Argument("fail", help="`refused`, `table`, `crash` or `unfinished`"),
+    Argument("fail", help="`refused`, `table`, `crash`, `memory` or `unfinished`"),
 )
 
 
@@ -63,6 +63,8 @@ def job():
             raise WrongTable("the table holds athena rows")
         if config.fail == "crash":
             raise ZeroDivisionError("a bug")
+        if config.fail == "memory":  # the text of pyspark's error of a JVM out of heap
+            raise RuntimeError("An error occurred while calling o9.count.\n: java.lang.OutOfMemoryError: Java heap space")
         if config.fail == "unfinished":
             return FakeOutcome(config.rows, exit_status=1, error_log=True)
         return FakeOutcome(config.rows)
@@ -135,6 +137,15 @@ def test_any_other_error_goes_on_with_its_traceback(job, capsys):
     with pytest.raises(ZeroDivisionError, match="a bug"):
         main(job, "--JOB_NAME", "j", "--fail", "crash")
     assert capsys.readouterr().err == "" and not job["runtime"].committed
+
+
+def test_a_run_out_of_memory_exits_4_with_one_line_saying_what_to_give_it(job, capsys, monkeypatch):
+    monkeypatch.setenv(memory.DRIVER_MEMORY_ENV, "1g")
+    assert main(job, "--JOB_NAME", "j", "--fail", "memory") == memory.OUT_OF_MEMORY == 4
+    assert capsys.readouterr() == ("", (
+        "fake_job: error: out of memory: a Spark JVM ran out of memory (java.lang.OutOfMemoryError: "
+        "Java heap space), with TRAFFIC_GLUE_DRIVER_MEMORY=1g: set TRAFFIC_GLUE_DRIVER_MEMORY=2g or more\n"))
+    assert job["after"] == [] and not job["runtime"].committed
 
 
 def test_days_resolved_by_the_job_and_their_errors_exit_2(job, capsys):

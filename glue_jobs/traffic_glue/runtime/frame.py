@@ -13,7 +13,9 @@ resolved, its run, the errors it expects. `main(spec, argv)`:
 - the run; an error the job expects: one line `<program>: error: <message>`, exit
   status 1; an error of the arguments found only by the run: the same line, exit 2;
   data that failed a check the run makes before it commits (the transform's blocking
-  data quality rules): the same line, exit 3 (`CHECK_FAILED`);
+  data quality rules): the same line, exit 3 (`CHECK_FAILED`); a run that ran out of
+  memory (`runtime.memory`: Spark's out-of-memory errors, or its JVM gone): the same line
+  saying what ran out and what to give the next run, exit 4 (`memory.OUT_OF_MEMORY`);
 - its outcome's summary printed; when it did its work (exit status 0), the job's
   `after_success` (the transform tells the workflow run its days) and Glue's job commit.
 
@@ -26,6 +28,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
+from traffic_glue.runtime import memory
 from traffic_glue.runtime.arguments import ArgumentError, Arguments, help_text, plain_values
 
 # The exit status of a run whose data failed a check it makes before it commits: not 1
@@ -74,7 +77,10 @@ def main(spec: JobSpec, argv: list[str]) -> int:
         return _error(spec, error, 2)
     runtime = (spec.start or glue.start)(config, argv) if glue else None
     try:
-        outcome = spec.run(runtime.spark if runtime else None, config)
+        with memory.watch(runtime, days="end_date" in spec.arguments.names):
+            outcome = spec.run(runtime.spark if runtime else None, config)
+    except memory.OutOfMemory as error:
+        return _error(spec, error, memory.OUT_OF_MEMORY)
     except (ArgumentError, *spec.argument_errors) as error:
         return _error(spec, error, 2)
     except spec.check_errors as error:

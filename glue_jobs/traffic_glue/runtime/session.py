@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from traffic_glue.runtime import metastore
+from traffic_glue.runtime import memory, metastore
 from traffic_glue.store import iceberg
 
 # Settings both runtimes share; on Glue they are set on the job's session as well.
@@ -194,7 +194,7 @@ def local_spark_session(
     builder = (
         SparkSession.builder.appName(app_name)
         .master(master or os.environ.get("TRAFFIC_GLUE_MASTER", "local[*]"))
-        .config("spark.driver.memory", os.environ.get("TRAFFIC_GLUE_DRIVER_MEMORY", "2g"))
+        .config("spark.driver.memory", memory.driver_memory())
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         # Plenty for a local run; AQE coalesces what a small input does not need.
