@@ -157,3 +157,27 @@ def test_replace_semantics_rewrites_only_the_run_days(landings, published, tmp_p
     assert iceberg_table(target).properties[tables.SEMANTICS_PROPERTY] == "athena"
     # The table holds athena now: a corrected run is refused in turn.
     assert _run(landings["new"], target, published, "2020-04-08", "2020-04-08") == 2
+
+
+def test_a_days_filter_takes_whole_months_as_one_term_and_keeps_exactly_its_days(spark):
+    from traffic_glue.store import curated
+
+    # Every day of 2020-01-30 .. 2020-03-02 (February 2020 has 29 days), hours 0 and 5,
+    # and a row whose day is NULL.
+    first = dt.date(2020, 1, 30)
+    every = [first + dt.timedelta(days=n) for n in range(33)]
+    rows = [(d.year, d.month, d.day, h) for d in every for h in (0, 5)] + [(2020, 2, None, 0)]
+    frame = spark.createDataFrame(rows, "year int, month int, day int, hour int")
+    # All of February, the 31st of January and the 2nd of March.
+    chosen = [dt.date(2020, 1, 31), *(dt.date(2020, 2, d) for d in range(1, 30)), dt.date(2020, 3, 2)]
+    where = curated.days_filter(chosen)
+    kept = sorted(tuple(r) for r in frame.where(where).collect())
+    assert kept == sorted((d.year, d.month, d.day, h) for d in chosen for h in (0, 5))
+    # Three terms: January's one day, February whole (no day list), March's one day.
+    text = str(where)
+    assert text.count(" OR ") == 3 - 1 + 1  # the terms, and the OR onto `false` it starts from
+    assert "(day IN (31))" in text and "(day IN (2))" in text and "day IN (1," not in text
+    # With hours, per day: only the hours given.
+    by_hour = curated.days_filter([dt.date(2020, 2, 29)], {dt.date(2020, 2, 29): [5]})
+    assert [tuple(r) for r in frame.where(by_hour).collect()] == [(2020, 2, 29, 5)]
+    assert frame.where(curated.days_filter([])).count() == 0

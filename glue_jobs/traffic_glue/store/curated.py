@@ -19,6 +19,7 @@ The table's folder also holds, beside `data/` and `metadata/`, the run reports
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import functools
 from dataclasses import dataclass, field
@@ -56,15 +57,23 @@ def day_of(hour: tuple) -> dt.date:
 
 
 def days_filter(days: list[dt.date], hours: dict[dt.date, list[int]] | None = None):
-    """Rows of `days` (of only `hours[day]` where given): ORs of equalities on the
-    partition columns, which Spark prunes on and Iceberg takes as a delete filter."""
+    """Rows of `days` (of only `hours[day]` where given): ORs of equalities and IN lists
+    on the partition columns, which Spark prunes on and Iceberg takes as a delete filter.
+    Whole days go by month (`year = Y AND month = M [AND day IN (...)]`): a year's filter
+    is twelve terms, not 365, and travels with every task of the reads it filters."""
     year, month, day_, hour = (F.col(c) for c in S.EVENT_PARTITIONS)
     terms = []
-    for day in days:
-        term = (year == day.year) & (month == day.month) & (day_ == day.day)
-        if hours is not None:
-            term = term & hour.isin(hours[day])
-        terms.append(term)
+    if hours is None:
+        by_month: dict[tuple[int, int], list[int]] = {}
+        for day in sorted(set(days)):
+            by_month.setdefault((day.year, day.month), []).append(day.day)
+        for (y, m), in_month in by_month.items():
+            whole = len(in_month) == calendar.monthrange(y, m)[1]
+            term = (year == y) & (month == m) & (day_.isNotNull() if whole else day_.isin(in_month))
+            terms.append(term)
+    else:
+        for day in days:
+            terms.append((year == day.year) & (month == day.month) & (day_ == day.day) & hour.isin(hours[day]))
     return functools.reduce(lambda a, b: a | b, terms, F.lit(False))
 
 
