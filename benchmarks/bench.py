@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.bench [--lanes 4254] [--days 1 7 30] [--modes athena corrected]
         [--repeat 1] [--repeat-long N] [--no-floor] [--cache-dir benchmarks/data]
-        [--out benchmarks/results/latest.json] [--quick]
+        [--out benchmarks/results/latest.json] [--quick] [--year]
 
 Generates the raw landing once, for the longest case (cached under `--cache-dir`), then
 for each case (by default 1, 7 and 30 days) runs, as separate processes on the same
@@ -17,9 +17,15 @@ as JSON: each run's wall time over DuckDB's (x DuckDB), and each job run's over 
 floor of its own mode (x floor), which splits the job's distance to DuckDB into what
 the job adds and what Spark costs.
 
-Targets (issue 13), for the job in each mode: within 1.25x its mode's floor on 1 day
-and 1.15x on 7 days; within 3x DuckDB on 30 days; 7 days in at most 7.5x the wall
-time of 1 day; peak RSS under 4 GiB on 30 days (on the longest case run, without it).
+`--year` adds the case of a year of a small network in one run (benchmarks/year.py):
+its own landing (cached like the other), the job in each mode and DuckDB, and the
+job's rows on a first, both DST and a last day against DuckDB's of the same mode.
+
+Targets, for the job in each mode. Issue 13: within 1.25x its mode's floor on 1 day
+and 1.15x on 7 days; 7 days in at most 7.5x the wall time of 1 day. Issue 20: on 30
+days within 3x DuckDB, a reading at most 1.05x what it costs over 7 days, peak RSS
+under 3 GiB; the year in one run with peak RSS under 3 GiB, one file per hour
+partition, and the reference's rows (on the longest case run when neither ran).
 docs/BENCHMARKS.md says what each figure means.
 """
 
@@ -47,6 +53,7 @@ from benchmarks.measure import Measurement, become_subreaper, run_measured, wait
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "glue_jobs")]
 
+from benchmarks import year  # noqa: E402
 from tools import duckdb_reference  # noqa: E402  (after the path to traffic_glue)
 from tools.sample_data import SampleSpec, generate  # noqa: E402
 
@@ -59,12 +66,13 @@ MARKER = "_BENCH_SPEC.json"
 DEFAULT_DAYS = (1, 7, 30)  # the cases; the data is generated for the longest
 GIB = 2**30
 
-# Targets of issue 13, for the job in each mode. By case (event days):
+# Targets, for the job in each mode (issues 13 and 20). By case (event days):
 MAX_JOB_TO_FLOOR = {1: 1.25, 7: 1.15}  # wall over the wall of its own mode's floor
 MAX_JOB_TO_DUCKDB = {30: 3.0}  # wall over DuckDB's
 MAX_SEVEN_TO_ONE = 7.5  # wall of the 7-day case over the 1-day case's
-MAX_PEAK_RSS = 4 * GIB  # peak RSS, the largest of the repeats, with default settings
-MEMORY_CASE_DAYS = 30  # the case MAX_PEAK_RSS is for (without it, the longest case run)
+MAX_PER_READING_TO_SEVEN = {30: 1.05}  # seconds per reading over the 7-day case's
+MAX_PEAK_RSS = 3 * GIB  # peak RSS, the largest of the repeats, with default settings
+MEMORY_CASE_DAYS = 30  # a case MAX_PEAK_RSS is for, with the year (without both: the longest run)
 
 LONG_CASE_DAYS = 7  # cases of more days than this are measured --repeat-long times
 
@@ -208,7 +216,7 @@ class Patience:
     repeat: int = 1  # measurements of each run; the median (by wall time) is reported
 
 
-def _quietest_attempt(name, command, env, out, log, patience: Patience, counts) -> dict:
+def _quietest_attempt(name, command, env, out, log, patience: Patience, counts, inspect) -> dict:
     attempts = []
     for _ in range(1 + patience.retries):
         shutil.rmtree(out, ignore_errors=True)
@@ -217,6 +225,8 @@ def _quietest_attempt(name, command, env, out, log, patience: Patience, counts) 
         _check(measured, log)
         readings, rows, in_process = counts(out, log)
         attempts.append(_result(name, measured, out, log, readings, rows, in_process))
+        if inspect is not None:
+            attempts[-1].update(inspect(out))
         attempts[-1].update(waited_for_idle_seconds=round(waited, 1), other_load_before_cores=round(load_before, 2))
         shutil.rmtree(out)
         _progress(attempts[-1])
@@ -230,13 +240,15 @@ def _quietest_attempt(name, command, env, out, log, patience: Patience, counts) 
 
 
 def measure(name: str, command: list[str], env: dict, out: Path, log: Path, patience: Patience,
-            counts) -> dict:
+            counts, inspect=None) -> dict:
     """Run `command` into a fresh `out` and measure it, `patience.repeat` times; each
     time rerun it (at most `patience.retries` times) while other processes disturbed
     it, keeping the quietest attempt. Reports the median repeat (by wall time), with
     every repeat's figures and the largest peak memory of all. `counts(out, log)`
-    gives (readings, rows, in-process seconds)."""
-    repeats = [_quietest_attempt(name, command, env, out, log, patience, counts) for _ in range(patience.repeat)]
+    gives (readings, rows, in-process seconds); `inspect(out)`, when given, more figures
+    of the output, before it is deleted."""
+    repeats = [_quietest_attempt(name, command, env, out, log, patience, counts, inspect)
+               for _ in range(patience.repeat)]
     median = sorted(repeats, key=lambda r: r["wall_seconds"])[(len(repeats) - 1) // 2]
     median["repeats"] = [
         {k: r[k] for k in ("wall_seconds", "in_process_seconds", "cpu_seconds", "peak_rss_gib", "other_load_cores")}
@@ -302,8 +314,23 @@ def _result(name: str, m: Measurement, out: Path, log: Path, readings: int, rows
 def run_case(raw: Path, work: Path, logs: Path, days: int, longest: int, modes: list[str],
              patience: Patience, floor: bool) -> dict:
     start, end = case_days(days, longest)
+    return _run(raw, work, logs, _days(days), days, start, end, modes, patience, floor)
+
+
+def run_year_case(raw: Path, work: Path, logs: Path, modes: list[str], patience: Patience) -> dict:
+    """The year of a small network (benchmarks/year.py), without floors: each job run's
+    rows on year.CHECK_DAYS are compared with DuckDB's of its mode before it is deleted."""
+    checks = {mode: year.ReferenceCheck(raw, mode, CONFIGURATION, CORES) for mode in modes}
+    case = _run(raw, work, logs, year.LABEL, year.DAYS, year.FIRST_DAY, year.LAST_DAY, modes, patience,
+                floor=False, inspect=checks.get)
+    case["year"] = True
+    return case
+
+
+def _run(raw: Path, work: Path, logs: Path, label: str, days: int, start: dt.date, end: dt.date,
+         modes: list[str], patience: Patience, floor: bool, inspect=lambda mode: None) -> dict:
     files, readings = readings_in_files(raw, start, end)
-    print(f"\n{days} day(s): {start} .. {end}, {files} files, {readings:,} readings in the folders read",
+    print(f"\n{label}: {start} .. {end}, {files} files, {readings:,} readings in the folders read",
           flush=True)
     warm_page_cache(raw)
     spark_env = {**os.environ, "TRAFFIC_GLUE_MASTER": JOB_MASTER}
@@ -311,7 +338,7 @@ def run_case(raw: Path, work: Path, logs: Path, days: int, longest: int, modes: 
     for mode in modes:
         out, log = work / f"days{days}-job-{mode}", logs / f"days{days}-job-{mode}.log"
         jobs[mode] = measure(f"job {mode}", _job_command(raw, out, start, end, mode), spark_env, out, log,
-                             patience, _job_counts)
+                             patience, _job_counts, inspect(mode))
     out, log = work / f"days{days}-duckdb-athena", logs / f"days{days}-duckdb-athena.log"
     duckdb = measure("duckdb athena", _duckdb_command(raw, out, start, end), dict(os.environ), out, log,
                      patience, _printed_counts(readings))
@@ -322,7 +349,7 @@ def run_case(raw: Path, work: Path, logs: Path, days: int, longest: int, modes: 
             floors[mode] = measure(f"spark floor {mode}", _floor_command(raw, out, start, end, mode),
                                    spark_env, out, log, patience, _printed_counts(readings))
     relate(jobs, floors, duckdb)
-    return {"days": days, "start_date": start.isoformat(), "end_date": end.isoformat(),
+    return {"days": days, "label": label, "start_date": start.isoformat(), "end_date": end.isoformat(),
             "files_read": files, "readings_in_folders": readings,
             "runs": [*jobs.values(), *floors.values(), duckdb]}
 
@@ -350,6 +377,8 @@ def scaling(cases: list[dict]) -> list[dict]:
     so that growth between any two lengths shows, not only between the extremes."""
     found = []
     for short, long in itertools.combinations(sorted(cases, key=lambda c: c["days"]), 2):
+        if (short.get("year") or long.get("year")) and short["days"] != 7:
+            continue  # the year has a small network: only 7 days of the full one read as many readings
         for s_run in short["runs"]:
             l_run = next((r for r in long["runs"] if r["name"] == s_run["name"]), None)
             if l_run is None:
@@ -357,6 +386,7 @@ def scaling(cases: list[dict]) -> list[dict]:
             found.append({
                 "name": s_run["name"],
                 "days": [short["days"], long["days"]],
+                "cases": [short["label"], long["label"]],
                 "wall_ratio": round(l_run["wall_seconds"] / s_run["wall_seconds"], 2),
                 "linear": round(long["days"] / short["days"], 2),
                 "readings_ratio": round(l_run["readings"] / s_run["readings"], 2),
@@ -377,9 +407,9 @@ def _job_runs(case: dict) -> list[dict]:
 
 
 def targets(cases: list[dict], ratios: list[dict]) -> list[dict]:
-    """The targets of issue 13 that the cases run can tell: one on a case, or on a floor,
-    that did not run is left out; the memory one then falls back on the longest case
-    run, and says so."""
+    """The targets of issues 13 and 20 that the cases run can tell: one on a case, or on
+    a floor, that did not run is left out; the memory one then falls back on the longest
+    case run, and says so."""
     checks = []
     for case in cases:
         for run in _job_runs(case):
@@ -400,31 +430,63 @@ def targets(cases: list[dict], ratios: list[dict]) -> list[dict]:
                     "met": run["to_duckdb"] <= limit,
                 })
     for ratio in ratios:
-        if ratio["name"].startswith("job") and ratio["days"] == [1, 7]:
+        if not ratio["name"].startswith("job"):
+            continue
+        if ratio["days"] == [1, 7]:
             checks.append({
                 "target": f"{ratio['name']}: 7 days <= {MAX_SEVEN_TO_ONE:g}x 1 day (wall)",
                 "measured": f"{ratio['wall_ratio']:.2f}x (readings {ratio['readings_ratio']:.2f}x)",
                 "met": ratio["wall_ratio"] <= MAX_SEVEN_TO_ONE,
             })
+        limit = MAX_PER_READING_TO_SEVEN.get(ratio["days"][1])
+        if ratio["days"][0] == 7 and limit is not None:
+            checks.append({
+                "target": f"{ratio['name']}, {_days(ratio['days'][1])}: a reading <= {limit:g}x its cost over 7 days",
+                "measured": f"{ratio['seconds_per_reading_ratio']:.2f}x",
+                "met": ratio["seconds_per_reading_ratio"] <= limit,
+            })
     checks += _memory_targets(cases)
+    for case in cases:
+        if case.get("year"):
+            checks += _year_targets(case)
+    return checks
+
+
+def _year_targets(case: dict) -> list[dict]:
+    """The year in one run: a file per hour partition, and the reference's rows."""
+    checks = []
+    for run in _job_runs(case):
+        checks.append({
+            "target": f"{run['name']}, {case['label']}: one data file per hour partition "
+                      f"({year.HOUR_PARTITIONS:,})",
+            "measured": f"{run['partitions']:,} partitions, at most {run['files_per_partition_max']} file(s)",
+            "met": run["partitions"] == year.HOUR_PARTITIONS and run["files_per_partition_max"] == 1,
+        })
+        checks.append({
+            "target": f"{run['name']}, {case['label']}: rows equal DuckDB's of its mode on "
+                      + ", ".join(run["reference_days"]),
+            "measured": (f"{run['reference_rows']:,} rows the same" if run["same_rows_as_reference"]
+                         else "; ".join(run["reference_difference"])),
+            "met": run["same_rows_as_reference"],
+        })
     return checks
 
 
 def _memory_targets(cases: list[dict]) -> list[dict]:
-    """Peak RSS of each job run on MEMORY_CASE_DAYS, or, when that case did not run, on
+    """Peak RSS of each job run on MEMORY_CASE_DAYS and the year, or, when neither ran, on
     the longest case that did: a shorter run's peak still says something, but not the same."""
     if not cases:
         return []
-    case = next((c for c in cases if c["days"] == MEMORY_CASE_DAYS), max(cases, key=lambda c: c["days"]))
-    instead = "" if case["days"] == MEMORY_CASE_DAYS else (
-        f"; the target is for {_days(MEMORY_CASE_DAYS)}, which did not run")
+    chosen = [c for c in cases if c["days"] == MEMORY_CASE_DAYS or c.get("year")]
+    instead = "" if chosen else (
+        f"; the target is for {_days(MEMORY_CASE_DAYS)} and the year, which did not run")
     return [{
-        "target": f"{run['name']}, {_days(case['days'])}: peak RSS < {MAX_PEAK_RSS / GIB:g} GiB "
+        "target": f"{run['name']}, {case['label']}: peak RSS < {MAX_PEAK_RSS / GIB:g} GiB "
                   f"(default settings{instead})",
         "measured": f"{run['peak_rss_gib_max']:.2f} GiB ("
                     + ("1 run)" if len(run["repeats"]) == 1 else f"largest of {len(run['repeats'])} runs)"),
         "met": run["peak_rss_bytes_max"] < MAX_PEAK_RSS,
-    } for run in _job_runs(case)]
+    } for case in chosen or [max(cases, key=lambda c: c["days"])] for run in _job_runs(case)]
 
 
 # --- the machine and the report ---------------------------------------------------------
@@ -481,7 +543,7 @@ def table(cases: list[dict]) -> str:
     for case in cases:
         for r in case["runs"]:
             lines.append((
-                f"{case['days']} d", r["name"], f"{r['wall_seconds']:.1f}",
+                case["label"], r["name"], f"{r['wall_seconds']:.1f}",
                 f"{r['wall_seconds_min']:.1f}-{r['wall_seconds_max']:.1f}", f"{r['in_process_seconds']:.1f}",
                 f"{r['cpu_seconds']:.1f}", f"{r['cores_busy']:.2f}", f"{r['peak_rss_gib']:.2f}",
                 f"{r['readings']:,}", f"{r['readings_per_second']:,}", f"{r['readings_per_second_per_core']:,}",
@@ -504,7 +566,7 @@ def markdown(result: dict) -> str:
     for case in result["cases"]:
         for r in case["runs"]:
             lines.append(
-                f"| {case['days']} d | {r['name']} | {r['wall_seconds']:.1f} ({r['wall_seconds_min']:.1f}-"
+                f"| {case['label']} | {r['name']} | {r['wall_seconds']:.1f} ({r['wall_seconds_min']:.1f}-"
                 f"{r['wall_seconds_max']:.1f}) | {r['cpu_seconds']:.1f} | {r['cores_busy']:.2f} | "
                 f"{r['peak_rss_gib']:.2f} | {r['readings']:,} | {r['readings_per_second']:,} | "
                 f"{r['readings_per_second_per_core']:,} | {r['rows']:,} | {r['partitions']} | "
@@ -512,7 +574,7 @@ def markdown(result: dict) -> str:
                 f"{_ratio(r, 'to_duckdb', '', 'x')} | {_ratio(r, 'to_floor', '', 'x')} |")
     lines.append("")
     for ratio in result["scaling"]:
-        lines.append(f"- {ratio['name']}: {ratio['days'][1]} d / {ratio['days'][0]} d wall = "
+        lines.append(f"- {ratio['name']}: {ratio['cases'][1]} / {ratio['cases'][0]} wall = "
                      f"{ratio['wall_ratio']:.2f}x (readings {ratio['readings_ratio']:.2f}x; per reading "
                      f"{ratio['seconds_per_reading_ratio']:.2f}x)")
     lines += ["", "| target | measured | |", "|---|---|---|"]
@@ -521,13 +583,18 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _linear(ratio: dict) -> str:
+    """Days are a measure of the work only within one network: not against the year's."""
+    return "" if ratio["cases"][1] == year.LABEL else f"linear in days: {ratio['linear']:g}x; "
+
+
 def summary(result: dict) -> str:
     lines = ["", table(result["cases"]), ""]
     for ratio in result["scaling"]:
-        lines.append(f"{ratio['name']}: {ratio['days'][1]} d / {ratio['days'][0]} d wall = "
-                     f"{ratio['wall_ratio']:.2f}x (linear in days: {ratio['linear']:g}x; readings "
-                     f"read {ratio['readings_ratio']:.2f}x; per reading {ratio['seconds_per_reading_ratio']:.2f}x)")
-    noisy = [f"{c['days']} d {r['name']}" for c in result["cases"] for r in c["runs"]
+        lines.append(f"{ratio['name']}: {ratio['cases'][1]} / {ratio['cases'][0]} wall = "
+                     f"{ratio['wall_ratio']:.2f}x ({_linear(ratio)}readings read {ratio['readings_ratio']:.2f}x; "
+                     f"per reading {ratio['seconds_per_reading_ratio']:.2f}x)")
+    noisy = [f"{c['label']} {r['name']}" for c in result["cases"] for r in c["runs"]
              if r["other_load_cores"] > NOISY_OTHER_CORES]
     if noisy:
         lines.append(f"\n! other processes used more than {NOISY_OTHER_CORES} cores during: "
@@ -542,7 +609,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lanes", type=int, default=None, help=f"default {FULL_LANES} ({QUICK_LANES} with --quick)")
-    parser.add_argument("--days", type=int, nargs="+", default=list(DEFAULT_DAYS), help="cases, in event-time days")
+    parser.add_argument("--days", type=int, nargs="*", default=list(DEFAULT_DAYS),
+                        help="cases, in event-time days (none, with --year: the year alone)")
+    parser.add_argument("--year", action="store_true",
+                        help=f"also the year of {year.LANES} lanes in one run (benchmarks/year.py), in the --modes")
+    parser.add_argument("--year-lanes", type=int, default=year.LANES, help=argparse.SUPPRESS)  # a smoke run
     parser.add_argument("--modes", nargs="+", choices=("athena", "corrected"), default=["athena", "corrected"])
     parser.add_argument("--no-floor", dest="floor", action="store_false",
                         help="leave out the Spark floors (benchmarks/floor.py, one per mode)")
@@ -562,7 +633,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.lanes = args.lanes or (QUICK_LANES if args.quick else FULL_LANES)
     args.out = args.out or REPO / "benchmarks" / "results" / ("quick.json" if args.quick else "latest.json")
-    if min(args.days) < 1:
+    if not args.days and not args.year:
+        parser.error("--days needs a case, or --year")
+    if min(args.days, default=1) < 1:
         parser.error("--days must be at least 1")
     args.repeat_long = args.repeat if args.repeat_long is None else args.repeat_long
     if min(args.repeat, args.repeat_long) < 1:
@@ -585,13 +658,19 @@ def main(argv: list[str] | None = None) -> int:
     # One landing for every invocation (the default cases' or longer), so that a case
     # is always the same days whichever other cases run with it.
     longest = max(*DEFAULT_DAYS, *args.days)
-    spec = data_spec(args.lanes, [longest])
-    raw = ensure_raw_data(args.cache_dir.resolve(), spec, longest)
     work = args.cache_dir.resolve() / "_outputs"
     logs = args.out.resolve().parent / f"{args.out.stem}-logs"
     shutil.rmtree(work, ignore_errors=True)
-    cases = [run_case(raw, work, logs, days, longest, args.modes,
-                      case_patience(args, days), args.floor) for days in args.days]
+    data, cases = {}, []
+    if args.days:
+        raw = ensure_raw_data(args.cache_dir.resolve(), data_spec(args.lanes, [longest]), longest)
+        data["days"] = {"root": str(raw), **json.loads((raw / MARKER).read_text())}
+        cases += [run_case(raw, work, logs, days, longest, args.modes,
+                           case_patience(args, days), args.floor) for days in args.days]
+    if args.year:
+        year_raw = ensure_raw_data(args.cache_dir.resolve(), year.data_spec(SEED, args.year_lanes), year.DAYS)
+        data["year"] = {"root": str(year_raw), **json.loads((year_raw / MARKER).read_text())}
+        cases.append(run_year_case(year_raw, work, logs, args.modes, case_patience(args, year.DAYS)))
     shutil.rmtree(work, ignore_errors=True)
     ratios = scaling(cases)
     code_after = code_version()
@@ -608,7 +687,7 @@ def main(argv: list[str] | None = None) -> int:
                      "quiet_below_other_cores": QUIET_OTHER_CORES, "max_wait_seconds": args.max_wait,
                      "retries": args.retries, "repeat": args.repeat, "repeat_long": args.repeat_long,
                      "repeat_long_above_days": LONG_CASE_DAYS},
-        "data": {"root": str(raw), **json.loads((raw / MARKER).read_text())},
+        "data": data,
         "cases": cases,
         "scaling": ratios,
     }

@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests import comparing
+from tools import comparing
 from tests.factories import T0, land_parquet, minutes, moving_lane_readings
 from tests.job_helpers import iceberg_table, last_report, run_job, table_rows
 from tests.test_duckdb_reference import lane, write_configuration

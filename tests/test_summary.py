@@ -16,7 +16,7 @@ from chispa import assert_approx_df_equality
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from tests import comparing
+from tools import comparing
 from tools import duckdb_summary
 from tools.duckdb_summary import summary_rows
 from traffic_glue.compute import schema as S

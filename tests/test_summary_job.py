@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests import comparing
+from tools import comparing
 from tests.job_helpers import ROOT, iceberg_table, run_job, run_script
 from tools.duckdb_summary import summary_rows
 from tools.sample_data import SampleSpec, generate

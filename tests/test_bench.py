@@ -1,0 +1,131 @@
+"""`make bench`'s own arithmetic (benchmarks/bench.py, benchmarks/year.py), without
+running a job: the targets it reports met or not from figures written out here, and the
+year case's comparison of a run's rows with the DuckDB reference. No Spark."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from benchmarks import bench, year
+from tools import duckdb_reference
+from tools.sample_data import SampleSpec, generate
+
+GIB = 2**30
+
+
+def _run(name: str, wall: float, readings: int, peak_gib: float, **more) -> dict:
+    return {"name": name, "wall_seconds": wall, "readings": readings, "peak_rss_bytes_max": int(peak_gib * GIB),
+            "peak_rss_gib_max": peak_gib, "repeats": [{}], **more}
+
+
+def _case(days: int, *runs: dict, **more) -> dict:
+    return {"days": days, "label": more.pop("label", bench._days(days)), "runs": list(runs), **more}
+
+
+@pytest.fixture(scope="module")
+def checks() -> dict[str, dict]:
+    seven = _case(7, _run("job corrected", 100.0, 50_000_000, 2.5))
+    thirty = _case(30, _run("job corrected", 420.0, 200_000_000, 2.9, to_duckdb=3.1))
+    a_year = _case(365, _run("job corrected", 110.0, 52_000_000, 3.1, partitions=8760,
+                             files_per_partition_max=1, reference_days=["2021-01-01", "2021-12-31"],
+                             same_rows_as_reference=False, reference_difference=["2021-12-31: 2 values differ"]),
+                   label=year.LABEL, year=True)
+    cases = [seven, thirty, a_year]
+    return {check["target"]: check for check in bench.targets(cases, bench.scaling(cases))}
+
+
+def test_thirty_days_per_reading_against_seven(checks):
+    # (420 s / 200 M) / (100 s / 50 M) = 2.1 / 2.0 = 1.05: exactly the limit, met
+    check = checks["job corrected, 30 days: a reading <= 1.05x its cost over 7 days"]
+    assert (check["measured"], check["met"]) == ("1.05x", True)
+    check = checks["job corrected, 30 days: wall <= 3x DuckDB's"]
+    assert (check["measured"], check["met"]) == ("3.10x", False)
+
+
+def test_memory_is_held_on_thirty_days_and_the_year_not_on_seven(checks):
+    memory = {t: c for t, c in checks.items() if "peak RSS" in t}
+    assert {t: c["met"] for t, c in memory.items()} == {
+        "job corrected, 30 days: peak RSS < 3 GiB (default settings)": True,
+        f"job corrected, {year.LABEL}: peak RSS < 3 GiB (default settings)": False,
+    }
+
+
+def test_the_year_has_a_file_per_hour_and_says_where_its_rows_differ(checks):
+    files = checks[f"job corrected, {year.LABEL}: one data file per hour partition (8,760)"]
+    assert (files["measured"], files["met"]) == ("8,760 partitions, at most 1 file(s)", True)
+    rows = checks[f"job corrected, {year.LABEL}: rows equal DuckDB's of its mode on 2021-01-01, 2021-12-31"]
+    assert (rows["measured"], rows["met"]) == ("2021-12-31: 2 values differ", False)
+
+
+def test_the_year_is_related_to_seven_days_only():
+    seven = _case(7, _run("job athena", 100.0, 50_000_000, 2.0))
+    thirty = _case(30, _run("job athena", 400.0, 200_000_000, 2.0))
+    a_year = _case(365, _run("job athena", 130.0, 52_000_000, 2.0), label=year.LABEL, year=True)
+    ratios = bench.scaling([a_year, thirty, seven])
+    assert [r["cases"] for r in ratios] == [["7 days", "30 days"], ["7 days", year.LABEL]]
+    # (130 / 52 M) / (100 / 50 M) = 2.5 / 2.0
+    assert ratios[1]["seconds_per_reading_ratio"] == 1.25
+    assert bench._linear(ratios[1]) == ""
+
+
+def test_without_thirty_days_or_the_year_memory_falls_back_on_the_longest_case():
+    (check,) = bench._memory_targets([_case(1, _run("job athena", 40.0, 1, 1.0)),
+                                      _case(7, _run("job athena", 90.0, 1, 3.5))])
+    assert check["target"].startswith("job athena, 7 days: peak RSS < 3 GiB (default settings; the target is for")
+    assert check["met"] is False
+
+
+# --- the year's comparison with the reference ------------------------------------------
+
+DAY = dt.date(2021, 1, 1)
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory):
+    raw = tmp_path_factory.mktemp("year-raw")
+    generate(str(raw), SampleSpec(start_date=DAY - dt.timedelta(days=1), days=2, lanes=6, seed=3))
+    return raw
+
+
+def _write_as_job_table(rows, table):
+    """`rows` in the job's table layout: data/year=/month=/day=/hour=/ files."""
+    for hour in sorted(set(rows.column("hour").to_pylist())):
+        folder = table / "data" / f"year={DAY.year}" / f"month={DAY.month}" / f"day={DAY.day}" / f"hour={hour}"
+        folder.mkdir(parents=True)
+        pq.write_table(rows.filter(pc.equal(rows.column("hour"), hour)), folder / "00000-0-part.parquet")
+
+
+def test_a_table_with_the_references_rows_is_the_same_and_a_changed_speed_is_named(landing, tmp_path, monkeypatch):
+    monkeypatch.setattr(year, "CHECK_DAYS", (DAY,))
+    rows = duckdb_reference.curated_rows(str(landing), DAY, DAY, semantics="athena")
+    assert rows.num_rows > 1000  # 6 lanes, each minute of the day
+    _write_as_job_table(rows, tmp_path / "same")
+    check = year.ReferenceCheck(landing, "athena", None, threads=1)
+    assert check(tmp_path / "same") == {"reference_days": ["2021-01-01"], "reference_rows": rows.num_rows,
+                                        "same_rows_as_reference": True}
+
+    speeds = rows.column("avgspeed3minutes").to_pylist()
+    changed_at = next(i for i, s in enumerate(speeds) if s is not None)
+    speeds[changed_at] += 0.5
+    changed = rows.set_column(rows.schema.get_field_index("avgspeed3minutes"), "avgspeed3minutes",
+                              pa.array(speeds, type=rows.schema.field("avgspeed3minutes").type))
+    _write_as_job_table(changed, tmp_path / "changed")
+    found = check(tmp_path / "changed")
+    assert found["same_rows_as_reference"] is False
+    (difference,) = found["reference_difference"]
+    assert difference.startswith("2021-01-01: 1 values differ, first: [('avgspeed3minutes'")
+
+
+def test_a_day_the_table_lacks_or_the_reference_lacks_is_a_difference(landing, tmp_path, monkeypatch):
+    monkeypatch.setattr(year, "CHECK_DAYS", (DAY, DAY + dt.timedelta(days=5)))
+    rows = duckdb_reference.curated_rows(str(landing), DAY, DAY, semantics="athena")
+    _write_as_job_table(rows, tmp_path / "table")
+    found = year.ReferenceCheck(landing, "athena", None, threads=1)(tmp_path / "table")
+    assert found["same_rows_as_reference"] is False
+    assert found["reference_difference"] == ["2021-01-06: the reference has no rows (the job has 0)"]
+    assert year.job_rows(tmp_path / "nothing", DAY).num_rows == 0
