@@ -222,7 +222,11 @@ def _quietest_attempt(name, command, env, out, log, patience: Patience, counts, 
         shutil.rmtree(out, ignore_errors=True)
         waited, load_before = wait_for_idle(QUIET_OTHER_CORES, patience.max_wait)
         measured = run_measured(command, env, str(REPO), log)
-        _check(measured, log)
+        if measured.returncode != 0:  # a target in itself (a long case must succeed): recorded, not retried
+            attempts.append(_failure(name, measured, log, waited, load_before))
+            _progress(attempts[-1])
+            shutil.rmtree(out, ignore_errors=True)
+            return attempts[-1]
         readings, rows, in_process = counts(out, log)
         attempts.append(_result(name, measured, out, log, readings, rows, in_process))
         if inspect is not None:
@@ -246,12 +250,19 @@ def measure(name: str, command: list[str], env: dict, out: Path, log: Path, pati
     it, keeping the quietest attempt. Reports the median repeat (by wall time), with
     every repeat's figures and the largest peak memory of all. `counts(out, log)`
     gives (readings, rows, in-process seconds); `inspect(out)`, when given, more figures
-    of the output, before it is deleted."""
-    repeats = [_quietest_attempt(name, command, env, out, log, patience, counts, inspect)
-               for _ in range(patience.repeat)]
-    median = sorted(repeats, key=lambda r: r["wall_seconds"])[(len(repeats) - 1) // 2]
+    of the output, before it is deleted. A run that fails is recorded with the line it
+    failed with, and not repeated: the cases after it still run."""
+    repeats = []
+    for _ in range(patience.repeat):
+        repeats.append(_quietest_attempt(name, command, env, out, log, patience, counts, inspect))
+        if repeats[-1].get("failed"):
+            return _with_repeats(repeats[-1], repeats)  # a run that failed once is what counts
+    return _with_repeats(sorted(repeats, key=lambda r: r["wall_seconds"])[(len(repeats) - 1) // 2], repeats)
+
+
+def _with_repeats(median: dict, repeats: list[dict]) -> dict:
     median["repeats"] = [
-        {k: r[k] for k in ("wall_seconds", "in_process_seconds", "cpu_seconds", "peak_rss_gib", "other_load_cores")}
+        {k: r.get(k) for k in ("wall_seconds", "in_process_seconds", "cpu_seconds", "peak_rss_gib", "other_load_cores")}
         for r in repeats
     ]
     median["wall_seconds_min"] = min(r["wall_seconds"] for r in repeats)
@@ -275,10 +286,25 @@ def _printed_counts(readings: int):
     return counts
 
 
-def _check(measured: Measurement, log: Path) -> None:
-    if measured.returncode != 0:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
-        raise RuntimeError(f"run failed with exit code {measured.returncode}; see {log}:\n{tail}")
+def error_line(log_text: str) -> str:
+    """What a failed run said: the job's one line (`<program>: error: ...`), else the last line."""
+    lines = [line.strip() for line in log_text.splitlines() if line.strip()]
+    said = [line for line in lines if ": error: " in line]
+    return (said or lines or ["(nothing printed)"])[-1][:300]
+
+
+def _failure(name: str, m: Measurement, log: Path, waited: float, load_before: float) -> dict:
+    failure = {
+        "name": name, "failed": True, "exit_status": m.returncode,
+        "error": error_line(log.read_text(errors="replace")),
+        "wall_seconds": round(m.wall_seconds, 2), "cpu_seconds": round(m.cpu_seconds, 2),
+        "peak_rss_bytes": m.peak_rss_bytes, "peak_rss_gib": round(m.peak_rss_bytes / GIB, 2),
+        "other_load_cores": round(m.other_load_cores, 2), "log": str(log),
+        "waited_for_idle_seconds": round(waited, 1), "other_load_before_cores": round(load_before, 2),
+    }
+    print(f"  {name}: FAILED after {m.wall_seconds:.0f} s (exit status {m.returncode}): {failure['error']}",
+          flush=True)
+    return failure
 
 
 def _result(name: str, m: Measurement, out: Path, log: Path, readings: int, rows: int,
@@ -358,14 +384,19 @@ def relate(jobs: dict[str, dict], floors: dict[str, dict], duckdb: dict) -> None
     """Adds each Spark run's wall time over DuckDB's (`to_duckdb`), and each job run's over
     the floor of its own mode (`to_floor`, when that floor ran): the floor has the job's
     plan in that mode, so the ratio is what the job's checks cost, apart from Spark's."""
+    if duckdb.get("failed"):
+        return
     for run in [*jobs.values(), *floors.values()]:
-        run["to_duckdb"] = round(run["wall_seconds"] / duckdb["wall_seconds"], 2)
+        if not run.get("failed"):
+            run["to_duckdb"] = round(run["wall_seconds"] / duckdb["wall_seconds"], 2)
     for mode, run in jobs.items():
-        if mode in floors:
+        if mode in floors and not run.get("failed") and not floors[mode].get("failed"):
             run["to_floor"] = round(run["wall_seconds"] / floors[mode]["wall_seconds"], 2)
 
 
 def _progress(run: dict) -> None:
+    if run.get("failed"):
+        return  # said by _failure
     print(f"  {run['name']}: {run['wall_seconds']:.1f} s wall, {run['cpu_seconds']:.1f} s CPU, "
           f"peak {run['peak_rss_gib']:.2f} GiB, {run['rows']:,} rows, other load "
           f"{run['other_load_cores']:.2f} cores", flush=True)
@@ -381,7 +412,7 @@ def scaling(cases: list[dict]) -> list[dict]:
             continue  # the year has a small network: only 7 days of the full one read as many readings
         for s_run in short["runs"]:
             l_run = next((r for r in long["runs"] if r["name"] == s_run["name"]), None)
-            if l_run is None:
+            if l_run is None or l_run.get("failed") or s_run.get("failed"):
                 continue
             found.append({
                 "name": s_run["name"],
@@ -410,7 +441,12 @@ def targets(cases: list[dict], ratios: list[dict]) -> list[dict]:
     """The targets of issues 13 and 20 that the cases run can tell: one on a case, or on
     a floor, that did not run is left out; the memory one then falls back on the longest
     case run, and says so."""
-    checks = []
+    checks = [{
+        "target": f"{run['name']}, {case['label']}: the run succeeds (default settings)",
+        "measured": f"failed: {run['error']}" if run.get("failed") else f"succeeded in {run['wall_seconds']:.0f} s",
+        "met": not run.get("failed"),
+    } for case in cases for run in _job_runs(case)
+        if run.get("failed") or case["days"] == MEMORY_CASE_DAYS or case.get("year")]
     for case in cases:
         for run in _job_runs(case):
             limit = MAX_JOB_TO_FLOOR.get(case["days"])
@@ -423,7 +459,7 @@ def targets(cases: list[dict], ratios: list[dict]) -> list[dict]:
     for case in cases:
         for run in _job_runs(case):
             limit = MAX_JOB_TO_DUCKDB.get(case["days"])
-            if limit is not None:
+            if limit is not None and "to_duckdb" in run:
                 checks.append({
                     "target": f"{run['name']}, {_days(case['days'])}: wall <= {limit:g}x DuckDB's",
                     "measured": f"{run['to_duckdb']:.2f}x",
@@ -456,6 +492,8 @@ def _year_targets(case: dict) -> list[dict]:
     """The year in one run: a file per hour partition, and the reference's rows."""
     checks = []
     for run in _job_runs(case):
+        if run.get("failed"):
+            continue  # said by "the run succeeds"
         checks.append({
             "target": f"{run['name']}, {case['label']}: one data file per hour partition "
                       f"({year.HOUR_PARTITIONS:,})",
@@ -484,8 +522,9 @@ def _memory_targets(cases: list[dict]) -> list[dict]:
         "target": f"{run['name']}, {case['label']}: peak RSS < {MAX_PEAK_RSS / GIB:g} GiB "
                   f"(default settings{instead})",
         "measured": f"{run['peak_rss_gib_max']:.2f} GiB ("
-                    + ("1 run)" if len(run["repeats"]) == 1 else f"largest of {len(run['repeats'])} runs)"),
-        "met": run["peak_rss_bytes_max"] < MAX_PEAK_RSS,
+                    + ("1 run" if len(run["repeats"]) == 1 else f"largest of {len(run['repeats'])} runs")
+                    + (", which failed)" if run.get("failed") else ")"),
+        "met": run["peak_rss_bytes_max"] < MAX_PEAK_RSS and not run.get("failed"),
     } for case in chosen or [max(cases, key=lambda c: c["days"])] for run in _job_runs(case)]
 
 
@@ -542,6 +581,11 @@ def table(cases: list[dict]) -> str:
     lines = [header]
     for case in cases:
         for r in case["runs"]:
+            if r.get("failed"):
+                lines.append((case["label"], r["name"], f"{r['wall_seconds']:.1f}", "FAILED", "-",
+                              f"{r['cpu_seconds']:.1f}", "-", f"{r['peak_rss_gib']:.2f}", *["-"] * 9,
+                              f"{r['other_load_cores']:.2f}"))
+                continue
             lines.append((
                 case["label"], r["name"], f"{r['wall_seconds']:.1f}",
                 f"{r['wall_seconds_min']:.1f}-{r['wall_seconds_max']:.1f}", f"{r['in_process_seconds']:.1f}",
@@ -565,6 +609,11 @@ def markdown(result: dict) -> str:
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for case in result["cases"]:
         for r in case["runs"]:
+            if r.get("failed"):
+                lines.append(f"| {case['label']} | {r['name']} | **failed** after {r['wall_seconds']:.1f}: "
+                             f"`{r['error']}` | {r['cpu_seconds']:.1f} | | {r['peak_rss_gib']:.2f} |"
+                             + " |" * 8)
+                continue
             lines.append(
                 f"| {case['label']} | {r['name']} | {r['wall_seconds']:.1f} ({r['wall_seconds_min']:.1f}-"
                 f"{r['wall_seconds_max']:.1f}) | {r['cpu_seconds']:.1f} | {r['cores_busy']:.2f} | "

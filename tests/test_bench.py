@@ -80,6 +80,32 @@ def test_without_thirty_days_or_the_year_memory_falls_back_on_the_longest_case()
     assert check["met"] is False
 
 
+def test_a_failed_run_is_a_target_not_met_and_relates_to_nothing():
+    failed = {"name": "job corrected", "failed": True, "error": "traffic_transform: error: out of memory: ...",
+              "wall_seconds": 660.0, "peak_rss_bytes_max": int(2.7 * GIB), "peak_rss_gib_max": 2.7,
+              "repeats": [{}]}
+    seven = _case(7, _run("job corrected", 100.0, 50_000_000, 2.5))
+    thirty = _case(30, failed)
+    bench.relate({"corrected": failed}, {}, {"name": "duckdb athena", "wall_seconds": 150.0})
+    assert "to_duckdb" not in failed
+    cases = [seven, thirty]
+    ratios = bench.scaling(cases)
+    assert ratios == []
+    found = {check["target"]: (check["measured"], check["met"]) for check in bench.targets(cases, ratios)}
+    assert found == {
+        "job corrected, 30 days: the run succeeds (default settings)":
+            ("failed: traffic_transform: error: out of memory: ...", False),
+        "job corrected, 30 days: peak RSS < 3 GiB (default settings)": ("2.70 GiB (1 run, which failed)", False),
+    }
+
+
+def test_the_error_line_is_the_jobs_own_else_the_last():
+    assert bench.error_line("a\ntraffic_transform: error: out of memory: the driver\nTraceback\n  at x\n") == (
+        "traffic_transform: error: out of memory: the driver")
+    assert bench.error_line("one\n\n  two  \n\n") == "two"
+    assert bench.error_line("") == "(nothing printed)"
+
+
 # --- the year's comparison with the reference ------------------------------------------
 
 DAY = dt.date(2021, 1, 1)
