@@ -12,6 +12,7 @@ import subprocess
 import pytest
 
 from tools import class_archive
+from traffic_glue.runtime import session
 from traffic_glue.runtime.session import CLASS_ARCHIVE_ENV
 
 
@@ -66,7 +67,10 @@ def test_it_is_quick_when_the_archive_is_there_made_from_the_jars_there(tmp_path
     archive = tmp_path / "classes.jsa"
     archive.write_bytes(b"classes")
     (tmp_path / "a-1.jar").write_bytes(b"abc")
-    (tmp_path / "classes.jsa.stamp").write_text(f"pyspark {pyspark.__version__}\na-1.jar 3\n")
+    # Spark's log4j API goes first on the classpath (session.local_classpath), so it is in the stamp.
+    (log4j_api,) = session.spark_log4j_api()
+    (tmp_path / "classes.jsa.stamp").write_text(
+        f"pyspark {pyspark.__version__}\n{log4j_api.name} {log4j_api.stat().st_size}\na-1.jar 3\n")
     monkeypatch.setattr(class_archive, "CLASS_ARCHIVE", archive)
     built = []
     monkeypatch.setattr(class_archive, "build", lambda *a: built.append(a) or 0)

@@ -53,9 +53,13 @@ def test_the_suites_session_reads_and_writes_times_in_utc(spark):
 def test_the_pinned_jars_are_on_the_jvms_class_path_from_its_start(spark):
     assert session.jar_name(JVM_PACKAGES[0]) == JAR_NAMES[0]
     class_path = spark.sparkContext.getConf().get("spark.driver.extraClassPath").split(os.pathsep)
-    assert [os.path.basename(jar) for jar in class_path] == JAR_NAMES
-    assert class_path == [str(jar) for jar in session.local_jars()]
+    # Spark's own log4j API first: iceberg-aws-bundle's copy lacks its Java 9 classes.
+    assert [os.path.basename(jar) for jar in class_path] == ["log4j-api-2.20.0.jar", *JAR_NAMES]
+    assert class_path == [str(jar) for jar in session.local_classpath()]
     jvm = spark.sparkContext._jvm
+    stack_locator = jvm.java.lang.Class.forName("org.apache.logging.log4j.util.StackLocator")
+    assert stack_locator.getProtectionDomain().getCodeSource().getLocation().getPath() == str(
+        session.spark_jars_dir() / "log4j-api-2.20.0.jar")
     for name in ("org.apache.iceberg.spark.SparkSessionCatalog", S3A, "org.apache.iceberg.aws.glue.GlueCatalog"):
         assert jvm.java.lang.Class.forName(name).getName() == name
 
@@ -238,7 +242,8 @@ def test_a_new_session_gets_the_local_settings_then_the_job_conf(builder):
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.shuffle.partitions": "16",
         "spark.sql.sources.parallelPartitionDiscovery.threshold": "100000",
-        "spark.driver.extraClassPath": os.pathsep.join(str(jars / name) for name in JAR_NAMES),
+        "spark.driver.extraClassPath": os.pathsep.join(
+            [str(session.spark_jars_dir() / "log4j-api-2.20.0.jar"), *(str(jars / name) for name in JAR_NAMES)]),
         "spark.sql.extensions": ICEBERG_EXTENSIONS,
         "spark.hadoop.fs.s3.impl": S3A,
         "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={session.LOG_CONFIG.as_uri()}",

@@ -29,7 +29,7 @@ import tempfile
 from pathlib import Path
 
 from traffic_glue.runtime import metastore
-from traffic_glue.runtime.session import CLASS_ARCHIVE, CLASS_ARCHIVE_ENV, EVENT_LOG_ENV
+from traffic_glue.runtime.session import CLASS_ARCHIVE, CLASS_ARCHIVE_ENV, EVENT_LOG_ENV, spark_log4j_api
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGURATION = ROOT / "tests" / "fixtures" / "network" / "miv-config-2017-05-18.xml.gz"
@@ -89,12 +89,14 @@ def _stamp_file(archive: Path) -> Path:
 
 
 def _stamp(archive: Path) -> str:
-    """What the archive was recorded from: the jars beside it and pyspark's. A JVM maps an
+    """What the archive was recorded from: pyspark, the jars the session puts first on
+    the classpath (`session.local_classpath`) and the jars beside it. A JVM maps an
     archive only on the classpath it was made with, so other jars mean recording again."""
     import pyspark
 
+    first = [f"{jar.name} {jar.stat().st_size}" for jar in spark_log4j_api()]
     jars = sorted(f"{jar.name} {jar.stat().st_size}" for jar in archive.parent.glob("*.jar"))
-    return "\n".join([f"pyspark {pyspark.__version__}", *jars]) + "\n"
+    return "\n".join([f"pyspark {pyspark.__version__}", *first, *jars]) + "\n"
 
 
 def build(archive: Path = CLASS_ARCHIVE) -> int:

@@ -125,6 +125,27 @@ def local_jars(folder: Path = JARS_DIR) -> list[Path]:
     return jars
 
 
+def spark_jars_dir() -> Path:
+    """Spark's own jars: `$SPARK_HOME/jars` (the Glue image's Spark), else pyspark's."""
+    if os.environ.get("SPARK_HOME"):
+        return Path(os.environ["SPARK_HOME"]) / "jars"
+    import pyspark
+
+    return Path(pyspark.__file__).resolve().parent / "jars"
+
+
+def local_classpath() -> list[Path]:
+    """The driver's classpath before Spark's own jars: Spark's log4j API first, then the
+    pinned jars. iceberg-aws-bundle carries a copy of log4j's API without its Java 9
+    classes; first on the classpath, it printed "WARNING: sun.reflect.Reflection.
+    getCallerClass is not supported. This will impact performance." at every start."""
+    return [*spark_log4j_api(), *local_jars()]
+
+
+def spark_log4j_api() -> list[Path]:
+    return sorted(spark_jars_dir().glob("log4j-api-*.jar"))
+
+
 # WARN and above, less what a user cannot act on (the metastore's chatter, above all).
 LOG_CONFIG = Path(__file__).resolve().parents[1] / "log4j2.properties"
 
@@ -204,7 +225,7 @@ def local_spark_session(
         .config("spark.sql.sources.parallelPartitionDiscovery.threshold", "100000")
         # On the JVM's classpath from its start (local mode: the driver runs the tasks):
         # spark.jars would copy the 376 MB into every session's scratch folder.
-        .config("spark.driver.extraClassPath", os.pathsep.join(str(j) for j in local_jars()))
+        .config("spark.driver.extraClassPath", os.pathsep.join(str(j) for j in local_classpath()))
     )
     for key, value in {**iceberg.EXTENSIONS_CONF, **s3a_conf(s3_endpoint())}.items():
         builder = builder.config(key, value)
