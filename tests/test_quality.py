@@ -21,7 +21,7 @@ from traffic_glue.compute import schema as S
 from traffic_glue.compute.quality_rules import Rule, Ruleset, RulesetError, parse_ruleset
 from traffic_glue.jobs.transform_args import parse_job_args
 from traffic_glue.runtime.arguments import ArgumentError
-from traffic_glue.store import rulesets
+from traffic_glue.store import rulesets, tables
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY_7, DAY_8 = dt.date(2020, 4, 7), dt.date(2020, 4, 8)
@@ -203,6 +203,135 @@ def test_the_shipped_rules_pass_a_clean_day_and_block_a_speed_out_of_range(spark
         "4 values outside (currentspeed 1, previousspeed 1, avgspeed3minutes 1, avgspeed20minutes 1) "
         "(wanted: currentspeed, previousspeed, avgspeed3minutes, avgspeed20minutes in 0..250 or NULL) "
         "[ruleset traffic_glue/quality_rules.json]")
+
+
+# --- checks of values proven from the files' column metrics --------------------------------
+
+M = quality.ColumnMetrics
+SPEEDS = rule("speeds", "between", columns=(S.CURRENT_SPEED,), minimum=0, maximum=250, nulls=True)
+COUNTS = rule("counts", "between", columns=(S.MEAN_VEHICLES_PER_LANE,), minimum=0)
+JAMS = rule("jams", "in_set", columns=(S.JAM,), values=(-1, 0, 1))
+COMPLETE = rule("complete", "not_null", columns=(S.LOCATION_ID,))
+INTEGRAL = frozenset({S.MEAN_VEHICLES_PER_LANE, S.JAM, S.LOCATION_ID})
+
+
+@pytest.mark.parametrize("metrics, proven", [
+    # inside the range, NULLs allowed: proven
+    (M(values=10, nulls=3, nans=0, lower=0.0, upper=250.0), True),
+    # only NULLs: no bound recorded, nothing to break
+    (M(values=4, nulls=4, nans=0, lower=None, upper=None), True),
+    # a value above, a value below, a NaN (above every number in Spark): counted
+    (M(values=10, nulls=0, nans=0, lower=0.0, upper=250.0001), False),
+    (M(values=10, nulls=0, nans=0, lower=-0.0001, upper=90.0), False),
+    (M(values=10, nulls=0, nans=1, lower=1.0, upper=90.0), False),
+    # a figure the file did not record: counted
+    (M(values=10, nulls=0, nans=None, lower=1.0, upper=90.0), False),
+    (M(values=10, nulls=None, nans=0, lower=1.0, upper=90.0), False),
+    (M(values=10, nulls=0, nans=0, lower=None, upper=None), False),
+    (None, False),
+])
+def test_a_range_is_proven_only_when_every_files_metrics_leave_no_doubt(metrics, proven):
+    clean = {S.CURRENT_SPEED: M(values=5, nulls=0, nans=0, lower=50.0, upper=60.0)}
+    files = [clean, {S.CURRENT_SPEED: metrics} if metrics else {}]
+    assert quality.proven_columns([SPEEDS], files) == (frozenset({("speeds", S.CURRENT_SPEED)}) if proven else frozenset())
+
+
+def test_nulls_sets_and_minimums_from_metrics():
+    files = [{
+        S.MEAN_VEHICLES_PER_LANE: M(values=5, nulls=0, nans=None, lower=0, upper=12),
+        S.JAM: M(values=5, nulls=0, nans=None, lower=-1, upper=1),
+        S.LOCATION_ID: M(values=5, nulls=0, nans=None, lower=3, upper=9),
+    }]
+    rules = [COUNTS, JAMS, COMPLETE]
+    assert quality.proven_columns(rules, files, INTEGRAL) == {
+        ("counts", S.MEAN_VEHICLES_PER_LANE), ("jams", S.JAM), ("complete", S.LOCATION_ID)}
+    # a set of whole numbers is proven only for a whole-number column
+    assert ("jams", S.JAM) not in quality.proven_columns(rules, files, frozenset())
+    with_null = [{**files[0], S.JAM: M(values=5, nulls=1, nans=None, lower=-1, upper=1),
+                  S.LOCATION_ID: M(values=5, nulls=1, nans=None, lower=3, upper=9)}]
+    assert quality.proven_columns(rules, with_null, INTEGRAL) == {("counts", S.MEAN_VEHICLES_PER_LANE)}
+    # 2 may be there: bounds -1..2
+    wider = [{**files[0], S.JAM: M(values=5, nulls=0, nans=None, lower=-1, upper=2)}]
+    assert ("jams", S.JAM) not in quality.proven_columns(rules, wider, INTEGRAL)
+    below = [{**files[0], S.MEAN_VEHICLES_PER_LANE: M(values=5, nulls=0, nans=None, lower=-1, upper=12)}]
+    assert ("counts", S.MEAN_VEHICLES_PER_LANE) not in quality.proven_columns(rules, below, INTEGRAL)
+    assert quality.proven_columns(rules, [], INTEGRAL) == frozenset()
+
+
+def test_a_proven_column_is_measured_0_without_being_read_and_the_others_are_counted(spark):
+    rows = rows_df(spark, [curated(1, T7, jam=2), curated(1, T7 + 60, jam=0), curated(2, T7, jam=None)])
+    jams_and_counts = rule("jc", "in_set", columns=(S.JAM, S.JAM_LONG), values=(-1, 0, 1))
+    proven = frozenset({("jc", S.JAM_LONG)})
+    # the proven column is not read: the rows may lack it
+    (row,) = quality.day_measures(rows.drop(S.JAM_LONG), [jams_and_counts], proven).collect()
+    (full,) = quality.day_measures(rows, [jams_and_counts]).collect()
+    # trafficjamindicator: 2 and NULL; trafficjamindicatorlong follows jam (2 and NULL), but proven: 0
+    assert (row["jc"], row["jc__trafficjamindicator"], row["jc__trafficjamindicatorlong"], row["rows"]) == (2, 2, 0, 3)
+    assert (full["jc"], full["jc__trafficjamindicator"], full["jc__trafficjamindicatorlong"]) == (4, 2, 2)
+
+
+def test_the_metrics_of_staged_files_prove_a_clean_day_and_leave_a_broken_one_counted(spark, tmp_path):
+    """Through the table seam: the column metrics Iceberg recorded for the run's staged
+    files, read back, prove the shipped checks of a clean day; a speed of 251 leaves its
+    column to be counted, and the verdict is the one of the full pass."""
+    from traffic_glue.jobs.job import INTEGRAL_COLUMNS
+    from traffic_glue.store import curated as curated_table
+
+    shipped = rulesets.read(None)
+    rules = shipped.for_semantics("corrected")
+    table = curated_table.open_table(spark, path=str(tmp_path / "curated"))
+    table.create_if_missing("corrected")
+    clean = [curated(loc, T7 + 60 * m, speed=None if m % 7 == 0 else 95.5) for loc in (1, 2) for m in range(0, 1440, 30)]
+    broken = clean[:-1] + [curated(2, T7 + 60 * 1410, speed=251.0)]
+    value_columns = {(r.name, c) for r in rules if r.check in ("not_null", "between", "in_set") for c in r.columns}
+    for rows, left in [(clean, set()), (broken, {("speeds_in_range", c) for c in (
+            S.CURRENT_SPEED, S.PREVIOUS_SPEED, S.AVG_SPEED_3, S.AVG_SPEED_20)})]:
+        writing = curated_table.CuratedWrite(table, f"run{len(left)}", "2020-04-07", "corrected")
+        writing.stage(rows_df(spark, rows))
+        files = writing.staged_file_metrics([DAY_7])
+        assert sorted(hour for hour, _ in files) == [(2020, 4, 7, h) for h in range(24)]  # a file per hour
+        proven = quality.proven_columns(rules, [metrics for _, metrics in files], INTEGRAL_COLUMNS)
+        assert proven == frozenset(value_columns - left)
+        by_hour = quality.times_in_their_hours([(hour, m.get(S.RECORD_TIMESTAMP)) for hour, m in files])
+        assert by_hour
+        staged = writing.staged_rows([DAY_7])
+        with tables.grouped_by_partition(spark):
+            assert spark.conf.get("spark.sql.sources.v2.bucketing.enabled") == "true"
+            fast = quality.evaluate(writing.staged_rows([DAY_7]), shipped, "corrected", [DAY_7], {}, proven, by_hour)
+        assert spark.conf.get("spark.sql.sources.v2.bucketing.enabled", None) in (None, "false")
+        assert fast == quality.evaluate(staged, shipped, "corrected", [DAY_7], {})
+        writing.abandon()
+
+
+def hour_metrics(lower, upper, values=60, nulls=0):
+    return M(values=values, nulls=nulls, nans=None, lower=lower, upper=upper)
+
+
+def test_times_in_their_hours_only_when_every_file_says_so():
+    hour_5 = (2020, 4, 7, 5)
+    start = T7 + 5 * 3600
+    assert quality.times_in_their_hours([(hour_5, hour_metrics(start, start + 3599))])
+    assert quality.times_in_their_hours([(hour_5, hour_metrics(None, None, values=3, nulls=3))])  # NULL times only
+    assert not quality.times_in_their_hours([(hour_5, hour_metrics(start, start + 3600))])  # 06:00 in hour 5
+    assert not quality.times_in_their_hours([(hour_5, hour_metrics(start - 1, start + 60))])
+    assert not quality.times_in_their_hours([(hour_5, None)])
+    assert not quality.times_in_their_hours([(hour_5, hour_metrics(None, None))])  # bounds not recorded
+    assert not quality.times_in_their_hours([((2020, 4, 7, None), hour_metrics(start, start))])
+
+
+def test_keys_counted_by_hour_add_up_to_the_days_and_would_not_where_a_minute_strays(spark):
+    unique = rule("unique", "unique", columns=(S.LOCATION_ID, S.RECORD_TIMESTAMP))
+    minutes = rule("minutes", "location_minutes", severity="warning", min_share=0.5)
+    rows = [curated(1, T7 + 60 * m) for m in range(180)] + [curated(1, T7 + 600), curated(2, T7), curated(None, T7)]
+    by_day = quality.day_measures(rows_df(spark, rows), [unique, minutes]).collect()
+    by_hour = quality.day_measures(rows_df(spark, rows), [unique, minutes], by_hour=True).collect()
+    assert by_hour == by_day
+    assert (by_day[0]["rows"], by_day[0]["unique"], by_day[0]["minutes__lowest"]["minutes"]) == (183, 1, 1)
+    # 00:10 once more, but filed in hour 3: the day's repeat, not an hour's
+    strayed = rows[:-3] + [curated(1, T7 + 600, at=dt.datetime(2020, 4, 7, 3))]
+    (day,) = quality.day_measures(rows_df(spark, strayed), [unique]).collect()
+    (hours,) = quality.day_measures(rows_df(spark, strayed), [unique], by_hour=True).collect()
+    assert (day["unique"], hours["unique"]) == (1, 0)  # why `times_in_their_hours` must hold first
 
 
 # --- the ruleset file ---------------------------------------------------------------------

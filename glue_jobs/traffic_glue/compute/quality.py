@@ -1,9 +1,12 @@
 """A ruleset's verdict on curated days (docs/QUALITY.md): measured in one pass over the
 rows with Spark's own aggregations, then judged against each rule's threshold.
 
-- `day_measures(rows, rules)`: one row per day of `rows`, with each rule's measure. Two
-  aggregations in one Spark job: per location and day (rows, distinct keys, values out
-  of their domain), then per day;
+- `day_measures(rows, rules, proven)`: one row per day of `rows`, with each rule's
+  measure. Two aggregations in one Spark job: per location and day (rows, distinct keys,
+  values out of their domain), then per day;
+- `proven_columns(rules, files)`: the columns of checks of values that the data files'
+  own column metrics (Iceberg's null and NaN counts, lower and upper bounds) show no value
+  breaks: their measure is 0 without reading them, and the one pass reads fewer columns;
 - `judge(...)`: each rule's outcome per day, from those measures and, for a band of the
   recent days, the rows per day the table held before the run (plain values);
 - `evaluate(...)`: both.
@@ -32,16 +35,25 @@ PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 MINUTES_PER_DAY = 1440  # a UTC day: no clock change
 DAY, ROWS = "date", "rows"  # not `day`: a partition column's name
 _DAY_KEYS = S.EVENT_PARTITIONS[:3]  # year, month, day
+_HOUR = S.EVENT_PARTITIONS[3]
+_HOUR_SECONDS = 3600
 # The columns of a rule's measures in `day_measures`: `<rule>` its value, `<rule>__<x>` the rest.
 _SEP = "__"
 _MINUTES = "_minutes"  # a location's distinct minutes of the day
 _DAY_LINE_LIMIT = 3  # a failing rule's days named in the one line; the report has them all
 
 
-def day_measures(rows: DataFrame, rules: Sequence[Rule]) -> DataFrame:
+def day_measures(rows: DataFrame, rules: Sequence[Rule],
+                 proven: frozenset[tuple[str, str]] = frozenset(), by_hour: bool = False) -> DataFrame:
     """One row per day (`date`) of curated `rows`: its `rows`, and per rule of
     `rules` its measure `<rule name>` (and `<rule name>__<column>` per column of a check of
-    values; `__locations` and `__lowest` for `location_minutes`)."""
+    values; `__locations` and `__lowest` for `location_minutes`). A (rule name, column) of
+    `proven` (`proven_columns`) is known to break nowhere: measured 0, not read.
+
+    `by_hour`: the keys are counted per hour partition and location first, then added up
+    per day; the same figures where no minute lies outside its hour partition
+    (`times_in_their_hours`), and no shuffle of the rows where the reader keeps each hour
+    partition in one task (`tables.grouped_by_partition`)."""
     location = F.col(S.LOCATION_ID)
     per_location = [F.count(F.lit(1)).alias(ROWS)]
     per_day = [F.sum(ROWS).alias(ROWS)]
@@ -56,10 +68,12 @@ def day_measures(rows: DataFrame, rules: Sequence[Rule]) -> DataFrame:
             per_location.append((keyed - distinct).alias(name))
             per_day.append(F.sum(name).alias(name))
         elif rule.check in COLUMN_CHECKS:
-            for column in rule.columns:
+            counted = [c for c in rule.columns if (name, c) not in proven]
+            for column in counted:
                 per_location.append(F.count_if(_breaks(rule, F.col(column))).alias(f"{name}{_SEP}{column}"))
-            per_day += [F.sum(f"{name}{_SEP}{c}").alias(f"{name}{_SEP}{c}") for c in rule.columns]
-            per_day.append(sum((F.sum(f"{name}{_SEP}{c}") for c in rule.columns), F.lit(0)).alias(name))
+            per_day += [(F.sum(f"{name}{_SEP}{c}") if c in counted else F.lit(0).cast("long")).alias(f"{name}{_SEP}{c}")
+                        for c in rule.columns]
+            per_day.append(sum((F.sum(f"{name}{_SEP}{c}") for c in counted), F.lit(0).cast("long")).alias(name))
         elif rule.check == LOCATION_MINUTES:
             below = F.col(_MINUTES) < F.lit(rule.min_share * MINUTES_PER_DAY)
             located = location.isNotNull()
@@ -70,14 +84,96 @@ def day_measures(rows: DataFrame, rules: Sequence[Rule]) -> DataFrame:
                 F.min(F.when(located, F.struct(F.col(_MINUTES).alias("minutes"), location.alias("location"))))
                 .alias(f"{name}{_SEP}lowest"),
             ]
-    measured = (
-        rows.groupBy(*_DAY_KEYS, S.LOCATION_ID).agg(*per_location)
-        .groupBy(*_DAY_KEYS).agg(*per_day)
-    )
+    if by_hour:
+        # Every figure per location is a count: the hours' add up to the day's.
+        per_hour = rows.groupBy(*_DAY_KEYS, _HOUR, S.LOCATION_ID).agg(*per_location)
+        located = per_hour.groupBy(*_DAY_KEYS, S.LOCATION_ID).agg(
+            *(F.sum(c).alias(c) for c in per_hour.columns if c not in (*_DAY_KEYS, _HOUR, S.LOCATION_ID)))
+    else:
+        located = rows.groupBy(*_DAY_KEYS, S.LOCATION_ID).agg(*per_location)
+    measured = located.groupBy(*_DAY_KEYS).agg(*per_day)
     return measured.select(
         F.make_date(*(F.col(c).cast("int") for c in _DAY_KEYS)).alias(DAY),
         *(c for c in measured.columns if c not in _DAY_KEYS),
     )
+
+
+@dataclass(frozen=True)
+class ColumnMetrics:
+    """What one data file's metadata says of one column (Iceberg's column metrics): its
+    values (NULLs and NaNs included), NULLs, NaNs, and the lowest and highest other value,
+    exact for numbers; None where the file recorded no such figure."""
+
+    values: int | None
+    nulls: int | None
+    nans: int | None
+    lower: float | int | None
+    upper: float | int | None
+
+
+def proven_columns(rules: Sequence[Rule], files: Sequence[dict[str, ColumnMetrics]],
+                   integral: frozenset[str] = frozenset()) -> frozenset[tuple[str, str]]:
+    """The (rule name, column) of `rules`' checks of values that no value of the data
+    files `files` (each file's metrics per column) can break, from the metrics alone: no
+    NULL where NULL is refused, no NaN, the bounds inside the range, or (an `in_set` of a
+    column of `integral`) every whole number between the bounds in the set. A column a
+    file has no metrics for, or whose metrics leave a doubt, is not proven: it is counted.
+    No file: nothing is proven (there is nothing to count either)."""
+    if not files:
+        return frozenset()
+    proven = set()
+    for rule in rules:
+        if rule.check not in COLUMN_CHECKS:
+            continue
+        for column in rule.columns:
+            if all(_file_keeps(rule, file.get(column), column in integral) for file in files):
+                proven.add((rule.name, column))
+    return frozenset(proven)
+
+
+def times_in_their_hours(files: Sequence[tuple[tuple, ColumnMetrics | None]]) -> bool:
+    """Whether the data files' metrics show every `recordtimestamp` inside its file's
+    hour partition (`files`: each file's (year, month, day, hour) and its metrics of
+    `recordtimestamp`): then a location's minute is in one hour partition only, and its
+    keys counted per hour add up to the day's (`day_measures(by_hour=True)`). A file
+    without those metrics, or a time outside: False."""
+    for partition, metrics in files:
+        if metrics is None or metrics.values is None or metrics.nulls is None:
+            return False
+        if metrics.values == metrics.nulls:
+            continue  # only NULL times: keys of none
+        if metrics.lower is None or metrics.upper is None or any(p is None for p in partition):
+            return False
+        year, month, day, hour = (int(p) for p in partition)
+        start = int(dt.datetime(year, month, day, hour, tzinfo=dt.timezone.utc).timestamp())
+        if not start <= metrics.lower <= metrics.upper < start + _HOUR_SECONDS:
+            return False
+    return True
+
+
+def _file_keeps(rule: Rule, metrics: ColumnMetrics | None, integral: bool) -> bool:
+    """Whether `metrics` show that no value of the file breaks `rule` (False: unknown)."""
+    if metrics is None or metrics.values is None or metrics.nulls is None:
+        return False
+    if metrics.nulls and (rule.check == NOT_NULL or not rule.nulls):
+        return False
+    if rule.check == NOT_NULL:
+        return True
+    nans = 0 if integral else metrics.nans  # NaN is a value of floating columns only
+    if nans is None or nans:
+        return False  # NaN is outside any range with a maximum: counted, not judged here
+    if metrics.values == metrics.nulls:
+        return True  # only NULLs, allowed
+    low, high = metrics.lower, metrics.upper
+    if low is None or high is None:
+        return False
+    if rule.check == BETWEEN:
+        return ((rule.minimum is None or low >= rule.minimum)
+                and (rule.maximum is None or high <= rule.maximum))
+    # IN_SET: only a whole-number column with every whole number between its bounds in the set.
+    if not integral or high - low > len(rule.values):
+        return False
+    return all(float(v) in {float(x) for x in rule.values} for v in range(int(low), int(high) + 1))
 
 
 def _all_present(columns: Sequence[str]) -> Column:
@@ -193,9 +289,12 @@ def judge(measures: Sequence[Row], ruleset: Ruleset, semantics: str, days: Seque
 
 
 def evaluate(rows: DataFrame, ruleset: Ruleset, semantics: str, days: Sequence[dt.date],
-             published_rows: dict[dt.date, int]) -> Verdict:
-    """`ruleset`'s verdict on the curated `rows` of `days` (one Spark job)."""
-    measures = day_measures(rows, ruleset.for_semantics(semantics)).collect()
+             published_rows: dict[dt.date, int],
+             proven: frozenset[tuple[str, str]] = frozenset(), by_hour: bool = False) -> Verdict:
+    """`ruleset`'s verdict on the curated `rows` of `days` (one Spark job); `proven`:
+    checks of values that the files' metrics show pass (`proven_columns`), not read;
+    `by_hour`: keys counted per hour first (`day_measures`)."""
+    measures = day_measures(rows, ruleset.for_semantics(semantics), proven, by_hour).collect()
     return judge(measures, ruleset, semantics, days, published_rows)
 
 

@@ -28,6 +28,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from traffic_glue.compute import schema as S
+from traffic_glue.compute.quality import ColumnMetrics
 from traffic_glue.store import tables
 
 REPORTS = "_reports"  # run_date=<day the run ran>/<run id>.json
@@ -168,6 +169,20 @@ class CuratedWrite:
         """The rows of `days` as the commit of `days` would publish them (from the branch)."""
         self.settle(days)
         return self.run.read(days_filter(days))
+
+    def staged_file_metrics(self, days: list[dt.date]) -> list[tuple[tuple, dict[str, ColumnMetrics]]]:
+        """Each data file of `days` as the commit of `days` would publish them (the branch,
+        settled): its hour partition and its column metrics, what `quality.proven_columns`
+        and `quality.times_in_their_hours` read."""
+        self.settle(days)
+        wanted = set(days)
+        return [
+            (partition, {column: ColumnMetrics(m.get("value_count"), m.get("null_value_count"),
+                                               m.get("nan_value_count"), m.get("lower_bound"), m.get("upper_bound"))
+                         for column, m in metrics.items() if m is not None})
+            for partition, metrics in self.run.file_metrics(self.run.head())
+            if day_of(partition) in wanted
+        ]
 
     def rows_per_day_before(self) -> dict[dt.date, int]:
         """Rows per day as readers saw the table before the run (its metadata only)."""

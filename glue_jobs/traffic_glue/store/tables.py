@@ -21,6 +21,7 @@ makes the fast-forward fail, and the run with it, changing nothing.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import re
@@ -104,6 +105,32 @@ def snapshot_properties(run_id: str, days: str | None = None, mode: str | None =
     """The write options that put the run's id, days and mode in its commits' summaries."""
     found = {RUN_ID: run_id, RUN_DAYS: days, RUN_SEMANTICS: mode}
     return {f"snapshot-property.{key}": value for key, value in found.items() if value is not None}
+
+
+# Spark's settings under which a read of an Iceberg table keeps each partition's files in
+# one task and says so (storage-partitioned grouping): an aggregation by the partition
+# columns and more then needs no shuffle of the rows.
+_GROUPED_READS = {
+    "spark.sql.sources.v2.bucketing.enabled": "true",
+    "spark.sql.iceberg.planning.preserve-data-grouping": "true",
+}
+
+
+@contextlib.contextmanager
+def grouped_by_partition(spark: SparkSession):
+    """Reads planned in this block keep each partition in one task (`_GROUPED_READS`);
+    the session's own settings back after (the session runs other work too)."""
+    before = {key: spark.conf.get(key, None) for key in _GROUPED_READS}
+    for key, value in _GROUPED_READS.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
 
 
 def open_table(spark: SparkSession, spec: TableSpec | None, *, table: str | None = None,
@@ -257,8 +284,9 @@ class IcebergTable:
         """The `--semantics` the table's rows were computed with (None: no table yet)."""
         if not self.exists():
             return None
-        found = self.spark.sql(f"SHOW TBLPROPERTIES {self.identifier}").collect()
-        return {row["key"]: row["value"] for row in found}.get(SEMANTICS_PROPERTY)
+        # The table's own properties, on the driver (`SHOW TBLPROPERTIES` is a query).
+        found = self._iceberg_table().properties().get(SEMANTICS_PROPERTY)
+        return str(found) if found is not None else None
 
     def record_mode(self, mode: str) -> None:
         self.spark.sql(f"ALTER TABLE {self.identifier} SET TBLPROPERTIES ('{SEMANTICS_PROPERTY}'='{mode}')")
@@ -272,8 +300,18 @@ class IcebergTable:
         return rows if where is None else rows.where(where)
 
     def snapshot_id(self, ref: str = "main") -> int | None:
-        found = self.spark.sql(f"SELECT snapshot_id FROM {self.identifier}.refs WHERE name = '{ref}'").first()
-        return int(found[0]) if found else None
+        """The snapshot `ref` (a branch or tag) points at; None: no such ref (no commit
+        yet). From the table's current metadata on the driver: a query of its `refs`
+        table would run a Spark job, and a run asks several times."""
+        table = self._iceberg_table()
+        table.refresh()  # a catalog that caches tables (Glue's default) may hold an older version
+        found = table.snapshot(ref)
+        return int(found.snapshotId()) if found is not None else None
+
+    def _iceberg_table(self):
+        """Iceberg's own `Table` as the session's catalog gives it."""
+        jvm = self.spark.sparkContext._jvm
+        return jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(self.spark._jsparkSession, self.identifier)
 
     def overwrite(self, rows: DataFrame, where: Column, properties: dict[str, str]) -> int | None:
         """`rows` in place of the table's rows of `where`, in one commit on `main`; the
@@ -516,6 +554,22 @@ class TableRun:
                 f"FROM {self.table.identifier}.partitions VERSION AS OF {snapshot_id}"
             ).collect()
         }
+
+    def head(self) -> int | None:
+        """The branch's snapshot: what `publish` would make current."""
+        return self.table.snapshot_id(self.branch)
+
+    def file_metrics(self, snapshot_id: int) -> list[tuple[tuple, dict[str, dict]]]:
+        """Each data file of `snapshot_id`: its partition, and per column the metrics the
+        file recorded (`value_count`, `null_value_count`, `nan_value_count`, `lower_bound`,
+        `upper_bound`; None where it recorded none), from the table's metadata."""
+        return [
+            (tuple(row["partition"]), row["readable_metrics"].asDict(recursive=True))
+            for row in self.table.spark.sql(
+                f"SELECT partition, readable_metrics FROM {self.table.identifier}.data_files "
+                f"VERSION AS OF {snapshot_id}"
+            ).collect()
+        ]
 
     def read(self, where: Column | None = None) -> DataFrame:
         """The branch's rows (of `where`) as the run's writes left them: what `publish`
