@@ -1,19 +1,20 @@
 """`make bench`: the transform job against the DuckDB reference, at full Flanders scale.
 
     .venv/bin/python -m benchmarks.bench [--lanes 4254] [--days 1 7 30] [--modes athena corrected]
-        [--repeat 1] [--repeat-long N] [--no-floor] [--cache-dir benchmarks/data]
-        [--out benchmarks/results/latest.json] [--quick] [--year]
+        [--repeat 1] [--repeat-long N] [--runs job duckdb floor] [--no-floor]
+        [--cache-dir benchmarks/data] [--out benchmarks/results/latest.json] [--quick] [--year]
 
 Generates the raw landing once, for the longest case (cached under `--cache-dir`), then
 for each case (by default 1, 7 and 30 days) runs, as separate processes on the same
-files, the job in each mode (local[2]), the DuckDB athena implementation (2 threads)
-and, for each mode, the Spark floor of that mode (`benchmarks/floor.py --semantics
-MODE`: the job's plan in that mode without its checks, local[2]), each into a fresh
+files, in each mode: the job (local[2]), DuckDB's implementation of that mode
+(tools/duckdb_reference.py, 2 threads) and the Spark floor of that mode
+(`benchmarks/floor.py --semantics MODE`: the job's plan in that mode without its
+checks, local[2]), each into a fresh
 output folder, and measures wall time, CPU time and peak RSS of the process tree,
 throughput, output rows and files per hour partition. Each run is measured `--repeat`
 times, in cases of more than 7 days `--repeat-long` times (three 30-day runs of each
 take too long on 2 cores), and the median counts. Prints a table and writes the same
-as JSON: each run's wall time over DuckDB's (x DuckDB), and each job run's over the
+as JSON: each run's wall time over DuckDB's of its mode (x DuckDB), and each job run's over the
 floor of its own mode (x floor), which splits the job's distance to DuckDB into what
 the job adds and what Spark costs.
 
@@ -199,11 +200,11 @@ def _floor_command(raw: Path, out: Path, start: dt.date, end: dt.date, mode: str
     ]
 
 
-def _duckdb_command(raw: Path, out: Path, start: dt.date, end: dt.date) -> list[str]:
+def _duckdb_command(raw: Path, out: Path, start: dt.date, end: dt.date, mode: str) -> list[str]:
     return [
         sys.executable, "-m", "tools.duckdb_reference", "--raw", str(raw), "--out", str(out),
         "--start-date", start.isoformat(), "--end-date", end.isoformat(),
-        "--semantics", "athena", "--threads", str(CORES),
+        "--semantics", mode, "--threads", str(CORES), *_configuration(mode, "--configuration-path"),
     ]
 
 
@@ -337,58 +338,63 @@ def _result(name: str, m: Measurement, out: Path, log: Path, readings: int, rows
 # --- the cases ------------------------------------------------------------------------
 
 
+RUNS = ("job", "duckdb", "floor")  # what a case runs in each mode (--runs)
+
+
 def run_case(raw: Path, work: Path, logs: Path, days: int, longest: int, modes: list[str],
-             patience: Patience, floor: bool) -> dict:
+             patience: Patience, runs: tuple[str, ...] = RUNS) -> dict:
     start, end = case_days(days, longest)
-    return _run(raw, work, logs, _days(days), days, start, end, modes, patience, floor)
+    return _run(raw, work, logs, _days(days), days, start, end, modes, patience, runs)
 
 
-def run_year_case(raw: Path, work: Path, logs: Path, modes: list[str], patience: Patience) -> dict:
+def run_year_case(raw: Path, work: Path, logs: Path, modes: list[str], patience: Patience,
+                  runs: tuple[str, ...] = RUNS) -> dict:
     """The year of a small network (benchmarks/year.py), without floors: each job run's
     rows on year.CHECK_DAYS are compared with DuckDB's of its mode before it is deleted."""
     checks = {mode: year.ReferenceCheck(raw, mode, CONFIGURATION, CORES) for mode in modes}
     case = _run(raw, work, logs, year.LABEL, year.DAYS, year.FIRST_DAY, year.LAST_DAY, modes, patience,
-                floor=False, inspect=checks.get)
+                tuple(r for r in runs if r != "floor"), inspect=checks.get)
     case["year"] = True
     return case
 
 
 def _run(raw: Path, work: Path, logs: Path, label: str, days: int, start: dt.date, end: dt.date,
-         modes: list[str], patience: Patience, floor: bool, inspect=lambda mode: None) -> dict:
+         modes: list[str], patience: Patience, runs: tuple[str, ...], inspect=lambda mode: None) -> dict:
     files, readings = readings_in_files(raw, start, end)
     print(f"\n{label}: {start} .. {end}, {files} files, {readings:,} readings in the folders read",
           flush=True)
     warm_page_cache(raw)
     spark_env = {**os.environ, "TRAFFIC_GLUE_MASTER": JOB_MASTER}
-    jobs = {}
-    for mode in modes:
+    jobs, duckdbs, floors = {}, {}, {}
+    for mode in modes if "job" in runs else ():
         out, log = work / f"days{days}-job-{mode}", logs / f"days{days}-job-{mode}.log"
         jobs[mode] = measure(f"job {mode}", _job_command(raw, out, start, end, mode), spark_env, out, log,
                              patience, _job_counts, inspect(mode))
-    out, log = work / f"days{days}-duckdb-athena", logs / f"days{days}-duckdb-athena.log"
-    duckdb = measure("duckdb athena", _duckdb_command(raw, out, start, end), dict(os.environ), out, log,
-                     patience, _printed_counts(readings))
-    floors = {}
-    if floor:
+    for mode in modes if "duckdb" in runs else ():
+        out, log = work / f"days{days}-duckdb-{mode}", logs / f"days{days}-duckdb-{mode}.log"
+        duckdbs[mode] = measure(f"duckdb {mode}", _duckdb_command(raw, out, start, end, mode), dict(os.environ),
+                                out, log, patience, _printed_counts(readings))
+    if "floor" in runs:
         for mode in modes:
             out, log = work / f"days{days}-floor-{mode}", logs / f"days{days}-floor-{mode}.log"
             floors[mode] = measure(f"spark floor {mode}", _floor_command(raw, out, start, end, mode),
                                    spark_env, out, log, patience, _printed_counts(readings))
-    relate(jobs, floors, duckdb)
+    relate(jobs, floors, duckdbs)
     return {"days": days, "label": label, "start_date": start.isoformat(), "end_date": end.isoformat(),
             "files_read": files, "readings_in_folders": readings,
-            "runs": [*jobs.values(), *floors.values(), duckdb]}
+            "runs": [*jobs.values(), *floors.values(), *duckdbs.values()]}
 
 
-def relate(jobs: dict[str, dict], floors: dict[str, dict], duckdb: dict) -> None:
-    """Adds each Spark run's wall time over DuckDB's (`to_duckdb`), and each job run's over
-    the floor of its own mode (`to_floor`, when that floor ran): the floor has the job's
-    plan in that mode, so the ratio is what the job's checks cost, apart from Spark's."""
-    if duckdb.get("failed"):
-        return
-    for run in [*jobs.values(), *floors.values()]:
-        if not run.get("failed"):
-            run["to_duckdb"] = round(run["wall_seconds"] / duckdb["wall_seconds"], 2)
+def relate(jobs: dict[str, dict], floors: dict[str, dict], duckdbs: dict[str, dict]) -> None:
+    """Adds each Spark run's wall time over DuckDB's of the same mode (`to_duckdb`), and
+    each job run's over the floor of its own mode (`to_floor`, when that floor ran): the
+    floor has the job's plan in that mode, so the ratio is what the job's checks cost,
+    apart from Spark's."""
+    for runs in (jobs, floors):
+        for mode, run in runs.items():
+            duckdb = duckdbs.get(mode)
+            if duckdb is not None and not duckdb.get("failed") and not run.get("failed"):
+                run["to_duckdb"] = round(run["wall_seconds"] / duckdb["wall_seconds"], 2)
     for mode, run in jobs.items():
         if mode in floors and not run.get("failed") and not floors[mode].get("failed"):
             run["to_floor"] = round(run["wall_seconds"] / floors[mode]["wall_seconds"], 2)
@@ -664,8 +670,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"also the year of {year.LANES} lanes in one run (benchmarks/year.py), in the --modes")
     parser.add_argument("--year-lanes", type=int, default=year.LANES, help=argparse.SUPPRESS)  # a smoke run
     parser.add_argument("--modes", nargs="+", choices=("athena", "corrected"), default=["athena", "corrected"])
+    parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS),
+                        help="what runs in each mode: the job, DuckDB's implementation of the mode "
+                             "(tools/duckdb_reference.py), the Spark floor (benchmarks/floor.py)")
     parser.add_argument("--no-floor", dest="floor", action="store_false",
-                        help="leave out the Spark floors (benchmarks/floor.py, one per mode)")
+                        help="leave out the Spark floors (as --runs job duckdb)")
     parser.add_argument("--cache-dir", type=Path, default=REPO / "benchmarks" / "data")
     parser.add_argument("--out", type=Path, default=None,
                         help="JSON result (default benchmarks/results/latest.json, quick.json with --quick)")
@@ -690,6 +699,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if min(args.repeat, args.repeat_long) < 1:
         parser.error("--repeat and --repeat-long must be at least 1")
     args.days = sorted(set(args.days))
+    args.runs = tuple(r for r in RUNS if r in args.runs and (args.floor or r != "floor"))
     return args
 
 
@@ -715,11 +725,11 @@ def main(argv: list[str] | None = None) -> int:
         raw = ensure_raw_data(args.cache_dir.resolve(), data_spec(args.lanes, [longest]), longest)
         data["days"] = {"root": str(raw), **json.loads((raw / MARKER).read_text())}
         cases += [run_case(raw, work, logs, days, longest, args.modes,
-                           case_patience(args, days), args.floor) for days in args.days]
+                           case_patience(args, days), args.runs) for days in args.days]
     if args.year:
         year_raw = ensure_raw_data(args.cache_dir.resolve(), year.data_spec(SEED, args.year_lanes), year.DAYS)
         data["year"] = {"root": str(year_raw), **json.loads((year_raw / MARKER).read_text())}
-        cases.append(run_year_case(year_raw, work, logs, args.modes, case_patience(args, year.DAYS)))
+        cases.append(run_year_case(year_raw, work, logs, args.modes, case_patience(args, year.DAYS), args.runs))
     shutil.rmtree(work, ignore_errors=True)
     ratios = scaling(cases)
     code_after = code_version()

@@ -86,7 +86,7 @@ def test_a_failed_run_is_a_target_not_met_and_relates_to_nothing():
               "repeats": [{}]}
     seven = _case(7, _run("job corrected", 100.0, 50_000_000, 2.5))
     thirty = _case(30, failed)
-    bench.relate({"corrected": failed}, {}, {"name": "duckdb athena", "wall_seconds": 150.0})
+    bench.relate({"corrected": failed}, {}, {"corrected": {"name": "duckdb corrected", "wall_seconds": 150.0}})
     assert "to_duckdb" not in failed
     cases = [seven, thirty]
     ratios = bench.scaling(cases)
@@ -97,6 +97,18 @@ def test_a_failed_run_is_a_target_not_met_and_relates_to_nothing():
             ("failed: traffic_transform: error: out of memory: ...", False),
         "job corrected, 30 days: peak RSS < 3 GiB (default settings)": ("2.70 GiB (1 run, which failed)", False),
     }
+
+
+def test_a_run_is_related_to_duckdb_of_its_own_mode():
+    jobs = {"athena": {"name": "job athena", "wall_seconds": 30.0},
+            "corrected": {"name": "job corrected", "wall_seconds": 45.0}}
+    floors = {"corrected": {"name": "spark floor corrected", "wall_seconds": 36.0}}
+    bench.relate(jobs, floors, {"athena": {"name": "duckdb athena", "wall_seconds": 2.0},
+                                "corrected": {"name": "duckdb corrected", "wall_seconds": 9.0}})
+    # 30 / 2, 45 / 9, 36 / 9; the job over its floor: 45 / 36
+    assert [jobs["athena"]["to_duckdb"], jobs["corrected"]["to_duckdb"], floors["corrected"]["to_duckdb"]] == [
+        15.0, 5.0, 4.0]
+    assert jobs["corrected"]["to_floor"] == 1.25 and "to_floor" not in jobs["athena"]
 
 
 def test_the_error_line_is_the_jobs_own_else_the_last():
