@@ -350,8 +350,10 @@ def run_case(raw: Path, work: Path, logs: Path, days: int, longest: int, modes: 
 def run_year_case(raw: Path, work: Path, logs: Path, modes: list[str], patience: Patience,
                   runs: tuple[str, ...] = RUNS) -> dict:
     """The year of a small network (benchmarks/year.py), without floors: each job run's
-    rows on year.CHECK_DAYS are compared with DuckDB's of its mode before it is deleted."""
-    checks = {mode: year.ReferenceCheck(raw, mode, CONFIGURATION, CORES) for mode in modes}
+    rows on year.CHECK_DAYS are compared with DuckDB's of its mode over the year before
+    the run's output is deleted."""
+    checks = {mode: year.ReferenceCheck(raw, mode, CONFIGURATION, CORES, work / f"year-reference-{mode}")
+              for mode in modes}
     case = _run(raw, work, logs, year.LABEL, year.DAYS, year.FIRST_DAY, year.LAST_DAY, modes, patience,
                 tuple(r for r in runs if r != "floor"), inspect=checks.get)
     case["year"] = True

@@ -9,13 +9,17 @@ case says what the partitions cost, apart from the readings.
 The landing: 100 lanes (whole cabinets of the real configuration), the day before
 2021 and all of 2021, with its two DST days (2021-03-28, 23 local hours; 2021-10-31,
 25) and the late readings the generator lands after the last day. The job's rows on
-the CHECK_DAYS are compared, value by value, with the DuckDB reference of the same
-mode run on that day alone: a day's rows do not depend on the range run.
+the CHECK_DAYS are compared, value by value, with those of the DuckDB reference of the
+same mode run over the same range. Not with a day run alone: in `athena` the windows
+count rows, so a series with a gap longer than the lookback (a cabinet whose `uniqueid`,
+the highest lane present, comes back after hours) takes its previous rows from days
+before, which a day run alone does not read (docs/SEMANTICS.md, "Lookback").
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -34,6 +38,7 @@ LABEL = f"year ({LANES} lanes)"
 
 # The order both sides are compared in, and the columns compared within a tolerance.
 _ORDER = [("uniqueid", "ascending"), ("recordtimestamp", "ascending")]
+_PARTITIONS = ("year", "month", "day", "hour")
 _DOUBLES = {f.name for f in duckdb_reference.CURATED_ARROW_SCHEMA if pa.types.is_floating(f.type)}
 
 
@@ -45,28 +50,45 @@ def data_spec(seed: int, lanes: int = LANES) -> SampleSpec:
 def job_rows(table: Path, day: dt.date) -> pa.Table:
     """The rows a job run wrote for `day`: every data file of its hour partitions (one run
     writes the table once, so each file there is live), in the reference's schema."""
-    files = sorted((table / "data" / f"year={day.year}" / f"month={day.month}" / f"day={day.day}").glob(
-        "hour=*/*.parquet"))
+    return day_rows(table / "data", day)
+
+
+def day_rows(root: Path, day: dt.date) -> pa.Table:
+    """The rows of `day` under `root`'s `year=/month=/day=/hour=/` folders, in the
+    reference's schema, the partition columns taken from the folders' names (DuckDB's
+    partitioned files do not hold them)."""
     schema = duckdb_reference.CURATED_ARROW_SCHEMA
-    if not files:
-        return schema.empty_table()
-    return pa.concat_tables(pq.read_table(f, columns=schema.names).cast(schema) for f in files)
+    values = [name for name in schema.names if name not in _PARTITIONS]
+    tables = []
+    for hour_folder in sorted((root / f"year={day.year}" / f"month={day.month}" / f"day={day.day}").glob("hour=*")):
+        for path in sorted(hour_folder.glob("*.parquet")):
+            rows = pq.read_table(path, columns=values)
+            partition = {"year": day.year, "month": day.month, "day": day.day,
+                         "hour": int(hour_folder.name.split("=", 1)[1])}
+            for name in _PARTITIONS:
+                rows = rows.append_column(name, pa.array([partition[name]] * rows.num_rows, pa.int64()))
+            tables.append(rows.select(schema.names).cast(schema))
+    return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
 class ReferenceCheck:
-    """Compares a job run's rows on CHECK_DAYS with DuckDB's of its mode; the reference
-    is computed once per (mode, day), however often the run is repeated."""
+    """Compares a job run's rows on CHECK_DAYS with DuckDB's of its mode over the same
+    range [start, end], written once into `folder`, however often the run is repeated."""
 
-    def __init__(self, raw: Path, mode: str, configuration: Path | None, threads: int):
+    def __init__(self, raw: Path, mode: str, configuration: Path | None, threads: int, folder: Path,
+                 start: dt.date = FIRST_DAY, end: dt.date = LAST_DAY):
         self.raw, self.mode, self.configuration, self.threads = raw, mode, configuration, threads
-        self._reference: dict[dt.date, pa.Table] = {}
+        self.folder, self.start, self.end = folder, start, end
+        self._written = False
 
     def reference(self, day: dt.date) -> pa.Table:
-        if day not in self._reference:
-            self._reference[day] = duckdb_reference.curated_rows(
-                str(self.raw), day, day, semantics=self.mode, threads=self.threads,
+        if not self._written:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            duckdb_reference.write_curated(
+                str(self.raw), str(self.folder), self.start, self.end, semantics=self.mode, threads=self.threads,
                 configuration=self.configuration if self.mode == "corrected" else None)
-        return self._reference[day]
+            self._written = True
+        return day_rows(self.folder, day).sort_by(_ORDER)
 
     def __call__(self, table: Path) -> dict:
         """{"reference_days", "reference_rows", "same_rows_as_reference", and when not the

@@ -143,7 +143,7 @@ def test_a_table_with_the_references_rows_is_the_same_and_a_changed_speed_is_nam
     rows = duckdb_reference.curated_rows(str(landing), DAY, DAY, semantics="athena")
     assert rows.num_rows > 1000  # 6 lanes, each minute of the day
     _write_as_job_table(rows, tmp_path / "same")
-    check = year.ReferenceCheck(landing, "athena", None, threads=1)
+    check = year.ReferenceCheck(landing, "athena", None, 1, tmp_path / "reference", DAY, DAY)
     assert check(tmp_path / "same") == {"reference_days": ["2021-01-01"], "reference_rows": rows.num_rows,
                                         "same_rows_as_reference": True}
 
@@ -163,7 +163,8 @@ def test_a_day_the_table_lacks_or_the_reference_lacks_is_a_difference(landing, t
     monkeypatch.setattr(year, "CHECK_DAYS", (DAY, DAY + dt.timedelta(days=5)))
     rows = duckdb_reference.curated_rows(str(landing), DAY, DAY, semantics="athena")
     _write_as_job_table(rows, tmp_path / "table")
-    found = year.ReferenceCheck(landing, "athena", None, threads=1)(tmp_path / "table")
+    check = year.ReferenceCheck(landing, "athena", None, 1, tmp_path / "reference", DAY, DAY + dt.timedelta(days=5))
+    found = check(tmp_path / "table")
     assert found["same_rows_as_reference"] is False
     assert found["reference_difference"] == ["2021-01-06: the reference has no rows (the job has 0)"]
     assert year.job_rows(tmp_path / "nothing", DAY).num_rows == 0
