@@ -319,6 +319,19 @@ def test_times_in_their_hours_only_when_every_file_says_so():
     assert not quality.times_in_their_hours([((2020, 4, 7, None), hour_metrics(start, start))])
 
 
+def test_hours_are_a_task_each_only_when_they_hold_enough_rows():
+    minimum = quality.MIN_ROWS_PER_HOUR_TASK
+    hour_5, hour_6 = (2020, 4, 7, 5), (2020, 4, 7, 6)
+    # two files of hour 5 and one of hour 6: (minimum + minimum - 1 + 1) rows over 2 hours
+    enough = [(hour_5, hour_metrics(0, 1, values=minimum)), (hour_5, hour_metrics(0, 1, values=minimum - 1)),
+              (hour_6, hour_metrics(0, 1, values=1))]
+    assert quality.hours_worth_a_task(enough)
+    assert not quality.hours_worth_a_task(enough[:2] + [(hour_6, hour_metrics(0, 1, values=0))])  # 2 x minimum - 1
+    assert not quality.hours_worth_a_task(enough[:2] + [(hour_6, None)])  # a file without metrics
+    assert not quality.hours_worth_a_task([(hour_5, hour_metrics(0, 1, values=None))])
+    assert not quality.hours_worth_a_task([])
+
+
 def test_keys_counted_by_hour_add_up_to_the_days_and_would_not_where_a_minute_strays(spark):
     unique = rule("unique", "unique", columns=(S.LOCATION_ID, S.RECORD_TIMESTAMP))
     minutes = rule("minutes", "location_minutes", severity="warning", min_share=0.5)

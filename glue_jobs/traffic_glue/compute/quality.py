@@ -131,6 +131,23 @@ def proven_columns(rules: Sequence[Rule], files: Sequence[dict[str, ColumnMetric
     return frozenset(proven)
 
 
+# A task per hour partition (`tables.grouped_by_partition`) pays only where an hour holds
+# enough rows to outweigh a task's own cost. Measured (local[2]): a day of the full
+# network, 140,000 rows an hour, 24 tasks: the check 5.9 -> 3.5 s; a year of 100 lanes,
+# 2,800 rows an hour, 8,760 tasks: 70 -> 100 s.
+MIN_ROWS_PER_HOUR_TASK = 50_000
+
+
+def hours_worth_a_task(files: Sequence[tuple[tuple, ColumnMetrics | None]]) -> bool:
+    """Whether the data files (each file's hour partition and its metrics of
+    `recordtimestamp`) hold on average at least MIN_ROWS_PER_HOUR_TASK rows an hour
+    partition. A file without a row count: False."""
+    if not files or any(metrics is None or metrics.values is None for _, metrics in files):
+        return False
+    rows = sum(metrics.values for _, metrics in files)
+    return rows >= MIN_ROWS_PER_HOUR_TASK * len({partition for partition, _ in files})
+
+
 def times_in_their_hours(files: Sequence[tuple[tuple, ColumnMetrics | None]]) -> bool:
     """Whether the data files' metrics show every `recordtimestamp` inside its file's
     hour partition (`files`: each file's (year, month, day, hour) and its metrics of
