@@ -158,11 +158,8 @@ def planned(spark: SparkSession, raw_input: sources.RawInput, span: RunRange, re
     readings = plan.estimated_readings([f.rows for f in raw_input.files], [f.size for f in raw_input.files])
     work = plan.plan_for(readings, hours=24 * len(span.days), floor=int(before), readings_per_task=per_task)
     report.source["plan"] = work.as_dict()
-    spark.conf.set(key, str(work.shuffle_partitions))
-    try:
+    with tables.session_settings(spark, {key: str(work.shuffle_partitions)}):
         yield work
-    finally:
-        spark.conf.set(key, before)
 
 
 # --- read ---------------------------------------------------------------------------------

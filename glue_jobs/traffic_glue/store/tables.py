@@ -117,11 +117,11 @@ _GROUPED_READS = {
 
 
 @contextlib.contextmanager
-def grouped_by_partition(spark: SparkSession):
-    """Reads planned in this block keep each partition in one task (`_GROUPED_READS`);
-    the session's own settings back after (the session runs other work too)."""
-    before = {key: spark.conf.get(key, None) for key in _GROUPED_READS}
-    for key, value in _GROUPED_READS.items():
+def session_settings(spark: SparkSession, settings: dict[str, str]):
+    """`settings` on the session within the block, and its own values back after (unset
+    where it had none): a workflow's or the tests' session runs other work too."""
+    before = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
         spark.conf.set(key, value)
     try:
         yield
@@ -131,6 +131,11 @@ def grouped_by_partition(spark: SparkSession):
                 spark.conf.unset(key)
             else:
                 spark.conf.set(key, value)
+
+
+def grouped_by_partition(spark: SparkSession):
+    """Reads planned in this block keep each partition in one task (`_GROUPED_READS`)."""
+    return session_settings(spark, _GROUPED_READS)
 
 
 def open_table(spark: SparkSession, spec: TableSpec | None, *, table: str | None = None,
