@@ -1,8 +1,9 @@
 """tools.class_archive: an archive takes its name only once a JVM has mapped it.
 
 The recording and the check are processes of their own (`_python`); here they are
-stood in for by functions that do what each outcome leaves behind. `make test` records
-the real archive, and every session of the suite maps it (`test_session`).
+stood in for by functions that do what each outcome leaves behind. The real recording
+is `make class-archive`'s (about a minute: the suite does not run it); a session maps
+an archive that is there (`test_session`).
 """
 
 from __future__ import annotations

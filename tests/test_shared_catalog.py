@@ -123,35 +123,54 @@ def test_a_sql_session_stays_open_while_the_workflow_writes_the_catalog(tmp_path
 
 
 WRITER = """
-import sys
+import sys, time
+from pathlib import Path
 from traffic_glue.runtime import session
-spark = session.local_spark_session(app_name="writer", catalog_dir=sys.argv[1])
-for i in range(int(sys.argv[2])):
-    spark.sql(f"INSERT INTO traffic.numbers VALUES ({sys.argv[3]}, {i})")
+catalog, commits, writer, marks = sys.argv[1], int(sys.argv[2]), sys.argv[3], Path(sys.argv[4])
+spark = session.local_spark_session(app_name="writer", catalog_dir=catalog)
+if writer == "1":  # makes the table, then waits for the other writer's session
+    spark.sql("CREATE DATABASE traffic")
+    spark.sql("CREATE TABLE traffic.numbers (writer int, n int) USING iceberg")
+    (marks / "created").touch()
+    other = marks / "ready2"
+else:
+    (marks / "ready2").touch()
+    other = marks / "created"
+deadline = time.monotonic() + 300
+while not other.exists():
+    assert time.monotonic() < deadline, f"never saw {other}"
+    time.sleep(0.1)
+for i in range(commits):
+    spark.sql(f"INSERT INTO traffic.numbers VALUES ({writer}, {i})")
 """
 
 
 def test_two_processes_committing_to_one_iceberg_table_lose_no_commit(tmp_path):
     """Iceberg's Hive lock is on over the server: without it (as over embedded Derby),
-    two processes appending 8 rows each kept 11 of 16, every commit reported done."""
+    two processes appending 8 rows each kept 11 of 16, every commit reported done. The
+    first writer makes the table; the second starts once it is there (two processes
+    making the metastore's schema at once can fail); both commit at the same time; a
+    prompt, a third process on the catalog, counts each writer's rows."""
     catalog, commits = tmp_path / "catalog", 4
     try:
-        create = subprocess.run(
-            [sys.executable, "-c", "import sys\nfrom traffic_glue.runtime import session\n"
-             "s = session.local_spark_session(catalog_dir=sys.argv[1])\n"
-             "s.sql('CREATE DATABASE traffic')\n"
-             "s.sql('CREATE TABLE traffic.numbers (writer int, n int) USING iceberg')\n", str(catalog)],
-            cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
-        assert create.returncode == 0, create.stderr[-3000:]
         # Logs to files: an undrained pipe would stop a writer holding the table's lock.
         logs = [tmp_path / f"writer{w}.log" for w in (1, 2)]
-        writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(catalog), str(commits), str(w)],
+
+        def start(w: int, log: Path) -> subprocess.Popen:
+            return subprocess.Popen([sys.executable, "-c", WRITER, str(catalog), str(commits), str(w), str(tmp_path)],
                                     cwd=ROOT, env=_env(), stdout=log.open("w"), stderr=subprocess.STDOUT)
-                   for w, log in zip((1, 2), logs)]
+
+        writers = [start(1, logs[0])]
+        deadline = time.monotonic() + 300
+        while not (tmp_path / "created").exists():
+            assert writers[0].poll() is None and time.monotonic() < deadline, logs[0].read_text()[-3000:]
+            time.sleep(0.1)
+        writers.append(start(2, logs[1]))
         for writer, log in zip(writers, logs):
             assert writer.wait(timeout=600) == 0, log.read_text()[-3000:]
         prompt = _Prompt(catalog)
-        assert _count(prompt.ask("SELECT count(*) AS n FROM traffic.numbers")) == 2 * commits, prompt.seen
+        counted = prompt.ask("SELECT writer, count(*) AS n FROM traffic.numbers GROUP BY writer ORDER BY writer")
+        assert [line.replace(" ", "") for line in counted[-4:-2]] == ["|1|4|", "|2|4|"], prompt.seen
         assert prompt.close()[0] == 0
     finally:
         subprocess.run([sys.executable, "-m", "traffic_glue.runtime.metastore", "stop",
