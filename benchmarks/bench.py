@@ -56,6 +56,7 @@ sys.path[:0] = [str(REPO), str(REPO / "glue_jobs")]
 
 from benchmarks import year  # noqa: E402
 from tools import duckdb_reference  # noqa: E402  (after the path to traffic_glue)
+from traffic_glue.compute.plan import READINGS_PER_TASK, READINGS_PER_TASK_CONF  # noqa: E402
 from tools.sample_data import SampleSpec, generate  # noqa: E402
 
 FIRST_DAY = dt.date(2020, 4, 6)  # generated from here: the day before the longest case
@@ -688,6 +689,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeat-long", type=int, default=None,
                         help=f"the same, in cases of more than {LONG_CASE_DAYS} days (default: --repeat): "
                              "a 30-day run takes long on 2 cores")
+    parser.add_argument("--readings-per-task", type=int, default=None, metavar="N",
+                        help="the job's work per task (compute/plan.py) instead of its default, through "
+                             "PYSPARK_SUBMIT_ARGS: the rule's alternatives measured (docs/BENCHMARKS.md)")
     parser.add_argument("--retries", type=int, default=2,
                         help="reruns of a run during which other processes were busy (the quietest counts)")
     args = parser.parse_args(argv)
@@ -700,6 +704,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.repeat_long = args.repeat if args.repeat_long is None else args.repeat_long
     if min(args.repeat, args.repeat_long) < 1:
         parser.error("--repeat and --repeat-long must be at least 1")
+    if args.readings_per_task is not None and args.readings_per_task < 1:
+        parser.error("--readings-per-task must be at least 1")
     args.days = sorted(set(args.days))
     args.runs = tuple(r for r in RUNS if r in args.runs and (args.floor or r != "floor"))
     return args
@@ -713,6 +719,11 @@ def case_patience(args: argparse.Namespace, days: int) -> Patience:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.readings_per_task:
+        # The job's setting (a Spark conf, as --conf on Glue): its runs are processes of
+        # their own, whose session takes PYSPARK_SUBMIT_ARGS. The floor does not read it.
+        os.environ["PYSPARK_SUBMIT_ARGS"] = (
+            f"--conf {READINGS_PER_TASK_CONF}={args.readings_per_task} pyspark-shell")
     become_subreaper()
     info = machine()
     code_before = code_version()
@@ -744,6 +755,7 @@ def main(argv: list[str] | None = None) -> int:
         "code": {"before": code_before, "after": code_after,
                  "changed_during_run": code_after["code_sha256"] != code_before["code_sha256"]},
         "settings": {"job_master": JOB_MASTER, "job_driver_memory": os.environ.get("TRAFFIC_GLUE_DRIVER_MEMORY", "2g (default)"),
+                     "job_readings_per_task": args.readings_per_task or f"{READINGS_PER_TASK:,} (default)",
                      "duckdb_threads": CORES, "lookback_minutes": 60, "late_hours": 24,
                      "quiet_below_other_cores": QUIET_OTHER_CORES, "max_wait_seconds": args.max_wait,
                      "retries": args.retries, "repeat": args.repeat, "repeat_long": args.repeat_long,

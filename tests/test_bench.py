@@ -168,3 +168,11 @@ def test_a_day_the_table_lacks_or_the_reference_lacks_is_a_difference(landing, t
     assert found["same_rows_as_reference"] is False
     assert found["reference_difference"] == ["2021-01-06: the reference has no rows (the job has 0)"]
     assert year.job_rows(tmp_path / "nothing", DAY).num_rows == 0
+
+
+def test_the_work_per_task_can_be_chosen_and_must_be_positive(capsys):
+    assert bench.parse_args(["--days", "7", "--readings-per-task", "2000000"]).readings_per_task == 2_000_000
+    assert bench.parse_args(["--days", "7"]).readings_per_task is None  # the job's default
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--days", "7", "--readings-per-task", "0"])
+    assert "--readings-per-task must be at least 1" in capsys.readouterr().err
