@@ -107,7 +107,7 @@ test: ## Run the test suite (all cores)
 # What the suite needs besides .venv and the jars, made side by side. Not the class
 # archive: recording it took 66 s of a fresh clone's set-up, and the suite's 25 Spark JVMs
 # did not win it back (measured: the whole suite 613 s without it, 652 s with it).
-test-setup: checkov-env browser-env
+test-setup: setup checkov-env browser-env
 
 class-archive: setup ## Record the classes a local run loads, so JVMs start faster (once; tools/class_archive.py)
 	@$(PY) -m tools.class_archive
