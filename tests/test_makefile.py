@@ -1,0 +1,28 @@
+"""The Makefile's test command on a fresh clone: what `make test` would run, in order
+(`make -n`, which runs nothing but the sub-makes' own dry runs)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+from tests.job_helpers import ROOT
+
+
+def test_make_test_on_a_fresh_clone_makes_the_venv_and_fetches_the_jars_before_the_suite(tmp_path):
+    # Only what make reads: no .venv, no .jars, no stamps, as in a fresh clone.
+    for name in ("Makefile", "pyproject.toml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    planned = subprocess.run(["make", "-n", "test"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert planned.returncode == 0, planned.stderr
+    lines = planned.stdout.splitlines()
+
+    def first(text: str) -> int:
+        found = [i for i, line in enumerate(lines) if text in line]
+        assert found, f"`make test` would not run {text!r}:\n{planned.stdout}"
+        return found[0]
+
+    suite = first("-m pytest")
+    assert first("-m venv .venv") < first('pip install --quiet -e ".[dev]"') < suite
+    assert first("-m tools.jars") < suite
+    assert first("checkov==") < suite
