@@ -36,14 +36,21 @@ def job_env(**extra: str) -> dict:
     return env
 
 
+def wait_while_running(job: subprocess.Popen, ready, log: Path, limit: float, what: str,
+                       interval: float = 0.02) -> None:
+    """Return as soon as `ready()` holds; fail, with the end of the job's `log`, if the
+    job ends first or `limit` seconds pass (`what`: what was waited for)."""
+    deadline = time.monotonic() + limit
+    while not ready():
+        assert job.poll() is None, f"the job ended before {what}:\n" + log.read_text()[-3000:]
+        assert time.monotonic() < deadline, f"the job never reached {what}:\n" + log.read_text()[-3000:]
+        time.sleep(interval)
+
+
 def kill_when(job: subprocess.Popen, ready, log: Path, limit: float = 240) -> None:
     """SIGKILL the job's process group as soon as `ready()` holds; fail if it never does."""
-    deadline = time.monotonic() + limit
     try:
-        while not ready():
-            assert job.poll() is None, "the job ended before the kill point:\n" + log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "the job never reached the kill point"
-            time.sleep(0.02)
+        wait_while_running(job, ready, log, limit, "the kill point")
         os.killpg(job.pid, signal.SIGKILL)
     finally:
         if job.poll() is None:

@@ -19,6 +19,7 @@ import threading
 import time
 from pathlib import Path
 
+from tests.job_helpers import wait_while_running
 from tests.workflow_helpers import ROOT, WORKFLOW, table_names
 from workflows.template import load_template
 
@@ -161,10 +162,7 @@ def test_two_processes_committing_to_one_iceberg_table_lose_no_commit(tmp_path):
                                     cwd=ROOT, env=_env(), stdout=log.open("w"), stderr=subprocess.STDOUT)
 
         writers = [start(1, logs[0])]
-        deadline = time.monotonic() + 300
-        while not (tmp_path / "created").exists():
-            assert writers[0].poll() is None and time.monotonic() < deadline, logs[0].read_text()[-3000:]
-            time.sleep(0.1)
+        wait_while_running(writers[0], (tmp_path / "created").exists, logs[0], 300, "making the table", 0.1)
         writers.append(start(2, logs[1]))
         for writer, log in zip(writers, logs):
             assert writer.wait(timeout=600) == 0, log.read_text()[-3000:]
