@@ -306,7 +306,8 @@ def test_a_run_out_of_memory_says_so_in_one_line_exits_4_and_publishes_nothing(t
     took = time.monotonic() - started
 
     lines = ran.stderr.strip().splitlines()
-    assert ran.returncode == memory.OUT_OF_MEMORY, f"exit status {ran.returncode} after {took:.0f} s:\n" + ran.stderr[-3000:]
+    # The whole of standard error on a failure: its start says what failed first.
+    assert ran.returncode == memory.OUT_OF_MEMORY, f"exit status {ran.returncode} after {took:.0f} s:\n" + ran.stderr
     assert re.fullmatch(
         r"traffic_transform: error: out of memory: .+, with TRAFFIC_GLUE_DRIVER_MEMORY=460m: set "
         r"TRAFFIC_GLUE_DRIVER_MEMORY=920m or more, or run fewer days at a time \(--start_date/--end_date\)",
