@@ -219,12 +219,65 @@ class GlueRuntime:
         self.spark = SimpleNamespace(conf=SimpleNamespace(get=lambda key, default=None: settings.get(key, default)))
 
 
-def watched(runtime, error: BaseException, jvm_exit=None) -> BaseException:
-    """What `memory.watch` lets out of a run that raised `error`."""
+def watched(runtime, error: BaseException, jvm_exit=None, answers: bool = True) -> BaseException:
+    """What `memory.watch` lets out of a run that raised `error`, the JVM exiting with
+    `jvm_exit` (None: still running) and answering or not."""
     with pytest.raises(BaseException) as raised:
-        with memory.watch(runtime, jvm_exit=lambda wait: jvm_exit):
+        with memory.watch(runtime, jvm_exit=lambda wait: jvm_exit, jvm_answers=lambda: answers):
             raise error
     return raised.value
+
+
+class UnreadableJavaError(Py4JJavaError):
+    """A Java error the JVM answered with while it was ending: asking for its text met the
+    lost connection, which py4j logs and turns into this error of its own."""
+
+    def __init__(self):
+        Exception.__init__(self, "An error occurred while calling o912.sql.\n")
+
+    def __str__(self) -> str:
+        raise Py4JError("An error occurred while calling NoneNone")
+
+
+def ending_jvm_chain() -> BaseException:
+    """The forced out-of-memory run's error as it once reached the frame: the write's Java
+    error, then the Java error of the branch's drop in the write's cleanup, neither
+    readable, and no error of py4j's network in the chain."""
+    return raised_from(UnreadableJavaError(), during=UnreadableJavaError())
+
+
+@pytest.mark.parametrize("jvm_exit, what", [
+    (52, "out of memory: Spark's JVM ran out of memory and ended (exit status 52, Spark's for out of memory)"),
+    (None, "Spark's JVM ended mid-run, most often for want of memory (its gateway: Spark answers no more)"),
+])
+def test_an_error_after_which_spark_answers_no_more_is_the_jvm_ending(jvm_exit, what):
+    waits = []
+
+    def exit_status(wait: float):
+        waits.append(wait)
+        return jvm_exit
+
+    with pytest.raises(memory.OutOfMemory) as raised:
+        with memory.watch(SimpleNamespace(), jvm_exit=exit_status, jvm_answers=lambda: False):
+            raise ending_jvm_chain()
+    assert str(raised.value).startswith(what + ", with TRAFFIC_GLUE_DRIVER_MEMORY=")
+    assert waits == [memory.JVM_EXIT_WAIT_SECONDS]  # the exit status is waited for
+    # The same error while Spark still answers is not the JVM's end: it goes on as it was.
+    error = ending_jvm_chain()
+    assert watched(SimpleNamespace(), error, answers=True) is error
+
+
+@pytest.mark.parametrize("context, answers", [
+    (None, True),  # no context to ask
+    (SimpleNamespace(_jsc=SimpleNamespace(sc=lambda: SimpleNamespace(isStopped=lambda: False))), True),
+    (SimpleNamespace(_jsc=SimpleNamespace(sc=lambda: SimpleNamespace(isStopped=lambda: True))), False),
+    (SimpleNamespace(_jsc=SimpleNamespace(sc=lambda: _connect(Py4JError("An error occurred while calling o0.sc")))), False),
+], ids=["no-context", "running", "stopped", "no-answer"])
+def test_spark_answers_while_its_context_runs(monkeypatch, context, answers):
+    from pyspark import SparkContext
+
+    monkeypatch.setattr(SparkContext, "_active_spark_context", context)
+    assert memory.spark_answers() is answers
 
 
 def test_a_run_out_of_memory_comes_out_as_one_line_from_the_error(monkeypatch):

@@ -9,7 +9,9 @@ Spark says it in py4j errors a user should not have to read:
   for out of memory), the system's out-of-memory killer sends it SIGKILL. py4j then says
   `Py4JNetworkError` ("Answer from Java side is empty") or its gateway refuses the
   connection, and nothing more can be asked of Spark: not a Java error's text, not a
-  setting.
+  setting. While it ends (its shutdown stops the SparkContext, then the gateway) it may
+  still answer a call with a Java error whose text it then cannot give: py4j keeps the
+  lost connection to its log, and only asking Spark afterwards (`spark_answers`) tells.
 
 `classify` reads an error's chain (`__cause__` and `__context__`, as Python prints it) and
 the Java text of its py4j errors, asking the JVM nothing once it is gone; `Shortage.line`
@@ -54,6 +56,11 @@ SPARK_OOM_EXIT = 52
 SIGKILL_EXIT = -9  # subprocess's returncode for a process killed by SIGKILL
 # How long a JVM whose gateway is gone is given to end, for its exit status.
 JVM_EXIT_WAIT_SECONDS = 10.0
+
+# What the line says of a JVM that answers no more, when no error of py4j's says it: the
+# error's text could not be read (py4j met the lost connection while asking for it, and
+# kept that to its log), or Spark's context was stopped under the run.
+SILENT = "its gateway: Spark answers no more"
 
 # A Java out-of-memory error's class (java.lang.OutOfMemoryError, Spark's
 # SparkOutOfMemoryError) and its message, wherever a stack trace or message names it; not
@@ -217,10 +224,11 @@ def java_out_of_memory(error: BaseException, jvm_alive: bool = True) -> tuple[Ki
     return None
 
 
-def classify(error: BaseException, jvm_exit: int | None = None) -> Shortage | None:
+def classify(error: BaseException, jvm_exit: int | None = None, silent: bool = False) -> Shortage | None:
     """What ran out, if `error` says memory ran out (or the JVM ended: `jvm_exit`, its
-    exit status if it is known to have ended); None for any other error."""
-    gone = gateway_gone(error)
+    exit status if it is known to have ended; `silent`, it no longer answers); None for
+    any other error."""
+    gone = gateway_gone(error) or (SILENT if silent else None)
     ended = gone is not None or jvm_exit is not None
     found = java_out_of_memory(error, jvm_alive=not ended)
     if ended:
@@ -257,6 +265,21 @@ def jvm_exit_status(wait: float) -> int | None:
         return None
 
 
+def spark_answers() -> bool:
+    """The JVM answers py4j and the run's SparkContext still runs. After an error that is
+    not the JVM's end, it does; a JVM ending for want of memory (its shutdown stops the
+    context, then the gateway) can still answer the error's call and then nothing more."""
+    from pyspark import SparkContext
+
+    context = SparkContext._active_spark_context
+    if context is None:  # no context to ask: nothing says the JVM is going
+        return True
+    try:
+        return not context._jsc.sc().isStopped()
+    except Exception:  # py4j's log of it is kept off the console (`watch`)
+        return False
+
+
 def capacity_of(runtime, ended: bool) -> Capacity:
     """What the run had: on Glue Spark's executor settings, unless the JVM ended."""
     if not getattr(runtime, "on_glue", False):
@@ -275,10 +298,13 @@ def capacity_of(runtime, ended: bool) -> Capacity:
 
 @contextlib.contextmanager
 def watch(runtime, days: bool = True,
-          jvm_exit: Callable[[float], int | None] = jvm_exit_status) -> Iterator[None]:
+          jvm_exit: Callable[[float], int | None] = jvm_exit_status,
+          jvm_answers: Callable[[], bool] = spark_answers) -> Iterator[None]:
     """Around a job's run on `runtime` (none: a Python shell job, nothing to watch): an
     error that says memory ran out becomes `OutOfMemory` with its line (`Shortage.line`);
-    any other goes on as it was."""
+    any other goes on as it was. An error after which Spark answers no more is the JVM
+    ending whatever the error says (its own text may be the JVM's to give): its exit
+    status is waited for."""
     if runtime is None:
         yield
         return
@@ -288,8 +314,9 @@ def watch(runtime, days: bool = True,
     try:
         yield
     except Exception as error:
-        exit_status = jvm_exit(JVM_EXIT_WAIT_SECONDS if gateway_gone(error) else 0)
-        shortage = classify(error, exit_status)
+        silent = gateway_gone(error) is not None or not jvm_answers()
+        exit_status = jvm_exit(JVM_EXIT_WAIT_SECONDS if silent else 0)
+        shortage = classify(error, exit_status, silent)
         if shortage is None:
             raise
         line = shortage.line(capacity_of(runtime, shortage.kind is Kind.JVM_ENDED), days)
