@@ -246,3 +246,24 @@ def test_read_json_of_text_that_is_no_json_fails(spark, tmp_path):
     path = _file(tmp_path / "report.json", '{"status": "ok",')
     with pytest.raises(json.JSONDecodeError):
         storage.read_json(spark, path)
+
+
+def test_a_java_class_is_looked_up_once_and_then_costs_only_its_calls(spark, monkeypatch):
+    client = spark.sparkContext._gateway._gateway_client
+    sent: list[str] = []
+    send = client.send_command
+
+    def counted(command, *args, **kwargs):
+        sent.append(command)
+        return send(command, *args, **kwargs)
+
+    monkeypatch.setattr(client, "send_command", counted)
+    path_class = storage.java_class(spark, "org.apache.hadoop.fs.Path")
+    assert storage.java_class(spark, "org.apache.hadoop.fs.Path") is path_class
+    made = path_class("/data/raw/hour=05")
+    assert len(sent) == 1  # the constructor; no lookup of org, apache, hadoop, fs, Path
+    assert made.getName() == "hour=05" and len(sent) == 2
+    # py4j's own way asks the JVM about each of the name's five parts, every time.
+    sent.clear()
+    spark.sparkContext._jvm.org.apache.hadoop.fs.Path("/data/raw/hour=05")
+    assert len(sent) == 6

@@ -165,11 +165,7 @@ def _folder_lines(files: list[sources.RawFile]) -> list[str]:
 def observed_range(spark: SparkSession, raw_file: sources.RawFile) -> tuple[int, int] | None:
     """The lowest and highest `tijd_waarneming` of a Parquet file, from its row groups'
     statistics; None where the column is not an integer or has no statistics."""
-    jvm = spark.sparkContext._jvm
-    input_file = jvm.org.apache.parquet.hadoop.util.HadoopInputFile.fromPath(
-        jvm.org.apache.hadoop.fs.Path(raw_file.path), spark.sparkContext._jsc.hadoopConfiguration()
-    )
-    reader = jvm.org.apache.parquet.hadoop.ParquetFileReader.open(input_file)
+    reader = sources.open_parquet(spark, raw_file.path)
     low = high = None
     try:
         for block in reader.getFooter().getBlocks():

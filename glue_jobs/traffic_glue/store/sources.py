@@ -115,15 +115,19 @@ def describe_files(files: list[RawFile]) -> str:
     return text
 
 
+def open_parquet(spark: SparkSession, path: str, conf=None):
+    """Parquet's reader of the file at `path` (its footer read): close it after use."""
+    conf = conf if conf is not None else spark.sparkContext._jsc.hadoopConfiguration()
+    input_file = storage.java_class(spark, "org.apache.parquet.hadoop.util.HadoopInputFile").fromPath(
+        storage.java_class(spark, "org.apache.hadoop.fs.Path")(path), conf)
+    return storage.java_class(spark, "org.apache.parquet.hadoop.ParquetFileReader").open(input_file)
+
+
 def read_footer(spark: SparkSession, raw_file: RawFile) -> RawFile:
     """The file's Parquet schema and row count; `SourceError` if it is not Parquet."""
-    jvm = spark.sparkContext._jvm
     conf = spark.sparkContext._jsc.hadoopConfiguration()
     try:
-        input_file = jvm.org.apache.parquet.hadoop.util.HadoopInputFile.fromPath(
-            jvm.org.apache.hadoop.fs.Path(raw_file.path), conf
-        )
-        reader = jvm.org.apache.parquet.hadoop.ParquetFileReader.open(input_file)
+        reader = open_parquet(spark, raw_file.path, conf)
         try:
             parquet_schema = reader.getFooter().getFileMetaData().getSchema()
             rows = reader.getRecordCount()
@@ -132,9 +136,9 @@ def read_footer(spark: SparkSession, raw_file: RawFile) -> RawFile:
         # Spark's own footer-to-schema conversion, as its schema inference would do it,
         # but without the inference's Spark job (a second over a cold JVM on every run).
         # A column type Spark cannot read fails here, naming the file.
-        converter = jvm.org.apache.spark.sql.execution.datasources.parquet.ParquetToSparkSchemaConverter(
-            spark._jsparkSession.sessionState().conf()
-        )
+        converter = storage.java_class(
+            spark, "org.apache.spark.sql.execution.datasources.parquet.ParquetToSparkSchemaConverter"
+        )(spark._jsparkSession.sessionState().conf())
         schema = converter.convert(parquet_schema).json()
     except Exception as error:  # py4j wraps the JVM's reason; keep its first line
         looks_like = text_format(storage.head(spark, raw_file.path))

@@ -278,9 +278,7 @@ class IcebergTable:
         field docs): no snapshot, no row changed; none when `comments` is empty."""
         if not comments:
             return
-        jvm = self.spark.sparkContext._jvm
-        table = jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(self.spark._jsparkSession, self.identifier)
-        update = table.updateSchema()
+        update = self._iceberg_table().updateSchema()
         for name, comment in comments.items():
             update = update.updateColumnDoc(name, comment)
         update.commit()
@@ -315,8 +313,8 @@ class IcebergTable:
 
     def _iceberg_table(self):
         """Iceberg's own `Table` as the session's catalog gives it."""
-        jvm = self.spark.sparkContext._jvm
-        return jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(self.spark._jsparkSession, self.identifier)
+        return storage.java_class(self.spark, "org.apache.iceberg.spark.Spark3Util").loadIcebergTable(
+            self.spark._jsparkSession, self.identifier)
 
     def overwrite(self, rows: DataFrame, where: Column, properties: dict[str, str]) -> int | None:
         """`rows` in place of the table's rows of `where`, in one commit on `main`; the
@@ -355,7 +353,7 @@ class IcebergTable:
         (column: value equalities), the snapshot's id and its summary, from the table's
         metadata: manifests read on the driver, no Spark job (the dry run's question)."""
         jvm = self.spark.sparkContext._jvm
-        table = jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(self.spark._jsparkSession, self.identifier)
+        table = self._iceberg_table()
         snapshot = table.currentSnapshot()
         if snapshot is None:
             return [], None, {}
