@@ -49,7 +49,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from benchmarks.measure import Measurement, become_subreaper, run_measured, wait_for_idle
+from benchmarks.measure import Measurement, become_subreaper, run_measured, submit_args_with, wait_for_idle
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "glue_jobs")]
@@ -722,8 +722,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.readings_per_task:
         # The job's setting (a Spark conf, as --conf on Glue): its runs are processes of
         # their own, whose session takes PYSPARK_SUBMIT_ARGS. The floor does not read it.
-        os.environ["PYSPARK_SUBMIT_ARGS"] = (
-            f"--conf {READINGS_PER_TASK_CONF}={args.readings_per_task} pyspark-shell")
+        os.environ["PYSPARK_SUBMIT_ARGS"] = submit_args_with(
+            {READINGS_PER_TASK_CONF: str(args.readings_per_task)}, os.environ.get("PYSPARK_SUBMIT_ARGS"))
     become_subreaper()
     info = machine()
     code_before = code_version()

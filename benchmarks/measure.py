@@ -30,6 +30,7 @@ from __future__ import annotations
 import ctypes
 import os
 import resource
+import shlex
 import signal
 import subprocess
 import threading
@@ -44,6 +45,17 @@ STRAGGLER_TIMEOUT_SECONDS = 120
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 IDLE_CHECK_SECONDS = 3.0
+
+
+def submit_args_with(conf: dict[str, str], current: str | None) -> str:
+    """`PYSPARK_SUBMIT_ARGS` with `conf` added to what was set already (the user's own
+    settings stay; pyspark splits it as a shell would and wants `pyspark-shell` last)."""
+    words = shlex.split(current or "")
+    if words and words[-1] == "pyspark-shell":
+        words.pop()
+    for key, value in conf.items():
+        words += ["--conf", f"{key}={value}"]
+    return shlex.join([*words, "pyspark-shell"])
 
 
 def machine_busy_seconds() -> float:

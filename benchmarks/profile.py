@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "glue_jobs")]
 
 from benchmarks import bench  # noqa: E402
-from benchmarks.measure import machine_busy_seconds, wait_for_idle  # noqa: E402
+from benchmarks.measure import machine_busy_seconds, submit_args_with, wait_for_idle  # noqa: E402
 
 def _process_start_time() -> float:
     stat = Path("/proc/self/stat").read_text()
@@ -266,10 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     event_dir = Path(tempfile.mkdtemp(prefix="eventlog-", dir=args.cache_dir.resolve()))
     target = args.cache_dir.resolve() / "_outputs" / f"profile-days{args.days}-{args.mode}"
     os.environ["TRAFFIC_GLUE_MASTER"] = bench.JOB_MASTER
-    os.environ["PYSPARK_SUBMIT_ARGS"] = (
-        f"--conf spark.eventLog.enabled=true --conf spark.eventLog.compress=false "
-        f"--conf spark.eventLog.dir=file://{event_dir} pyspark-shell"
-    )
+    os.environ["PYSPARK_SUBMIT_ARGS"] = submit_args_with(
+        {"spark.eventLog.enabled": "true", "spark.eventLog.compress": "false",
+         "spark.eventLog.dir": f"file://{event_dir}"}, os.environ.get("PYSPARK_SUBMIT_ARGS"))
     phases = Phases()
     instrument(phases)
     started_up = time.time() - process_start

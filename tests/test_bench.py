@@ -176,3 +176,18 @@ def test_the_work_per_task_can_be_chosen_and_must_be_positive(capsys):
     with pytest.raises(SystemExit):
         bench.parse_args(["--days", "7", "--readings-per-task", "0"])
     assert "--readings-per-task must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("current, expected", [
+    (None, "--conf spark.traffic_glue.readingsPerTask=2000000 pyspark-shell"),
+    ("pyspark-shell", "--conf spark.traffic_glue.readingsPerTask=2000000 pyspark-shell"),
+    # A user's own settings stay, quoted as a shell (and pyspark) splits them.
+    ("--driver-java-options '-Da=1 -Db=2' --conf spark.x=y pyspark-shell",
+     "--driver-java-options '-Da=1 -Db=2' --conf spark.x=y --conf spark.traffic_glue.readingsPerTask=2000000 "
+     "pyspark-shell"),
+], ids=["unset", "pyspark-shell-only", "users-own"])
+def test_the_work_per_task_is_added_to_the_users_pyspark_submit_args(current, expected):
+    from benchmarks.measure import submit_args_with
+
+    assert bench.READINGS_PER_TASK_CONF == "spark.traffic_glue.readingsPerTask"
+    assert submit_args_with({bench.READINGS_PER_TASK_CONF: "2000000"}, current) == expected
