@@ -338,13 +338,54 @@ def test_keys_counted_by_hour_add_up_to_the_days_and_would_not_where_a_minute_st
     rows = [curated(1, T7 + 60 * m) for m in range(180)] + [curated(1, T7 + 600), curated(2, T7), curated(None, T7)]
     by_day = quality.day_measures(rows_df(spark, rows), [unique, minutes]).collect()
     by_hour = quality.day_measures(rows_df(spark, rows), [unique, minutes], by_hour=True).collect()
-    assert by_hour == by_day
+    assert [r.asDict() for r in by_hour] == [{**r.asDict(), "_unaligned": 0} for r in by_day]
     assert (by_day[0]["rows"], by_day[0]["unique"], by_day[0]["minutes__lowest"]["minutes"]) == (183, 1, 1)
     # 00:10 once more, but filed in hour 3: the day's repeat, not an hour's
     strayed = rows[:-3] + [curated(1, T7 + 600, at=dt.datetime(2020, 4, 7, 3))]
     (day,) = quality.day_measures(rows_df(spark, strayed), [unique]).collect()
     (hours,) = quality.day_measures(rows_df(spark, strayed), [unique], by_hour=True).collect()
     assert (day["unique"], hours["unique"]) == (1, 0)  # why `times_in_their_hours` must hold first
+
+
+def test_minutes_counted_by_their_hours_bits_are_the_distinct_keys(spark):
+    """Per hour, a location's minutes are the bits of a mask of the hour's 60 minutes: the
+    same counts as a distinct count, NULL keys and repeats included, across hours."""
+    unique = rule("unique", "unique", columns=(S.RECORD_TIMESTAMP, S.LOCATION_ID))  # either order
+    minutes = rule("minutes", "location_minutes", severity="warning", min_share=0.5)
+    hour_1 = T7 + 3600
+    rows = rows_df(spark, [
+        *(curated(1, T7 + 60 * m) for m in range(60)),      # every minute of hour 0: bits 0..59
+        curated(1, T7 + 59 * 60), curated(1, T7),           # two repeats in hour 0
+        curated(1, hour_1), curated(1, hour_1 + 60),         # two minutes of hour 1
+        curated(2, hour_1 + 120), curated(2, hour_1 + 120),  # location 2: one minute, one repeat
+        curated(None, T7), curated(None, T7),               # NULL location: no key
+        curated(3, None, at=dt.datetime(2020, 4, 7, 1)),    # NULL minute: no key, 0 minutes
+        curated(1, T8 + 3540),                               # the 8th, 00:59: the last bit
+    ])
+    measured = quality.day_measures(rows, [unique, minutes], by_hour=True)
+    # By hand: the 7th has 69 rows; location 1 has 62 minutes (64 rows), location 2 one
+    # (2 rows), location 3 none; 3 rows repeat a key; the fewest minutes: location 3, 0.
+    expected = spark.createDataFrame(
+        [(DAY_7, 69, 0, 3, 3, 3), (DAY_8, 1, 0, 0, 1, 1)],
+        "date date, rows long, _unaligned long, unique long, minutes long, minutes__locations long")
+    assert_df_equality(measured.drop("minutes__lowest"), expected, ignore_row_order=True, ignore_nullable=True,
+                       ignore_column_order=True)
+    lowest = {r["date"]: r["minutes__lowest"].asDict() for r in measured.collect()}
+    assert lowest == {DAY_7: {"minutes": 0, "location": 3}, DAY_8: {"minutes": 1, "location": 1}}
+    exact = quality.day_measures(rows, [unique, minutes], by_hour=True, exact=True)
+    assert_df_equality(measured.drop("_unaligned"), exact, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_a_time_that_is_no_whole_minute_has_the_keys_counted_exactly(spark):
+    """10:00:00 and 10:00:30 are two keys, but one minute's bit: the masks would count a
+    repeat, so `evaluate` counts the keys again, exactly."""
+    unique = rule("unique", "unique", columns=(S.LOCATION_ID, S.RECORD_TIMESTAMP))
+    rows = rows_df(spark, [curated(1, T7 + 36000), curated(1, T7 + 36030), curated(1, T7 + 36060)])
+    (masked,) = quality.day_measures(rows, [unique], by_hour=True).collect()
+    assert (masked["_unaligned"], masked["unique"]) == (1, 1)
+    verdict = quality.evaluate(rows, one_rule(unique), "corrected", [DAY_7], {}, by_hour=True)
+    (outcome,) = verdict.outcomes
+    assert (outcome.status, outcome.days[0].value) == (quality.PASSED, 0)
 
 
 # --- the ruleset file ---------------------------------------------------------------------
