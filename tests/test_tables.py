@@ -179,8 +179,8 @@ def test_a_runs_changes_are_invisible_until_its_one_commit(spark, tmp_path):
     assert run.branch == "traffic_run_2026_12_04T10_00_run_1"
     head = run.overwrite_partitions(_frame(spark, [(3, 2), (4, 3)]), tables.snapshot_properties("run-1", "d", "corrected"))
     assert run.added_partitions(head) == {(2,), (3,)}
-    assert {p: (f.files, f.bytes > 0) for p, f in run.partitions(head).items()} == {
-        (1,): (1, True), (2,): (1, True), (3,): (1, True)}
+    assert {p: (f.files, f.bytes > 0, f.updated_by) for p, f in run.partitions(head).items()} == {
+        (1,): (1, True, base), (2,): (1, True, head), (3,): (1, True, head)}  # (1,) as main had it
     # Readers of main see nothing of the run yet.
     assert table.snapshot_id() == base and _rows(table) == [(1, 1), (2, 2)]
     assert _rows(table, snapshot_id=head) == [(1, 1), (3, 2), (4, 3)]

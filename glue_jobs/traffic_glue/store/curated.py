@@ -137,13 +137,15 @@ class CuratedWrite:
         self.properties = tables.snapshot_properties(run_id, days_text, mode)
         self._head: int | None = None
         self._written: set[tuple] = set()
+        self._hours: tuple[int | None, dict[tuple, tables.PartitionFiles]] = (None, {})  # a snapshot's partitions
         self._settled: tuple[list[dt.date], dict[tuple, tables.PartitionFiles], list[tuple]] | None = None
 
     def stage(self, rows: DataFrame, tasks: int | None = None) -> None:
         """The run's rows on its branch (the one pass over the data), in `tasks` tasks."""
         self._head = self.run.overwrite_partitions(layout_for_write(rows, tasks),
                                                    {**self.properties, **WRITE_OPTIONS})
-        self._written = self.run.added_partitions(self._head)
+        self._hours = (self._head, self.run.partitions(self._head))  # what `settle` reads too
+        self._written = tables.added_by(self._hours[1], self._head)
 
     def settle(self, days: list[dt.date]) -> None:
         """Make the branch what the commit of `days` publishes: the hours the staged rows
@@ -153,7 +155,7 @@ class CuratedWrite:
             return
         wanted = set(days)
         self._restore_unasked_hours(wanted)
-        hours = self.run.partitions(self._head)
+        hours = self._hours[1] if self._hours[0] == self._head else self.run.partitions(self._head)
         stale = sorted(h for h in hours.keys() - self._written if day_of(h) in wanted)
         if stale:
             emptied: dict[dt.date, list[int]] = {}

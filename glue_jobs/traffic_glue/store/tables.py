@@ -498,6 +498,14 @@ class PartitionFiles:
     files: int
     bytes: int
     rows: int = 0  # the rows its data files hold
+    updated_by: int | None = None  # the snapshot that last added a file to it
+
+
+def added_by(partitions: dict[tuple, PartitionFiles], snapshot_id: int) -> set[tuple]:
+    """Of a snapshot's `partitions` (`TableRun.partitions`), those `snapshot_id`, the
+    snapshot itself, added files to: the latest to add one to them (a snapshot's files
+    come from it or from earlier ones)."""
+    return {partition for partition, files in partitions.items() if files.updated_by == snapshot_id}
 
 
 class TableRun:
@@ -539,22 +547,18 @@ class TableRun:
 
     def added_partitions(self, snapshot_id: int) -> set[tuple]:
         """The partitions `snapshot_id` (a commit on the branch) added files to."""
-        return {
-            tuple(row)
-            for row in self.table.spark.sql(
-                f"SELECT data_file.partition AS p FROM {self.table.identifier}.entries "
-                f"VERSION AS OF {snapshot_id} WHERE status = 1 AND snapshot_id = {snapshot_id}"
-            ).select("p.*").collect()
-        }
+        return added_by(self.partitions(snapshot_id), snapshot_id)
 
     def partitions(self, snapshot_id: int) -> dict[tuple, PartitionFiles]:
-        """Every partition of `snapshot_id` with its files' count, size and rows."""
+        """Every partition of `snapshot_id` with its files' count, size and rows, and the
+        snapshot that last added a file to it (one read of the table's metadata)."""
         return {
-            tuple(row["partition"]): PartitionFiles(tuple(row["partition"]), int(row["file_count"]), int(row["bytes"]),
-                                                    int(row["record_count"]))
+            tuple(row["partition"]): PartitionFiles(
+                tuple(row["partition"]), int(row["file_count"]), int(row["bytes"]), int(row["record_count"]),
+                int(row["last_updated_snapshot_id"]) if row["last_updated_snapshot_id"] is not None else None)
             for row in self.table.spark.sql(
-                f"SELECT partition, file_count, total_data_file_size_in_bytes AS bytes, record_count "
-                f"FROM {self.table.identifier}.partitions VERSION AS OF {snapshot_id}"
+                f"SELECT partition, file_count, total_data_file_size_in_bytes AS bytes, record_count, "
+                f"last_updated_snapshot_id FROM {self.table.identifier}.partitions VERSION AS OF {snapshot_id}"
             ).collect()
         }
 
