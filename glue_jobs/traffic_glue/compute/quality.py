@@ -69,10 +69,10 @@ def day_measures(rows: DataFrame, rules: Sequence[Rule],
     per_day = [F.sum(ROWS).alias(ROWS)]
     masked = by_hour and not exact and any(rule.check == LOCATION_MINUTES or _location_minute_key(rule)
                                            for rule in rules)
-    minutes = _minutes_in_hour() if masked else F.count_distinct(location, minute)
+    present = location.isNotNull() & minute.isNotNull()  # a (location, minute) key
+    minutes = _minutes_in_hour(present) if masked else F.count_distinct(location, minute)
     if masked:
-        keyed = location.isNotNull() & minute.isNotNull()
-        per_location.append(F.count_if(keyed & (F.pmod(minute, F.lit(_MINUTE_SECONDS)) != 0)).alias(_UNALIGNED))
+        per_location.append(F.count_if(present & (F.pmod(minute, F.lit(_MINUTE_SECONDS)) != 0)).alias(_UNALIGNED))
         per_day.append(F.sum(_UNALIGNED).alias(_UNALIGNED))
     if any(rule.check == LOCATION_MINUTES for rule in rules):
         per_location.append(minutes.alias(_MINUTES))
@@ -216,13 +216,12 @@ def _location_minute_key(rule: Rule) -> bool:
     return rule.check == UNIQUE and sorted(rule.columns) == sorted((S.LOCATION_ID, S.RECORD_TIMESTAMP))
 
 
-def _minutes_in_hour() -> Column:
+def _minutes_in_hour(present: Column) -> Column:
     """A group's distinct (location, minute) keys, for a group of one location and one
     hour partition whose times all lie inside it: the bits of a mask of the hour's 60
-    minutes (a key with a NULL sets none)."""
-    keyed = F.col(S.LOCATION_ID).isNotNull() & F.col(S.RECORD_TIMESTAMP).isNotNull()
-    bit = F.expr(f"shiftleft(1L, cast(pmod(`{S.RECORD_TIMESTAMP}`, 3600) div {_MINUTE_SECONDS} as int))")
-    return F.coalesce(F.bit_count(F.bit_or(F.when(keyed, bit))), F.lit(0)).cast("long")
+    minutes, set by the rows whose key is `present` (no NULL in it)."""
+    bit = F.expr(f"shiftleft(1L, cast(pmod(`{S.RECORD_TIMESTAMP}`, {_HOUR_SECONDS}) div {_MINUTE_SECONDS} as int))")
+    return F.coalesce(F.bit_count(F.bit_or(F.when(present, bit))), F.lit(0)).cast("long")
 
 
 def _all_present(columns: Sequence[str]) -> Column:

@@ -352,12 +352,11 @@ class IcebergTable:
         """The partitions of the current snapshot's files that match one of `wanted`
         (column: value equalities), the snapshot's id and its summary, from the table's
         metadata: manifests read on the driver, no Spark job (the dry run's question)."""
-        jvm = self.spark.sparkContext._jvm
         table = self._iceberg_table()
         snapshot = table.currentSnapshot()
         if snapshot is None:
             return [], None, {}
-        expressions = jvm.org.apache.iceberg.expressions.Expressions
+        expressions = storage.java_class(self.spark, "org.apache.iceberg.expressions.Expressions")
         either, both = getattr(expressions, "or"), getattr(expressions, "and")
         condition = expressions.alwaysFalse()
         for equalities in wanted:
@@ -366,14 +365,13 @@ class IcebergTable:
                 term = both(term, expressions.equal(column, value))
             condition = either(condition, term)
         found = []
+        values = storage.java_class(self.spark, "java.lang.Object")._java_lang_class  # once, not per file
         tasks = table.newScan().filter(condition).planFiles()
         try:
             iterator = tasks.iterator()
             while iterator.hasNext():
                 partition = iterator.next().file().partition()
-                found.append(tuple(
-                    partition.get(i, jvm.java.lang.Object._java_lang_class) for i in range(partition.size())
-                ))
+                found.append(tuple(partition.get(i, values) for i in range(partition.size())))
         finally:
             tasks.close()
         return found, int(snapshot.snapshotId()), dict(snapshot.summary())
