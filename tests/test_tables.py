@@ -178,7 +178,7 @@ def test_a_runs_changes_are_invisible_until_its_one_commit(spark, tmp_path):
     run = table.begin("2026-12-04T10:00 run/1")
     assert run.branch == "traffic_run_2026_12_04T10_00_run_1"
     head = run.overwrite_partitions(_frame(spark, [(3, 2), (4, 3)]), tables.snapshot_properties("run-1", "d", "corrected"))
-    assert run.added_partitions(head) == {(2,), (3,)}
+    assert tables.added_by(run.partitions(head), head) == {(2,), (3,)}
     assert {p: (f.files, f.bytes > 0, f.updated_by) for p, f in run.partitions(head).items()} == {
         (1,): (1, True, base), (2,): (1, True, head), (3,): (1, True, head)}  # (1,) as main had it
     # Readers of main see nothing of the run yet.

@@ -115,19 +115,17 @@ def describe_files(files: list[RawFile]) -> str:
     return text
 
 
-def open_parquet(spark: SparkSession, path: str, conf=None):
+def open_parquet(spark: SparkSession, path: str):
     """Parquet's reader of the file at `path` (its footer read): close it after use."""
-    conf = conf if conf is not None else spark.sparkContext._jsc.hadoopConfiguration()
     input_file = storage.java_class(spark, "org.apache.parquet.hadoop.util.HadoopInputFile").fromPath(
-        storage.java_class(spark, "org.apache.hadoop.fs.Path")(path), conf)
+        storage.hadoop_path(spark, path), spark.sparkContext._jsc.hadoopConfiguration())
     return storage.java_class(spark, "org.apache.parquet.hadoop.ParquetFileReader").open(input_file)
 
 
 def read_footer(spark: SparkSession, raw_file: RawFile) -> RawFile:
     """The file's Parquet schema and row count; `SourceError` if it is not Parquet."""
-    conf = spark.sparkContext._jsc.hadoopConfiguration()
     try:
-        reader = open_parquet(spark, raw_file.path, conf)
+        reader = open_parquet(spark, raw_file.path)
         try:
             parquet_schema = reader.getFooter().getFileMetaData().getSchema()
             rows = reader.getRecordCount()

@@ -37,21 +37,22 @@ def java_class(spark: SparkSession, name: str) -> JavaClass:
     return found
 
 
-def _path(spark: SparkSession, path: str):
+def hadoop_path(spark: SparkSession, path: str):
+    """Hadoop's `Path` of `path` (a local path or a URI)."""
     return java_class(spark, "org.apache.hadoop.fs.Path")(path)
 
 
 def _fs(spark: SparkSession, path: str):
-    return _path(spark, path).getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    return hadoop_path(spark, path).getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
 
 
 def qualified(spark: SparkSession, path: str) -> str:
     """The path with its scheme (`file:/...` for a local path)."""
-    return str(_fs(spark, path).makeQualified(_path(spark, path)))
+    return str(_fs(spark, path).makeQualified(hadoop_path(spark, path)))
 
 
 def exists(spark: SparkSession, path: str) -> bool:
-    return bool(_fs(spark, path).exists(_path(spark, path)))
+    return bool(_fs(spark, path).exists(hadoop_path(spark, path)))
 
 
 def _entry(status) -> Entry:
@@ -59,7 +60,7 @@ def _entry(status) -> Entry:
 
 
 def glob(spark: SparkSession, pattern: str) -> list[Entry]:
-    statuses = _fs(spark, pattern).globStatus(_path(spark, pattern))
+    statuses = _fs(spark, pattern).globStatus(hadoop_path(spark, pattern))
     return [_entry(s) for s in statuses] if statuses is not None else []
 
 
@@ -73,7 +74,7 @@ def list_files(spark: SparkSession, folder: str, recursive: bool = False) -> lis
     if not exists(spark, folder):
         return []
     found = []
-    for status in _fs(spark, folder).listStatus(_path(spark, folder)):
+    for status in _fs(spark, folder).listStatus(hadoop_path(spark, folder)):
         entry = _entry(status)
         if _hidden(entry.path):
             continue
@@ -89,31 +90,31 @@ def list_dirs(spark: SparkSession, folder: str) -> list[Entry]:
     if not exists(spark, folder):
         return []
     return [
-        _entry(s) for s in _fs(spark, folder).listStatus(_path(spark, folder)) if s.isDirectory()
+        _entry(s) for s in _fs(spark, folder).listStatus(hadoop_path(spark, folder)) if s.isDirectory()
     ]
 
 
 def mkdirs(spark: SparkSession, path: str) -> None:
-    _fs(spark, path).mkdirs(_path(spark, path))
+    _fs(spark, path).mkdirs(hadoop_path(spark, path))
 
 
 def rename(spark: SparkSession, source: str, target: str) -> None:
     """Move `source` to `target`, which must not exist (its parent is created)."""
     fs = _fs(spark, source)
-    target_path = _path(spark, target)
+    target_path = hadoop_path(spark, target)
     fs.mkdirs(target_path.getParent())
-    if not fs.rename(_path(spark, source), target_path):
+    if not fs.rename(hadoop_path(spark, source), target_path):
         raise OSError(f"could not move {source} to {target}")
 
 
 def delete(spark: SparkSession, path: str) -> None:
-    _fs(spark, path).delete(_path(spark, path), True)
+    _fs(spark, path).delete(hadoop_path(spark, path), True)
 
 
 def write_text(spark: SparkSession, path: str, text: str) -> None:
     if not isinstance(text, str):  # before the file is opened: an old one stays whole
         raise TypeError(f"write_text takes text, got {type(text).__name__} for {path}")
-    stream = _fs(spark, path).create(_path(spark, path), True)
+    stream = _fs(spark, path).create(hadoop_path(spark, path), True)
     try:
         stream.write(bytearray(text.encode("utf-8")))
     finally:
@@ -121,7 +122,7 @@ def write_text(spark: SparkSession, path: str, text: str) -> None:
 
 
 def read_text(spark: SparkSession, path: str) -> str:
-    stream = _fs(spark, path).open(_path(spark, path))
+    stream = _fs(spark, path).open(hadoop_path(spark, path))
     try:
         # py4j copies byte arrays, so let the JVM build the string (commons-io ships with Spark).
         return java_class(spark, "org.apache.commons.io.IOUtils").toString(stream, "UTF-8")
@@ -131,7 +132,7 @@ def read_text(spark: SparkSession, path: str) -> str:
 
 def read_bytes(spark: SparkSession, path: str) -> bytes:
     """A small file's bytes (a configuration snapshot: py4j copies them once)."""
-    stream = _fs(spark, path).open(_path(spark, path))
+    stream = _fs(spark, path).open(hadoop_path(spark, path))
     try:
         return bytes(java_class(spark, "org.apache.commons.io.IOUtils").toByteArray(stream))
     finally:
@@ -140,7 +141,7 @@ def read_bytes(spark: SparkSession, path: str) -> bytes:
 
 def head(spark: SparkSession, path: str, size: int = 64) -> bytes:
     """The first `size` bytes of a file (fewer if it is shorter)."""
-    stream = _fs(spark, path).open(_path(spark, path))
+    stream = _fs(spark, path).open(hadoop_path(spark, path))
     try:
         found = bytearray()
         while len(found) < size:

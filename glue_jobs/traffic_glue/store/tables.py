@@ -543,10 +543,6 @@ class TableRun:
         rows.writeTo(self._on_branch).options(**properties).overwrite(where)
         return self.table.snapshot_id(self.branch)
 
-    def added_partitions(self, snapshot_id: int) -> set[tuple]:
-        """The partitions `snapshot_id` (a commit on the branch) added files to."""
-        return added_by(self.partitions(snapshot_id), snapshot_id)
-
     def partitions(self, snapshot_id: int) -> dict[tuple, PartitionFiles]:
         """Every partition of `snapshot_id` with its files' count, size and rows, and the
         snapshot that last added a file to it (one read of the table's metadata)."""
