@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import stat
+import sys
 from pathlib import Path
 
 import pytest
 
 from tools import jars
 from traffic_glue.runtime.session import JVM_PACKAGES, MissingJarsError, jar_name, local_jars
+
+
+# What the stand-in for Maven below does with the project it is given (`-f`).
+_COPY_DEPENDENCIES = (
+    "import sys, xml.etree.ElementTree as E; a = sys.argv[1:]; "
+    "out = next(x.split('=', 1)[1] for x in a if x.startswith('-DoutputDirectory=')); "
+    "n = {'m': 'http://maven.apache.org/POM/4.0.0'}; "
+    "deps = E.parse(a[a.index('-f') + 1]).findall('m:dependencies/m:dependency', n); "
+    "[open(out + '/' + d.findtext('m:artifactId', namespaces=n) + '-' "
+    "+ d.findtext('m:version', namespaces=n) + '.jar', 'w').write('jar') for d in deps]"
+)
 
 
 def _fake_mvn(tmp_path: Path, script: str) -> str:
@@ -39,15 +51,37 @@ def test_present_jars_are_not_fetched_again(tmp_path):
     assert local_jars(tmp_path) == [tmp_path / jar_name(c) for c in JVM_PACKAGES]
 
 
-def test_missing_jars_are_fetched_with_maven_into_the_folder(tmp_path):
+def test_missing_jars_are_fetched_by_one_maven_run_into_the_folder(tmp_path):
     folder = tmp_path / "jars"
-    # A stand-in for `mvn dependency:copy -Dartifact=G:A:V -DoutputDirectory=D`.
-    script = ('for a in "$@"; do case $a in -Dartifact=*) art=${a#-Dartifact=};; '
-              '-DoutputDirectory=*) out=${a#-DoutputDirectory=};; esac; done\n'
-              'name=$(echo "$art" | cut -d: -f2); version=$(echo "$art" | cut -d: -f3)\n'
-              'echo jar > "$out/$name-$version.jar"\n')
+    (folder).mkdir()
+    (folder / jar_name(JVM_PACKAGES[2])).write_bytes(b"there")  # not fetched again
+    calls = tmp_path / "calls"
+    # A stand-in for `mvn -f POM dependency:copy-dependencies -DoutputDirectory=D`: a jar
+    # named artifact-version.jar for each dependency of the project it is given.
+    script = (f'echo "$@" >> {calls}\n'
+              f'exec {sys.executable} -c "{_COPY_DEPENDENCIES}" "$@"\n')
     assert jars.fetch(folder, mvn=_fake_mvn(tmp_path, script)) == 0
     assert sorted(p.name for p in folder.iterdir()) == sorted(jar_name(c) for c in JVM_PACKAGES)
+    assert (folder / jar_name(JVM_PACKAGES[2])).read_bytes() == b"there"
+    (call,) = calls.read_text().splitlines()
+    assert "dependency:copy-dependencies" in call.split() and f"-DoutputDirectory={folder}" in call.split()
+
+
+def test_the_maven_project_asks_for_each_jar_without_its_dependencies():
+    from xml.etree import ElementTree
+
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    project = ElementTree.fromstring(jars.pom(list(JVM_PACKAGES[:2])))
+    found = [(d.findtext("m:groupId", namespaces=ns), d.findtext("m:artifactId", namespaces=ns),
+              d.findtext("m:version", namespaces=ns),
+              [(e.findtext("m:groupId", namespaces=ns), e.findtext("m:artifactId", namespaces=ns))
+               for e in d.findall("m:exclusions/m:exclusion", ns)])
+             for d in project.findall("m:dependencies/m:dependency", ns)]
+    assert found == [
+        ("org.apache.iceberg", "iceberg-spark-runtime-3.5_2.12", "1.10.0", [("*", "*")]),
+        ("org.apache.iceberg", "iceberg-aws-bundle", "1.10.0", [("*", "*")]),
+    ]
+    assert project.findtext("m:packaging", namespaces=ns) == "pom"
 
 
 def test_without_maven_or_network_one_line_says_so(tmp_path, monkeypatch, capsys):
