@@ -11,7 +11,8 @@ about half the time, and each job the tests start in a process of its own saves 
 The recording run is what local runs do, on a tiny sample: the transform and summary
 jobs on tables of the local catalog (Hive's metastore in Derby, Iceberg's session catalog),
 then the transform job on a table given by its folder (Iceberg's file-based catalog). It
-takes about 45 seconds, 20 of them the JVM writing the archive as it exits. The archive is written under another name and checked by a session that must map it
+takes about 50 seconds on two cores, 15 of them the JVM writing the archive as it exits.
+The archive is written under another name and checked by a session that must map it
 (`-Xshare:on`) before it takes the archive's name: an interrupted recording leaves no
 archive behind. Quick when the archive is there already and was made from the jars
 there now (`classes.jsa.stamp`); other jars are recorded again, since the JVM ignores an
@@ -108,7 +109,13 @@ def build(archive: Path = CLASS_ARCHIVE) -> int:
         environ = {**os.environ, CLASS_ARCHIVE_ENV: "off",
                    # Its event logs (their classes recorded too) stay in its own folder.
                    EVENT_LOG_ENV: str(Path(work) / "spark-events"),
-                   "SPARK_SUBMIT_OPTS": f"-XX:ArchiveClassesAtExit={fresh} -Xlog:cds*=off"}
+                   # C1 alone and the serial collector: the recording run's own speed
+                   # does not matter, and without C2's and G1's threads it takes 60
+                   # CPU-s, not 89 (49 s on two cores, not 58). The archive holds
+                   # classes, not compiled code: JVMs of any compiler and collector map it
+                   # (the check below maps it with the defaults).
+                   "SPARK_SUBMIT_OPTS": f"-XX:ArchiveClassesAtExit={fresh} -Xlog:cds*=off "
+                                        "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}
         done = _python(["-m", "tools.class_archive", "--record", work], environ, Path(work))
         if done.returncode != 0 or not fresh.is_file():
             fresh.unlink(missing_ok=True)
