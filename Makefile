@@ -112,7 +112,7 @@ test: ## Run the test suite (all cores)
 # What the suite needs besides .venv and the jars, made side by side, with the class
 # archive: recording it takes ~50 s of a fresh clone's set-up (beside checkov's venv),
 # and the JVMs the suite starts (its workers' sessions, its jobs' processes) start faster
-# on it: the tests took 483-494 s with it, 541-564 s without (2 cores, fresh clones).
+# on it: the tests took 483-505 s with it, 541-564 s without (2 cores, fresh clones).
 test-setup: setup checkov-env browser-env class-archive
 
 class-archive: setup ## Record the classes a local run loads, so JVMs start faster (once; tools/class_archive.py)
