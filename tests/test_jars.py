@@ -53,7 +53,7 @@ def test_present_jars_are_not_fetched_again(tmp_path):
 
 def test_missing_jars_are_fetched_by_one_maven_run_into_the_folder(tmp_path):
     folder = tmp_path / "jars"
-    (folder).mkdir()
+    folder.mkdir()
     (folder / jar_name(JVM_PACKAGES[2])).write_bytes(b"there")  # not fetched again
     calls = tmp_path / "calls"
     # A stand-in for `mvn -f POM dependency:copy-dependencies -DoutputDirectory=D`: a jar
