@@ -37,8 +37,8 @@ java-check:
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory java-check
 	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
-	$(PY) -m pip install --quiet "uv==$(UV_VERSION)" && $(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev]" \
-	  || $(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet "uv==$(UV_VERSION)" 2>/dev/null && $(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev]" \
+	  || { echo "setup: uv $(UV_VERSION) not there or failed: pip installs instead"; $(PY) -m pip install --quiet -e ".[dev]"; }
 	@touch $(STAMP)
 
 setup: $(STAMP) ## Make .venv and fetch the pinned JVM jars into .jars/ (quick when done already)
@@ -46,9 +46,10 @@ setup: $(STAMP) ## Make .venv and fetch the pinned JVM jars into .jars/ (quick w
 
 $(CHECKOV_VENV)/bin/checkov:
 	$(PYTHON_BOOT) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install --quiet "uv==$(UV_VERSION)" \
+	$(CHECKOV_VENV)/bin/pip install --quiet "uv==$(UV_VERSION)" 2>/dev/null \
 	  && $(CHECKOV_VENV)/bin/uv pip install --quiet --python $(CHECKOV_VENV)/bin/python "checkov==$(CHECKOV_VERSION)" \
-	  || $(CHECKOV_VENV)/bin/pip install --quiet "checkov==$(CHECKOV_VERSION)"
+	  || { echo "checkov-env: uv $(UV_VERSION) not there or failed: pip installs instead"; \
+	       $(CHECKOV_VENV)/bin/pip install --quiet "checkov==$(CHECKOV_VERSION)"; }
 
 checkov-env: $(CHECKOV_VENV)/bin/checkov ## Make checkov's own venv (its pins clash with pytest's)
 
