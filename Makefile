@@ -110,11 +110,12 @@ test: ## Run the test suite (all cores)
 	@$(MAKE) --no-print-directory -j3 test-setup
 	$(PY) -m pytest -q $(XDIST)
 
-# What the suite needs besides .venv and the jars, made side by side, with the class
-# archive: recording it takes ~50 s of a fresh clone's set-up (beside checkov's venv),
-# and the JVMs the suite starts (its workers' sessions, its jobs' processes) start faster
-# on it: the tests took 483-505 s with it, 541-564 s without (2 cores, fresh clones).
-test-setup: setup checkov-env browser-env class-archive
+# What the suite needs besides .venv and the jars, made side by side. Not the class
+# archive: on a fresh clone it does not win back its recording. Measured on 2 cores
+# (2026-12-05): recorded in this set-up it took ~50 s of it, and the tests took 505-532 s
+# with it against 541-564 s without (the whole command 578-611 s against 587-612 s with
+# pip). A clone that runs the suite again gains ~35 s a run once `make class-archive` is made.
+test-setup: setup checkov-env browser-env
 
 class-archive: setup ## Record the classes a local run loads, so JVMs start faster (once; tools/class_archive.py)
 	@$(PY) -m tools.class_archive

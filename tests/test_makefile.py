@@ -26,5 +26,5 @@ def test_make_test_on_a_fresh_clone_makes_the_venv_and_fetches_the_jars_before_t
     # uv installs the packages, pip where uv cannot be had.
     assert first("-m venv .venv") < first('uv pip install --quiet --python .venv/bin/python -e ".[dev]"') < suite
     assert first("-m venv .venv") < first('pip installs instead"; .venv/bin/python -m pip install --quiet -e ".[dev]"') < suite
-    assert first("-m tools.jars") < first("-m tools.class_archive") < suite
+    assert first("-m tools.jars") < suite
     assert first("checkov==") < suite
