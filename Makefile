@@ -9,9 +9,14 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV_VERSION := 3.3.30
 STAMP := $(VENV)/.installed
 # uv installs the venvs' packages (from PyPI, as pip would) in a fraction of pip's time:
-# on a fresh clone pip took 30 s of make's set-up, uv 5-17 s (its cache warm or cold).
-# Where uv cannot be had, pip installs them.
+# on a fresh clone pip took 30 s of make's set-up, uv 17 s with its cache cold.
+# Where uv cannot be had, pip installs them, and one line says so.
 UV_VERSION := 0.13.9
+# $(call venv_install,VENV,REQUIREMENTS): REQUIREMENTS into the venv at VENV.
+venv_install = $(1)/bin/python -m pip install --quiet "uv==$(UV_VERSION)" 2>/dev/null \
+	  && $(1)/bin/uv pip install --quiet --python $(1)/bin/python $(2) \
+	  || { echo "$(1): uv $(UV_VERSION) not there or failed: pip installs instead"; \
+	       $(1)/bin/python -m pip install --quiet $(2); }
 
 # Local defaults for `make run`: a small sample, two days, the embedded catalog.
 DATA ?= data
@@ -37,8 +42,7 @@ java-check:
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory java-check
 	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
-	$(PY) -m pip install --quiet "uv==$(UV_VERSION)" 2>/dev/null && $(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev]" \
-	  || { echo "setup: uv $(UV_VERSION) not there or failed: pip installs instead"; $(PY) -m pip install --quiet -e ".[dev]"; }
+	$(call venv_install,$(VENV),-e ".[dev]")
 	@touch $(STAMP)
 
 setup: $(STAMP) ## Make .venv and fetch the pinned JVM jars into .jars/ (quick when done already)
@@ -46,10 +50,7 @@ setup: $(STAMP) ## Make .venv and fetch the pinned JVM jars into .jars/ (quick w
 
 $(CHECKOV_VENV)/bin/checkov:
 	$(PYTHON_BOOT) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install --quiet "uv==$(UV_VERSION)" 2>/dev/null \
-	  && $(CHECKOV_VENV)/bin/uv pip install --quiet --python $(CHECKOV_VENV)/bin/python "checkov==$(CHECKOV_VERSION)" \
-	  || { echo "checkov-env: uv $(UV_VERSION) not there or failed: pip installs instead"; \
-	       $(CHECKOV_VENV)/bin/pip install --quiet "checkov==$(CHECKOV_VERSION)"; }
+	$(call venv_install,$(CHECKOV_VENV),"checkov==$(CHECKOV_VERSION)")
 
 checkov-env: $(CHECKOV_VENV)/bin/checkov ## Make checkov's own venv (its pins clash with pytest's)
 
