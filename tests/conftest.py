@@ -85,6 +85,26 @@ def fake_aws(monkeypatch, tmp_path):
     fake_aws_environment(monkeypatch, tmp_path)
 
 
+@pytest.fixture
+def jvm_commands(spark, monkeypatch) -> list[str]:
+    """The commands this process sends the suite's JVM through py4j from now on, one
+    round trip each; not py4j's releases of Java objects Python let go of (`m d oNN`),
+    which the garbage collector sends whenever it runs."""
+    from py4j.protocol import MEMORY_COMMAND_NAME, MEMORY_DEL_SUBCOMMAND_NAME
+
+    client = spark.sparkContext._gateway._gateway_client
+    sent: list[str] = []
+    send = client.send_command
+
+    def counted(command, *args, **kwargs):
+        if not command.startswith(MEMORY_COMMAND_NAME + MEMORY_DEL_SUBCOMMAND_NAME):
+            sent.append(command)
+        return send(command, *args, **kwargs)
+
+    monkeypatch.setattr(client, "send_command", counted)
+    return sent
+
+
 @pytest.fixture(scope="session")
 def moto_server():
     logging.getLogger("werkzeug").setLevel(logging.ERROR)

@@ -14,11 +14,13 @@ import os
 from types import SimpleNamespace
 
 import pytest
+from py4j.java_gateway import java_import
+from pyspark.sql import functions as F
 
 from tests.factories import T0
 from traffic_glue.runtime import session
 from traffic_glue.runtime.session import COMMON_CONF, JVM_PACKAGES, MIN_SPLITS, MissingJarsError
-from traffic_glue.store import iceberg
+from traffic_glue.store import iceberg, storage
 
 ICEBERG_EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
 S3A = "org.apache.hadoop.fs.s3a.S3AFileSystem"
@@ -108,6 +110,28 @@ def test_apply_job_conf_restores_the_common_settings_and_keeps_a_users_split_cou
     finally:
         for key, value in saved.items():
             spark.conf.set(key, value) if value is not None else spark.conf.unset(key)
+
+
+FUNCTIONS = "org.apache.spark.sql.functions"
+
+
+def test_pysparks_functions_cost_their_call_alone(spark, jvm_commands):
+    """pyspark asks the gateway's view which class `functions` is and then what `col` is
+    in it before each call; the session answers both from Python (`look_up_once`)."""
+    F.col("speed"), F.lit(0)  # each function's first use asks what it is
+    jvm_commands.clear()
+    assert str(F.col("speed")._jc) == "speed" and len(jvm_commands) == 2  # the call, then toString
+    assert str(F.lit(3)._jc) == "3" and len(jvm_commands) == 4
+    view = spark.sparkContext._jvm
+    assert view.functions is storage.java_class(spark, FUNCTIONS)
+    assert {name: getattr(view, name)._fqn for name in session.PYSPARK_LOOKUPS} == session.PYSPARK_LOOKUPS
+
+    # py4j's own way, on a view as pyspark makes it: three round trips for one call.
+    other = spark.sparkContext._gateway.new_jvm_view()
+    java_import(other, "org.apache.spark.sql.*")
+    jvm_commands.clear()
+    getattr(other.functions, "col")("speed")
+    assert [command.split("\n")[:2] for command in jvm_commands] == [["r", "u"], ["r", "m"], ["c", "z:" + FUNCTIONS]]
 
 
 # --- S3A and the jars, without Spark ------------------------------------------------------------
@@ -220,6 +244,9 @@ def builder(monkeypatch, tmp_path):
     monkeypatch.setattr(session, "SparkSession", SimpleNamespace(getActiveSession=lambda: None, builder=recording))
     monkeypatch.setattr(session, "local_jars", functools.partial(session.local_jars, jars))
     recording.jars = jars
+    # What a new session asks of its JVM: tests of their own, on the suite's session.
+    recording.steps = []
+    monkeypatch.setattr(session, "look_up_once", lambda spark: recording.steps.append("look_up_once"))
     # A catalog's metastore server: its own tests (test_metastore); here its settings only.
     server = {"keeper": 1, "pid": 2, "port": 1527, "password": "secret"}
     recording.servers = []
@@ -250,6 +277,7 @@ def test_a_new_session_gets_the_local_settings_then_the_job_conf(builder):
     }
     # Then, on the session: the shared settings, 3 splits for each of 4 cores, the log level.
     assert made.settings == {**builder.conf, **COMMON_CONF, MIN_SPLITS: "12", "log": "WARN"}
+    assert builder.steps == ["look_up_once"]
 
 
 def test_the_arguments_and_environment_choose_master_memory_partitions_and_endpoint(builder, monkeypatch):
@@ -402,7 +430,10 @@ def test_a_glue_jobs_session_gets_no_event_log_settings_from_here(monkeypatch, t
         sparkContext=SimpleNamespace(defaultParallelism=4))
     monkeypatch.setattr(awsglue.context, "GlueContext", lambda context: SimpleNamespace(spark_session=glue_session))
     monkeypatch.setattr(awsglue.job, "Job", lambda context: SimpleNamespace(init=lambda name, args: None))
+    looked_up = []
+    monkeypatch.setattr(session, "look_up_once", looked_up.append)
     runtime = glue.glue_job_runtime(object(), "transform", ["t.py", "--JOB_NAME", "transform"])
     assert runtime.on_glue and runtime.spark is glue_session
     assert settings == {**COMMON_CONF, MIN_SPLITS: "12"}
+    assert looked_up == [glue_session]  # pyspark's lookups made once on Glue too
     assert not (tmp_path / "events").exists()

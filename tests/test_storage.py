@@ -10,7 +10,7 @@ import datetime as dt
 import json
 
 import pytest
-from py4j.protocol import MEMORY_COMMAND_NAME, MEMORY_DEL_SUBCOMMAND_NAME, Py4JJavaError
+from py4j.protocol import Py4JJavaError
 
 from traffic_glue.store import storage
 from traffic_glue.store.storage import Entry
@@ -248,19 +248,8 @@ def test_read_json_of_text_that_is_no_json_fails(spark, tmp_path):
         storage.read_json(spark, path)
 
 
-def test_a_java_class_is_looked_up_once_and_then_costs_only_its_calls(spark, monkeypatch):
-    client = spark.sparkContext._gateway._gateway_client
-    sent: list[str] = []
-    send = client.send_command
-
-    def counted(command, *args, **kwargs):
-        # Not py4j's releases of Java objects Python let go of (`m d oNN`): the garbage
-        # collector sends them whenever it runs, also in the middle of this test.
-        if not command.startswith(MEMORY_COMMAND_NAME + MEMORY_DEL_SUBCOMMAND_NAME):
-            sent.append(command)
-        return send(command, *args, **kwargs)
-
-    monkeypatch.setattr(client, "send_command", counted)
+def test_a_java_class_is_looked_up_once_and_then_costs_only_its_calls(spark, jvm_commands):
+    sent = jvm_commands
     path_class = storage.java_class(spark, "org.apache.hadoop.fs.Path")
     assert storage.java_class(spark, "org.apache.hadoop.fs.Path") is path_class
     made = path_class("/data/raw/hour=05")
@@ -270,3 +259,14 @@ def test_a_java_class_is_looked_up_once_and_then_costs_only_its_calls(spark, mon
     sent.clear()
     spark.sparkContext._jvm.org.apache.hadoop.fs.Path("/data/raw/hour=05")
     assert len(sent) == 6
+
+
+def test_a_static_method_is_asked_for_once_and_a_static_field_every_time(spark, jvm_commands):
+    integer = storage.java_class(spark, "java.lang.Integer")
+    assert integer.parseInt("42") == 42 and len(jvm_commands) == 2  # what parseInt is, then the call
+    assert integer.parseInt("-7") == -7 and len(jvm_commands) == 3  # the call alone
+    assert integer.toString(255, 16) == "ff" and len(jvm_commands) == 5  # another method: asked once
+    assert integer.MAX_VALUE == 2**31 - 1 and len(jvm_commands) == 6
+    assert integer.MAX_VALUE == 2**31 - 1 and len(jvm_commands) == 7  # a field's value: asked again
+    with pytest.raises(Exception, match="java.lang.Integer.noSuchMethod does not exist"):
+        integer.noSuchMethod  # noqa: B018 - an unknown name stays an error, asked each time
