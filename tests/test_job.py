@@ -205,6 +205,9 @@ def test_output_schema_and_layout_iceberg(day_7):
     assert table.properties["traffic-glue.semantics"] == "corrected"
     files = sorted((day_7 / "data").glob("year=2020/month=4/day=7/hour=*/*.parquet"))
     assert len(files) == 24 == len(partition_digests(day_7))
+    # Neither the data and metadata files nor the reports have Hadoop's checksum files
+    # beside them (session.write_no_checksum_files).
+    assert [p.name for p in day_7.rglob("*.crc")] == []
     arrow_schema = pq.read_schema(files[0])
     assert arrow_schema.names[:len(S.CURATED_COLUMNS)] == list(S.CURATED_COLUMNS)
     assert pq.ParquetFile(files[0]).metadata.row_group(0).column(0).compression == "SNAPPY"

@@ -134,6 +134,24 @@ def test_pysparks_functions_cost_their_call_alone(spark, jvm_commands):
     assert [command.split("\n")[:2] for command in jvm_commands] == [["r", "u"], ["r", "m"], ["c", "z:" + FUNCTIONS]]
 
 
+def test_a_local_session_writes_no_checksum_files_and_still_checks_those_it_finds(spark, tmp_path):
+    storage.write_text(spark, str(tmp_path / "new.txt"), "written now")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.txt"]
+    # A file written with its checksum file, as Hadoop's default writes it.
+    local = storage.java_class(spark, "org.apache.hadoop.fs.FileSystem").getLocal(
+        spark.sparkContext._jsc.hadoopConfiguration())
+    local.setWriteChecksum(True)
+    try:
+        storage.write_text(spark, str(tmp_path / "old.txt"), "written before")
+    finally:
+        local.setWriteChecksum(False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".old.txt.crc", "new.txt", "old.txt"]
+    assert storage.read_text(spark, str(tmp_path / "old.txt")) == "written before"
+    (tmp_path / "old.txt").write_text("written BEFORE")  # as long, other bytes
+    with pytest.raises(Exception, match="Checksum error"):
+        storage.read_text(spark, str(tmp_path / "old.txt"))
+
+
 # --- S3A and the jars, without Spark ------------------------------------------------------------
 
 
@@ -247,6 +265,8 @@ def builder(monkeypatch, tmp_path):
     # What a new session asks of its JVM: tests of their own, on the suite's session.
     recording.steps = []
     monkeypatch.setattr(session, "look_up_once", lambda spark: recording.steps.append("look_up_once"))
+    monkeypatch.setattr(session, "write_no_checksum_files",
+                        lambda spark: recording.steps.append("write_no_checksum_files"))
     # A catalog's metastore server: its own tests (test_metastore); here its settings only.
     server = {"keeper": 1, "pid": 2, "port": 1527, "password": "secret"}
     recording.servers = []
@@ -277,7 +297,7 @@ def test_a_new_session_gets_the_local_settings_then_the_job_conf(builder):
     }
     # Then, on the session: the shared settings, 3 splits for each of 4 cores, the log level.
     assert made.settings == {**builder.conf, **COMMON_CONF, MIN_SPLITS: "12", "log": "WARN"}
-    assert builder.steps == ["look_up_once"]
+    assert builder.steps == ["look_up_once", "write_no_checksum_files"]
 
 
 def test_the_arguments_and_environment_choose_master_memory_partitions_and_endpoint(builder, monkeypatch):
