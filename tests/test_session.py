@@ -39,6 +39,8 @@ def test_the_suites_session_is_local_utc_with_few_shuffle_partitions_and_no_ui(s
     assert conf.get("spark.master") == os.environ.get("TRAFFIC_GLUE_MASTER", "local[*]")
     assert conf.get("spark.ui.enabled") == "false"
     assert conf.get("spark.sql.sources.parallelPartitionDiscovery.threshold") == "100000"
+    # A static setting: the JVM's code generator reads it once, at its first plan.
+    assert spark.conf.get("spark.sql.codegen.cache.maxEntries") == "1000"
     assert spark.conf.get("spark.sql.shuffle.partitions") == "2"
     assert {key: spark.conf.get(key) for key in COMMON_CONF} == COMMON_CONF
     assert spark.conf.get(MIN_SPLITS) == str(3 * spark.sparkContext.defaultParallelism)
@@ -289,6 +291,7 @@ def test_a_new_session_gets_the_local_settings_then_the_job_conf(builder):
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.shuffle.partitions": "16",
         "spark.sql.sources.parallelPartitionDiscovery.threshold": "100000",
+        "spark.sql.codegen.cache.maxEntries": "1000",
         "spark.driver.extraClassPath": os.pathsep.join(
             [str(session.spark_jars_dir() / "log4j-api-2.20.0.jar"), *(str(jars / name) for name in JAR_NAMES)]),
         "spark.sql.extensions": ICEBERG_EXTENSIONS,

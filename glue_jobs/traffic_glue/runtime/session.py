@@ -209,6 +209,9 @@ def s3a_conf(endpoint: str | None) -> dict[str, str]:
     return conf
 
 
+CODEGEN_CACHE_ENTRIES = 1000
+
+
 def local_spark_session(
     app_name: str = "traffic-glue",
     shuffle_partitions: int | None = None,
@@ -242,6 +245,12 @@ def local_spark_session(
         # Local folders list faster on the driver than a Spark job starts (about a
         # second on every run); on Glue, S3 listings keep Spark's parallel default.
         .config("spark.sql.sources.parallelPartitionDiscovery.threshold", "100000")
+        # The classes Spark generates and compiles for a plan's stages, kept for the next
+        # plan of the same shape: one `corrected` run needs ~90, an `athena` run ~40, and
+        # Spark's 100 made every run in a JVM that had run another kind compile its ~75
+        # again (6 ms each: 0.45 s of a tiny run). A JVM running several jobs (the local
+        # workflow, the suite) compiles each kind once.
+        .config("spark.sql.codegen.cache.maxEntries", str(CODEGEN_CACHE_ENTRIES))
         # On the JVM's classpath from its start (local mode: the driver runs the tasks):
         # spark.jars would copy the 376 MB into every session's scratch folder.
         .config("spark.driver.extraClassPath", os.pathsep.join(str(j) for j in local_classpath()))
