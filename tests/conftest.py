@@ -25,8 +25,12 @@ from workflows.template import load_template
 # it on two cores. A larger code cache keeps C1 compiling. The serial collector has no
 # concurrent threads and cheaper write barriers than G1: 6% less CPU (test_job and test_s3:
 # 256 -> 240 CPU-s; test_parity 98 -> 92). Numbers are unchanged: only how hot Java code
-# is compiled and how the heap is collected differ.
-TEST_JVM_OPTIONS = f"-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=512m {SERIAL_GC}"
+# is compiled and how the heap is collected differ. Nor do they verify the bytecode of the
+# classes they load (the jars pinned from Maven Central and PyPI, and the classes Spark
+# generates): verifying was ~1.7 of the ~16 CPU-s of a job run in a JVM of its own.
+# Users' JVMs and Glue's verify.
+TEST_JVM_OPTIONS = (f"-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=512m {SERIAL_GC} "
+                    "-XX:+UnlockDiagnosticVMOptions -XX:-BytecodeVerificationRemote")
 os.environ.setdefault("SPARK_SUBMIT_OPTS", TEST_JVM_OPTIONS)
 
 # No Spark event logs from the suite's sessions (its own, and its jobs' processes, which

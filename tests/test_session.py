@@ -46,6 +46,16 @@ def test_the_suites_session_is_local_utc_with_few_shuffle_partitions_and_no_ui(s
     assert spark.conf.get(MIN_SPLITS) == str(3 * spark.sparkContext.defaultParallelism)
 
 
+def test_the_suites_jvms_take_the_suites_options(spark):
+    """conftest's TEST_JVM_OPTIONS (unless the environment gives its own), through
+    SPARK_SUBMIT_OPTS, which the jobs' processes inherit."""
+    from tests.conftest import TEST_JVM_OPTIONS
+
+    runtime = storage.java_class(spark, "java.lang.management.ManagementFactory").getRuntimeMXBean()
+    assert set(os.environ["SPARK_SUBMIT_OPTS"].split()) <= set(runtime.getInputArguments())
+    assert {"-XX:TieredStopAtLevel=1", "-XX:-BytecodeVerificationRemote"} <= set(TEST_JVM_OPTIONS.split())
+
+
 def test_the_suites_session_reads_and_writes_times_in_utc(spark):
     # 2020-04-07 00:00 is T0 in UTC, whatever the host's zone (Brussels: T0 - 7200).
     row = spark.sql("SELECT CAST(TIMESTAMP '2020-04-07 00:00:00' AS BIGINT) AS t0, "
