@@ -176,7 +176,7 @@ def look_up_once(spark: SparkSession) -> None:
     """pyspark's `jvm.functions.col` costs two questions to the JVM before the call: which
     class `functions` is (a class looked for in each of pyspark's imported packages, all
     jars searched for each miss) and what `col` is in it (`storage.StaticMethods`). The
-    gateway's view answers both from here instead: a tiny run asks ~1,100 questions
+    gateway's view answers both from here instead: a tiny run asks ~1,000 questions
     fewer (0.25 s of 3.6). Where pyspark stops asking the view, this does nothing."""
     view = spark.sparkContext._jvm
     for name, fqn in PYSPARK_LOOKUPS.items():
