@@ -8,6 +8,7 @@ from pathlib import Path
 
 import boto3
 from botocore.stub import Stubber
+from moto import backends as moto_backends
 
 from tools import stacks
 
@@ -31,6 +32,25 @@ def fake_aws_environment(monkeypatch, folder: Path) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(folder / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(folder / "no-aws-credentials"))
+
+
+def list_moto_services_once() -> None:
+    """moto's server (5.x) finds the service of every request it is sent by listing its
+    own package folder (`os.listdir` and an `isdir` for each of ~170 entries, in
+    `moto.backends.list_of_moto_modules`, called by the server's dispatcher per request).
+    The folder does not change while the suite runs: it is listed once here. Measured on
+    tests/test_s3.py alone, whose job processes send moto's server thousands of S3A
+    requests: 149 -> 115 busy CPU-s, 107 -> 85 s. Requests are served as before."""
+    original = moto_backends.list_of_moto_modules
+    if hasattr(original, "__wrapped__"):  # listed already
+        return
+    services = tuple(original())
+
+    def listed() -> tuple[str, ...]:
+        return services
+
+    listed.__wrapped__ = original
+    moto_backends.list_of_moto_modules = listed
 
 
 class FakeSession:

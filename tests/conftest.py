@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from moto.server import ThreadedMotoServer
 
-from tests.aws_fakes import fake_aws_environment
+from tests.aws_fakes import fake_aws_environment, list_moto_services_once
 from tests.job_helpers import SERIAL_GC, suite_session
 from tests.workflow_helpers import WORKFLOW
 from tests.template_helpers import FOUNDATION as FOUNDATION_TEMPLATE
@@ -112,6 +112,7 @@ def jvm_commands(spark, monkeypatch) -> list[str]:
 @pytest.fixture(scope="session")
 def moto_server():
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    list_moto_services_once()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
