@@ -75,8 +75,9 @@ def s3(moto_server, spark, landings, tmp_path_factory):
     """The module's S3 on moto's server (cleared first): the buckets, the configuration
     and both landings (prefixes `old` and `new`), uploaded once for every test; boto3 and
     the suite's session's S3A point at it. The tests share the table at TABLE too: the
-    user's run (`user_run`) makes it, and each test that changes it leaves it holding the
-    old landing's rows. The module's own runs get the fake credentials `fake_aws` gives
+    user's run (`user_run`) makes it from the old landing; the killed run's test, which
+    leaves the new landing's rows, is the last of this file's tests on it (pytest runs
+    them in file order). The module's own runs get the fake credentials `fake_aws` gives
     every test."""
     with pytest.MonkeyPatch.context() as environment:
         fake_aws_environment(environment, tmp_path_factory.mktemp("aws"))
@@ -175,28 +176,6 @@ def _objects(client, prefix: str) -> set[str]:
     return {o["Key"] for page in pages for o in page.get("Contents", [])}
 
 
-def test_a_run_killed_after_its_branch_commit_changes_nothing_and_the_next_run_succeeds(
-        s3, endpoint, user_run, local_rows, tmp_path):
-    """SIGKILL after the run's commit on its own branch (CREATE BRANCH and the overwrite:
-    two new metadata versions), before or while main is fast-forwarded: readers see the
-    old rows or the new ones, never a mix, and the next run succeeds with no manual step.
-    On S3 a commit is one object written under a new name and the version hint is
-    replaced by delete-then-put (a kill between them leaves no hint). A run killed while
-    writing its data files is test_crashes' (the same code; here only orphans differ)."""
-    old, new = f"s3a://{RAW}/old", f"s3a://{RAW}/new"
-    assert s3_rows(s3, endpoint) == local_rows["old"]  # as the user's run left the table
-
-    versions = len(_objects(s3, "traffic_minutes/metadata/v"))
-    job = job_process(endpoint, new, tmp_path / "killed-committing.log")
-    kill_when(job, lambda: len(_objects(s3, "traffic_minutes/metadata/v")) >= versions + 2,
-               tmp_path / "killed-committing.log")
-    assert s3_rows(s3, endpoint) in (local_rows["old"], local_rows["new"])  # never a mix
-    assert run_job(new, TABLE, DAY, DAY, *S3_CONFIGURATION) == 0
-    assert s3_rows(s3, endpoint) == local_rows["new"]
-    assert run_job(old, TABLE, DAY, DAY, *S3_CONFIGURATION) == 0  # as the module's tests expect it
-    assert s3_rows(s3, endpoint) == local_rows["old"]
-
-
 def test_a_corrupt_raw_object_stops_the_run_naming_it_and_changes_nothing(
         s3, endpoint, user_run, landings, local_rows, capsys):
     source = upload(s3, landings["old"], "corrupt")  # the old landing again, and one bad object
@@ -208,6 +187,26 @@ def test_a_corrupt_raw_object_stops_the_run_naming_it_and_changes_nothing(
     error = capsys.readouterr().err
     assert f"raw file s3a://{RAW}/{key} is not a readable Parquet file" in error
     assert s3_rows(s3, endpoint) == local_rows["old"]
+
+
+def test_a_run_killed_after_its_branch_commit_changes_nothing_and_the_next_run_succeeds(
+        s3, endpoint, user_run, local_rows, tmp_path):
+    """SIGKILL after the run's commit on its own branch (CREATE BRANCH and the overwrite:
+    two new metadata versions), before or while main is fast-forwarded: readers see the
+    old rows or the new ones, never a mix, and the next run succeeds with no manual step.
+    On S3 a commit is one object written under a new name and the version hint is
+    replaced by delete-then-put (a kill between them leaves no hint). A run killed while
+    writing its data files is test_crashes' (the same code; here only orphans differ)."""
+    new = f"s3a://{RAW}/new"
+    assert s3_rows(s3, endpoint) == local_rows["old"]  # as the user's run left the table
+
+    versions = len(_objects(s3, "traffic_minutes/metadata/v"))
+    job = job_process(endpoint, new, tmp_path / "killed-committing.log")
+    kill_when(job, lambda: len(_objects(s3, "traffic_minutes/metadata/v")) >= versions + 2,
+               tmp_path / "killed-committing.log")
+    assert s3_rows(s3, endpoint) in (local_rows["old"], local_rows["new"])  # never a mix
+    assert run_job(new, TABLE, DAY, DAY, *S3_CONFIGURATION) == 0
+    assert s3_rows(s3, endpoint) == local_rows["new"]
 
 
 # --- the Glue Data Catalog (moto's) -------------------------------------------------------
