@@ -211,6 +211,19 @@ def test_a_run_killed_after_its_branch_commit_changes_nothing_and_the_next_run_s
 
 # --- the Glue Data Catalog (moto's) -------------------------------------------------------
 
+# The Glue job, then the history a user asks for after it, in one process (one JVM fewer
+# for the suite; each is its script's `main`, as its command line runs it).
+JOB_THEN_HISTORY = """
+import json, runpy, sys
+job, history = json.loads(sys.argv[1])
+status = runpy.run_path(job[0])["main"](job)
+if status:
+    sys.exit(status)
+from tools import table
+print("--- history ---", flush=True)
+sys.exit(table.main(history))
+"""
+
 
 def test_the_job_writes_the_table_through_the_glue_catalog_as_on_glue(s3, endpoint, local_rows, tmp_path):
     """The catalog and file IO of the Glue job (`iceberg.glue_session_catalog_conf`:
@@ -223,13 +236,18 @@ def test_the_job_writes_the_table_through_the_glue_catalog_as_on_glue(s3, endpoi
     source = f"s3a://{RAW}/old"
     log = tmp_path / "glue.log"
     env = job_env(AWS_ENDPOINT_URL=endpoint, AWS_ENDPOINT_URL_S3=endpoint, AWS_REGION="eu-west-1", **KEYS)
-    command = [sys.executable, str(SCRIPT), "--JOB_NAME", "glue-catalog-test", "--source_path", source,
-               "--target_table", "traffic.traffic_minutes", "--target_path", f"s3://{GLUE_CURATED}/traffic_minutes",
-               "--glue_warehouse", f"s3://{GLUE_CURATED}/", "--start_date", DAY, "--end_date", DAY,
-               # as the template passes it: s3://, the fetch job's folder
-               "--configuration_path", f"s3://{RAW}/{CONFIGURATION_FOLDER}/"]
-    done = subprocess.run(command, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, timeout=300)
-    assert done.returncode == 0, log.read_text()[-3000:]
+    job = [str(SCRIPT), "--JOB_NAME", "glue-catalog-test", "--source_path", source,
+           "--target_table", "traffic.traffic_minutes", "--target_path", f"s3://{GLUE_CURATED}/traffic_minutes",
+           "--glue_warehouse", f"s3://{GLUE_CURATED}/", "--start_date", DAY, "--end_date", DAY,
+           # as the template passes it: s3://, the fetch job's folder
+           "--configuration_path", f"s3://{RAW}/{CONFIGURATION_FOLDER}/"]
+    # History through the same catalog, as a user would ask for it on AWS.
+    history = ["history", "--target_table", "traffic.traffic_minutes",
+               "--glue-warehouse", f"s3://{GLUE_CURATED}/", "--json"]
+    done = subprocess.run([sys.executable, "-c", JOB_THEN_HISTORY, json.dumps([job, history])],
+                          env=env, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT, timeout=300)
+    output = log.read_text()
+    assert done.returncode == 0, output[-3000:]
 
     table = glue.get_table(DatabaseName="traffic", Name="traffic_minutes")["Table"]
     assert table["Parameters"]["table_type"].upper() == "ICEBERG"
@@ -241,12 +259,7 @@ def test_the_job_writes_the_table_through_the_glue_catalog_as_on_glue(s3, endpoi
     assert iceberg_rows(current) == local_rows["old"]
     assert current.properties["traffic-glue.semantics"] == "corrected"
 
-    # History through the same catalog, as a user would ask for it on AWS.
-    history = subprocess.run(
-        [sys.executable, "-m", "tools.table", "history", "--target_table", "traffic.traffic_minutes",
-         "--glue-warehouse", f"s3://{GLUE_CURATED}/", "--json"],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert history.returncode == 0, history.stderr[-3000:]
-    (commit,) = [json.loads(line) for line in history.stdout.splitlines() if line.startswith("{")]
+    _, listed = output.split("--- history ---\n")
+    (commit,) = [json.loads(line) for line in listed.splitlines() if line.startswith("{")]
     assert (commit["days"], commit["semantics"], commit["current"]) == (f"{DAY}..{DAY}", "corrected", True)
     assert commit["rows"] == len(local_rows["old"])
