@@ -2,9 +2,11 @@
 (crawler, transform job into `--target_table`, summary) writes to it in another process,
 and two processes commit to one Iceberg table; both succeed, and nothing is lost.
 
-Every process is a subprocess of this test (the test itself starts no JVM); the catalog's
-metastore is Derby's network server (`traffic_glue.runtime.metastore`), which the first
-session starts and stops itself a few seconds after the last (conftest sets the idle time).
+Every process is a subprocess of this test (the test itself starts no JVM): the workflow,
+the prompt (kept open for both tests: the second writer beside the second process) and a
+writer; the catalog's metastore is Derby's network server (`traffic_glue.runtime.metastore`),
+which the first session starts and stops itself a few seconds after the last (conftest
+sets the idle time).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.job_helpers import wait_while_running
 from tests.workflow_helpers import ROOT, WORKFLOW, table_names
@@ -87,14 +91,20 @@ def _count(output: list[str]) -> int:
     return int(output[-3].strip("| "))
 
 
-def test_a_sql_session_stays_open_while_the_workflow_writes_the_catalog(tmp_path):
+@pytest.fixture(scope="module")
+def workflow_beside_a_prompt(tmp_path_factory):
+    """The workflow run in a process of its own while a `make sql` prompt is open on its
+    catalog from the crawl on, asked every second; the prompt stays open for the module's
+    tests, and the catalog's server is stopped after them. What the run and the prompt
+    said, and how often the prompt answered during the run."""
     from tools.sample_data import SampleSpec, generate
 
-    raw, catalog = tmp_path / "raw", tmp_path / "catalog"
+    work = tmp_path_factory.mktemp("shared_catalog")
+    raw, catalog = work / "raw", work / "catalog"
     generate(str(raw), SampleSpec(start_date=START, days=1, lanes=LANES))
-    _, curated_table = table_names(load_template(WORKFLOW))
+    prompt = None
     try:
-        run, started, answered = _run_workflow(tmp_path, START), time.monotonic(), 0
+        run, started, answered = _run_workflow(work, START), time.monotonic(), 0
         said: list[str] = []
         threading.Thread(target=lambda: said.extend(run.stdout), daemon=True).start()
         # Once the crawler made the catalog (its metastore's tables and the raw table),
@@ -110,73 +120,67 @@ def test_a_sql_session_stays_open_while_the_workflow_writes_the_catalog(tmp_path
             time.sleep(1)
         run.wait(timeout=600)
         time.sleep(0.5)  # the reader's last lines
-        out = "".join(said)
-        assert run.returncode == 0, out[-5000:]
-        assert "job" in out and answered >= 1, f"the prompt answered {answered} times during the run"
-        # The prompt's catalog sees the table the other process made, with its rows.
-        assert _count(prompt.ask(f"SELECT count(*) AS n FROM {curated_table}")) > 0, prompt.seen
-        status, errors = prompt.close()
-        assert status == 0, errors[-3000:]
-        assert "ERROR" not in errors and "Exception" not in errors, errors[-3000:]
+        yield {"work": work, "catalog": catalog, "run": run, "said": "".join(said),
+               "prompt": prompt, "answered": answered}
     finally:
+        if prompt is not None and prompt.process.poll() is None:
+            prompt.process.kill()
         subprocess.run([sys.executable, "-m", "traffic_glue.runtime.metastore", "stop",
                         str(catalog)], cwd=ROOT, env=_env(), timeout=60)
+
+
+def test_a_sql_session_stays_open_while_the_workflow_writes_the_catalog(workflow_beside_a_prompt):
+    run, out, prompt = (workflow_beside_a_prompt[k] for k in ("run", "said", "prompt"))
+    _, curated_table = table_names(load_template(WORKFLOW))
+    assert run.returncode == 0, out[-5000:]
+    answered = workflow_beside_a_prompt["answered"]
+    assert "job" in out and answered >= 1, f"the prompt answered {answered} times during the run"
+    # The prompt's catalog sees the table the other process made, with its rows.
+    assert _count(prompt.ask(f"SELECT count(*) AS n FROM {curated_table}")) > 0, prompt.seen
 
 
 WRITER = """
 import sys, time
 from pathlib import Path
 from traffic_glue.runtime import session
-catalog, commits, writer, marks = sys.argv[1], int(sys.argv[2]), sys.argv[3], Path(sys.argv[4])
+catalog, commits, marks = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
 spark = session.local_spark_session(app_name="writer", catalog_dir=catalog)
-if writer == "1":  # makes the table, then waits for the other writer's session
-    spark.sql("CREATE DATABASE traffic")
-    spark.sql("CREATE TABLE traffic.numbers (writer int, n int) USING iceberg")
-    (marks / "created").touch()
-    other = marks / "ready2"
-else:
-    (marks / "ready2").touch()
-    other = marks / "created"
+(marks / "ready").touch()
 deadline = time.monotonic() + 300
-while not other.exists():
-    assert time.monotonic() < deadline, f"never saw {other}"
-    time.sleep(0.1)
+while not (marks / "go").exists():
+    assert time.monotonic() < deadline, "never told to go"
+    time.sleep(0.05)
 for i in range(commits):
-    spark.sql(f"INSERT INTO traffic.numbers VALUES ({writer}, {i})")
-(marks / f"done{writer}").touch()
-if writer == "1":  # once both are done: what the catalog's table holds now (no cache)
-    other = marks / "done2"
-    while not other.exists():
-        assert time.monotonic() < deadline, f"never saw {other}"
-        time.sleep(0.1)
-    counted = spark.sql("SELECT writer, count(*) AS n FROM traffic.numbers GROUP BY writer ORDER BY writer")
-    print("counted:", " ".join(f"{row.writer}={row.n}" for row in counted.collect()))
+    spark.sql(f"INSERT INTO traffic.numbers VALUES (2, {i})")
 """
 
 
-def test_two_processes_committing_to_one_iceberg_table_lose_no_commit(tmp_path):
+def test_two_processes_committing_to_one_iceberg_table_lose_no_commit(workflow_beside_a_prompt, tmp_path):
     """Iceberg's Hive lock is on over the server: without it (as over embedded Derby),
     two processes appending 8 rows each kept 11 of 16, every commit reported done. The
-    first writer makes the table; the second starts once it is there (two processes
-    making the metastore's schema at once can fail); both commit at the same time; once
-    both are done, the first counts each writer's rows in the table the catalog names
-    (its session caches no table: `iceberg.local_session_catalog_conf`)."""
-    catalog, commits = tmp_path / "catalog", 4
+    workflow's prompt (still open: writer 1) makes the table; a second process (writer 2)
+    opens a session on the same catalog; both then commit at the same time; once both
+    are done, the prompt counts each writer's rows in the table the catalog names (its
+    session caches no table: `iceberg.local_session_catalog_conf`)."""
+    prompt, catalog, commits = workflow_beside_a_prompt["prompt"], workflow_beside_a_prompt["catalog"], 4
+    assert prompt.ask("CREATE TABLE traffic.numbers (writer int, n int) USING iceberg")[-1].startswith(
+        "(done in"), prompt.seen
+    # Its log to a file: an undrained pipe would stop a writer holding the table's lock.
+    log = tmp_path / "writer2.log"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(catalog), str(commits), str(tmp_path)],
+                              cwd=ROOT, env=_env(), stdout=log.open("w"), stderr=subprocess.STDOUT)
     try:
-        # Logs to files: an undrained pipe would stop a writer holding the table's lock.
-        logs = [tmp_path / f"writer{w}.log" for w in (1, 2)]
-
-        def start(w: int, log: Path) -> subprocess.Popen:
-            return subprocess.Popen([sys.executable, "-c", WRITER, str(catalog), str(commits), str(w), str(tmp_path)],
-                                    cwd=ROOT, env=_env(), stdout=log.open("w"), stderr=subprocess.STDOUT)
-
-        writers = [start(1, logs[0])]
-        wait_while_running(writers[0], (tmp_path / "created").exists, logs[0], 300, "making the table", 0.1)
-        writers.append(start(2, logs[1]))
-        for writer, log in zip(writers, logs):
-            assert writer.wait(timeout=600) == 0, log.read_text()[-3000:]
-        counted = [line for line in logs[0].read_text().splitlines() if line.startswith("counted:")]
-        assert counted == [f"counted: 1={commits} 2={commits}"], logs[0].read_text()[-3000:]
+        wait_while_running(writer, (tmp_path / "ready").exists, log, 300, "its session", 0.05)
+        (tmp_path / "go").touch()
+        for i in range(commits):
+            assert prompt.ask(f"INSERT INTO traffic.numbers VALUES (1, {i})")[-1].startswith("(done in"), prompt.seen
+        assert writer.wait(timeout=600) == 0, log.read_text()[-3000:]
     finally:
-        subprocess.run([sys.executable, "-m", "traffic_glue.runtime.metastore", "stop",
-                        str(catalog)], cwd=ROOT, env=_env(), timeout=60)
+        if writer.poll() is None:
+            writer.kill()
+    counted = prompt.ask("SELECT writer, count(*) AS n FROM traffic.numbers GROUP BY writer ORDER BY writer")
+    assert [line.replace(" ", "") for line in counted if line.startswith("|") and "writer" not in line] == [
+        f"|1|{commits}|", f"|2|{commits}|"], prompt.seen
+    status, errors = prompt.close()
+    assert status == 0, errors[-3000:]
+    assert "ERROR" not in errors and "Exception" not in errors, errors[-3000:]
