@@ -27,6 +27,7 @@ import urllib.request
 from pathlib import Path
 
 import boto3
+import pyarrow.parquet as pq
 import pytest
 from pyiceberg.table import StaticTable
 
@@ -187,6 +188,32 @@ def test_a_corrupt_raw_object_stops_the_run_naming_it_and_changes_nothing(
     error = capsys.readouterr().err
     assert f"raw file s3a://{RAW}/{key} is not a readable Parquet file" in error
     assert s3_rows(s3, endpoint) == local_rows["old"]
+
+
+def test_the_footers_are_read_with_the_listed_lengths(s3, endpoint, spark, landings, monkeypatch):
+    """Reading the raw files' footers sends S3 one HEAD request per file, S3A's own when it
+    opens the file, and not Parquet's for the file's length, which the listing gave."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    from traffic_glue.store import sources
+
+    sent, serve = [], DomainDispatcherApplication.__call__
+
+    def counted(self, environ, start_response):
+        sent.append((environ["REQUEST_METHOD"], environ["PATH_INFO"]))
+        return serve(self, environ, start_response)
+
+    day = dt.datetime.fromisoformat(DAY)
+    files = sources.list_raw_files(spark, f"s3a://{RAW}/old", day, day + dt.timedelta(days=1))
+    monkeypatch.setattr(DomainDispatcherApplication, "__call__", counted)
+    read = sources.inspect_parquet(spark, files, "corrected", skip_corrupt=False)
+
+    keys = [f.path.split(f"s3a://{RAW}/", 1)[1] for f in files]
+    assert len(files) >= 24 and [f.path for f in read.files] == [f.path for f in files]
+    # Each file's readings as its local copy's footer has them.
+    assert [f.rows for f in read.files] == [
+        pq.read_metadata(landings["old"] / key.removeprefix("old/")).num_rows for key in keys]
+    assert sorted(path for method, path in sent if method == "HEAD") == [f"/{RAW}/{key}" for key in keys]
 
 
 def test_a_run_killed_after_its_branch_commit_changes_nothing_and_the_next_run_succeeds(

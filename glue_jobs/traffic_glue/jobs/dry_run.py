@@ -165,7 +165,7 @@ def _folder_lines(files: list[sources.RawFile]) -> list[str]:
 def observed_range(spark: SparkSession, raw_file: sources.RawFile) -> tuple[int, int] | None:
     """The lowest and highest `tijd_waarneming` of a Parquet file, from its row groups'
     statistics; None where the column is not an integer or has no statistics."""
-    reader = sources.open_parquet(spark, raw_file.path)
+    reader = sources.open_parquet(spark, raw_file)
     low = high = None
     try:
         for block in reader.getFooter().getBlocks():

@@ -115,17 +115,21 @@ def describe_files(files: list[RawFile]) -> str:
     return text
 
 
-def open_parquet(spark: SparkSession, path: str):
-    """Parquet's reader of the file at `path` (its footer read): close it after use."""
-    input_file = storage.java_class(spark, "org.apache.parquet.hadoop.util.HadoopInputFile").fromPath(
-        storage.hadoop_path(spark, path), spark.sparkContext._jsc.hadoopConfiguration())
+def open_parquet(spark: SparkSession, raw_file: RawFile):
+    """Parquet's reader of `raw_file` (its footer read): close it after use. The file is
+    given Parquet by its listed length (a `FileStatus` made here), so Parquet does not
+    ask the file system for it: on S3 one HEAD request fewer for every raw file."""
+    status = storage.java_class(spark, "org.apache.hadoop.fs.FileStatus")(
+        raw_file.size, False, 1, 0, 0, storage.hadoop_path(spark, raw_file.path))
+    input_file = storage.java_class(spark, "org.apache.parquet.hadoop.util.HadoopInputFile").fromStatus(
+        status, spark.sparkContext._jsc.hadoopConfiguration())
     return storage.java_class(spark, "org.apache.parquet.hadoop.ParquetFileReader").open(input_file)
 
 
 def read_footer(spark: SparkSession, raw_file: RawFile) -> RawFile:
     """The file's Parquet schema and row count; `SourceError` if it is not Parquet."""
     try:
-        reader = open_parquet(spark, raw_file.path)
+        reader = open_parquet(spark, raw_file)
         try:
             parquet_schema = reader.getFooter().getFileMetaData().getSchema()
             rows = reader.getRecordCount()
