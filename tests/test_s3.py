@@ -190,22 +190,49 @@ def test_a_corrupt_raw_object_stops_the_run_naming_it_and_changes_nothing(
     assert s3_rows(s3, endpoint) == local_rows["old"]
 
 
-def test_the_footers_are_read_with_the_listed_lengths(s3, endpoint, spark, landings, monkeypatch):
-    """Reading the raw files' footers sends S3 one HEAD request per file, S3A's own when it
-    opens the file, and not Parquet's for the file's length, which the listing gave."""
+def _requests_to_moto(monkeypatch) -> list[tuple[str, str, str]]:
+    """The requests moto's server (in this process) gets from now on: method, path, query."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
-
-    from traffic_glue.store import sources
 
     sent, serve = [], DomainDispatcherApplication.__call__
 
     def counted(self, environ, start_response):
-        sent.append((environ["REQUEST_METHOD"], environ["PATH_INFO"]))
+        sent.append((environ["REQUEST_METHOD"], environ["PATH_INFO"], environ.get("QUERY_STRING", "")))
         return serve(self, environ, start_response)
+
+    monkeypatch.setattr(DomainDispatcherApplication, "__call__", counted)
+    return sent
+
+
+def test_the_hour_folders_are_listed_with_one_request_each(s3, endpoint, spark, landings, monkeypatch):
+    """A run's listing of its raw hour folders: the day's folders found by a glob, then
+    each listed by one LIST request, with no existence check before it (a HEAD and a
+    LIST more for every folder)."""
+    from urllib.parse import parse_qs
+
+    from traffic_glue.store import sources
+
+    sent = _requests_to_moto(monkeypatch)
+    day = dt.datetime.fromisoformat(DAY)
+    files = sources.list_raw_files(spark, f"s3a://{RAW}/old", day, day + dt.timedelta(days=1))
+
+    local = sorted(p.relative_to(landings["old"]).as_posix() for p in landings["old"].rglob("*.parquet"))
+    assert [f.path for f in files] == [f"s3a://{RAW}/old/{key}" for key in local if "day=07" in key]
+    folders = sorted({f"old/{key.rsplit('/', 1)[0]}/" for key in local if "day=07" in key})
+    assert len(folders) == 24
+    listed = [parse_qs(query).get("prefix", [""])[0] for method, _, query in sent if "list-type" in query]
+    assert all(listed.count(folder) == 1 for folder in folders), listed
+    assert not [path for method, path, _ in sent if method == "HEAD" and "hour=" in path.rsplit("/", 1)[-1]]
+
+
+def test_the_footers_are_read_with_the_listed_lengths(s3, endpoint, spark, landings, monkeypatch):
+    """Reading the raw files' footers sends S3 one HEAD request per file, S3A's own when it
+    opens the file, and not Parquet's for the file's length, which the listing gave."""
+    from traffic_glue.store import sources
 
     day = dt.datetime.fromisoformat(DAY)
     files = sources.list_raw_files(spark, f"s3a://{RAW}/old", day, day + dt.timedelta(days=1))
-    monkeypatch.setattr(DomainDispatcherApplication, "__call__", counted)
+    sent = _requests_to_moto(monkeypatch)
     read = sources.inspect_parquet(spark, files, "corrected", skip_corrupt=False)
 
     keys = [f.path.split(f"s3a://{RAW}/", 1)[1] for f in files]
@@ -213,7 +240,7 @@ def test_the_footers_are_read_with_the_listed_lengths(s3, endpoint, spark, landi
     # Each file's readings as its local copy's footer has them.
     assert [f.rows for f in read.files] == [
         pq.read_metadata(landings["old"] / key.removeprefix("old/")).num_rows for key in keys]
-    assert sorted(path for method, path in sent if method == "HEAD") == [f"/{RAW}/{key}" for key in keys]
+    assert sorted(path for method, path, _ in sent if method == "HEAD") == [f"/{RAW}/{key}" for key in keys]
 
 
 def test_a_run_killed_after_its_branch_commit_changes_nothing_and_the_next_run_succeeds(

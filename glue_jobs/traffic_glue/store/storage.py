@@ -11,6 +11,7 @@ import weakref
 from dataclasses import dataclass
 
 from py4j.java_gateway import JavaClass, JavaMember
+from py4j.protocol import Py4JJavaError
 from pyspark.sql import SparkSession
 
 
@@ -85,13 +86,23 @@ def _hidden(path: str) -> bool:
     return name.startswith(("_", "."))
 
 
+def _list_status(spark: SparkSession, folder: str) -> list[Entry]:
+    """What `folder` holds; nothing where it does not exist. The listing alone says so:
+    on S3 an existence check first cost two requests more (a HEAD and a LIST) for every
+    folder listed, three times the requests of a run's raw hour folders."""
+    try:
+        statuses = _fs(spark, folder).listStatus(hadoop_path(spark, folder))
+    except Py4JJavaError as error:
+        if error.java_exception.getClass().getName() == "java.io.FileNotFoundException":
+            return []
+        raise
+    return [_entry(status) for status in statuses]
+
+
 def list_files(spark: SparkSession, folder: str, recursive: bool = False) -> list[Entry]:
     """Data files in `folder` (Spark's rule: names starting with `_` or `.` are not data)."""
-    if not exists(spark, folder):
-        return []
     found = []
-    for status in _fs(spark, folder).listStatus(hadoop_path(spark, folder)):
-        entry = _entry(status)
+    for entry in _list_status(spark, folder):
         if _hidden(entry.path):
             continue
         if entry.is_dir:
@@ -103,11 +114,7 @@ def list_files(spark: SparkSession, folder: str, recursive: bool = False) -> lis
 
 
 def list_dirs(spark: SparkSession, folder: str) -> list[Entry]:
-    if not exists(spark, folder):
-        return []
-    return [
-        _entry(s) for s in _fs(spark, folder).listStatus(hadoop_path(spark, folder)) if s.isDirectory()
-    ]
+    return [entry for entry in _list_status(spark, folder) if entry.is_dir]
 
 
 def mkdirs(spark: SparkSession, path: str) -> None:
