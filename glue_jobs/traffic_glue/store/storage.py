@@ -1,7 +1,7 @@
 """File-system operations through Hadoop's FileSystem, so `s3://` and local paths work alike.
 
-On Glue, `s3://` is EMRFS; locally, plain paths are the local file system. Spark's JVM
-is reached through py4j; nothing here reads data rows.
+On Glue 5.1, `s3://` is S3A (EMRFS until Glue 5.0); locally, plain paths are the
+local file system. Spark's JVM is reached through py4j; nothing here reads data rows.
 """
 
 from __future__ import annotations
