@@ -88,8 +88,8 @@ def _hidden(path: str) -> bool:
 
 def _list_status(spark: SparkSession, folder: str) -> list[Entry]:
     """What `folder` holds; nothing where it does not exist. The listing alone says so:
-    on S3 an existence check first cost two requests more (a HEAD and a LIST) for every
-    folder listed, three times the requests of a run's raw hour folders."""
+    on S3 an existence check before it was two requests more (a HEAD and a LIST), so a
+    run's raw hour folder cost three requests instead of one."""
     try:
         statuses = _fs(spark, folder).listStatus(hadoop_path(spark, folder))
     except Py4JJavaError as error:
