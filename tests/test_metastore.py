@@ -13,6 +13,7 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -85,6 +86,17 @@ def test_a_removed_catalog_folder_ends_its_server(tmp_path, monkeypatch):
     info = metastore.ensure(catalog, JARS_DIR)  # this test's process: alive throughout
     subprocess.run(["rm", "-rf", str(catalog)], check=True)  # as `make clean` does
     assert _wait_until(lambda: not metastore._alive(info["pid"])), "the server outlived its folder"
+
+
+def test_the_server_runs_in_a_small_jvm_of_the_c1_compiler_and_the_serial_collector(tmp_path):
+    catalog = tmp_path / "catalog"
+    info = metastore.ensure(catalog, JARS_DIR)  # this test's process: its client
+    try:
+        argv = Path(f"/proc/{info['pid']}/cmdline").read_bytes().decode().split("\0")
+        assert argv[0] == "java" and argv[1:4] == ["-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]
+        assert "org.apache.derby.drda.NetworkServerControl" in argv
+    finally:
+        metastore.stop(catalog)
 
 
 def test_a_stale_record_is_not_taken_for_a_server(tmp_path):

@@ -50,6 +50,12 @@ LOCK_TABLES_MARKER = "metastore_lock_tables"
 IDLE_ENV = "TRAFFIC_GLUE_METASTORE_IDLE_SECONDS"
 IDLE_SECONDS = 300.0
 START_TIMEOUT = 60.0
+# The server's JVM: a small heap, the C1 compiler only and the serial collector. Its work
+# is the metastore's few small queries; C2's compiler threads and G1's concurrent ones
+# were most of its CPU: over tests/test_shared_catalog (a workflow run beside a prompt
+# asking every second, then two writers), 13 CPU-s with the JVM's defaults, 4 with these,
+# CPU a laptop's Spark runs got back.
+SERVER_JVM_OPTIONS = ("-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
 
 
 class MetastoreError(RuntimeError):
@@ -193,7 +199,7 @@ def keep(catalog: Path, port: int, classpath: str, idle_seconds: float) -> int:
     """Run Derby's network server for `catalog` until it has had no live client for
     `idle_seconds` (or it ends); the keeper's own process, started by `ensure`."""
     server = subprocess.Popen(
-        ["java", "-Xmx256m", f"-Dderby.system.home={catalog}", "-cp", classpath,
+        ["java", *SERVER_JVM_OPTIONS, f"-Dderby.system.home={catalog}", "-cp", classpath,
          "org.apache.derby.drda.NetworkServerControl", "start",
          "-h", "127.0.0.1", "-p", str(port), "-noSecurityManager"],
         stdin=subprocess.DEVNULL, cwd=catalog,
