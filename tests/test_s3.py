@@ -204,17 +204,22 @@ def _requests_to_moto(monkeypatch) -> list[tuple[str, str, str]]:
     return sent
 
 
+def _old_landings_day(spark) -> list:
+    """The raw files a run of DAY on the old landing reads, as the job lists them."""
+    from traffic_glue.store import sources
+
+    day = dt.datetime.fromisoformat(DAY)
+    return sources.list_raw_files(spark, f"s3a://{RAW}/old", day, day + dt.timedelta(days=1))
+
+
 def test_the_hour_folders_are_listed_with_one_request_each(s3, endpoint, spark, landings, monkeypatch):
     """A run's listing of its raw hour folders: the day's folders found by a glob, then
     each listed by one LIST request, with no existence check before it (a HEAD and a
     LIST more for every folder)."""
     from urllib.parse import parse_qs
 
-    from traffic_glue.store import sources
-
     sent = _requests_to_moto(monkeypatch)
-    day = dt.datetime.fromisoformat(DAY)
-    files = sources.list_raw_files(spark, f"s3a://{RAW}/old", day, day + dt.timedelta(days=1))
+    files = _old_landings_day(spark)
 
     local = sorted(p.relative_to(landings["old"]).as_posix() for p in landings["old"].rglob("*.parquet"))
     assert [f.path for f in files] == [f"s3a://{RAW}/old/{key}" for key in local if "day=07" in key]
@@ -230,8 +235,7 @@ def test_the_footers_are_read_with_the_listed_lengths(s3, endpoint, spark, landi
     opens the file, and not Parquet's for the file's length, which the listing gave."""
     from traffic_glue.store import sources
 
-    day = dt.datetime.fromisoformat(DAY)
-    files = sources.list_raw_files(spark, f"s3a://{RAW}/old", day, day + dt.timedelta(days=1))
+    files = _old_landings_day(spark)
     sent = _requests_to_moto(monkeypatch)
     read = sources.inspect_parquet(spark, files, "corrected", skip_corrupt=False)
 
