@@ -3,7 +3,7 @@
 and two processes commit to one Iceberg table; both succeed, and nothing is lost.
 
 Every process is a subprocess of this test (the test itself starts no JVM): the workflow,
-the prompt (kept open for both tests: the second writer beside the second process) and a
+the prompt (kept open for both tests, and the first of the two writers) and the second
 writer; the catalog's metastore is Derby's network server (`traffic_glue.runtime.metastore`),
 which the first session starts and stops itself a few seconds after the last (conftest
 sets the idle time).
@@ -95,8 +95,8 @@ def _count(output: list[str]) -> int:
 def workflow_beside_a_prompt(tmp_path_factory):
     """The workflow run in a process of its own while a `make sql` prompt is open on its
     catalog from the crawl on, asked every second; the prompt stays open for the module's
-    tests, and the catalog's server is stopped after them. What the run and the prompt
-    said, and how often the prompt answered during the run."""
+    tests, then exits cleanly (status 0, no error on its stderr), and the catalog's server
+    is stopped. What the run said, the prompt, and how often it answered during the run."""
     from tools.sample_data import SampleSpec, generate
 
     work = tmp_path_factory.mktemp("shared_catalog")
@@ -120,8 +120,10 @@ def workflow_beside_a_prompt(tmp_path_factory):
             time.sleep(1)
         run.wait(timeout=600)
         time.sleep(0.5)  # the reader's last lines
-        yield {"work": work, "catalog": catalog, "run": run, "said": "".join(said),
-               "prompt": prompt, "answered": answered}
+        yield {"catalog": catalog, "run": run, "said": "".join(said), "prompt": prompt, "answered": answered}
+        status, errors = prompt.close()
+        assert status == 0, errors[-3000:]
+        assert "ERROR" not in errors and "Exception" not in errors, errors[-3000:]
     finally:
         if prompt is not None and prompt.process.poll() is None:
             prompt.process.kill()
@@ -181,6 +183,3 @@ def test_two_processes_committing_to_one_iceberg_table_lose_no_commit(workflow_b
     counted = prompt.ask("SELECT writer, count(*) AS n FROM traffic.numbers GROUP BY writer ORDER BY writer")
     assert [line.replace(" ", "") for line in counted if line.startswith("|") and "writer" not in line] == [
         f"|1|{commits}|", f"|2|{commits}|"], prompt.seen
-    status, errors = prompt.close()
-    assert status == 0, errors[-3000:]
-    assert "ERROR" not in errors and "Exception" not in errors, errors[-3000:]
