@@ -122,6 +122,14 @@ def test_adding_or_removing_a_lane_keeps_the_id():
     assert [lane.lane_id for lane in three[181892940].lanes] == [1, 2, 3]
 
 
+def test_a_snapshots_locations_are_worked_out_once():
+    lanes = C.parse_configuration(_document(_point(1), _point(2, lane="R11"), _point(3, lane="TR10")), "a")
+    snapshot = C.Snapshot("a", None, lanes)
+    assert snapshot.locations == C.locations_of(lanes, "a")
+    assert list(snapshot.locations) == [181892940]  # the TR10 lane belongs to no location
+    assert snapshot.locations is snapshot.locations  # kept, not worked out again
+
+
 @pytest.mark.parametrize("road, name, direction", [
     ("A0140001", "A14", 1), ("A0140002", "A14", 2), ("R0010002", "R1", 2),
     ("A0010111", "A1 ramp 0111", None), ("A017J021", "A17 ramp J021", None),

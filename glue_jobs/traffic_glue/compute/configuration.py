@@ -106,6 +106,13 @@ class Snapshot:
     valid_from: dt.datetime | None
     lanes: tuple[ConfiguredLane, ...]
 
+    @functools.cached_property
+    def locations(self) -> dict[int, Location]:
+        """`locations_of` its lanes, worked out once: a run asks three times (the ids'
+        check, the locations table's rows, the locations left without rows), and the
+        whole network's 4,254 lanes took 0.07 s each time."""
+        return locations_of(self.lanes, self.name)
+
 
 # --- parsing --------------------------------------------------------------------------
 
@@ -352,7 +359,7 @@ def check_ids(snapshots: list[Snapshot]) -> None:
     """No id names two locations across the snapshots a run uses."""
     keys: dict[int, str] = {}
     for snapshot in snapshots:
-        for identifier, location in locations_of(snapshot.lanes, snapshot.name).items():
+        for identifier, location in snapshot.locations.items():
             if keys.setdefault(identifier, location.key) != location.key:
                 raise ConfigurationError(
                     f"{snapshot.name}: locations {keys[identifier]} and {location.key} have the "

@@ -18,7 +18,7 @@ from pyspark.sql import types as T
 
 from traffic_glue.compute import pipeline, plan, quality, transforms, validation
 from traffic_glue.compute import schema as S
-from traffic_glue.compute.configuration import ConfigurationError, Snapshot, locations_of
+from traffic_glue.compute.configuration import ConfigurationError, Snapshot
 from traffic_glue.compute.counting import ReadingCounts
 from traffic_glue.compute.modes import CORRECTED
 from traffic_glue.compute.quality_rules import Ruleset
@@ -410,7 +410,7 @@ def locations_without_rows(config: JobConfig, counts: ReadingCounts,
         return len(config.locations) - len(counts.chosen.with_rows)
     if not snapshots or counts.configured_locations_with_rows is None:
         return None
-    configured = {location for s in snapshots for location in locations_of(s.lanes, s.name)}
+    configured = {location for s in snapshots for location in s.locations}
     return len(configured) - counts.configured_locations_with_rows
 
 

@@ -96,7 +96,7 @@ def rows_of(snapshots: list[Snapshot], unconfigured_lanes: tuple[int, ...] = ())
     ordered = sorted(snapshots, key=lambda s: _epoch(s.valid_from) or 0)
     for index, snapshot in enumerate(ordered):
         valid_to = _epoch(ordered[index + 1].valid_from) if index + 1 < len(ordered) else None
-        for location in configuration.locations_of(snapshot.lanes, snapshot.name).values():
+        for location in snapshot.locations.values():
             rows.append({
                 LOCATION_ID: location.location_id,
                 LABEL: location.label,
