@@ -32,7 +32,7 @@ WRONG_WAY = "_wrong_way_lane"  # corrected: a TR lane's reading (`with_location`
 # unbounded); a NULL location is a wrong-way lane's.
 MAP_LANE, MAP_FROM, MAP_TO, MAP_LOCATION = "_map_lane", "_map_from", "_map_to", "_map_location"
 LANE_MAP_SCHEMA = T.StructType([
-    T.StructField(MAP_LANE, T.IntegerType()),
+    T.StructField(MAP_LANE, T.IntegerType(), False),
     T.StructField(MAP_FROM, T.LongType()),
     T.StructField(MAP_TO, T.LongType()),
     T.StructField(MAP_LOCATION, T.IntegerType()),
