@@ -110,7 +110,7 @@ class Snapshot:
     def locations(self) -> dict[int, Location]:
         """`locations_of` its lanes, worked out once: a run asks three times (the ids'
         check, the locations table's rows, the locations left without rows), and the
-        whole network's 4,254 lanes took 0.07 s each time."""
+        whole network's 4,254 lanes take 0.03 s each time."""
         return locations_of(self.lanes, self.name)
 
 
