@@ -16,6 +16,7 @@ import gzip
 from pathlib import Path
 
 import pytest
+from pyspark.sql import functions as F
 
 from tests.factories import T0, land_parquet, raw_reading
 from tests.job_helpers import iceberg_table, last_report, partition_digests, run_job, table_rows
@@ -181,3 +182,48 @@ def test_a_days_filter_takes_whole_months_as_one_term_and_keeps_exactly_its_days
     by_hour = curated.days_filter([dt.date(2020, 2, 29)], {dt.date(2020, 2, 29): [5]})
     assert [tuple(r) for r in frame.where(by_hour).collect()] == [(2020, 2, 29, 5)]
     assert frame.where(curated.days_filter([])).count() == 0
+    # The same filter on the fields of a struct (a table's metadata tables' `partition`).
+    nested = frame.select(F.struct("year", "month", "day", "hour").alias("partition"))
+    assert sorted(tuple(r.partition) for r in nested.where(curated.days_filter(chosen, prefix="partition.")).collect()) == kept
+
+
+def test_a_runs_branch_metadata_is_read_for_its_days_only_and_the_other_days_stay(spark, tmp_path, monkeypatch):
+    """`CuratedWrite` reads the partitions and file metrics of the run's days alone (a
+    table of a year made a daily run read all 8,760 of them); the commit still replaces
+    only those days: the 7th, not asked for, keeps its rows and files."""
+    from tests.test_quality import T7, T8, curated as row, rows_df
+    from traffic_glue.store import curated
+
+    table = curated.open_table(spark, path=str(tmp_path / "c"))
+    table.create_if_missing("corrected")
+    first = curated.CuratedWrite(table, "run-1", [DAY_7, DAY_8], "both", "corrected")
+    first.stage(rows_df(spark, [row(1, T7 + 3600 * h) for h in (0, 5)] + [row(1, T8 + 3600 * h) for h in (1, 2, 3)]))
+    first.publish([DAY_7, DAY_8])
+    day_7_before = [r for r in table_rows(tmp_path / "c") if r[1] < T8]
+    files_7 = {k: v for k, v in partition_digests(tmp_path / "c").items() if "/day=7/" in k}
+    assert len(day_7_before) == 2 and len(files_7) == 2
+
+    read = []
+    for name in ("partitions", "file_metrics"):
+        method = getattr(tables.TableRun, name)
+
+        def recording(self, snapshot_id, where=None, _method=method, _name=name):
+            found = _method(self, snapshot_id, where)
+            read.append((_name, sorted({tuple(p) for p in (found if isinstance(found, dict) else (p for p, _ in found))})))
+            return found
+        monkeypatch.setattr(tables.TableRun, name, recording)
+
+    second = curated.CuratedWrite(table, "run-2", [DAY_8], "2020-04-08", "corrected")
+    second.stage(rows_df(spark, [row(1, T8 + 3600 * 2, speed=50.0), row(2, T8 + 3600 * 4)]))
+    files = second.staged_file_metrics([DAY_8])
+    published = second.publish([DAY_8])
+    # Every read of the branch's metadata held the 8th's hours alone, never the 7th's.
+    assert read == [("partitions", [(2020, 4, 8, 1), (2020, 4, 8, 2), (2020, 4, 8, 3), (2020, 4, 8, 4)]),
+                    ("file_metrics", [(2020, 4, 8, 2), (2020, 4, 8, 4)])]
+    assert sorted(p for p, _ in files) == [(2020, 4, 8, 2), (2020, 4, 8, 4)]
+    assert sorted(published.removed) == ["year=2020/month=4/day=8/hour=1", "year=2020/month=4/day=8/hour=3"]
+    # The 7th as it was (rows and files); the 8th the second run's rows alone.
+    after = table_rows(tmp_path / "c")
+    assert [r for r in after if r[1] < T8] == day_7_before
+    assert {k: v for k, v in partition_digests(tmp_path / "c").items() if "/day=7/" in k} == files_7
+    assert [(r[0], r[1], r[2]) for r in after if r[1] >= T8] == [(1, T8 + 7200, 50.0), (2, T8 + 14400, 80.0)]

@@ -286,7 +286,7 @@ def test_the_metrics_of_staged_files_prove_a_clean_day_and_leave_a_broken_one_co
     value_columns = {(r.name, c) for r in rules if r.check in ("not_null", "between", "in_set") for c in r.columns}
     for rows, left in [(clean, set()), (broken, {("speeds_in_range", c) for c in (
             S.CURRENT_SPEED, S.PREVIOUS_SPEED, S.AVG_SPEED_3, S.AVG_SPEED_20)})]:
-        writing = curated_table.CuratedWrite(table, f"run{len(left)}", "2020-04-07", "corrected")
+        writing = curated_table.CuratedWrite(table, f"run{len(left)}", [DAY_7], "2020-04-07", "corrected")
         writing.stage(rows_df(spark, rows))
         files = writing.staged_file_metrics([DAY_7])
         assert sorted(hour for hour, _ in files) == [(2020, 4, 7, h) for h in range(24)]  # a file per hour

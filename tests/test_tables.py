@@ -181,6 +181,10 @@ def test_a_runs_changes_are_invisible_until_its_one_commit(spark, tmp_path):
     assert tables.added_by(run.partitions(head), head) == {(2,), (3,)}
     assert {p: (f.files, f.bytes > 0, f.updated_by) for p, f in run.partitions(head).items()} == {
         (1,): (1, True, base), (2,): (1, True, head), (3,): (1, True, head)}  # (1,) as main had it
+    # The metadata of some partitions only: a filter on the columns `partition.<name>`.
+    assert set(run.partitions(head, F.col("partition.part") >= 2)) == {(2,), (3,)}
+    assert sorted(p for p, _ in run.file_metrics(head, F.col("partition.part") == 1)) == [(1,)]
+    assert sorted(p for p, _ in run.file_metrics(head)) == [(1,), (2,), (3,)]
     # Readers of main see nothing of the run yet.
     assert table.snapshot_id() == base and _rows(table) == [(1, 1), (2, 2)]
     assert _rows(table, snapshot_id=head) == [(1, 1), (3, 2), (4, 3)]

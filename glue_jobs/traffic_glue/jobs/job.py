@@ -278,7 +278,7 @@ def write(spark: SparkSession, config: JobConfig, span: RunRange, table: tables.
         carried = table.read(curated.days_filter(span.days)).where(~curated.of_locations(config.locations))
         staged = staged.unionByName(rows.counters.count_carried_over(carried))
     days, target = span.days, table.location
-    writing = curated.CuratedWrite(table, run_id, span.days_text, config.semantics)
+    writing = curated.CuratedWrite(table, run_id, days, span.days_text, config.semantics)
     try:
         with progress.phase(
             "computing and writing",

@@ -543,33 +543,36 @@ class TableRun:
         rows.writeTo(self._on_branch).options(**properties).overwrite(where)
         return self.table.snapshot_id(self.branch)
 
-    def partitions(self, snapshot_id: int) -> dict[tuple, PartitionFiles]:
-        """Every partition of `snapshot_id` with its files' count, size and rows, and the
-        snapshot that last added a file to it (one read of the table's metadata)."""
+    def partitions(self, snapshot_id: int, where: Column | None = None) -> dict[tuple, PartitionFiles]:
+        """Every partition of `snapshot_id` (of `where`, on the columns `partition.<name>`)
+        with its files' count, size and rows, and the snapshot that last added a file to
+        it (one read of the table's metadata)."""
+        listed = self.table.spark.sql(
+            f"SELECT partition, file_count, total_data_file_size_in_bytes AS bytes, record_count, "
+            f"last_updated_snapshot_id FROM {self.table.identifier}.partitions VERSION AS OF {snapshot_id}"
+        )
         return {
             tuple(row["partition"]): PartitionFiles(
                 tuple(row["partition"]), int(row["file_count"]), int(row["bytes"]), int(row["record_count"]),
                 int(row["last_updated_snapshot_id"]) if row["last_updated_snapshot_id"] is not None else None)
-            for row in self.table.spark.sql(
-                f"SELECT partition, file_count, total_data_file_size_in_bytes AS bytes, record_count, "
-                f"last_updated_snapshot_id FROM {self.table.identifier}.partitions VERSION AS OF {snapshot_id}"
-            ).collect()
+            for row in (listed if where is None else listed.where(where)).collect()
         }
 
     def head(self) -> int | None:
         """The branch's snapshot: what `publish` would make current."""
         return self.table.snapshot_id(self.branch)
 
-    def file_metrics(self, snapshot_id: int) -> list[tuple[tuple, dict[str, dict]]]:
-        """Each data file of `snapshot_id`: its partition, and per column the metrics the
-        file recorded (`value_count`, `null_value_count`, `nan_value_count`, `lower_bound`,
-        `upper_bound`; None where it recorded none), from the table's metadata."""
+    def file_metrics(self, snapshot_id: int, where: Column | None = None) -> list[tuple[tuple, dict[str, dict]]]:
+        """Each data file of `snapshot_id` (of `where`, on the columns `partition.<name>`):
+        its partition, and per column the metrics the file recorded (`value_count`,
+        `null_value_count`, `nan_value_count`, `lower_bound`, `upper_bound`; None where it
+        recorded none), from the table's metadata."""
+        listed = self.table.spark.sql(
+            f"SELECT partition, readable_metrics FROM {self.table.identifier}.data_files VERSION AS OF {snapshot_id}"
+        )
         return [
             (tuple(row["partition"]), row["readable_metrics"].asDict(recursive=True))
-            for row in self.table.spark.sql(
-                f"SELECT partition, readable_metrics FROM {self.table.identifier}.data_files "
-                f"VERSION AS OF {snapshot_id}"
-            ).collect()
+            for row in (listed if where is None else listed.where(where)).collect()
         ]
 
     def read(self, where: Column | None = None) -> DataFrame:
