@@ -138,8 +138,8 @@ class CuratedWrite:
         self.run = table.begin(run_id)
         self.properties = tables.snapshot_properties(run_id, days_text, mode)
         # The run's rows lie on its days (`transforms.filter_output_rows`), so the branch's
-        # metadata is read for those days' partitions only: on a table of a year, reading
-        # every partition and data file of it took a daily run 3-4 s more.
+        # partitions and files are listed for those days only: on a table of a year, a
+        # daily rerun collected all 8,760 files' metrics (2.15 s; its day's 0.84-0.92 s).
         self._run_days = days_filter(days, prefix="partition.")
         self._head: int | None = None
         self._written: set[tuple] = set()
