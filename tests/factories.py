@@ -126,3 +126,23 @@ def moving_lane_readings() -> list[dict]:
         + minutes(960, 19, T0 + 11 * 3600, T0 + 14 * 3600)
         + minutes(960, 19, day_8 + 11 * 3600, day_8 + 14 * 3600)
     )
+
+
+def curated_row(location, t, speed=80.0, jam=0, counts=(1, 0, 0, 0), at=None, **values) -> tuple:
+    """A curated row in the table's column order; its partition is `t`'s UTC hour (or
+    `at`, a datetime, where `t` is NULL). `values` overrides columns by name."""
+    row = {
+        S.LOCATION_ID: location, S.RECORD_TIMESTAMP: t, S.CURRENT_SPEED: speed,
+        S.MEAN_VEHICLES_PER_LANE: sum(counts), S.PREVIOUS_SPEED: speed, S.JAM: jam, S.JAM_LONG: jam,
+        **{S.class_total(k): n for k, n in zip(S.COUNTED_CLASSES, counts)},
+        S.SPEED_DIFF: 0, S.AVG_SPEED_3: speed, S.AVG_SPEED_20: speed,
+    }
+    row.update(values)
+    moment = at or dt.datetime.fromtimestamp(t, dt.timezone.utc)
+    row.update(year=moment.year, month=moment.month, day=moment.day, hour=moment.hour)
+    return tuple(row[c] for c in S.CURATED_TABLE_SCHEMA.fieldNames())
+
+
+def curated_df(spark, rows):
+    """Rows of `curated_row` as a DataFrame of the curated table's schema."""
+    return spark.createDataFrame(rows, S.CURATED_TABLE_SCHEMA)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from tests.factories import T0, land_parquet, raw_reading
+from tests.factories import T0, curated_df, curated_row, land_parquet, raw_reading
 from tests.job_helpers import iceberg_table, last_report, partition_digests, run_job, table_rows
 from traffic_glue.compute import configuration
 from traffic_glue.store import tables
@@ -191,15 +191,16 @@ def test_a_runs_branch_metadata_is_read_for_its_days_only_and_the_other_days_sta
     """`CuratedWrite` reads the partitions and file metrics of the run's days alone (a
     table of a year made a daily run read all 8,760 of them); the commit still replaces
     only those days: the 7th, not asked for, keeps its rows and files."""
-    from tests.test_quality import T7, T8, curated as row, rows_df
     from traffic_glue.store import curated
 
+    t8 = T0 + 86400  # 2020-04-08 00:00Z
     table = curated.open_table(spark, path=str(tmp_path / "c"))
     table.create_if_missing("corrected")
     first = curated.CuratedWrite(table, "run-1", [DAY_7, DAY_8], "both", "corrected")
-    first.stage(rows_df(spark, [row(1, T7 + 3600 * h) for h in (0, 5)] + [row(1, T8 + 3600 * h) for h in (1, 2, 3)]))
+    first.stage(curated_df(spark, [curated_row(1, T0 + 3600 * h) for h in (0, 5)]
+                           + [curated_row(1, t8 + 3600 * h) for h in (1, 2, 3)]))
     first.publish([DAY_7, DAY_8])
-    day_7_before = [r for r in table_rows(tmp_path / "c") if r[1] < T8]
+    day_7_before = [r for r in table_rows(tmp_path / "c") if r[1] < t8]
     files_7 = {k: v for k, v in partition_digests(tmp_path / "c").items() if "/day=7/" in k}
     assert len(day_7_before) == 2 and len(files_7) == 2
 
@@ -209,12 +210,13 @@ def test_a_runs_branch_metadata_is_read_for_its_days_only_and_the_other_days_sta
 
         def recording(self, snapshot_id, where=None, _method=method, _name=name):
             found = _method(self, snapshot_id, where)
-            read.append((_name, sorted({tuple(p) for p in (found if isinstance(found, dict) else (p for p, _ in found))})))
+            partitions = found if isinstance(found, dict) else [partition for partition, _ in found]
+            read.append((_name, sorted(set(map(tuple, partitions)))))
             return found
         monkeypatch.setattr(tables.TableRun, name, recording)
 
     second = curated.CuratedWrite(table, "run-2", [DAY_8], "2020-04-08", "corrected")
-    second.stage(rows_df(spark, [row(1, T8 + 3600 * 2, speed=50.0), row(2, T8 + 3600 * 4)]))
+    second.stage(curated_df(spark, [curated_row(1, t8 + 3600 * 2, speed=50.0), curated_row(2, t8 + 3600 * 4)]))
     files = second.staged_file_metrics([DAY_8])
     published = second.publish([DAY_8])
     # Every read of the branch's metadata held the 8th's hours alone, never the 7th's.
@@ -224,6 +226,6 @@ def test_a_runs_branch_metadata_is_read_for_its_days_only_and_the_other_days_sta
     assert sorted(published.removed) == ["year=2020/month=4/day=8/hour=1", "year=2020/month=4/day=8/hour=3"]
     # The 7th as it was (rows and files); the 8th the second run's rows alone.
     after = table_rows(tmp_path / "c")
-    assert [r for r in after if r[1] < T8] == day_7_before
+    assert [r for r in after if r[1] < t8] == day_7_before
     assert {k: v for k, v in partition_digests(tmp_path / "c").items() if "/day=7/" in k} == files_7
-    assert [(r[0], r[1], r[2]) for r in after if r[1] >= T8] == [(1, T8 + 7200, 50.0), (2, T8 + 14400, 80.0)]
+    assert [(r[0], r[1], r[2]) for r in after if r[1] >= t8] == [(1, t8 + 7200, 50.0), (2, t8 + 14400, 80.0)]

@@ -15,6 +15,7 @@ from chispa import assert_df_equality
 from pyspark.sql import Row
 from pyspark.sql import types as T
 
+from tests.factories import curated_df as rows_df, curated_row as curated
 from tools.stacks import write_library_zip
 from traffic_glue.compute import quality
 from traffic_glue.compute import schema as S
@@ -27,25 +28,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DAY_7, DAY_8 = dt.date(2020, 4, 7), dt.date(2020, 4, 8)
 T7 = 1586217600  # 2020-04-07 00:00Z
 T8 = T7 + 86400
-
-
-def curated(location, t, speed=80.0, jam=0, counts=(1, 0, 0, 0), at=None, **values) -> tuple:
-    """A curated row in the table's column order; its partition is `t`'s UTC hour (or
-    `at`, a datetime, where `t` is NULL). `values` overrides columns by name."""
-    row = {
-        S.LOCATION_ID: location, S.RECORD_TIMESTAMP: t, S.CURRENT_SPEED: speed,
-        S.MEAN_VEHICLES_PER_LANE: sum(counts), S.PREVIOUS_SPEED: speed, S.JAM: jam, S.JAM_LONG: jam,
-        **{S.class_total(k): n for k, n in zip(S.COUNTED_CLASSES, counts)},
-        S.SPEED_DIFF: 0, S.AVG_SPEED_3: speed, S.AVG_SPEED_20: speed,
-    }
-    row.update(values)
-    moment = at or dt.datetime.fromtimestamp(t, dt.timezone.utc)
-    row.update(year=moment.year, month=moment.month, day=moment.day, hour=moment.hour)
-    return tuple(row[c] for c in S.CURATED_TABLE_SCHEMA.fieldNames())
-
-
-def rows_df(spark, rows):
-    return spark.createDataFrame(rows, S.CURATED_TABLE_SCHEMA)
 
 
 def rule(name, check, severity="blocking", **fields) -> Rule:

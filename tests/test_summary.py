@@ -16,6 +16,7 @@ from chispa import assert_approx_df_equality
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from tests.factories import curated_df
 from tools import comparing
 from tools import duckdb_summary
 from tools.duckdb_summary import summary_rows
@@ -47,10 +48,6 @@ def minute(location, text, speed, jam=0, jam_long=0, classes=(1, 0, 0, 0), avg20
     vehicles = sum(c or 0 for c in classes)
     return (location, t, speed, vehicles, None, jam, jam_long, *classes, 0, speed, avg20,
             when.year, when.month, when.day, when.hour)
-
-
-def curated_df(spark, rows):
-    return spark.createDataFrame(rows, S.CURATED_TABLE_SCHEMA)
 
 
 def write_parquet(rows, path) -> None:
