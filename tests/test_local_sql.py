@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from contextlib import redirect_stderr, redirect_stdout
@@ -257,6 +258,8 @@ def scenario(work: Path) -> dict:
     from workflows import local_sql
 
     catalog = work / "catalog"
+    temporary = Path(tempfile.gettempdir())  # the JVM's java.io.tmpdir too (/tmp)
+    resources_before = {p.name for p in temporary.glob("*_resources")}
     spark = session.local_spark_session(app_name="test-local-sql", catalog_dir=str(catalog))
     spark.sql("CREATE DATABASE traffic")
     spark.sql("CREATE TABLE traffic.lanes USING parquet AS "
@@ -303,6 +306,8 @@ def scenario(work: Path) -> dict:
         "argument_fails": run(["SELECT 1 AS first; SELECT nope; SELECT 3 AS third"]),
         "limited": run(["SELECT id FROM range(5)", "--limit", "2"]),
         "catalog": str(catalog),
+        "resources_left_in_tmp": sorted({p.name for p in temporary.glob("*_resources")} - resources_before),
+        "resources_in_catalog": (catalog / session.HIVE_RESOURCES_FOLDER).is_dir(),
     }
 
 
@@ -325,6 +330,12 @@ def _tables(stdout: str) -> list[tuple[list[str], str]]:
 
 def _timed(after: str, rows: str) -> bool:
     return re.fullmatch(rf"\({rows} in \d+\.\d s\)", after) is not None
+
+
+def test_a_catalog_session_leaves_no_hive_resources_folder_in_tmp(shell):
+    # Hive's default: a `<session id>_resources` folder in /tmp per session, never removed.
+    assert shell["resources_left_in_tmp"] == []
+    assert shell["resources_in_catalog"] is True
 
 
 def test_piped_statements_run_in_one_session_and_print_their_results(shell):

@@ -210,6 +210,8 @@ def s3a_conf(endpoint: str | None) -> dict[str, str]:
 
 
 CODEGEN_CACHE_ENTRIES = 1000
+HIVE_RESOURCES_KEY = "hive.downloaded.resources.dir"
+HIVE_RESOURCES_FOLDER = "hive_resources"  # under the local catalog's folder
 
 
 def local_spark_session(
@@ -265,6 +267,11 @@ def local_spark_session(
             builder.enableHiveSupport()
             .config("spark.sql.catalogImplementation", "hive")
             .config("spark.sql.warehouse.dir", str(catalog / "warehouse"))
+            # Hive's session makes a folder for the resources a query downloads (ADD JAR;
+            # the jobs add none), by default a new `<session id>_resources` in the
+            # system's temporary folder, which Spark never removes: one left in /tmp by
+            # every run and prompt. One folder under the catalog's instead.
+            .config(f"spark.hadoop.{HIVE_RESOURCES_KEY}", str(catalog / HIVE_RESOURCES_FOLDER))
         )
         # The metastore over Derby's network server, shared by every process on this
         # catalog (a `make sql` prompt while a job runs); started here if none runs.
