@@ -17,7 +17,7 @@ from traffic_glue.compute import summary
 from traffic_glue.jobs.summary_args import SummaryConfig
 from traffic_glue.runtime.report import SummaryReport
 from traffic_glue.runtime.progress import Progress, spark_activity
-from traffic_glue.store import catalog, curated, locations, storage, tables
+from traffic_glue.store import catalog, curated, frames, locations, storage, tables
 
 
 class SummaryInputError(RuntimeError):
@@ -44,7 +44,8 @@ def location_names(spark: SparkSession, source: tables.IcebergTable) -> DataFram
     rows = locations.open_store(spark, "summary", source).read()
     if not rows:
         return None
-    return spark.createDataFrame(
+    return frames.driver_frame(
+        spark,
         [tuple(row[name] for name in summary.NAMES_SCHEMA.fieldNames()) for row in rows],
         summary.NAMES_SCHEMA,
     )

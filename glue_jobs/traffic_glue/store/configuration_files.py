@@ -17,7 +17,7 @@ import datetime as dt
 from pyspark.sql import DataFrame, SparkSession
 
 from traffic_glue.compute import configuration, transforms
-from traffic_glue.store import storage
+from traffic_glue.store import frames, storage
 from traffic_glue.compute.configuration import ConfigurationError, Snapshot
 from traffic_glue.compute.run_range import RunRange
 
@@ -75,4 +75,4 @@ def configuration_lane_map(spark: SparkSession, snapshots: list[Snapshot]) -> Da
         (a.lane_id, a.valid_from, a.valid_to, a.location_id)
         for a in configuration.lane_map(snapshots)
     ]
-    return spark.createDataFrame(rows, transforms.LANE_MAP_SCHEMA)
+    return frames.driver_frame(spark, rows, transforms.LANE_MAP_SCHEMA)

@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 
 from traffic_glue.compute import schema as S
 from traffic_glue.compute.quality import ColumnMetrics
-from traffic_glue.store import tables
+from traffic_glue.store import frames, tables
 
 REPORTS = "_reports"  # run_date=<day the run ran>/<run id>.json
 REPORTS_BY_DAY = "_reports_by_day"  # day=<each day it processed>/<run id>.json, the same report
@@ -168,7 +168,7 @@ class CuratedWrite:
             for hour in stale:
                 emptied.setdefault(day_of(hour), []).append(int(hour[3]))
             self.run.overwrite(
-                self.table.spark.createDataFrame([], S.CURATED_TABLE_SCHEMA),
+                frames.driver_frame(self.table.spark, [], S.CURATED_TABLE_SCHEMA),
                 days_filter(sorted(emptied), emptied), self.properties,
             )
         self._settled = (list(days), hours, stale)

@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from traffic_glue.compute import configuration
-from traffic_glue.store import tables
+from traffic_glue.store import frames, tables
 from traffic_glue.compute import schema as S
 from traffic_glue.compute.configuration import Snapshot
 
@@ -182,7 +182,7 @@ def as_frame(spark: SparkSession, rows: list[dict]) -> DataFrame:
     epoch = T.StructType([
         T.StructField(f.name, T.LongType()) if f.name in _TIMES else f for f in LOCATIONS_SCHEMA.fields
     ])
-    frame = spark.createDataFrame([tuple(row[name] for name in epoch.fieldNames()) for row in rows], epoch)
+    frame = frames.driver_frame(spark, [tuple(row[name] for name in epoch.fieldNames()) for row in rows], epoch)
     return frame.select(
         *(F.timestamp_seconds(f.name).alias(f.name, metadata=f.metadata) if f.name in _TIMES else F.col(f.name)
           for f in LOCATIONS_SCHEMA.fields)
