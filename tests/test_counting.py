@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from pyspark.sql import functions as F
 
-from tests.factories import T0, reading, readings_df
+from tests.factories import T0, frame, reading, readings_df
 from traffic_glue.compute import transforms
 from traffic_glue.compute.modes import ATHENA, CORRECTED
 from traffic_glue.compute.counting import CountsMissingError, RunCounters
@@ -30,7 +30,7 @@ LOCATION = 1001  # a configured location (`transforms.with_location`)
 def _lane_map(spark, *lanes, wrong_way=()):
     """`lanes` configured to LOCATION for all time, the `wrong_way` ones as TR lanes."""
     rows = [(lane, None, None, LOCATION) for lane in lanes] + [(lane, None, None, None) for lane in wrong_way]
-    return spark.createDataFrame(rows, transforms.LANE_MAP_SCHEMA)
+    return frame(spark, rows, transforms.LANE_MAP_SCHEMA)
 
 
 def _run(spark, counters: RunCounters, drop_lane: int | None = None, rows=ROWS,

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from tests.factories import T0, curated_df, curated_row, land_parquet, raw_reading
+from tests.factories import T0, curated_df, curated_row, frame, land_parquet, raw_reading
 from tests.job_helpers import iceberg_table, last_report, partition_digests, run_job, table_rows
 from traffic_glue.compute import configuration
 from traffic_glue.store import tables
@@ -168,11 +168,11 @@ def test_a_days_filter_takes_whole_months_as_one_term_and_keeps_exactly_its_days
     first = dt.date(2020, 1, 30)
     every = [first + dt.timedelta(days=n) for n in range(33)]
     rows = [(d.year, d.month, d.day, h) for d in every for h in (0, 5)] + [(2020, 2, None, 0)]
-    frame = spark.createDataFrame(rows, "year int, month int, day int, hour int")
+    hours = frame(spark, rows, "year int, month int, day int, hour int")
     # All of February, the 31st of January and the 2nd of March.
     chosen = [dt.date(2020, 1, 31), *(dt.date(2020, 2, d) for d in range(1, 30)), dt.date(2020, 3, 2)]
     where = curated.days_filter(chosen)
-    kept = sorted(tuple(r) for r in frame.where(where).collect())
+    kept = sorted(tuple(r) for r in hours.where(where).collect())
     assert kept == sorted((d.year, d.month, d.day, h) for d in chosen for h in (0, 5))
     # Three terms: January's one day, February whole (no day list), March's one day.
     text = str(where)
@@ -180,10 +180,10 @@ def test_a_days_filter_takes_whole_months_as_one_term_and_keeps_exactly_its_days
     assert "(day IN (31))" in text and "(day IN (2))" in text and "day IN (1," not in text
     # With hours, per day: only the hours given.
     by_hour = curated.days_filter([dt.date(2020, 2, 29)], {dt.date(2020, 2, 29): [5]})
-    assert [tuple(r) for r in frame.where(by_hour).collect()] == [(2020, 2, 29, 5)]
-    assert frame.where(curated.days_filter([])).count() == 0
+    assert [tuple(r) for r in hours.where(by_hour).collect()] == [(2020, 2, 29, 5)]
+    assert hours.where(curated.days_filter([])).count() == 0
     # The same filter on the fields of a struct (a table's metadata tables' `partition`).
-    nested = frame.select(F.struct("year", "month", "day", "hour").alias("partition"))
+    nested = hours.select(F.struct("year", "month", "day", "hour").alias("partition"))
     assert sorted(tuple(r.partition) for r in nested.where(curated.days_filter(chosen, prefix="partition.")).collect()) == kept
 
 

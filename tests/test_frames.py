@@ -108,3 +108,13 @@ def test_the_jobs_make_their_frames_of_driver_rows_here():
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "createDataFrame"
     ]
     assert callers == []
+
+
+def test_the_tests_frames_of_ddl_text_are_pysparks(spark):
+    """tests/factories.frame, which the DataFrame tests make their inputs with, takes a
+    schema as DDL text too."""
+    from tests.factories import frame
+
+    rows = [(1, "a", [2.5, None]), (None, None, None)]
+    ddl = "k int, name string, speeds array<double>"
+    assert_df_equality(frame(spark, rows, ddl), spark.createDataFrame(rows, ddl))

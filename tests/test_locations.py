@@ -11,6 +11,7 @@ import hashlib
 import pytest
 from pyspark.sql import types as T
 
+from tests.factories import frame
 from tests.job_helpers import iceberg_table
 from traffic_glue.compute import configuration as C
 from traffic_glue.store import locations as L
@@ -159,11 +160,11 @@ def test_label_of_takes_each_locations_latest_version():
 
 def test_rows_go_through_a_frame_unchanged(spark):
     rows = L.merge([], L.rows_of([FIRST, MOVED], (957,)))
-    frame = L.as_frame(spark, rows)
-    assert frame.schema.fieldNames() == L.LOCATIONS_SCHEMA.fieldNames()
-    assert dict(frame.dtypes)["valid_from"] == "timestamp"
-    assert frame.rdd.getNumPartitions() == 1
-    assert L.as_rows(frame) == rows
+    located = L.as_frame(spark, rows)
+    assert located.schema.fieldNames() == L.LOCATIONS_SCHEMA.fieldNames()
+    assert dict(located.dtypes)["valid_from"] == "timestamp"
+    assert located.rdd.getNumPartitions() == 1
+    assert L.as_rows(located) == rows
 
 
 # --- the merge ------------------------------------------------------------------------------
@@ -332,7 +333,7 @@ def _old_schema_table(spark, tmp_path):
               "lanes array<struct<unieke_id:int,beschrijvende_id:string,first_seen:timestamp,last_seen:timestamp>>, "
               "first_seen timestamp, last_seen timestamp) USING iceberg TBLPROPERTIES ('format-version'='2')")
     seen = dt.datetime.fromtimestamp(APRIL_1, dt.timezone.utc)
-    spark.createDataFrame([(18, 18, [(957, "H018L57", seen, seen)], seen, seen)], OLD_SCHEMA) \
+    frame(spark, [(18, 18, [(957, "H018L57", seen, seen)], seen, seen)], OLD_SCHEMA) \
         .writeTo(identifier).append()
     return curated, folder
 

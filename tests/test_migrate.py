@@ -18,7 +18,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from tests.factories import T0, land_parquet, raw_reading
+from tests.factories import T0, frame, land_parquet, raw_reading
 from tests.job_helpers import ROOT, run_job, table_rows
 from tools import table as table_cli
 from traffic_glue.compute import schema as S
@@ -159,7 +159,7 @@ def test_migrate_brings_in_the_earlier_parquet_format_with_its_mode_and_location
     old = tmp_path / "curated"
     rows = [tuple(r[c] for c in S.CURATED_COLUMNS) + (d.year, d.month, d.day, h)
             for d, h in SEED_HOURS[:2] for r in seed_rows(d, h)]
-    spark.createDataFrame(rows, S.CURATED_TABLE_SCHEMA).write.partitionBy(*S.EVENT_PARTITIONS).parquet(str(old))
+    frame(spark, rows, S.CURATED_TABLE_SCHEMA).write.partitionBy(*S.EVENT_PARTITIONS).parquet(str(old))
     (old / migrate.MODE_FILE).write_text(json.dumps({"format": "parquet", "semantics": "corrected"}))
     place = old_locations(spark, old / locations.FOLDER)
     (old / "_staging" / "run-1").mkdir(parents=True)

@@ -15,7 +15,7 @@ from chispa import assert_df_equality
 from pyspark.sql import Row
 from pyspark.sql import types as T
 
-from tests.factories import curated_df as rows_df, curated_row as curated
+from tests.factories import curated_df as rows_df, curated_row as curated, frame
 from tools.stacks import write_library_zip
 from traffic_glue.compute import quality
 from traffic_glue.compute import schema as S
@@ -53,7 +53,7 @@ def test_a_repeated_key_is_counted_per_row_and_a_null_key_repeats_none(spark):
     ])
     unique = rule("key_is_unique", "unique", columns=(S.LOCATION_ID, S.RECORD_TIMESTAMP))
     measured = quality.day_measures(rows, [unique])
-    expected = spark.createDataFrame(
+    expected = frame(spark,
         [(DAY_7, 12, 3), (DAY_8, 2, 1)],
         T.StructType([T.StructField("date", T.DateType()), T.StructField("rows", T.LongType()),
                       T.StructField("key_is_unique", T.LongType())]))
@@ -347,7 +347,7 @@ def test_minutes_counted_by_their_hours_bits_are_the_distinct_keys(spark):
     measured = quality.day_measures(rows, [unique, minutes], by_hour=True)
     # By hand: the 7th has 69 rows; location 1 has 62 minutes (64 rows), location 2 one
     # (2 rows), location 3 none; 3 rows repeat a key; the fewest minutes: location 3, 0.
-    expected = spark.createDataFrame(
+    expected = frame(spark,
         [(DAY_7, 69, 0, 3, 3, 3), (DAY_8, 1, 0, 0, 1, 1)],
         "date date, rows long, _unaligned long, unique long, minutes long, minutes__locations long")
     assert_df_equality(measured.drop("minutes__lowest"), expected, ignore_row_order=True, ignore_nullable=True,

@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 
 from tools import report
+from tests.factories import frame
 from traffic_glue.compute import summary as SUM
 from traffic_glue.store import tables
 
@@ -30,7 +31,7 @@ def summary(spark, tmp_path_factory):
     """A summary table holding HELD, two hours a day, as the summary job partitions it."""
     folder = tmp_path_factory.mktemp("report_cli") / "daily_summary"
     rows = [_row(day, hour, jam_minutes=5) for day in HELD for hour in (7, 8)]
-    (spark.createDataFrame(rows, SUM.TABLE_SCHEMA).writeTo(tables.path_table(spark, str(folder)))
+    (frame(spark, rows, SUM.TABLE_SCHEMA).writeTo(tables.path_table(spark, str(folder)))
      .partitionedBy(*SUM.SUMMARY_PARTITIONS).create())
     return folder
 
@@ -39,7 +40,7 @@ def summary(spark, tmp_path_factory):
 def empty_summary(spark, tmp_path_factory):
     """A summary table created with no rows."""
     folder = tmp_path_factory.mktemp("report_cli_empty") / "daily_summary"
-    (spark.createDataFrame([], SUM.TABLE_SCHEMA).writeTo(tables.path_table(spark, str(folder)))
+    (frame(spark, [], SUM.TABLE_SCHEMA).writeTo(tables.path_table(spark, str(folder)))
      .partitionedBy(*SUM.SUMMARY_PARTITIONS).create())
     return folder
 
@@ -49,7 +50,7 @@ def unpartitioned_summary(spark, tmp_path_factory):
     """A table of summary rows of 2020-04-06 and 2020-04-09 that is not partitioned by day."""
     folder = tmp_path_factory.mktemp("report_cli_unpartitioned") / "daily_summary"
     rows = [_row(dt.date(2020, 4, 9), 7, 0), _row(dt.date(2020, 4, 6), 7, 0), _row(dt.date(2020, 4, 6), 8, 0)]
-    spark.createDataFrame(rows, SUM.TABLE_SCHEMA).writeTo(tables.path_table(spark, str(folder))).create()
+    frame(spark, rows, SUM.TABLE_SCHEMA).writeTo(tables.path_table(spark, str(folder))).create()
     return folder
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from tests.factories import T0, land_parquet, raw_reading, reading, readings_df
+from tests.factories import T0, frame, land_parquet, raw_reading, reading, readings_df
 from tests.job_helpers import last_report, run_job, table_rows
 from traffic_glue.compute import schema as S
 from traffic_glue.compute import transforms
@@ -201,7 +201,7 @@ def test_a_locations_run_counts_its_chosen_locations_apart_from_the_rows_it_carr
     located = readings.transform(transforms.with_location, None).transform(transforms.with_reading_status)
     kept = counters.count_kept(counters.count_statuses(located).where(has_status(RS.KEPT)))
     rows = counters.count_rows(kept.where(F.col("uniqueid").isin(-9, -1)))
-    carried = counters.count_carried_over(spark.createDataFrame([(-2,), (-2,), (-3,)], "uniqueid int"))
+    carried = counters.count_carried_over(frame(spark, [(-2,), (-2,), (-3,)], "uniqueid int"))
     for plan in (rows, carried):
         plan.write.format("noop").mode("overwrite").save()
     counts = counters.collect()

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import types as T
 
-from tests.factories import DAY, RAW_ARROW_SCHEMA, T0, hour_folder, land_json, land_parquet, raw_reading
+from tests.factories import DAY, RAW_ARROW_SCHEMA, T0, frame, hour_folder, land_json, land_parquet, raw_reading
 from traffic_glue.compute import schema as S
 from traffic_glue.compute.modes import ATHENA, CORRECTED
 from traffic_glue.compute.run_range import RunRange
@@ -339,7 +339,7 @@ def test_a_json_line_of_blanks_other_than_spaces_is_no_reading(spark, tmp_path):
 def test_readings_to_validate_leaves_out_other_days_where_the_time_is_an_integer(spark):
     rows = [(1, T0 - 3601), (2, T0 - 3600), (3, T0 + 43200), (4, T0 + 86399), (5, T0 + 86400),
             (6, None), (7, -5), (8, 4_102_444_800)]
-    readings = spark.createDataFrame(rows, f"{S.LANE_ID} int, {S.OBSERVED_AT} bigint")
+    readings = frame(spark, rows, f"{S.LANE_ID} int, {S.OBSERVED_AT} bigint")
     assert SPAN.context == (CONTEXT_START, CONTEXT_END)
 
     kept = sources.readings_to_validate(RawInput(files=[], readings=readings), SPAN)
@@ -349,7 +349,7 @@ def test_readings_to_validate_leaves_out_other_days_where_the_time_is_an_integer
 
 
 def test_readings_to_validate_keeps_every_reading_whose_time_is_text(spark):
-    readings = spark.createDataFrame([(1, "1586217600"), (2, "not a time")],
+    readings = frame(spark, [(1, "1586217600"), (2, "not a time")],
                                      f"{S.LANE_ID} int, {S.OBSERVED_AT} string")
     assert sources.readings_to_validate(RawInput(files=[], readings=readings), SPAN) is readings
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pyspark.sql import functions as F
 
+from tests.factories import frame
 from traffic_glue.compute.statuses import (
     LEFT_OUT, READING_STATUS, REJECTED, REPLACES_ITS_DAY, ReadingStatus, has_status,
     is_rejected, label_of,
@@ -38,7 +39,7 @@ def test_a_wrong_way_lanes_reading_is_left_out_and_still_replaces_its_day():
 
 
 def test_column_helpers_on_codes_and_null(spark):
-    codes = spark.createDataFrame(
+    codes = frame(spark,
         [(0,), (2,), (5,), (6,), (13,), (None,)], f"{READING_STATUS} int"
     )
     rows = codes.select(

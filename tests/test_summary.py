@@ -16,7 +16,7 @@ from chispa import assert_approx_df_equality
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from tests.factories import curated_df
+from tests.factories import curated_df, frame
 from tools import comparing
 from tools import duckdb_summary
 from tools.duckdb_summary import summary_rows
@@ -119,7 +119,7 @@ def test_daily_summary_by_hand(spark):
     result = SU.daily_summary(curated_df(spark, HAND_ROWS))
     # The schema's names and types: its column comments are the table's, not the frame's.
     plain = T.StructType([T.StructField(f.name, f.dataType) for f in SU.SUMMARY_SCHEMA.fields])
-    expected = spark.createDataFrame(HAND_EXPECTED, plain)
+    expected = frame(spark, HAND_EXPECTED, plain)
     assert_approx_df_equality(result, expected, 1e-12, ignore_row_order=True, ignore_nullable=True)
 
 
@@ -164,7 +164,7 @@ PERCENTILE_EXPECTED = [(4, 11.8), (5, 20.0)]
 
 def test_p15_interpolates_between_closest_ranks(spark, tmp_path):
     result = SU.daily_summary(curated_df(spark, PERCENTILE_ROWS)).select(S.LOCATION_ID, SU.P15_SPEED)
-    expected = spark.createDataFrame(PERCENTILE_EXPECTED, result.schema)
+    expected = frame(spark, PERCENTILE_EXPECTED, result.schema)
     assert_approx_df_equality(result, expected, 1e-12, ignore_row_order=True, ignore_nullable=True)
 
     write_parquet(PERCENTILE_ROWS, tmp_path / "curated.parquet")
@@ -298,14 +298,14 @@ def test_location_names_take_the_version_in_force_at_the_start_of_the_day(spark)
     6th (before every version) the earliest. Location 8 has one version without bounds
     (a single configuration file); location 9 is not in the table (NULL)."""
     noon_7th = at("2020-04-07 12:00")
-    names = spark.createDataFrame([
+    names = frame(spark, [
         (7, "A14 km 94.7 (old name), direction 1", at("2020-04-07 00:30"), noon_7th),
         (7, "A14 km 94.7 (Parking Kruibeke), direction 1", noon_7th, None),
         (8, "lane 957 (not in the configuration)", None, None),
     ], SU.NAMES_SCHEMA)
     summary_fields = [f for f in SU.SUMMARY_SCHEMA.fields]
     base = [None] * (len(summary_fields) - 3)
-    rows = spark.createDataFrame([
+    rows = frame(spark, [
         (7, dt.date(2020, 4, 6), 5, *base),
         (7, dt.date(2020, 4, 7), 5, *base),
         (7, dt.date(2020, 4, 7), 13, *base),

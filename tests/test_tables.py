@@ -13,6 +13,7 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from tests.factories import frame
 from traffic_glue.compute import schema as S
 from traffic_glue.store import curated, locations, tables
 
@@ -30,7 +31,7 @@ def _rows(table: tables.IcebergTable, snapshot_id: int | None = None) -> list[tu
 
 
 def _frame(spark, rows):
-    return spark.createDataFrame(rows, SCHEMA)
+    return frame(spark, rows, SCHEMA)
 
 
 def test_a_folder_opens_as_a_table_of_its_own_catalog_made_at_first_use(spark, tmp_path):
@@ -56,7 +57,7 @@ def test_a_folder_opens_as_a_table_of_its_own_catalog_made_at_first_use(spark, t
 def test_an_older_table_gets_the_specs_new_columns_and_its_rows_read_null(spark, tmp_path):
     old = tables.open_table(spark, tables.TableSpec("old", T.StructType(SCHEMA.fields[:1])), path=str(tmp_path / "t"))
     old.create_if_missing()
-    spark.createDataFrame([(1,)], "k int").writeTo(old.identifier).append()
+    frame(spark, [(1,)], "k int").writeTo(old.identifier).append()
     newer = _table(spark, tmp_path)
     assert newer.create_if_missing() is False
     assert newer.read().columns == ["k", "part"]
@@ -99,7 +100,7 @@ COMMENTED = T.StructType([S.column("k", T.IntegerType(), "the key, in km/h"),
 def test_an_older_tables_comments_are_set_in_one_metadata_commit_and_no_row_changes(spark, tmp_path):
     old = tables.open_table(spark, tables.TableSpec("old", T.StructType(SCHEMA.fields[:1])), path=str(tmp_path / "t"))
     old.create_if_missing()
-    spark.createDataFrame([(1,)], "k int").writeTo(old.identifier).append()
+    frame(spark, [(1,)], "k int").writeTo(old.identifier).append()
     snapshot = old.snapshot_id()
 
     def versions() -> int:  # of the table's metadata: one per commit

@@ -5,7 +5,7 @@ from chispa import assert_approx_df_equality, assert_df_equality
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from tests.factories import T0, reading, readings_df
+from tests.factories import T0, frame, reading, readings_df
 from traffic_glue.compute import schema as S
 from traffic_glue.compute import transforms as TR
 from traffic_glue.compute.modes import ATHENA, CORRECTED
@@ -27,7 +27,7 @@ def _sorted(df, *keys):
 def _lane_map(spark, rows):
     """A lane map (`transforms.LANE_MAP_SCHEMA`): (lane, valid_from, valid_to, location),
     bounds in epoch seconds (NULL: unbounded), location NULL for a wrong-way (TR) lane."""
-    return spark.createDataFrame(rows, TR.LANE_MAP_SCHEMA)
+    return frame(spark, rows, TR.LANE_MAP_SCHEMA)
 
 
 # --- step 4 of corrected, before the shuffle: the location -----------------------------------
@@ -73,7 +73,7 @@ def test_with_location_takes_the_configured_location_in_force_at_the_readings_mi
         reading(None, 1, T0, status=RS.BAD_LANE_ID),
     ]
     located = _located(spark, rows, _lane_map(spark, LOCATION_MAP))
-    expected = spark.createDataFrame(
+    expected = frame(spark,
         [(11, T0 - 10 * 365 * 86400, D1, False), (11, T0, D1, False), (11, T0 + 10 * 365 * 86400, D1, False),
          (12, NOON - 60, D1, False), (12, NOON - 1, D1, False), (12, NOON, D2, False),
          (12, NOON + 60, D2, False), (13, T0, -13, False), (14, T0, None, True),
@@ -101,7 +101,7 @@ def test_with_location_without_a_configuration_makes_every_lane_a_location_of_it
     rows = [reading(11, 1, T0), reading(12, 1, NOON), reading(14, 1, T0), reading(957, 18, T0),
             reading(957, 19, T0 + 60), reading(None, 1, T0, status=RS.BAD_LANE_ID)]
     located = _located(spark, rows, None)
-    expected = spark.createDataFrame(
+    expected = frame(spark,
         # No configuration says lane 14 is a TR lane: it is a location of its own too;
         # lane 957 is one location whatever lve_nr it carries.
         [(11, T0, -11, False), (12, NOON, -12, False), (14, T0, -14, False),
@@ -127,7 +127,7 @@ def test_reading_status_applies_rules_in_order(spark):
         reading(7, 1, T0 - 3601, status=RS.OUTSIDE_DAYS, defect=1),
         reading(10, 1, T0, defect=1, status=RS.BAD_SPEED),
     ]
-    expected = spark.createDataFrame(
+    expected = frame(spark,
         [(1, "kept"), (2, "defect"), (3, "defect"), (4, "unknown_occupancy"),
          (5, "unknown_occupancy"), (6, "kept"), (7, "outside_days"), (10, "bad_speed")],
         f"{S.LANE_ID} int, {READING_STATUS} string",
@@ -165,7 +165,7 @@ def test_reading_status_leaves_a_wrong_way_lanes_reading_out_after_defect_and_oc
         .transform(TR.with_reading_status)
         .select(S.LANE_ID, S.OBSERVED_AT, label_of(F.col(READING_STATUS)).alias(READING_STATUS))
     )
-    expected = spark.createDataFrame(
+    expected = frame(spark,
         [(30, T0, "wrong_way_lane"), (30, T0 + 60, "defect"), (30, T0 + 120, "defect"),
          (30, T0 + 180, "unknown_occupancy"), (30, T0 + 240, "unknown_occupancy"),
          (30, T0 - 3601, "outside_days"), (30, T0 + 300, "bad_speed"), (31, T0, "kept"),
@@ -215,7 +215,7 @@ def test_deduplicate_keeps_latest_modification_as_an_instant(spark):
         _deduplicated(spark, rows)
         .select(S.LANE_ID, S.OBSERVED_AT, S.LOCATION_ID, S.intensity(2), S.intensity(3))
     )
-    expected = spark.createDataFrame(
+    expected = frame(spark,
         [(1, T0, -1, 2, 0), (2, T0, -2, 3, 1), (1, T0 + 60, -1, 5, 0)],
         f"{S.LANE_ID} int, {S.OBSERVED_AT} bigint, {S.LOCATION_ID} int, {S.intensity(2)} int, "
         f"{S.intensity(3)} int",
@@ -302,7 +302,7 @@ def test_lane_speed(spark, semantics, column):
         .transform(TR.with_lane_speed, semantics)
         .select(S.LANE_ID, TR.LANE_SPEED)
     )
-    expected = spark.createDataFrame(
+    expected = frame(spark,
         [(n, c[column]) for n, c in enumerate(LANE_CASES)],
         T.StructType([T.StructField(S.LANE_ID, T.IntegerType()), T.StructField(TR.LANE_SPEED, T.DoubleType())]),
     )
@@ -354,7 +354,7 @@ OTHER_CARRIAGEWAY = [
 
 def test_group_lanes_athena_takes_the_largest_lane_present(spark):
     result = _grouped(spark, GROUP_ROWS, ATHENA)
-    expected = spark.createDataFrame(
+    expected = frame(spark,
         [
             # lane speeds: (100+70) DIV 2 = 85 and 80 -> 82.5
             (1, T0, 12, 82.5, 4, 6, 1, 0, 0),
@@ -370,7 +370,7 @@ def test_group_lanes_athena_takes_the_largest_lane_present(spark):
 
 def test_group_lanes_corrected_groups_by_the_configured_carriageway_not_the_lve_nr(spark):
     result = _grouped(spark, GROUP_ROWS + OTHER_CARRIAGEWAY, CORRECTED, _lane_map(spark, GROUP_MAP))
-    expected = spark.createDataFrame(
+    expected = frame(spark,
         [
             # weighted: (200+70)/3 = 90 and 80 -> 85 (the lve_nr rule also averaged in
             # lane 13 of the other direction: (90+80+30)/3)
@@ -390,7 +390,7 @@ def test_group_lanes_corrected_groups_by_the_configured_carriageway_not_the_lve_
 
 def test_group_lanes_corrected_without_a_configuration_is_one_location_per_lane(spark):
     result = _grouped(spark, GROUP_ROWS, CORRECTED, None)
-    expected = spark.createDataFrame(
+    expected = frame(spark,
         [
             (-11, T0, 90.0, 3, 2, 1, 0, 0),       # (200+70)/3
             (-12, T0, 80.0, 4, 4, 0, 0, 0),
@@ -413,7 +413,7 @@ def test_group_lanes_corrected_follows_a_lane_moved_at_the_snapshots_time(spark)
     rows = [reading(lane, 437, t, speeds=(speed, 0, 0, 0))
             for t in (NOON - 60, NOON) for lane, speed in speeds.items()]
     result = _grouped(spark, rows, CORRECTED, lane_map)
-    expected = spark.createDataFrame(
+    expected = frame(spark,
         [(D1, NOON - 60, 80.0, 1, 2, 0, 0, 0), (D2, NOON - 60, 120.0, 1, 1, 0, 0, 0),   # (100+60)/2
          (D1, NOON, 100.0, 1, 1, 0, 0, 0), (D2, NOON, 90.0, 1, 2, 0, 0, 0)],            # (120+60)/2
         _group_schema(CORRECTED),
@@ -455,7 +455,7 @@ def test_corrected_minute_with_only_left_out_readings_writes_nothing(spark):
         reading(14, 1, T0 + 180, counts=(3, 0, 0, 0), speeds=(90, 0, 0, 0)),
     ]
     result = _grouped(spark, rows, CORRECTED, lane_map)
-    expected = spark.createDataFrame(
+    expected = frame(spark,
         [(D1, T0, 100.0, 2, 2, 0, 0, 0), (D1, T0 + 60, 50.0, 4, 4, 0, 0, 0)],
         _group_schema(CORRECTED),
     )
@@ -501,7 +501,7 @@ def test_intensity_mean_rounds_half_away_from_zero(spark, semantics, key, locati
     ]
     result = _grouped(spark, rows, semantics, lane_map if semantics == CORRECTED else None).select(
         key, S.MEAN_VEHICLES_PER_LANE)
-    expected = spark.createDataFrame(
+    expected = frame(spark,
         list(zip(locations, (2, 3, 1))), f"{key} int, {S.MEAN_VEHICLES_PER_LANE} int"
     )
     assert_df_equality(result, expected, ignore_row_order=True, ignore_nullable=True)
@@ -521,7 +521,7 @@ OTHER = [(2, 21, T0 + 60, 1000.0)]
 
 
 def _series(spark, rows=SERIES + OTHER):
-    return spark.createDataFrame(rows, SERIES_SCHEMA)
+    return frame(spark, rows, SERIES_SCHEMA)
 
 
 def _values(df, column):
@@ -581,13 +581,13 @@ def test_corrected_series_are_per_location_whatever_their_lve_nr(spark):
     schema = T.StructType([T.StructField(S.LOCATION_ID, T.IntegerType()),
                            T.StructField(S.OBSERVED_AT, T.LongType()),
                            T.StructField(S.CURRENT_SPEED, T.DoubleType())])
-    rows = spark.createDataFrame(
+    rows = frame(spark,
         [(D1, T0, 10.0), (D2, T0, 100.0), (D1, T0 + 60, 20.0), (D2, T0 + 60, 110.0),
          (-957, T0 + 60, 1000.0), (D2, T0 + 120, 90.0), (D1, T0 + 180, 40.0)],
         schema,
     )
     result = rows.transform(TR.with_previous_speed, CORRECTED).transform(TR.with_rolling_speeds, CORRECTED)
-    expected = spark.createDataFrame(
+    expected = frame(spark,
         [
             # previous at most 60 s earlier; avg3 over [t-120, t]; avg20 over [t-1140, t]
             (D1, T0, 10.0, None, 10.0, 10.0), (D1, T0 + 60, 20.0, 10.0, 15.0, 15.0),
@@ -609,13 +609,13 @@ def test_speed_diff_indicator(spark):
     schema = T.StructType([T.StructField("case", T.StringType()),
                            T.StructField(S.CURRENT_SPEED, T.DoubleType()),
                            T.StructField(S.PREVIOUS_SPEED, T.DoubleType())])
-    rows = spark.createDataFrame(
+    rows = frame(spark,
         [("+20", 70.0, 50.0), ("-20", 50.0, 70.0), ("+19", 69.0, 50.0), ("-19.5", 50.5, 70.0),
          ("+20 fractional", 70.5, 50.5), ("no previous", 50.0, None), ("no current", None, 50.0)],
         schema,
     )
     result = rows.transform(TR.with_speed_diff_indicator).select("case", S.SPEED_DIFF)
-    expected = spark.createDataFrame(
+    expected = frame(spark,
         [("+20", 1), ("-20", -1), ("+19", 0), ("-19.5", 0), ("+20 fractional", 1),
          ("no previous", 0), ("no current", 0)],
         T.StructType([T.StructField("case", T.StringType()), T.StructField(S.SPEED_DIFF, T.IntegerType())]),
@@ -641,9 +641,9 @@ def test_jam_indicators(spark, semantics, column):
     schema = T.StructType([T.StructField(S.AVG_SPEED_3, T.DoubleType()),
                            T.StructField(S.AVG_SPEED_20, T.DoubleType())])
     # The long indicator is read from the 20-minute average: feed it a fixed 30 (jam).
-    rows = spark.createDataFrame([(band[0], 30.0) for band in JAM_BANDS], schema)
+    rows = frame(spark, [(band[0], 30.0) for band in JAM_BANDS], schema)
     result = rows.transform(TR.with_jam_indicators, semantics).select(S.AVG_SPEED_3, S.JAM, S.JAM_LONG)
-    expected = spark.createDataFrame(
+    expected = frame(spark,
         [(band[0], band[column], 1) for band in JAM_BANDS],
         T.StructType([T.StructField(S.AVG_SPEED_3, T.DoubleType()), T.StructField(S.JAM, T.IntegerType()),
                       T.StructField(S.JAM_LONG, T.IntegerType())]),
@@ -661,9 +661,9 @@ def test_event_hour_partitions_around_midnight_utc(spark):
         (1609459199, (2020, 12, 31, 23)), # the last second of 2020
         (1609459200, (2021, 1, 1, 0)),
     ]
-    rows = spark.createDataFrame([(m,) for m, _ in moments], [S.RECORD_TIMESTAMP])
+    rows = frame(spark, [(m,) for m, _ in moments], f"{S.RECORD_TIMESTAMP} bigint")
     result = rows.transform(TR.with_event_hour_partitions)
-    expected = spark.createDataFrame(
+    expected = frame(spark,
         [(m, *parts) for m, parts in moments],
         T.StructType([T.StructField(S.RECORD_TIMESTAMP, T.LongType())]
                      + [T.StructField(n, T.LongType()) for n in S.EVENT_PARTITIONS]),
@@ -672,9 +672,9 @@ def test_event_hour_partitions_around_midnight_utc(spark):
 
 
 def test_filter_output_rows_keeps_the_days_and_the_chosen_locations(spark):
-    rows = spark.createDataFrame(
+    rows = frame(spark,
         [(12, T0 - 60), (12, T0), (12, T0 + 86399), (12, T0 + 86400), (21, T0)],
-        [S.LOCATION_ID, S.OBSERVED_AT],
+        f"{S.LOCATION_ID} bigint, {S.OBSERVED_AT} bigint",
     )
     everything = rows.transform(TR.filter_output_rows, T0, T0 + 86400, None)
     assert sorted(tuple(r) for r in everything.collect()) == [(12, T0), (12, T0 + 86399), (21, T0)]
@@ -698,12 +698,12 @@ def test_to_curated_has_the_curated_schema(spark):
 
 
 def test_top_jam_locations_counts_jam_minutes_most_first_then_by_id(spark):
-    rows = spark.createDataFrame(
+    rows = frame(spark,
         [(7, 1), (7, 1), (7, 0), (3, 1), (3, 1), (5, 1), (5, -1), (9, None), (2, 1), (2, 1)],
         f"{S.LOCATION_ID} int, {S.JAM} int",
     )
     # 7, 3 and 2 have two jam minutes each (ties: by id), 5 has one; 9 none (NULL is no jam).
     top = TR.top_jam_locations(rows, 3)
-    expected = spark.createDataFrame([(2, 2), (3, 2), (7, 2)], f"{S.LOCATION_ID} int, jam_minutes long")
+    expected = frame(spark, [(2, 2), (3, 2), (7, 2)], f"{S.LOCATION_ID} int, jam_minutes long")
     assert_df_equality(top, expected, ignore_nullable=True)
     assert [tuple(r) for r in TR.top_jam_locations(rows, 10).collect()] == [(2, 2), (3, 2), (7, 2), (5, 1)]

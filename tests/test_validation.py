@@ -11,7 +11,7 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from tests.factories import T0, raw_reading, reading, readings_df
+from tests.factories import T0, frame, raw_reading, reading, readings_df
 from traffic_glue.compute import schema as S
 from traffic_glue.compute import validation as V
 from traffic_glue.compute.statuses import READING_STATUS
@@ -38,7 +38,7 @@ def text_df(spark, rows: list[dict], with_corrupt: list[str | None] | None = Non
         corrupt = T.StructField(V.CORRUPT_RECORD, T.StringType())
         schema = T.StructType(TEXT_SCHEMA.fields + [corrupt])
         values = [v + (c,) for v, c in zip(values, with_corrupt)]
-    return spark.createDataFrame(values, schema)
+    return frame(spark, values, schema)
 
 
 def typed(spark, rows, **kwargs):
@@ -165,7 +165,7 @@ def test_a_run_judges_only_the_readings_of_its_context(spark):
         S.LANE_ID, S.OBSERVED_AT, F.unix_seconds(S.MODIFIED_AT).alias("modified"), I2,
         READING_STATUS)
     modified = T0 + 30  # MODIFIED, 02:00:30+02:00
-    expected = spark.createDataFrame([
+    expected = frame(spark, [
         (1, NOON - 3600, None, 4, int(RS.BAD_MODIFIED_AT)),
         (2, NOON + 3599, None, 4, int(RS.BAD_MODIFIED_AT)),
         (None, NOON + 3600, None, None, int(RS.OUTSIDE_DAYS)),
@@ -222,7 +222,7 @@ def test_a_rejected_reading_keeps_its_values_and_gets_its_reason(spark):
     rule (`transforms.with_reading_status`, tests/test_transforms.py)."""
     rows = [text_row(), text_row(lane="99", **{I2: "4", S2: "251"})]
     result = typed(spark, rows).select(S.LANE_ID, S.UNIT_ID, READING_STATUS)
-    expected = spark.createDataFrame([(11, 1, None), (99, 1, int(RS.BAD_SPEED))],
+    expected = frame(spark, [(11, 1, None), (99, 1, int(RS.BAD_SPEED))],
                                      f"{S.LANE_ID} int, {S.UNIT_ID} int, {READING_STATUS} int")
     assert_df_equality(result, expected, ignore_nullable=True)
 
@@ -238,7 +238,7 @@ def test_typed_parquet_columns_and_missing_ones(spark):
          for name in (S.intensity(k), S.arithmetic_speed(k))])
     counts = (2, 0, 0, 0, 90, 0, 0, 0)  # i2, s2, i3, s3, ... interleaved below
     values = [c for pair in zip(counts[:4], counts[4:]) for c in pair]
-    raw = spark.createDataFrame([
+    raw = frame(spark, [
         (11, 1, NOON, 0, 5.0, *values),
         (12, 1, NOON, 0, 5.5, *values),  # occupancy 5.5: not an integer, NULL, not rejected
         (13, 1, None, 0, 5.0, *values),
@@ -258,7 +258,7 @@ def test_rejected_readings_keep_the_raw_text_the_reason_and_the_file(spark):
     raw = text_df(spark, rows, with_corrupt=[None, None, "[1, 2]"])
     result = V.rejected_readings(raw, F.lit("file:/landing/part-0.json")).select(
         S.LANE_ID, S.UNIT_ID, S.OBSERVED_AT, "raw_record", V.REJECT_REASON, "source_file")
-    expected = spark.createDataFrame([
+    expected = frame(spark, [
         ("11", "abc", str(NOON), None, "bad_lve_nr", "file:/landing/part-0.json"),
         (None, None, None, "[1, 2]", "malformed_record", "file:/landing/part-0.json"),
     ], result.schema)
