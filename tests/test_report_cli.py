@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 
-from tools import report
 from tests.factories import frame
+from tools import report
 from traffic_glue.compute import summary as SUM
 from traffic_glue.store import tables
 
