@@ -186,7 +186,7 @@ def as_frame(spark: SparkSession, rows: list[dict]) -> DataFrame:
     return frame.select(
         *(F.timestamp_seconds(f.name).alias(f.name, metadata=f.metadata) if f.name in _TIMES else F.col(f.name)
           for f in LOCATIONS_SCHEMA.fields)
-    ).coalesce(1)
+    )  # one partition: driver_frame's
 
 
 def label_of(rows: list[dict]) -> dict[int, str]:
