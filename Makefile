@@ -12,9 +12,13 @@ STAMP := $(VENV)/.installed
 # on a fresh clone pip took 30 s of make's set-up, uv 17 s with its cache cold.
 # Where uv cannot be had, pip installs them, and one line says so.
 UV_VERSION := 0.13.9
-# $(call venv_install,VENV,REQUIREMENTS): REQUIREMENTS into the venv at VENV.
+# pyspark is on PyPI as source only: installing it builds a wheel of its 300 MB of jars.
+# Those are zip files already, so the wheel stores them as they are instead of deflating
+# them again: uv prepared pyspark in 7.8 s instead of 16.6 (2026-12-06, a fresh clone).
+PYSPARK_WHEEL := --config-settings-package "pyspark:--build-option=--compression=stored"
+# $(call venv_install,VENV,REQUIREMENTS[,UV_OPTIONS]): REQUIREMENTS into the venv at VENV.
 venv_install = $(1)/bin/python -m pip install --quiet "uv==$(UV_VERSION)" 2>/dev/null \
-	  && $(1)/bin/uv pip install --quiet --python $(1)/bin/python $(2) \
+	  && $(1)/bin/uv pip install --quiet --python $(1)/bin/python $(2) $(3) \
 	  || { echo "$(1): uv $(UV_VERSION) not there or failed: pip installs instead"; \
 	       $(1)/bin/python -m pip install --quiet $(2); }
 
@@ -42,7 +46,7 @@ java-check:
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory java-check
 	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
-	$(call venv_install,$(VENV),-e ".[dev]")
+	$(call venv_install,$(VENV),-e ".[dev]",$(PYSPARK_WHEEL))
 	@touch $(STAMP)
 
 setup: $(STAMP) ## Make .venv and fetch the pinned JVM jars into .jars/ (quick when done already)

@@ -26,5 +26,7 @@ def test_make_test_on_a_fresh_clone_makes_the_venv_and_fetches_the_jars_before_t
     # uv installs the packages, pip where uv cannot be had.
     assert first("-m venv .venv") < first('uv pip install --quiet --python .venv/bin/python -e ".[dev]"') < suite
     assert first("-m venv .venv") < first('pip installs instead"; .venv/bin/python -m pip install --quiet -e ".[dev]"') < suite
+    # pyspark's wheel, built from its source on install, stores its jars as they are (uv only).
+    assert 'pyspark:--build-option=--compression=stored' in lines[first('uv pip install --quiet --python .venv/bin/python')]
     assert first("-m tools.jars") < suite
     assert first("checkov==") < suite
