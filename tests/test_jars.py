@@ -39,6 +39,8 @@ def test_the_pins_are_glue_5_1s_versions():
         # Local only, the catalog's metastore server: the Derby pyspark 3.5.6 bundles.
         "org.apache.derby:derbynet:10.14.2.0",
         "org.apache.derby:derbyclient:10.14.2.0",
+        # Local only, local files without a `chmod` process each (session.LOCAL_FILES_CONF).
+        "com.globalmentor:hadoop-bare-naked-local-fs:0.1.0",
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import stat
 from types import SimpleNamespace
 
 import pytest
@@ -24,9 +25,10 @@ from traffic_glue.store import iceberg, storage
 
 ICEBERG_EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
 S3A = "org.apache.hadoop.fs.s3a.S3AFileSystem"
+BARE_LOCAL_FILES = "com.globalmentor.apache.hadoop.fs.BareLocalFileSystem"
 JAR_NAMES = ["iceberg-spark-runtime-3.5_2.12-1.10.0.jar", "iceberg-aws-bundle-1.10.0.jar",
              "hadoop-aws-3.3.4.jar", "aws-java-sdk-bundle-1.12.262.jar",
-             "derbynet-10.14.2.0.jar", "derbyclient-10.14.2.0.jar"]
+             "derbynet-10.14.2.0.jar", "derbyclient-10.14.2.0.jar", "hadoop-bare-naked-local-fs-0.1.0.jar"]
 MOTO = "http://127.0.0.1:5000"
 
 
@@ -81,6 +83,45 @@ def test_the_pinned_jars_are_on_the_jvms_class_path_from_its_start(spark):
 def test_the_suites_session_has_icebergs_extensions_and_s3a_for_s3(spark):
     assert spark.conf.get("spark.sql.extensions") == ICEBERG_EXTENSIONS
     assert spark.sparkContext._jsc.hadoopConfiguration().get("fs.s3.impl") == S3A
+
+
+def _processes_started() -> int:
+    """The machine's count of processes started since it booted (/proc/stat)."""
+    with open("/proc/stat") as stat:
+        return next(int(line.split()[1]) for line in stat if line.startswith("processes "))
+
+
+def test_local_files_get_their_permissions_from_java_not_a_chmod_process_each(spark, tmp_path):
+    """session.LOCAL_FILES_CONF: Hadoop's own local file system, without its native
+    library, runs `chmod` for every file and folder it makes."""
+    assert session.LOCAL_FILES_CONF == {"spark.hadoop.fs.file.impl": BARE_LOCAL_FILES}
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    assert hadoop.get("fs.file.impl") == BARE_LOCAL_FILES
+    jvm = spark.sparkContext._jvm
+    local = jvm.org.apache.hadoop.fs.FileSystem.getLocal(hadoop)
+    assert local.getClass().getName() == BARE_LOCAL_FILES
+    assert local.getRawFileSystem().getClass().getName() == "com.globalmentor.apache.hadoop.fs.NakedLocalFileSystem"
+
+    target = tmp_path / "file"
+    target.write_text("x")
+    path = jvm.org.apache.hadoop.fs.Path(target.as_uri())
+    modes = [jvm.org.apache.hadoop.fs.permission.FsPermission.createImmutable(m) for m in (0o600, 0o640)]
+    started = _processes_started()
+    for turn in range(200):
+        local.setPermission(path, modes[turn % 2])
+    # Hadoop's own made 200 processes here (more: each is jspawnhelper, then chmod); the
+    # margin is for the other worker's processes meanwhile.
+    assert _processes_started() - started < 100
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert local.getFileStatus(path).getPermission().toShort() == 0o640
+
+    # What Spark writes gets the modes it got before: files 0666, folders 0777, less the umask.
+    umask = os.umask(0)
+    os.umask(umask)
+    spark.range(3).coalesce(1).write.parquet(str(tmp_path / "written"))
+    (written,) = (tmp_path / "written").glob("*.parquet")
+    assert stat.S_IMODE(written.stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE((tmp_path / "written").stat().st_mode) == 0o777 & ~umask
 
 
 def test_the_jvm_logs_with_the_projects_log4j_config(spark):
@@ -305,6 +346,7 @@ def test_a_new_session_gets_the_local_settings_then_the_job_conf(builder):
         "spark.driver.extraClassPath": os.pathsep.join(
             [str(session.spark_jars_dir() / "log4j-api-2.20.0.jar"), *(str(jars / name) for name in JAR_NAMES)]),
         "spark.sql.extensions": ICEBERG_EXTENSIONS,
+        "spark.hadoop.fs.file.impl": BARE_LOCAL_FILES,
         "spark.hadoop.fs.s3.impl": S3A,
         "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={session.LOG_CONFIG.as_uri()}",
     }

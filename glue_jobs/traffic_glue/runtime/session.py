@@ -46,7 +46,21 @@ JVM_PACKAGES = (
     # (runtime/metastore), at the Derby version pyspark bundles.
     metastore.SERVER_PACKAGE,
     metastore.CLIENT_PACKAGE,
+    # Local only: local files through Java's own file API (`LOCAL_FILES_CONF`).
+    "com.globalmentor:hadoop-bare-naked-local-fs:0.1.0",
 )
+
+# Local files (`file:`) through GlobalMentor's Hadoop file system, built for Hadoop 3.3.4,
+# not Hadoop's own. Without Hadoop's native library (not on PyPI or Maven Central),
+# Hadoop's local file system runs `chmod` in a process of its own for every file and
+# folder it makes (`RawLocalFileSystem.setPermission`): a tiny run of the transform made
+# 83 (a data file, a partition folder, a metadata file: one each), ~4 ms of the JVM's
+# time apiece, and a year's backfill ~17,500. This one sets the same permissions through
+# java.nio. A rename onto an existing file replaces it (rename(2); the Hive wrapper that
+# Spark's jars registered for `file:` refused): `storage.rename` refuses it itself, as
+# S3A does, and Iceberg's commits look first. S3 (`s3://`, `s3a://`) is untouched, and
+# on Glue no local session is made: nothing changes there.
+LOCAL_FILES_CONF = {"spark.hadoop.fs.file.impl": "com.globalmentor.apache.hadoop.fs.BareLocalFileSystem"}
 JARS_DIR = Path(os.environ.get("TRAFFIC_GLUE_JARS_DIR", Path(__file__).resolve().parents[3] / ".jars"))
 
 
@@ -257,7 +271,7 @@ def local_spark_session(
         # spark.jars would copy the 376 MB into every session's scratch folder.
         .config("spark.driver.extraClassPath", os.pathsep.join(str(j) for j in local_classpath()))
     )
-    for key, value in {**iceberg.EXTENSIONS_CONF, **s3a_conf(s3_endpoint())}.items():
+    for key, value in {**iceberg.EXTENSIONS_CONF, **LOCAL_FILES_CONF, **s3a_conf(s3_endpoint())}.items():
         builder = builder.config(key, value)
     java_options = [*class_archive_options(), f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}"]
     if catalog_dir:

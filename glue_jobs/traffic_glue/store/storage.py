@@ -126,7 +126,8 @@ def rename(spark: SparkSession, source: str, target: str) -> None:
     fs = _fs(spark, source)
     target_path = hadoop_path(spark, target)
     fs.mkdirs(target_path.getParent())
-    if not fs.rename(hadoop_path(spark, source), target_path):
+    # A local file system's rename replaces a file there (rename(2)); S3A refuses to.
+    if fs.exists(target_path) or not fs.rename(hadoop_path(spark, source), target_path):
         raise OSError(f"could not move {source} to {target}")
 
 
