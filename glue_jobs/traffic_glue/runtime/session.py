@@ -55,7 +55,7 @@ JVM_PACKAGES = (
 # Hadoop's local file system runs `chmod` in a process of its own for every file and
 # folder it makes (`RawLocalFileSystem.setPermission`): a tiny run of the transform made
 # 83 (a data file, a partition folder, a metadata file: one each), ~4 ms of the JVM's
-# time apiece, and a year's backfill ~17,500. This one sets the same permissions through
+# time apiece, and a year's backfill ~17,900. This one sets the same permissions through
 # java.nio. A rename onto an existing file replaces it (rename(2); the Hive wrapper that
 # Spark's jars registered for `file:` refused): `storage.rename` refuses it itself, as
 # S3A does, and Iceberg's commits look first. S3 (`s3://`, `s3a://`) is untouched, and
