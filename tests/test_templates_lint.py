@@ -14,7 +14,6 @@ from tests.template_helpers import (
     FOUNDATION,
     ROOT,
     TEMPLATES,
-    TEMPLATE_DIRS,
     WORKFLOW,
 )
 
@@ -70,22 +69,23 @@ def _require_checkov():
     pytest.skip(reason)
 
 
-@pytest.mark.parametrize("folder", TEMPLATE_DIRS)
-def test_checkov_finds_no_failed_check(folder):
+@pytest.fixture(scope="module")
+def checkov_results() -> dict:
+    """checkov's results over every template, in one run (a run costs ~5 CPU-s, most of
+    it checkov's start): each file given with -f, so each result names its file."""
     _require_checkov()
     completed = subprocess.run(
         [
             str(CHECKOV),
-            "-d",
-            str(ROOT / folder),
+            *(arg for path in TEMPLATES for arg in ("-f", str(path.relative_to(ROOT)))),
             "--framework",
             "cloudformation",
             "-o",
             "json",
-            "--quiet",
             # No network here or in CI: do not fetch guidelines from the vendor's platform.
             "--skip-download",
         ],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
@@ -96,10 +96,21 @@ def test_checkov_finds_no_failed_check(folder):
     reports = json.loads(completed.stdout)
     reports = reports if isinstance(reports, list) else [reports]
     reports = [r for r in reports if r.get("check_type") == "cloudformation"]
-    assert reports, f"checkov scanned no CloudFormation template in {folder}: {completed.stdout[:2000]}"
-    failed = [check for r in reports for check in r["results"].get("failed_checks", [])]
-    parsing_errors = [error for r in reports for error in r["results"].get("parsing_errors", [])]
+    assert len(reports) == 1, f"checkov gave no CloudFormation report: {completed.stdout[:2000]}"
+    return reports[0]["results"]
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_checkov_finds_no_failed_check(checkov_results, path):
+    name = f"/{path.relative_to(ROOT)}"  # as checkov names a file given relative to its folder
+
+    def of_this_file(kind: str) -> list[dict]:
+        return [check for check in checkov_results.get(kind, []) if check["file_path"] == name]
+
+    parsing_errors = [error for error in checkov_results.get("parsing_errors", []) if error.endswith(name)]
     assert not parsing_errors, f"checkov could not parse: {parsing_errors}"
+    assert of_this_file("passed_checks"), f"checkov ran no check on {name}: {sorted(checkov_results)}"
+    failed = of_this_file("failed_checks")
     assert not failed, "checkov:\n" + "\n".join(
         f"  {c['check_id']} {c['resource']} ({c['file_path']}): {c['check_name']}" for c in failed
     )
