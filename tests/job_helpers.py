@@ -25,6 +25,7 @@ from traffic_glue.compute import schema as S
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "glue_jobs" / "traffic_transform.py"
 SERIAL_GC = "-XX:+UseSerialGC"  # the suite's JVMs' collector (conftest)
+YOUNG_GENERATION = "-Xmn600m"  # and the size of its young generation (conftest)
 
 
 def job_env(**extra: str) -> dict:
