@@ -29,4 +29,6 @@ def test_make_test_on_a_fresh_clone_makes_the_venv_and_fetches_the_jars_before_t
     # pyspark's wheel, built from its source on install, stores its jars as they are (uv only).
     assert 'pyspark:--build-option=--compression=stored' in lines[first('uv pip install --quiet --python .venv/bin/python')]
     assert first("-m tools.jars") < suite
+    # The suite keeps the bytecode it compiles, whatever the environment says.
+    assert lines[suite].startswith("PYTHONDONTWRITEBYTECODE= .venv/bin/python -m pytest"), lines[suite]
     assert first("checkov==") < suite
