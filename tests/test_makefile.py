@@ -23,8 +23,12 @@ def test_make_test_on_a_fresh_clone_makes_the_venv_and_fetches_the_jars_before_t
         return found[0]
 
     suite = first("-m pytest")
-    # uv installs the packages, pip where uv cannot be had.
-    assert first("-m venv .venv") < first('uv pip install --quiet --python .venv/bin/python -e ".[dev]"') < suite
+    # uv installs the packages, from its cache alone if it can, else from the index; pip
+    # where uv cannot be had.
+    offline = first('uv pip install --offline --quiet --python .venv/bin/python -e ".[dev]"')
+    assert first("-m venv .venv") < offline < suite
+    assert lines[offline].index("--offline") < lines[offline].index(
+        '|| .venv/bin/uv pip install --quiet --python .venv/bin/python -e ".[dev]"')
     assert first("-m venv .venv") < first('pip installs instead"; .venv/bin/python -m pip install --quiet -e ".[dev]"') < suite
     # pyspark's wheel, built from its source on install, stores its jars as they are (uv only).
     assert 'pyspark:--build-option=--compression=stored' in lines[first('uv pip install --quiet --python .venv/bin/python')]
