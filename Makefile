@@ -67,13 +67,15 @@ checkov-env: $(CHECKOV_VENV)/bin/checkov ## Make checkov's own venv (its pins cl
 # The browser test (tests/test_page_in_browser.py) opens the day's page in Debian's
 # headless Chromium. Installed here, as root with apt-get only; elsewhere nothing is done
 # and the test skips saying why (under CI=true it fails instead).
-browser-env: ## Install Debian's chromium and chromium-driver for the browser test (root and apt-get only; quick when there)
-	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then exit 0; fi; \
+INSTALL_BROWSER = if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then exit 0; fi; \
 	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
 	  echo "browser-env: chromium not installed (needs root and apt-get): the browser test will skip"; exit 0; fi; \
 	echo "browser-env: apt-get install chromium chromium-driver"; \
 	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } \
 	  || echo "browser-env: apt-get failed: the browser test will skip"
+
+browser-env: ## Install Debian's chromium and chromium-driver for the browser test (root and apt-get only; quick when there)
+	@$(INSTALL_BROWSER)
 
 sample: setup ## Generate a small raw sample in data/raw (once)
 	@if [ -d $(DATA)/raw ]; then echo "sample: $(DATA)/raw exists, keeping it"; else \
@@ -124,15 +126,27 @@ XDIST := -n auto --maxprocesses 4 --dist loadscope --no-loadscope-reorder --dura
 # instead of 4.7) to each job run in a process of its own.
 KEEP_BYTECODE := PYTHONDONTWRITEBYTECODE=
 
-test: ## Run the test suite (all cores)
-	@$(MAKE) --no-print-directory -j3 test-setup
-	$(KEEP_BYTECODE) $(PY) -m pytest -q $(XDIST)
+# The suite starts once .venv, the jars and checkov's venv are there. The browser (its
+# apt-get took 20-60 s of a fresh machine's set-up) installs while the suite runs, into
+# .local/browser-env.log; the browser test, one of the last, waits for the file
+# BROWSER_ENV_DONE that says it is done (tests/test_page_in_browser.py), and make waits
+# for it too before it returns the suite's status.
+BROWSER_ENV_DONE := $(CURDIR)/.local/browser-env.done
 
-# What the suite needs besides .venv and the jars, made side by side. Not the class
-# archive: on a fresh clone it does not win back its recording. Measured on 2 cores
-# (2026-12-05): recorded in this set-up it took ~50 s of it, and the tests took 505-532 s
-# with it against 541-564 s without (the whole command 578-611 s against 587-612 s with
-# pip). A clone that runs the suite again gains ~35 s a run once `make class-archive` is made.
+test: ## Run the test suite (all cores)
+	@$(MAKE) --no-print-directory -j2 setup checkov-env
+	@mkdir -p .local; rm -f $(BROWSER_ENV_DONE); \
+	[ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || echo "browser-env: beside the suite, see .local/browser-env.log"; \
+	{ ( $(INSTALL_BROWSER) ) > .local/browser-env.log 2>&1; echo $$? > $(BROWSER_ENV_DONE); } & \
+	$(KEEP_BYTECODE) TRAFFIC_GLUE_BROWSER_ENV_DONE=$(BROWSER_ENV_DONE) $(PY) -m pytest -q $(XDIST); \
+	suite=$$?; wait; exit $$suite
+
+# What the suite needs, made side by side, for a machine to be ready before a test run.
+# Not the class archive: on a fresh clone it does not win back its recording. Measured on
+# 2 cores (2026-12-05): recorded in this set-up it took ~50 s of it, and the tests took
+# 505-532 s with it against 541-564 s without (the whole command 578-611 s against 587-612
+# s with pip). A clone that runs the suite again gains ~35 s a run once `make
+# class-archive` is made.
 test-setup: setup checkov-env browser-env
 
 class-archive: setup ## Record the classes a local run loads, so JVMs start faster (once; tools/class_archive.py)

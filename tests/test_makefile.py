@@ -33,6 +33,13 @@ def test_make_test_on_a_fresh_clone_makes_the_venv_and_fetches_the_jars_before_t
     # pyspark's wheel, built from its source on install, stores its jars as they are (uv only).
     assert 'pyspark:--build-option=--compression=stored' in lines[first('uv pip install --quiet --python .venv/bin/python')]
     assert first("-m tools.jars") < suite
-    # The suite keeps the bytecode it compiles, whatever the environment says.
-    assert lines[suite].startswith("PYTHONDONTWRITEBYTECODE= .venv/bin/python -m pytest"), lines[suite]
+    # The suite keeps the bytecode it compiles, whatever the environment says, and tells
+    # the browser test which file says the browser's install is done.
+    assert lines[suite].startswith("PYTHONDONTWRITEBYTECODE= TRAFFIC_GLUE_BROWSER_ENV_DONE="
+                                   f"{tmp_path}/.local/browser-env.done .venv/bin/python -m pytest"), lines[suite]
+    # The browser installs beside the suite (in the background, `&`), which make then waits for.
+    install = first("apt-get install -y -qq chromium chromium-driver")
+    assert install == suite - 1 and lines[install].endswith(
+        "> .local/browser-env.log 2>&1; echo $? > " f"{tmp_path}/.local/browser-env.done; }} & \\"), lines[install]
+    assert lines[suite + 1] == "suite=$?; wait; exit $suite"
     assert first("checkov==") < suite

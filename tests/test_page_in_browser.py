@@ -13,6 +13,7 @@ import http.server
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -46,8 +47,36 @@ def _missing_browser() -> str | None:
     return None
 
 
+def _wait_for_the_browser_install(limit: float = 600) -> None:
+    """`make test` installs the browser while the suite runs and writes the file that
+    TRAFFIC_GLUE_BROWSER_ENV_DONE names once done (the Makefile): wait for it."""
+    done = os.environ.get("TRAFFIC_GLUE_BROWSER_ENV_DONE")
+    if not done:
+        return  # run without make test: the browser is there or not
+    deadline = time.monotonic() + limit
+    while not Path(done).exists():
+        assert time.monotonic() < deadline, (
+            f"the browser's install (make test) did not end within {limit:.0f} s: see .local/browser-env.log")
+        time.sleep(0.5)
+
+
+def test_the_browser_test_waits_for_make_tests_install_of_the_browser(tmp_path, monkeypatch):
+    done = tmp_path / "browser-env.done"
+    monkeypatch.setenv("TRAFFIC_GLUE_BROWSER_ENV_DONE", str(done))
+    with pytest.raises(AssertionError, match=r"did not end within 0 s: see \.local/browser-env\.log"):
+        _wait_for_the_browser_install(limit=0.2)
+    writer = threading.Timer(0.3, done.write_text, args=("0\n",))
+    writer.start()
+    started = time.monotonic()
+    _wait_for_the_browser_install(limit=10)
+    assert done.exists() and 0.3 <= time.monotonic() - started < 5
+    monkeypatch.delenv("TRAFFIC_GLUE_BROWSER_ENV_DONE")
+    _wait_for_the_browser_install(limit=0)  # run without make test: no wait
+
+
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
+    _wait_for_the_browser_install()
     reason = _missing_browser()
     if reason:
         if os.environ.get("CI") == "true":
