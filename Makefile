@@ -39,7 +39,7 @@ SEMANTICS ?= corrected
 # The traffic centre's configuration the sample's lanes come from (tools/sample_data.py).
 CONFIGURATION ?= tests/fixtures/network/miv-config-2017-05-18.xml.gz
 
-.PHONY: help setup checkov-env browser-env class-archive test-setup java-check sample run job sql history test test-fast bench glue-docker-test package deploy clean
+.PHONY: help setup checkov-env browser-env class-archive java-check sample run job sql history test test-fast bench glue-docker-test package deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -67,7 +67,8 @@ checkov-env: $(CHECKOV_VENV)/bin/checkov ## Make checkov's own venv (its pins cl
 # The browser test (tests/test_page_in_browser.py) opens the day's page in Debian's
 # headless Chromium. Installed here, as root with apt-get only; elsewhere nothing is done
 # and the test skips saying why (under CI=true it fails instead).
-INSTALL_BROWSER = if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then exit 0; fi; \
+HAVE_BROWSER = [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]
+INSTALL_BROWSER = if $(HAVE_BROWSER); then exit 0; fi; \
 	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
 	  echo "browser-env: chromium not installed (needs root and apt-get): the browser test will skip"; exit 0; fi; \
 	echo "browser-env: apt-get install chromium chromium-driver"; \
@@ -136,19 +137,16 @@ BROWSER_ENV_DONE := $(CURDIR)/.local/browser-env.done
 test: ## Run the test suite (all cores)
 	@$(MAKE) --no-print-directory -j2 setup checkov-env
 	@mkdir -p .local; rm -f $(BROWSER_ENV_DONE); \
-	[ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || echo "browser-env: beside the suite, see .local/browser-env.log"; \
+	$(HAVE_BROWSER) || echo "browser-env: beside the suite, see .local/browser-env.log"; \
 	{ ( $(INSTALL_BROWSER) ) > .local/browser-env.log 2>&1; echo $$? > $(BROWSER_ENV_DONE); } & \
 	$(KEEP_BYTECODE) TRAFFIC_GLUE_BROWSER_ENV_DONE=$(BROWSER_ENV_DONE) $(PY) -m pytest -q $(XDIST); \
 	suite=$$?; wait; exit $$suite
 
-# What the suite needs, made side by side, for a machine to be ready before a test run.
-# Not the class archive: on a fresh clone it does not win back its recording. Measured on
-# 2 cores (2026-12-05): recorded in this set-up it took ~50 s of it, and the tests took
-# 505-532 s with it against 541-564 s without (the whole command 578-611 s against 587-612
-# s with pip). A clone that runs the suite again gains ~35 s a run once `make
-# class-archive` is made.
-test-setup: setup checkov-env browser-env
-
+# make test does not record the class archive: on a fresh clone it does not win back its
+# recording. Measured on 2 cores (2026-12-05): recorded in the set-up it took ~50 s of it,
+# and the tests took 505-532 s with it against 541-564 s without (the whole command
+# 578-611 s against 587-612 s with pip). A clone that runs the suite again gains ~35 s a
+# run once `make class-archive` is made.
 class-archive: setup ## Record the classes a local run loads, so JVMs start faster (once; tools/class_archive.py)
 	@$(PY) -m tools.class_archive
 
