@@ -38,6 +38,10 @@ class Node:
         columns = [e.name() for e in _seq(partitioning.expressions())] if kind == "HashPartitioning" else []
         return kind, columns
 
+    def aggregate_modes(self) -> set[str]:
+        """A HashAggregate's modes (Partial, Final, ...), one per aggregate function."""
+        return {e.mode().toString() for e in _seq(self.java.aggregateExpressions())}
+
     def shuffle_origin(self) -> str:
         return self.java.shuffleOrigin().toString()
 

@@ -1,4 +1,6 @@
-"""The shape of the physical plan: one shuffle to the windows, a pruned, narrow scan.
+"""The shape of the physical plan: the shuffles to the windows (`corrected`: one of the
+readings; `athena`: one of each task's partial sums, one of the minute rows), a pruned,
+narrow scan.
 
 Checked on the plan Spark builds, never on time (timing lives in `make bench`).
 """
@@ -27,8 +29,9 @@ SPEC = SampleSpec(start_date=dt.date(2020, 4, 5), days=5, lanes=8, seed=5)
 ATHENA_PLAN, UNCONFIGURED, CONFIGURED = (ATHENA, False), (CORRECTED, False), (CORRECTED, True)
 PLANS = [ATHENA_PLAN, UNCONFIGURED, CONFIGURED]
 PLAN_IDS = ["athena", "corrected-unconfigured", "corrected-configured"]
-# The one shuffle's key: the lve_nr in athena, the location in corrected.
-SHUFFLE_KEY = {ATHENA: "lve_nr", CORRECTED: "uniqueid"}
+# The first column each shuffle to the windows hashes on: corrected's one shuffle by the
+# location; athena's by (lve_nr, minute) to the lane grouping, then by (lve_nr, uniqueid).
+SHUFFLE_KEYS = {ATHENA: ["lve_nr", "lve_nr"], CORRECTED: ["uniqueid"]}
 
 
 @pytest.fixture(scope="module")
@@ -65,17 +68,40 @@ def _curated(spark, landing, semantics, configured=False):
     return raw, curated
 
 
-@pytest.mark.parametrize("semantics, configured", PLANS, ids=PLAN_IDS)
-def test_one_shuffle_between_the_scan_and_the_windows(spark, landing, semantics, configured):
+@pytest.mark.parametrize("semantics, configured", PLANS[1:], ids=PLAN_IDS[1:])
+def test_corrected_shuffles_once_between_the_scan_and_the_windows(spark, landing, semantics, configured):
     _, curated = _curated(spark, landing, semantics, configured)
-    assert plans.shuffle_keys(curated) == [SHUFFLE_KEY[semantics]]
-    # One Exchange, so every window and the lane grouping reuse its partitioning.
+    assert plans.shuffle_keys(curated) == SHUFFLE_KEYS[semantics]
+    # One Exchange, so deduplication, every window and the lane grouping reuse its partitioning.
     nodes = plans.names(curated)
     assert "Window" in nodes and "HashAggregate" in nodes
     assert nodes.count("Exchange") == 1
     # The configuration's lane map is the only other data, joined without a shuffle.
     assert nodes.count("BroadcastExchange") == (1 if configured else 0)
     assert not {"SortMergeJoin", "ShuffledHashJoin", "CartesianProduct"} & set(nodes)
+
+
+def test_athena_shuffles_each_tasks_sums_per_cabinet_minute_not_its_readings(spark, landing):
+    """docs/SEMANTICS.md, "How the Spark job computes it": `athena` does not deduplicate,
+    so each task sums its own readings per (`lve_nr`, minute) before the shuffle (Spark's
+    partial aggregation) and only those sums cross it; the minute rows cross a second
+    shuffle to the windows, keyed as the series are."""
+    _, curated = _curated(spark, landing, ATHENA)
+    nodes = plans.nodes(curated)
+    names = [node.name for node in nodes]
+    assert names.count("Exchange") == 2 and names.count("HashAggregate") == 2
+    assert not {"SortMergeJoin", "ShuffledHashJoin", "CartesianProduct", "BroadcastExchange"} & set(names)
+    partial, to_grouping, final, to_windows = [node for node in nodes if node.name in ("HashAggregate", "Exchange")]
+    assert [partial.name, to_grouping.name, final.name, to_windows.name] == [
+        "HashAggregate", "Exchange", "HashAggregate", "Exchange"]
+    # The first shuffle's rows are the partial sums, not readings.
+    assert to_grouping.children == [partial]
+    assert partial.aggregate_modes() == {"Partial"} and final.aggregate_modes() == {"Final"}
+    assert to_grouping.shuffle() == ("HashPartitioning", ["lve_nr", "tijd_waarneming"])
+    assert to_windows.shuffle() == ("HashPartitioning", ["lve_nr", "uniqueid"])
+    # The windows sort what the second shuffle gave them.
+    (sort,) = nodes[names.index("Window")].children
+    assert sort.name == "Sort" and sort.children == [to_windows]
 
 
 def test_corrected_joins_the_lane_map_by_broadcast_before_the_one_shuffle(spark, landing):
@@ -106,7 +132,7 @@ def test_corrected_joins_the_lane_map_by_broadcast_before_the_one_shuffle(spark,
 def test_at_most_one_more_shuffle_before_the_write(spark, landing, semantics, configured):
     _, curated = _curated(spark, landing, semantics, configured)
     # the windows', then the write's
-    assert plans.shuffle_keys(curated_table.layout_for_write(curated)) == [SHUFFLE_KEY[semantics], "year"]
+    assert plans.shuffle_keys(curated_table.layout_for_write(curated)) == [*SHUFFLE_KEYS[semantics], "year"]
 
 
 @pytest.mark.parametrize("semantics, configured", PLANS, ids=PLAN_IDS)

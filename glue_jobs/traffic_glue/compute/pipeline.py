@@ -1,9 +1,16 @@
 """The whole computation of docs/SEMANTICS.md, from typed readings to curated rows.
 
-The plan has one shuffle: readings are hash-partitioned by their location once
-(`corrected`: the configuration's, joined before the shuffle; `athena`: the `lve_nr`),
-and deduplication, lane grouping and every series window are keyed by it (plus more),
-so Spark reuses that partitioning for all of them.
+`corrected` shuffles the readings once: they are hash-partitioned by their location
+(the configuration's, joined before the shuffle), and deduplication, lane grouping and
+every series window are keyed by it (plus more), so Spark reuses that partitioning for
+all of them.
+
+`athena` has no deduplication, so its readings need not meet before they are grouped:
+each task sums its own readings per (`lve_nr`, minute) first (Spark's partial
+aggregation), and only those partial rows, about a fifteenth of the readings, cross the
+shuffle to the grouping; the minute rows then cross a second, small one to the series
+windows (keyed by `lve_nr` and the minute's id). The sums, counts and maxima are the same
+whichever task adds which reading (a lane's `athena` speed is a whole number).
 """
 
 from __future__ import annotations
@@ -53,11 +60,11 @@ def curated_minutes(
     # Only the readings the computation uses cross the shuffle: the kept ones. (The
     # counters count the others above.)
     readings = readings.transform(transforms.filter_kept_readings)
-    # The one shuffle: everything below is keyed by the location (plus more).
-    readings = readings.repartition(S.LOCATION_ID if corrected else S.UNIT_ID)
     if corrected:
-        # One reading per lane and minute.
-        readings = readings.transform(transforms.deduplicate_readings, span.context_start)
+        # The one shuffle: everything below is keyed by the location (plus more). Then
+        # one reading per lane and minute.
+        readings = readings.repartition(S.LOCATION_ID).transform(
+            transforms.deduplicate_readings, span.context_start)
     if counters:
         readings = counters.count_kept(readings)
     rows = (

@@ -3,7 +3,7 @@
 A run knows how many readings it reads before any Spark job runs (the Parquet footers;
 for JSON, an estimate from the files' bytes). From that, and the run's hours:
 
-- **shuffle partitions** (the one shuffle by location, and the hour layout's): at least
+- **shuffle partitions** (the shuffles to the windows, and the hour layout's): at least
   the session's own setting (16 locally, Glue's on Glue), and one per `readings_per_task`
   readings: thirty days of the full network get 186 tasks of a million readings instead
   of 16 of twelve million, whose sort before the write ran out of a 2 GB driver's memory;
