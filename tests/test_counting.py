@@ -67,6 +67,20 @@ def test_every_status_counted_once_with_unread_readings_as_outside_days(spark):
     assert counts.configured_locations_with_rows is None
 
 
+def test_the_days_with_readings_of_a_year_across_words_of_64_days(spark):
+    """A day's offset is a bit of a 64-bit word: days at the words' edges (63 is the sign
+    bit), none of a day whose only reading is rejected or outside the run."""
+    span = RunRange.for_days(dt.date(2020, 4, 7), dt.date(2021, 4, 6), 60, 24)  # 365 days
+    days = [0, 62, 63, 64, 127, 128, 191, 192, 300, 364]
+    rows = [reading(lane, 1, T0 + day * 86400 + 30, status=RS.KEPT) for lane, day in enumerate(days, 1)]
+    rows += [reading(90, 1, T0 + 5 * 86400, status=RS.BAD_SPEED),  # rejected: day 5 has none
+             reading(91, 1, T0 + 200 * 86400, status=RS.UNKNOWN_OCCUPANCY),  # left out: day 200 has one
+             reading(92, 1, T0 + 365 * 86400, status=RS.KEPT)]  # after the run's last day
+    counters = RunCounters(span, ATHENA)
+    _run(spark, counters, rows=rows)
+    assert counters.collect().days_with_readings == (0, 62, 63, 64, 127, 128, 191, 192, 200, 300, 364)
+
+
 def test_corrected_counts_what_deduplication_removed_as_duplicates(spark):
     counters = RunCounters(SPAN, CORRECTED)
     # Lanes 1 and 6 configured; 3 is not: a location of its own (-3).

@@ -22,6 +22,7 @@ as read and `outside_days` here too, from the files' footers.
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 
@@ -37,6 +38,7 @@ from traffic_glue.compute.statuses import LEFT_OUT, REJECTED, REPLACES_ITS_DAY, 
 # something is wrong, and a hung Glue job bills by the second.
 TIMEOUT_SECONDS = 120
 _DAYS = "days_with_readings"
+_DAYS_PER_WORD = 64  # bits of a long
 _COUNTED = [s for s in ReadingStatus if s != ReadingStatus.DUPLICATE]
 
 
@@ -109,17 +111,40 @@ class RunCounters:
         validation, into one predicate whose generated code runs the scan stage 6x slower
         (one day: 55 s against 10), but it pushes no filter through an observation.
         """
-        day = F.floor((F.col(S.OBSERVED_AT) - self._span.output_start) / SECONDS_PER_DAY)
-        in_output = has_status(*REPLACES_ITS_DAY) & F.col(S.OBSERVED_AT).between(
-            self._span.output_start, self._span.output_end - 1
-        )
         return readings.observe(
             self._statuses,
             *(F.count_if(has_status(s)).alias(s.label) for s in _COUNTED),
-            # As text: py4j hands an observed array over as an opaque JVM object.
-            F.array_join(
-                F.array_sort(F.collect_set(F.when(in_output, day.cast("int")))), ","
-            ).alias(_DAYS),
+            *self._days_with_readings(),
+        )
+
+    def _days_with_readings(self) -> list[Column]:
+        """The run's days that hold a reading that replaces its day, as bits: a day's
+        offset from the run's first day is bit `n % 64` of the `n // 64`th long (a year:
+        six). `bit_or` is compiled with the other counts; `collect_set` of the days was
+        evaluated reading by reading, and was half the observation's cost."""
+        observed = F.col(S.OBSERVED_AT)
+        day = F.floor((observed - self._span.output_start) / SECONDS_PER_DAY)
+        in_output = has_status(*REPLACES_ITS_DAY) & observed.between(
+            self._span.output_start, self._span.output_end - 1
+        )
+        days = len(self._span.days)
+        return [
+            F.bit_or(F.when(in_output & (F.floor(day / _DAYS_PER_WORD) == word),
+                            # (pyspark's `shiftleft` takes a constant shift only)
+                            F.call_function("shiftleft", F.lit(1).cast("long"),
+                                            (day % _DAYS_PER_WORD).cast("int"))))
+            .alias(f"{_DAYS}_{word}")
+            for word in range(math.ceil(days / _DAYS_PER_WORD))
+        ]
+
+    def _days_from(self, statuses: dict) -> tuple[int, ...]:
+        """The day offsets `_days_with_readings` observed, ascending."""
+        words = math.ceil(len(self._span.days) / _DAYS_PER_WORD)
+        return tuple(
+            word * _DAYS_PER_WORD + bit
+            for word in range(words)
+            for bit in range(_DAYS_PER_WORD)
+            if (statuses[f"{_DAYS}_{word}"] or 0) >> bit & 1
         )
 
     def count_kept(self, readings: DataFrame) -> DataFrame:
@@ -180,7 +205,7 @@ class RunCounters:
             lanes = tuple(int(n) for n in (kept["unconfigured_lanes"] or "").split(",") if n)
         by_status[ReadingStatus.DUPLICATE] = passed - by_status[ReadingStatus.KEPT]
         rows = _wait(self._rows, "output rows", timeout_seconds)
-        days = tuple(int(n) for n in (statuses[_DAYS] or "").split(",") if n)
+        days = self._days_from(statuses)
         chosen = None
         if self._locations:
             carried = _wait(self._carried, "carried-over rows", timeout_seconds)
