@@ -221,11 +221,12 @@ def as_int(raw: DataFrame, name: str) -> Column:
 
 def _iso_instant(name: str) -> Column:
     text = F.expr(_text(name))
-    offset = F.expr(f"substr({_text(name)}, 20)")
-    seconds_east = F.lit(0)  # "", "Z", "+00:00": the regex admits no other offset
+    # The regex admits no offset but those of _FEED_OFFSETS ("", "Z", "+00:00": 0), so the
+    # text's end names its offset (compared as bytes: `substr` counts characters).
+    seconds_east = F.lit(0)
     for form, seconds in _FEED_OFFSETS.items():
         if seconds:
-            seconds_east = F.when(offset == form, seconds).otherwise(seconds_east)
+            seconds_east = F.when(text.endswith(form), seconds).otherwise(seconds_east)
     # The first 19 characters are a wall-clock time; as TIMESTAMP_NTZ their epoch
     # seconds are UTC's whatever the session's zone.
     wall_clock = F.expr(f"unix_timestamp(try_cast(substr({_text(name)}, 1, 19) AS timestamp_ntz))")
