@@ -7,7 +7,7 @@ all of them.
 
 `athena` has no deduplication, so its readings need not meet before they are grouped:
 each task sums its own readings per (`lve_nr`, minute) first (Spark's partial
-aggregation), and only those partial rows, about a fifteenth of the readings, cross the
+aggregation), and only those partial rows, about a seventh of the readings, cross the
 shuffle to the grouping; the minute rows then cross a second, small one to the series
 windows (keyed by `lve_nr` and the minute's id). The sums, counts and maxima are the same
 whichever task adds which reading (a lane's `athena` speed is a whole number).
