@@ -30,6 +30,9 @@ JAR_NAMES = ["iceberg-spark-runtime-3.5_2.12-1.10.0.jar", "iceberg-aws-bundle-1.
              "hadoop-aws-3.3.4.jar", "aws-java-sdk-bundle-1.12.262.jar",
              "derbynet-10.14.2.0.jar", "derbyclient-10.14.2.0.jar", "hadoop-bare-naked-local-fs-0.1.0.jar"]
 MOTO = "http://127.0.0.1:5000"
+# The local JVM's optimising compiler takes a method ten times later than the JVM's default.
+LATER_C2 = ("-XX:Tier4InvocationThreshold=50000 -XX:Tier4MinInvocationThreshold=6000 "
+            "-XX:Tier4CompileThreshold=150000 -XX:Tier4BackEdgeThreshold=400000")
 
 
 # --- the suite's session --------------------------------------------------------------------
@@ -122,6 +125,18 @@ def test_local_files_get_their_permissions_from_java_not_a_chmod_process_each(sp
     (written,) = (tmp_path / "written").glob("*.parquet")
     assert stat.S_IMODE(written.stat().st_mode) == 0o666 & ~umask
     assert stat.S_IMODE((tmp_path / "written").stat().st_mode) == 0o777 & ~umask
+
+
+def test_the_jvm_compiles_with_c2_ten_times_later_than_its_default(spark):
+    """session.LATER_C2 reaches the running JVM (the suite's compiles with C1 alone, which
+    leaves the thresholds unused, but a JVM refuses to start on a flag it does not know)."""
+    jvm = spark.sparkContext._jvm
+    hotspot = jvm.java.lang.management.ManagementFactory.getPlatformMXBean(
+        jvm.java.lang.Class.forName("com.sun.management.HotSpotDiagnosticMXBean"))
+    defaults = {"Tier4InvocationThreshold": 5000, "Tier4MinInvocationThreshold": 600,
+                "Tier4CompileThreshold": 15000, "Tier4BackEdgeThreshold": 40000}  # JDK 17's
+    assert {name: int(hotspot.getVMOption(name).getValue()) for name in defaults} == {
+        name: 10 * value for name, value in defaults.items()}
 
 
 def test_the_jvm_logs_with_the_projects_log4j_config(spark):
@@ -348,7 +363,7 @@ def test_a_new_session_gets_the_local_settings_then_the_job_conf(builder):
         "spark.sql.extensions": ICEBERG_EXTENSIONS,
         "spark.hadoop.fs.file.impl": BARE_LOCAL_FILES,
         "spark.hadoop.fs.s3.impl": S3A,
-        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={session.LOG_CONFIG.as_uri()}",
+        "spark.driver.extraJavaOptions": f"{LATER_C2} -Dlog4j2.configurationFile={session.LOG_CONFIG.as_uri()}",
     }
     # Then, on the session: the shared settings, 3 splits for each of 4 cores, the log level.
     assert made.settings == {**builder.conf, **COMMON_CONF, MIN_SPLITS: "12", "log": "WARN"}
@@ -385,7 +400,7 @@ def test_a_catalog_folder_gives_the_hive_catalog_in_derby_under_it_and_icebergs_
     assert (builder.conf["spark.hadoop.javax.jdo.option.ConnectionUserName"],
             builder.conf["spark.hadoop.javax.jdo.option.ConnectionPassword"]) == ("APP", "secret")
     assert builder.conf["spark.driver.extraJavaOptions"] == (
-        f"-Dlog4j2.configurationFile={session.LOG_CONFIG.as_uri()} -Dderby.system.home={catalog}")
+        f"{LATER_C2} -Dlog4j2.configurationFile={session.LOG_CONFIG.as_uri()} -Dderby.system.home={catalog}")
     assert iceberg.local_session_catalog_conf().items() <= builder.conf.items()
 
 
@@ -431,7 +446,7 @@ def test_a_new_session_maps_the_archive_before_its_log_config(builder, monkeypat
     monkeypatch.setenv(session.CLASS_ARCHIVE_ENV, str(archive))
     session.local_spark_session()
     assert builder.conf["spark.driver.extraJavaOptions"] == (
-        f"-XX:SharedArchiveFile={archive} -Xlog:cds*=off "
+        f"-XX:SharedArchiveFile={archive} -Xlog:cds*=off {LATER_C2} "
         f"-Dlog4j2.configurationFile={session.LOG_CONFIG.as_uri()}")
 
 

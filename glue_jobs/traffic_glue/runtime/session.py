@@ -74,6 +74,18 @@ CLASS_ARCHIVE = JARS_DIR / "classes.jsa"
 CLASS_ARCHIVE_ENV = "TRAFFIC_GLUE_CLASS_ARCHIVE"  # another archive's path, or "off"
 
 
+# The JIT's optimising compiler (C2) takes a method once it has run 5,000 times or looped
+# 40,000 times. A run's start and Spark's planning run thousands of methods that often,
+# and on two cores C2's thread took 14.9 CPU-s beside the 23 of two days' tasks of
+# `athena` (async-profiler). Ten times those counts leave C2 to what a run's rows keep hot.
+# Measured with the README's settings (docs/BENCHMARKS.md): a day of the full network
+# 36.8-37.6 -> 35.1-35.3 s in `corrected`, 23.9-24.3 -> 21.7-22.9 s in `athena`; seven
+# days 63.5 -> 60.3 s in `athena`; thirty days 203.5 -> 190.7 s. Local sessions only:
+# Glue starts its own JVMs. (The suite's JVMs compile with C1 alone: conftest.)
+LATER_C2 = ("-XX:Tier4InvocationThreshold=50000", "-XX:Tier4MinInvocationThreshold=6000",
+            "-XX:Tier4CompileThreshold=150000", "-XX:Tier4BackEdgeThreshold=400000")
+
+
 def class_archive_options(environ=os.environ) -> list[str]:
     """The JVM options that map the class archive, if there is one."""
     chosen = environ.get(CLASS_ARCHIVE_ENV, "")
@@ -273,7 +285,7 @@ def local_spark_session(
     )
     for key, value in {**iceberg.EXTENSIONS_CONF, **LOCAL_FILES_CONF, **s3a_conf(s3_endpoint())}.items():
         builder = builder.config(key, value)
-    java_options = [*class_archive_options(), f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}"]
+    java_options = [*class_archive_options(), *LATER_C2, f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}"]
     if catalog_dir:
         catalog = Path(catalog_dir).resolve()
         catalog.mkdir(parents=True, exist_ok=True)
