@@ -127,22 +127,24 @@ class RunCounters:
         in_output = has_status(*REPLACES_ITS_DAY) & observed.between(
             self._span.output_start, self._span.output_end - 1
         )
-        days = len(self._span.days)
         return [
             F.bit_or(F.when(in_output & (F.floor(day / _DAYS_PER_WORD) == word),
                             # (pyspark's `shiftleft` takes a constant shift only)
                             F.call_function("shiftleft", F.lit(1).cast("long"),
                                             (day % _DAYS_PER_WORD).cast("int"))))
             .alias(f"{_DAYS}_{word}")
-            for word in range(math.ceil(days / _DAYS_PER_WORD))
+            for word in range(self._day_words)
         ]
+
+    @property
+    def _day_words(self) -> int:
+        return math.ceil(len(self._span.days) / _DAYS_PER_WORD)
 
     def _days_from(self, statuses: dict) -> tuple[int, ...]:
         """The day offsets `_days_with_readings` observed, ascending."""
-        words = math.ceil(len(self._span.days) / _DAYS_PER_WORD)
         return tuple(
             word * _DAYS_PER_WORD + bit
-            for word in range(words)
+            for word in range(self._day_words)
             for bit in range(_DAYS_PER_WORD)
             if (statuses[f"{_DAYS}_{word}"] or 0) >> bit & 1
         )
