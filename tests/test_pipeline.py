@@ -82,7 +82,7 @@ def test_corrected_shuffles_once_between_the_scan_and_the_windows(spark, landing
 
 
 def test_athena_shuffles_each_tasks_sums_per_cabinet_minute_not_its_readings(spark, landing):
-    """docs/SEMANTICS.md, "How the Spark job computes it": `athena` does not deduplicate,
+    """docs/SEMANTICS.md, "Step 4: the location": `athena` does not deduplicate,
     so each task sums its own readings per (`lve_nr`, minute) before the shuffle (Spark's
     partial aggregation) and only those sums cross it; the minute rows cross a second
     shuffle to the windows, keyed as the series are."""
