@@ -22,7 +22,7 @@ from traffic_glue.compute import schema as S
 from traffic_glue.compute.quality_rules import Rule, Ruleset, RulesetError, parse_ruleset
 from traffic_glue.jobs.transform_args import parse_job_args
 from traffic_glue.runtime.arguments import ArgumentError
-from traffic_glue.store import rulesets, tables
+from traffic_glue.store import rulesets
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY_7, DAY_8 = dt.date(2020, 4, 7), dt.date(2020, 4, 8)
@@ -277,10 +277,7 @@ def test_the_metrics_of_staged_files_prove_a_clean_day_and_leave_a_broken_one_co
         by_hour = quality.times_in_their_hours([(hour, m.get(S.RECORD_TIMESTAMP)) for hour, m in files])
         assert by_hour
         staged = writing.staged_rows([DAY_7])
-        with tables.grouped_by_partition(spark):
-            assert spark.conf.get("spark.sql.sources.v2.bucketing.enabled") == "true"
-            fast = quality.evaluate(writing.staged_rows([DAY_7]), shipped, "corrected", [DAY_7], {}, proven, by_hour)
-        assert spark.conf.get("spark.sql.sources.v2.bucketing.enabled", None) in (None, "false")
+        fast = quality.evaluate(staged, shipped, "corrected", [DAY_7], {}, proven, by_hour)
         assert fast == quality.evaluate(staged, shipped, "corrected", [DAY_7], {})
         writing.abandon()
 
@@ -299,19 +296,6 @@ def test_times_in_their_hours_only_when_every_file_says_so():
     assert not quality.times_in_their_hours([(hour_5, None)])
     assert not quality.times_in_their_hours([(hour_5, hour_metrics(None, None))])  # bounds not recorded
     assert not quality.times_in_their_hours([((2020, 4, 7, None), hour_metrics(start, start))])
-
-
-def test_hours_are_a_task_each_only_when_they_hold_enough_rows():
-    minimum = quality.MIN_ROWS_PER_HOUR_TASK
-    hour_5, hour_6 = (2020, 4, 7, 5), (2020, 4, 7, 6)
-    # two files of hour 5 and one of hour 6: (minimum + minimum - 1 + 1) rows over 2 hours
-    enough = [(hour_5, hour_metrics(0, 1, values=minimum)), (hour_5, hour_metrics(0, 1, values=minimum - 1)),
-              (hour_6, hour_metrics(0, 1, values=1))]
-    assert quality.hours_worth_a_task(enough)
-    assert not quality.hours_worth_a_task(enough[:2] + [(hour_6, hour_metrics(0, 1, values=0))])  # 2 x minimum - 1
-    assert not quality.hours_worth_a_task(enough[:2] + [(hour_6, None)])  # a file without metrics
-    assert not quality.hours_worth_a_task([(hour_5, hour_metrics(0, 1, values=None))])
-    assert not quality.hours_worth_a_task([])
 
 
 def test_keys_counted_by_hour_add_up_to_the_days_and_would_not_where_a_minute_strays(spark):

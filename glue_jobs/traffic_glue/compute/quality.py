@@ -60,10 +60,10 @@ def day_measures(rows: DataFrame, rules: Sequence[Rule],
 
     `by_hour`: the keys are counted per hour partition and location first, then added up
     per day; the same figures where no minute lies outside its hour partition
-    (`times_in_their_hours`), and no shuffle of the rows where the reader keeps each hour
-    partition in one task (`tables.grouped_by_partition`). There a location's minutes are
-    counted from a mask of the hour's minutes, unless `exact`; the measures then carry
-    `_unaligned`, the keyed times that are no whole minute (0: the masks counted exactly)."""
+    (`times_in_their_hours`). There a location's minutes are counted from a mask of the
+    hour's minutes, unless `exact`; the measures then carry `_unaligned`, the keyed times
+    that are no whole minute (0: the masks counted exactly). Spark's partial aggregation
+    then sends one row per hour and location across the shuffle, not the rows."""
     location, minute = F.col(S.LOCATION_ID), F.col(S.RECORD_TIMESTAMP)
     per_location = [F.count(F.lit(1)).alias(ROWS)]
     per_day = [F.sum(ROWS).alias(ROWS)]
@@ -147,23 +147,6 @@ def proven_columns(rules: Sequence[Rule], files: Sequence[dict[str, ColumnMetric
             if all(_file_keeps(rule, file.get(column), column in integral) for file in files):
                 proven.add((rule.name, column))
     return frozenset(proven)
-
-
-# A task per hour partition (`tables.grouped_by_partition`) pays only where an hour holds
-# enough rows to outweigh a task's own cost. Measured (local[2]): a day of the full
-# network, 140,000 rows an hour, 24 tasks: the check 5.9 -> 3.5 s; a year of 100 lanes,
-# 2,800 rows an hour, 8,760 tasks: 70 -> 100 s.
-MIN_ROWS_PER_HOUR_TASK = 50_000
-
-
-def hours_worth_a_task(files: Sequence[tuple[tuple, ColumnMetrics | None]]) -> bool:
-    """Whether the data files (each file's hour partition and its metrics of
-    `recordtimestamp`) hold on average at least MIN_ROWS_PER_HOUR_TASK rows an hour
-    partition. A file without a row count: False."""
-    if not files or any(metrics is None or metrics.values is None for _, metrics in files):
-        return False
-    rows = sum(metrics.values for _, metrics in files)
-    return rows >= MIN_ROWS_PER_HOUR_TASK * len({partition for partition, _ in files})
 
 
 def times_in_their_hours(files: Sequence[tuple[tuple, ColumnMetrics | None]]) -> bool:

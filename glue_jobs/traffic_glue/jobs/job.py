@@ -340,18 +340,14 @@ def check_quality(writing: curated.CuratedWrite, config: JobConfig, days: list[d
         # Checks of values that the staged files' own column metrics show pass are not
         # read again: the one pass reads the keys (and the columns left in doubt).
         # Where no minute lies outside its hour partition, the keys are counted per hour
-        # first (a mask of the hour's minutes per location); where the hours are also
-        # large enough to be a task each, each hour partition in one task: no shuffle of
-        # the rows.
+        # first (a mask of the hour's minutes per location).
         files = writing.staged_file_metrics(days)
         rules = ruleset.for_semantics(config.semantics)
         proven = quality.proven_columns(rules, [metrics for _, metrics in files], INTEGRAL_COLUMNS)
         times = [(hour, metrics.get(S.RECORD_TIMESTAMP)) for hour, metrics in files]
         by_hour = quality.times_in_their_hours(times)
-        task_an_hour = by_hour and quality.hours_worth_a_task(times)
-        with tables.grouped_by_partition(writing.table.spark) if task_an_hour else contextlib.nullcontext():
-            verdict = quality.evaluate(writing.staged_rows(days), ruleset, config.semantics, days, published,
-                                       proven, by_hour)
+        verdict = quality.evaluate(writing.staged_rows(days), ruleset, config.semantics, days, published,
+                                   proven, by_hour)
         checking.text = verdict.counts_text()
     return verdict
 

@@ -107,15 +107,6 @@ def snapshot_properties(run_id: str, days: str | None = None, mode: str | None =
     return {f"snapshot-property.{key}": value for key, value in found.items() if value is not None}
 
 
-# Spark's settings under which a read of an Iceberg table keeps each partition's files in
-# one task and says so (storage-partitioned grouping): an aggregation by the partition
-# columns and more then needs no shuffle of the rows.
-_GROUPED_READS = {
-    "spark.sql.sources.v2.bucketing.enabled": "true",
-    "spark.sql.iceberg.planning.preserve-data-grouping": "true",
-}
-
-
 @contextlib.contextmanager
 def session_settings(spark: SparkSession, settings: dict[str, str]):
     """`settings` on the session within the block, and its own values back after (unset
@@ -131,11 +122,6 @@ def session_settings(spark: SparkSession, settings: dict[str, str]):
                 spark.conf.unset(key)
             else:
                 spark.conf.set(key, value)
-
-
-def grouped_by_partition(spark: SparkSession):
-    """Reads planned in this block keep each partition in one task (`_GROUPED_READS`)."""
-    return session_settings(spark, _GROUPED_READS)
 
 
 def open_table(spark: SparkSession, spec: TableSpec | None, *, table: str | None = None,
