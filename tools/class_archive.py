@@ -1,6 +1,6 @@
 """Record the classes a local run loads into a JVM class archive, so sessions start faster.
 
-    python -m tools.class_archive          # .jars/classes.jsa (what `make setup` runs)
+    python -m tools.class_archive          # .jars/classes.jsa (what `make class-archive` runs)
 
 A cold Spark JVM spends most of its first seconds reading and verifying some 20,000
 classes from jars. Java 17's dynamic class-data sharing (`-XX:ArchiveClassesAtExit`)
