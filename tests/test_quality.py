@@ -15,6 +15,7 @@ from chispa import assert_df_equality
 from pyspark.sql import Row
 from pyspark.sql import types as T
 
+from tests import plans
 from tests.factories import curated_df as rows_df, curated_row as curated, frame
 from tools.stacks import write_library_zip
 from traffic_glue.compute import quality
@@ -311,6 +312,20 @@ def test_keys_counted_by_hour_add_up_to_the_days_and_would_not_where_a_minute_st
     (day,) = quality.day_measures(rows_df(spark, strayed), [unique]).collect()
     (hours,) = quality.day_measures(rows_df(spark, strayed), [unique], by_hour=True).collect()
     assert (day["unique"], hours["unique"]) == (1, 0)  # why `times_in_their_hours` must hold first
+
+
+def test_keys_counted_by_hour_cross_the_shuffle_as_one_row_per_hour_and_location(spark):
+    """Each task counts its rows per hour and location before the first shuffle (Spark's
+    partial aggregation): the rows themselves never cross it (docs/QUALITY.md)."""
+    unique = rule("unique", "unique", columns=(S.LOCATION_ID, S.RECORD_TIMESTAMP))
+    minutes = rule("minutes", "location_minutes", severity="warning", min_share=0.5)
+    rows = rows_df(spark, [curated(1, T7 + 60 * m) for m in range(3)])
+    exchanges = [n for n in plans.nodes(quality.day_measures(rows, [unique, minutes], by_hour=True))
+                 if n.name == "Exchange"]
+    first = exchanges[0]
+    assert first.shuffle() == ("HashPartitioning", [*S.EVENT_PARTITIONS, S.LOCATION_ID])
+    (below,) = first.children
+    assert below.name == "HashAggregate" and below.aggregate_modes() == {"Partial"}
 
 
 def test_minutes_counted_by_their_hours_bits_are_the_distinct_keys(spark):
