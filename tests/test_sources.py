@@ -127,7 +127,7 @@ def test_text_format_tells_json_lines_and_csv_from_the_first_bytes(start, looks_
     assert sources.text_format(start) == looks_like
 
 
-# First lines whose 64th byte (all `read_footer` hands to `text_format`) is the first of
+# First lines whose 64th byte (all `FooterReader.read` hands to `text_format`) is the first of
 # the two bytes of "é".
 CUT_INSIDE_A_CHARACTER = [
     ('{"beschrijvende_id": "R0 binnenring Brussel, tunnel Leopold,Café Bruxelles"}\n', JSON_LINES),

@@ -193,7 +193,7 @@ def _hours_with_readings(spark, files, source_format: str, span: RunRange) -> se
     """Epoch hours of the run's days that some file may hold readings of; None if unknown."""
     if source_format != PARQUET:
         return None
-    with ThreadPoolExecutor(max_workers=sources.FOOTER_THREADS) as pool:
+    with ThreadPoolExecutor(max_workers=sources.METADATA_THREADS) as pool:
         ranges = list(pool.map(lambda f: observed_range(spark, f) if f.rows else (0, -1), files))
     if any(r is None for r in ranges):
         return None
