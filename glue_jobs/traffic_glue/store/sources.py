@@ -127,8 +127,10 @@ def open_parquet(spark: SparkSession, raw_file: RawFile, hadoop_conf=None):
     `hadoop_conf`: Hadoop's configuration, if the caller holds it already."""
     status = storage.java_class(spark, "org.apache.hadoop.fs.FileStatus")(
         raw_file.size, False, 1, 0, 0, storage.hadoop_path(spark, raw_file.path))
+    if hadoop_conf is None:
+        hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
     input_file = storage.java_class(spark, "org.apache.parquet.hadoop.util.HadoopInputFile").fromStatus(
-        status, hadoop_conf or spark.sparkContext._jsc.hadoopConfiguration())
+        status, hadoop_conf)
     return storage.java_class(spark, "org.apache.parquet.hadoop.ParquetFileReader").open(input_file)
 
 
