@@ -8,7 +8,7 @@ Runs the job's own `main` in this process (local[2], default memory, on the raw 
 
 - the driver's phases are timed by wrapping the library's functions (listing, footer
   reads, planning, the staged write, the top-jam read-back, publish, the report);
-- Spark's event log is turned on through `PYSPARK_SUBMIT_ARGS` and read back for each
+- Spark's event log (the session's own, into a folder of the run's) is read back for each
   stage: wall time, task time, CPU, GC, records and bytes in, shuffled and spilled;
 - `--ablation` then reruns, in the same (warm) JVM, ever longer prefixes of the plan
   into Spark's `noop` sink: the scan alone, scan + validation + status, + the shuffle
@@ -30,11 +30,14 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import pyarrow as pa
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "glue_jobs")]
 
 from benchmarks import bench  # noqa: E402
-from benchmarks.measure import machine_busy_seconds, submit_args_with, wait_for_idle  # noqa: E402
+from benchmarks.measure import machine_busy_seconds, wait_for_idle  # noqa: E402
+from traffic_glue.runtime import session  # noqa: E402
 
 def _process_start_time() -> float:
     stat = Path("/proc/self/stat").read_text()
@@ -108,13 +111,24 @@ def instrument(phases: Phases) -> None:
 # --- Spark's event log -------------------------------------------------------------------
 
 
-def read_event_log(folder: Path) -> dict:
-    logs = sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime)
-    if not logs:
+def _event_lines(folder: Path) -> list[str]:
+    """The lines of the newest application's event log in `folder`: its rolling files
+    (`eventlog_v2_<app>/events_<n>_<app>[.zstd]`, session.event_log_conf), in order."""
+    apps = sorted(folder.glob("eventlog_v2_*"), key=lambda p: p.stat().st_mtime)
+    if not apps:
         raise RuntimeError(f"no event log in {folder}")
+    lines = []
+    for part in sorted(apps[-1].glob("events_*"), key=lambda p: int(p.name.split("_")[1])):
+        codec = "zstd" if part.suffix == ".zstd" else None
+        with pa.CompressedInputStream(str(part), codec) if codec else part.open("rb") as stream:
+            lines += stream.read().decode().splitlines()
+    return lines
+
+
+def read_event_log(folder: Path) -> dict:
     stages, tasks, jobs, sql = {}, defaultdict(lambda: defaultdict(float)), {}, {}
     app_start = None
-    for line in logs[-1].read_text().splitlines():
+    for line in _event_lines(folder):
         event = json.loads(line)
         kind = event["Event"]
         if kind == "SparkListenerApplicationStart":
@@ -249,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     process_start = _process_start_time()
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--days", type=int, choices=(1, 7), default=1)
+    parser.add_argument("--days", type=int, choices=bench.DEFAULT_DAYS, default=1)
     parser.add_argument("--mode", choices=("athena", "corrected"), default="corrected")
     parser.add_argument("--lanes", type=int, default=bench.FULL_LANES)
     parser.add_argument("--cache-dir", type=Path, default=REPO / "benchmarks" / "data")
@@ -266,9 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     event_dir = Path(tempfile.mkdtemp(prefix="eventlog-", dir=args.cache_dir.resolve()))
     target = args.cache_dir.resolve() / "_outputs" / f"profile-days{args.days}-{args.mode}"
     os.environ["TRAFFIC_GLUE_MASTER"] = bench.JOB_MASTER
-    os.environ["PYSPARK_SUBMIT_ARGS"] = submit_args_with(
-        {"spark.eventLog.enabled": "true", "spark.eventLog.compress": "false",
-         "spark.eventLog.dir": f"file://{event_dir}"}, os.environ.get("PYSPARK_SUBMIT_ARGS"))
+    # The job's session writes its own event log (session.event_log_conf): here, into a
+    # folder of this run's.
+    os.environ[session.EVENT_LOG_ENV] = str(event_dir)
     phases = Phases()
     instrument(phases)
     started_up = time.time() - process_start
