@@ -228,8 +228,11 @@ def _iso_instant(name: str) -> Column:
         if seconds:
             seconds_east = F.when(text.endswith(form), seconds).otherwise(seconds_east)
     # The first 19 characters are a wall-clock time; as TIMESTAMP_NTZ their epoch
-    # seconds are UTC's whatever the session's zone.
-    wall_clock = F.expr(f"unix_timestamp(try_cast(substr({_text(name)}, 1, 19) AS timestamp_ntz))")
+    # seconds are UTC's whatever the session's zone. The regex admits only ASCII, so they
+    # are the first 19 bytes, cut as bytes: `substr` of a string counts its characters
+    # first, and that was a third of the parse's cost.
+    first_19 = f"CAST(substr(CAST({_text(name)} AS BINARY), 1, 19) AS STRING)"
+    wall_clock = F.expr(f"unix_timestamp(try_cast({first_19} AS timestamp_ntz))")
     # (Regexes as Column.rlike arguments: inside SQL text '\s' would lose its backslash.)
     return F.when(
         text.rlike(_FEED_TIME), F.timestamp_seconds(wall_clock - seconds_east)
