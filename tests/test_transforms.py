@@ -507,6 +507,16 @@ def test_intensity_mean_rounds_half_away_from_zero(spark, semantics, key, locati
     assert_df_equality(result, expected, ignore_row_order=True, ignore_nullable=True)
 
 
+
+def test_rounded_quotient_is_sql_round_of_whole_numbers_without_a_double(spark):
+    # (total, count, ROUND(total / count) half away from zero, worked out by hand)
+    cases = [(5, 2, 3), (-5, 2, -3), (3, 2, 2), (-3, 2, -2), (4, 3, 1), (5, 3, 2), (-5, 3, -2),
+             (0, 4, 0), (7, 0, None), (None, 2, None), (3, None, None),
+             (3_000_000_001, 2, 1_500_000_001)]
+    df = frame(spark, cases, "total long, count long, expected int")
+    result = df.select("total", "count", TR._rounded_quotient("total", "count").alias("expected"))
+    assert_df_equality(result, df, ignore_row_order=True, ignore_nullable=True)
+
 # --- steps 5..9: series -----------------------------------------------------------------
 
 SERIES_SCHEMA = T.StructType(

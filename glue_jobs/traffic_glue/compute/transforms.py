@@ -53,6 +53,7 @@ MAX_PLAUSIBLE_SPEED = 250
 JAM, FLOWING, UNKNOWN = 1, 0, -1
 
 _COUNTS = [S.intensity(k) for k in S.COUNTED_CLASSES]
+_VEHICLES, _LANES_COUNTED = "_vehicles", "_lanes_counted"  # group_lanes's sum and count
 _SPEEDS = [S.arithmetic_speed(k) for k in S.COUNTED_CLASSES]
 
 
@@ -180,16 +181,30 @@ def group_lanes(readings: DataFrame, semantics: str) -> DataFrame:
         keys, location = [S.UNIT_ID, S.OBSERVED_AT], [F.max(S.LANE_ID).alias(S.LOCATION_ID)]
     else:
         keys, location = [S.LOCATION_ID, S.OBSERVED_AT], []
-    return readings.groupBy(*keys).agg(
+    rows = readings.groupBy(*keys).agg(
         *location,
         F.avg(LANE_SPEED).alias(S.CURRENT_SPEED),
-        # The Athena query's "bezettingsgraad" is the rounded mean vehicle count per lane.
-        F.round(F.avg(vehicles)).cast("int").alias(S.MEAN_VEHICLES_PER_LANE),
+        F.sum(vehicles).alias(_VEHICLES),
+        F.count(vehicles).alias(_LANES_COUNTED),
         *(
             F.sum(S.intensity(k)).cast("int").alias(S.class_total(k))
             for k in S.COUNTED_CLASSES
         ),
     )
+    # The Athena query's "bezettingsgraad" is the rounded mean vehicle count per lane.
+    mean = _rounded_quotient(_VEHICLES, _LANES_COUNTED)
+    return rows.withColumn(S.MEAN_VEHICLES_PER_LANE, mean).drop(_VEHICLES, _LANES_COUNTED)
+
+
+def _rounded_quotient(total: str, count: str) -> Column:
+    """`ROUND(total / count)` of two whole-number columns, half away from zero, as an int
+    (NULL for a count of 0): what `round(avg(x))` gives, computed in whole numbers. Spark
+    rounds a double through a BigDecimal of its decimal text (`Double.toString`), which
+    took a sixth of the grouping stage's time."""
+    total_, count_ = f"`{total}`", f"`{count}`"
+    magnitude = f"(2 * abs({total_}) + {count_}) div (2 * {count_})"
+    signed = f"IF({total_} < 0, -{magnitude}, {magnitude})"
+    return F.expr(f"CAST(IF({count_} > 0, {signed}, NULL) AS INT)")
 
 
 def series(semantics: str) -> Window:
