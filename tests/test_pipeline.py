@@ -83,8 +83,9 @@ def test_corrected_shuffles_once_between_the_scan_and_the_windows(spark, landing
 
 def test_athena_shuffles_each_tasks_sums_per_cabinet_minute_not_its_readings(spark, landing):
     """docs/SEMANTICS.md, "Step 4: the location": `athena` does not deduplicate,
-    so each task sums its own readings per (`lve_nr`, minute) before the shuffle (Spark's
-    partial aggregation) and only those sums cross it; the minute rows cross a second
+    so each task sums its own readings per (`lve_nr`, minute, status) before the shuffle
+    (Spark's partial aggregation) and only those sums cross it; the statuses are counted
+    from the grouped rows, not reading by reading; the kept minute rows cross a second
     shuffle to the windows, keyed as the series are."""
     _, curated = _curated(spark, landing, ATHENA)
     nodes = plans.nodes(curated)
@@ -97,8 +98,11 @@ def test_athena_shuffles_each_tasks_sums_per_cabinet_minute_not_its_readings(spa
     # The first shuffle's rows are the partial sums, not readings.
     assert to_grouping.children == [partial]
     assert partial.aggregate_modes() == {"Partial"} and final.aggregate_modes() == {"Final"}
-    assert to_grouping.shuffle() == ("HashPartitioning", ["lve_nr", "tijd_waarneming"])
+    assert to_grouping.shuffle() == ("HashPartitioning", ["lve_nr", "tijd_waarneming", "reading_status"])
     assert to_windows.shuffle() == ("HashPartitioning", ["lve_nr", "uniqueid"])
+    # The statuses are observed on the grouped rows: above the final sums, nowhere below.
+    observed = [node for node in nodes if node.name == "CollectMetrics"]
+    assert final in observed[0].walk() and not any(o in partial.walk() for o in observed)
     # The windows sort what the second shuffle gave them.
     (sort,) = nodes[names.index("Window")].children
     assert sort.name == "Sort" and sort.children == [to_windows]

@@ -6,11 +6,12 @@ every series window are keyed by it (plus more), so Spark reuses that partitioni
 all of them.
 
 `athena` has no deduplication, so its readings need not meet before they are grouped:
-each task sums its own readings per (`lve_nr`, minute) first (Spark's partial
+each task sums its own readings per (`lve_nr`, minute, status) first (Spark's partial
 aggregation), and only those partial rows, about a seventh of the readings, cross the
-shuffle to the grouping; the minute rows then cross a second, small one to the series
-windows (keyed by `lve_nr` and the minute's id). The sums, counts and maxima are the same
-whichever task adds which reading (a lane's `athena` speed is a whole number).
+shuffle to the grouping; the statuses are counted from the grouped rows, and the kept
+ones' minute rows then cross a second, small shuffle to the series windows (keyed by
+`lve_nr` and the minute's id). The sums, counts and maxima are the same whichever task
+adds which reading (a lane's `athena` speed is a whole number).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pyspark.sql import DataFrame
 
 from traffic_glue.compute import schema as S
 from traffic_glue.compute import transforms
-from traffic_glue.compute.modes import CORRECTED
+from traffic_glue.compute.modes import ATHENA, CORRECTED
 from traffic_glue.compute.counting import RunCounters
 from traffic_glue.compute.run_range import RunRange
 
@@ -51,26 +52,12 @@ def curated_minutes(
     readings come unvalidated, so there is no validation for a pushed filter to copy.
     """
     counters = RunCounters(span, semantics, locations) if counted else None
-    corrected = semantics == CORRECTED
-    if corrected:
-        typed = typed.transform(transforms.with_location, lane_map)
-    readings = typed.transform(transforms.with_reading_status)
-    if counters:
-        readings = counters.count_statuses(readings)
-    # Only the readings the computation uses cross the shuffle: the kept ones. (The
-    # counters count the others above.)
-    readings = readings.transform(transforms.filter_kept_readings)
-    if corrected:
-        # The one shuffle: everything below is keyed by the location (plus more). Then
-        # one reading per lane and minute.
-        readings = readings.repartition(S.LOCATION_ID).transform(
-            transforms.deduplicate_readings, span.context_start)
-    if counters:
-        readings = counters.count_kept(readings)
+    if semantics == CORRECTED:
+        rows = _corrected_rows(typed, span, counters, lane_map)
+    else:
+        rows = _athena_rows(typed, counters)
     rows = (
-        readings.transform(transforms.with_lane_speed, semantics)
-        .transform(transforms.group_lanes, semantics)
-        .transform(transforms.with_previous_speed, semantics)
+        rows.transform(transforms.with_previous_speed, semantics)
         .transform(transforms.with_speed_diff_indicator)
         .transform(transforms.with_rolling_speeds, semantics)
         .transform(transforms.with_jam_indicators, semantics)
@@ -78,3 +65,42 @@ def curated_minutes(
         .transform(transforms.to_curated)
     )
     return Curated(counters.count_rows(rows) if counters else rows, counters)
+
+
+def _athena_rows(typed: DataFrame, counters: RunCounters | None) -> DataFrame:
+    """`athena`'s minute rows: every reading summed per (`lve_nr`, minute, status), the
+    statuses counted from those rows, then the kept ones. Counted from the rows, the
+    statuses take a sum over a seventh as many rows as readings, and the scan's
+    generated code runs on into the partial sums instead of stopping for an observation
+    of each reading (three days, warm: 11.4-12.2 s against 13.0-13.4 s)."""
+    rows = (
+        typed.transform(transforms.with_reading_status)
+        .transform(transforms.with_lane_speed, ATHENA)
+        .transform(transforms.group_lanes, ATHENA, by_status=True)
+    )
+    if counters:
+        rows = counters.count_statuses(rows, weight=transforms.READINGS)
+    return rows.transform(transforms.kept_rows)
+
+
+def _corrected_rows(
+    typed: DataFrame, span: RunRange, counters: RunCounters | None, lane_map: DataFrame | None
+) -> DataFrame:
+    """`corrected`'s minute rows: each reading's location and status (the statuses
+    counted), then one shuffle by the location, deduplication and the grouping, all
+    keyed by it (plus more)."""
+    readings = typed.transform(transforms.with_location, lane_map).transform(
+        transforms.with_reading_status)
+    if counters:
+        readings = counters.count_statuses(readings)
+    # Only the readings the computation uses cross the shuffle: the kept ones. (The
+    # counters count the others above.)
+    readings = (
+        readings.transform(transforms.filter_kept_readings)
+        .repartition(S.LOCATION_ID)
+        .transform(transforms.deduplicate_readings, span.context_start)
+    )
+    if counters:
+        readings = counters.count_kept(readings)
+    return readings.transform(transforms.with_lane_speed, CORRECTED).transform(
+        transforms.group_lanes, CORRECTED)

@@ -25,6 +25,7 @@ from traffic_glue.compute.modes import ATHENA, CORRECTED
 from traffic_glue.compute.statuses import READING_STATUS, ReadingStatus, code, has_status
 
 LANE_SPEED = "lane_speed"
+READINGS = "_readings"  # group_lanes by status: the readings a row is of
 WRONG_WAY = "_wrong_way_lane"  # corrected: a TR lane's reading (`with_location`)
 
 # The lane map (`sources.configuration_lane_map`): where a lane's readings go while a
@@ -117,6 +118,12 @@ def filter_kept_readings(readings: DataFrame) -> DataFrame:
     return readings.where(has_status(ReadingStatus.KEPT))
 
 
+def kept_rows(rows: DataFrame) -> DataFrame:
+    """The rows of kept readings of `group_lanes(..., by_status=True)`, as `group_lanes`
+    gives them without it."""
+    return rows.transform(filter_kept_readings).drop(READING_STATUS, READINGS)
+
+
 def deduplication_order() -> list[Column]:
     """Latest modification first (NULL oldest), then the documented tie-break."""
     return [F.col(S.MODIFIED_AT).desc_nulls_last()] + [
@@ -170,17 +177,23 @@ def with_lane_speed(readings: DataFrame, semantics: str) -> DataFrame:
     return readings.withColumn(LANE_SPEED, F.when(vehicles > 0, speed.cast("double")))
 
 
-def group_lanes(readings: DataFrame, semantics: str) -> DataFrame:
+def group_lanes(readings: DataFrame, semantics: str, by_status: bool = False) -> DataFrame:
     """Steps 4 and 4a: one row per location and minute, from its kept readings.
 
     `corrected`: per location (`with_location`), of deduplicated readings. `athena`: per
     `lve_nr`, and the row is named here: its id is the minute's largest lane id.
+
+    `by_status`: of every reading, with its status as one more key and the number of
+    readings each row is of (`READINGS`), so that the statuses can be counted from the
+    rows (`counting.RunCounters.count_statuses`) before `kept_rows` keeps the kept ones.
     """
     vehicles = _vehicles()
     if semantics == ATHENA:
         keys, location = [S.UNIT_ID, S.OBSERVED_AT], [F.max(S.LANE_ID).alias(S.LOCATION_ID)]
     else:
         keys, location = [S.LOCATION_ID, S.OBSERVED_AT], []
+    if by_status:
+        keys, location = [*keys, READING_STATUS], [*location, F.count(F.lit(1)).alias(READINGS)]
     rows = readings.groupBy(*keys).agg(
         *location,
         F.avg(LANE_SPEED).alias(S.CURRENT_SPEED),
