@@ -54,8 +54,9 @@ MAX_PLAUSIBLE_SPEED = 250
 JAM, FLOWING, UNKNOWN = 1, 0, -1
 
 _COUNTS = [S.intensity(k) for k in S.COUNTED_CLASSES]
-_VEHICLES, _LANES_COUNTED = "_vehicles", "_lanes_counted"  # group_lanes's sum and count
 _SPEEDS = [S.arithmetic_speed(k) for k in S.COUNTED_CLASSES]
+# group_lanes: the vehicles of a minute's readings, and how many readings counted them
+_VEHICLES, _VEHICLE_READINGS = "_vehicles", "_vehicle_readings"
 
 
 def _vehicles() -> Column:
@@ -198,15 +199,15 @@ def group_lanes(readings: DataFrame, semantics: str, by_status: bool = False) ->
         *location,
         F.avg(LANE_SPEED).alias(S.CURRENT_SPEED),
         F.sum(vehicles).alias(_VEHICLES),
-        F.count(vehicles).alias(_LANES_COUNTED),
+        F.count(vehicles).alias(_VEHICLE_READINGS),
         *(
             F.sum(S.intensity(k)).cast("int").alias(S.class_total(k))
             for k in S.COUNTED_CLASSES
         ),
     )
     # The Athena query's "bezettingsgraad" is the rounded mean vehicle count per lane.
-    mean = _rounded_quotient(_VEHICLES, _LANES_COUNTED)
-    return rows.withColumn(S.MEAN_VEHICLES_PER_LANE, mean).drop(_VEHICLES, _LANES_COUNTED)
+    mean = _rounded_quotient(_VEHICLES, _VEHICLE_READINGS)
+    return rows.withColumn(S.MEAN_VEHICLES_PER_LANE, mean).drop(_VEHICLES, _VEHICLE_READINGS)
 
 
 def _rounded_quotient(total: str, count: str) -> Column:
