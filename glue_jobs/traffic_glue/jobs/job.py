@@ -438,7 +438,7 @@ def finish(spark: SparkSession, config: JobConfig, table: tables.IcebergTable, r
         labels = locations.label_of(rows)
     chosen = "chosen " if config.locations else ""
     with progress.phase("summarising", f"the {chosen}locations with the most jam minutes"):
-        written = table.read(curated.days_filter(outcome.days_replaced))
+        written = table.read(curated.days_filter(outcome.days_replaced), options=tables.COUNTING_READ)
         if config.locations:
             written = written.where(curated.of_locations(config.locations))
         report.top_jam_locations = [

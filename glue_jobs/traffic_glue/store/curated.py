@@ -174,9 +174,10 @@ class CuratedWrite:
         self._settled = (list(days), hours, stale)
 
     def staged_rows(self, days: list[dt.date]) -> DataFrame:
-        """The rows of `days` as the commit of `days` would publish them (from the branch)."""
+        """The rows of `days` as the commit of `days` would publish them (from the branch),
+        read to be counted (`tables.COUNTING_READ`: the quality check)."""
         self.settle(days)
-        return self.run.read(days_filter(days))
+        return self.run.read(days_filter(days), options=tables.COUNTING_READ)
 
     def staged_file_metrics(self, days: list[dt.date]) -> list[tuple[tuple, dict[str, ColumnMetrics]]]:
         """Each data file of `days` as the commit of `days` would publish them (the branch,

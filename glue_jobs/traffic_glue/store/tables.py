@@ -41,12 +41,15 @@ PATH_CATALOG_PREFIX = "traffic_path_"
 SESSION_CATALOG = "spark_catalog"
 _CATALOG_CLASS = "org.apache.iceberg.spark.SparkCatalog"
 MIGRATE_COMMAND = "python -m tools.table migrate"
-# The job's own reads of a table (the quality check's, the top jam locations'): a file
+# Reads that only count and compare (the quality check's, the top jam locations'): a file
 # is weighed as at least 1 MB when Iceberg packs files into a task, not 4 MB (its
 # `read.split.open-file-cost`). An hour file of `athena` holds about 0.6 MB, so a task
 # took 4 of them: 180 tasks over thirty days' 720 files. (A week's check, warm: 0.8 s
-# in 11 tasks against 1.1-1.3 s in 42.)
-READ_OPTIONS = {"file-open-cost": str(1 << 20)}
+# in 11 tasks against 1.1-1.3 s in 42.) Not for a read that sums doubles: the daily
+# summary's mean of an hour came out a last digit apart when its day was summarised
+# alone and with its neighbours (tests/test_summary_job.py), its speeds added in
+# another order once more groups shared a task.
+COUNTING_READ = {"file-open-cost": str(1 << 20)}
 
 
 class TableError(RuntimeError):
@@ -100,7 +103,8 @@ class Table(Protocol):
     def create_if_missing(self, mode: str | None = None) -> bool: ...
     def recorded_mode(self) -> str | None: ...
     def record_mode(self, mode: str) -> None: ...
-    def read(self, where: Column | None = None, snapshot_id: int | None = None) -> DataFrame: ...
+    def read(self, where: Column | None = None, snapshot_id: int | None = None,
+             options: dict[str, str] | None = None) -> DataFrame: ...
     def snapshot_id(self, ref: str = "main") -> int | None: ...
     def begin(self, run_id: str) -> "TableRun": ...
     def overwrite(self, rows: DataFrame, where: Column, properties: dict[str, str]) -> int | None: ...
@@ -286,9 +290,11 @@ class IcebergTable:
     def record_mode(self, mode: str) -> None:
         self.spark.sql(f"ALTER TABLE {self.identifier} SET TBLPROPERTIES ('{SEMANTICS_PROPERTY}'='{mode}')")
 
-    def read(self, where: Column | None = None, snapshot_id: int | None = None) -> DataFrame:
-        """The table's rows (of `where`), as of `snapshot_id` or its current snapshot."""
-        reader = self.spark.read.options(**READ_OPTIONS)
+    def read(self, where: Column | None = None, snapshot_id: int | None = None,
+             options: dict[str, str] | None = None) -> DataFrame:
+        """The table's rows (of `where`), as of `snapshot_id` or its current snapshot;
+        `options`: Iceberg's read options (`COUNTING_READ`)."""
+        reader = self.spark.read.options(**(options or {}))
         if snapshot_id is not None:
             reader = reader.option("snapshot-id", str(snapshot_id))
         rows = reader.table(self.identifier)
@@ -567,12 +573,12 @@ class TableRun:
             for row in (listed if where is None else listed.where(where)).collect()
         ]
 
-    def read(self, where: Column | None = None) -> DataFrame:
+    def read(self, where: Column | None = None, options: dict[str, str] | None = None) -> DataFrame:
         """The branch's rows (of `where`) as the run's writes left them: what `publish`
-        would show."""
+        would show; `options` as `IcebergTable.read`'s."""
         if not self._created:
             raise RuntimeError(f"run {self.run_id} has written nothing on its branch yet")
-        return self.table.read(where, snapshot_id=self.table.snapshot_id(self.branch))
+        return self.table.read(where, snapshot_id=self.table.snapshot_id(self.branch), options=options)
 
     def publish(self) -> int | None:
         """The one commit readers see: `main` moves to the branch's head, or, if another
