@@ -67,6 +67,33 @@ def test_every_status_counted_once_with_unread_readings_as_outside_days(spark):
     assert counts.configured_locations_with_rows is None
 
 
+
+def test_statuses_counted_from_rows_grouped_by_status_weigh_each_row_by_its_readings(spark):
+    """`athena` counts its statuses from the readings summed per (lve_nr, minute, status)
+    (`pipeline`): a row of n readings counts n."""
+    readings = readings_df(spark, [
+        reading(1, 1, T0, status=RS.KEPT), reading(2, 1, T0, status=RS.KEPT),
+        reading(3, 1, T0, status=RS.KEPT),  # one row of 3 kept readings, day 0
+        reading(4, 1, T0, status=RS.DEFECT), reading(5, 1, T0, status=RS.DEFECT),  # the same minute: 2
+        reading(6, 1, T0 + 86400 + 60, status=RS.KEPT),  # day 1
+        reading(7, 2, T0 + 100, status=RS.BAD_SPEED), reading(8, 2, T0 + 100, status=RS.BAD_SPEED),
+        reading(9, 1, T0 + 3 * 86400, status=RS.OUTSIDE_DAYS),
+    ]).transform(transforms.with_lane_speed, ATHENA)
+    grouped = readings.transform(transforms.group_lanes, ATHENA, by_status=True)
+    counters = RunCounters(SPAN, ATHENA)
+    kept = counters.count_statuses(grouped, weight=transforms.READINGS).transform(transforms.kept_rows)
+    assert kept.columns == readings.transform(transforms.group_lanes, ATHENA).columns
+    counters.count_rows(kept).write.format("noop").mode("overwrite").save()
+    counts = counters.collect()
+    assert counts.by_status == {
+        RS.KEPT: 4, RS.OUTSIDE_DAYS: 1, RS.DEFECT: 2, RS.UNKNOWN_OCCUPANCY: 0,
+        RS.DUPLICATE: 0, RS.WRONG_WAY_LANE: 0, RS.MALFORMED_RECORD: 0, RS.BAD_OBSERVED_AT: 0,
+        RS.BAD_LANE_ID: 0, RS.BAD_UNIT_ID: 0, RS.BAD_MODIFIED_AT: 0, RS.BAD_INTENSITY: 0,
+        RS.NEGATIVE_INTENSITY: 0, RS.BAD_SPEED: 2,
+    }
+    assert (counts.read, counts.kept, counts.output_rows) == (9, 4, 2)  # 2 kept minutes
+    assert counts.days_with_readings == (0, 1)
+
 def test_the_days_with_readings_of_a_year_across_words_of_64_days(spark):
     """A day's offset is a bit of a 64-bit word: days at the words' edges (63 is the sign
     bit), none of a day whose only reading is rejected or outside the run."""
