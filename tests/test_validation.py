@@ -201,6 +201,12 @@ def test_a_run_judges_only_the_readings_of_its_context(spark):
     ("2020-04-07T24:00:00+02:00", None),
     ("2020-04-07T12:00:00+25:00", None),
     ("2020-4-07T12:05:30+02:00", None),
+    # Near the feed's form, but not it: the general parse decides, as it always did.
+    ("2020-04-07T12:05:3Z+02:00", None),  # its first 19 bytes alone would parse (12:05:03)
+    ("20200-4-07T12:05:30", None),  # Spark would read the year 20200
+    ("2020-04-07T12:05:3 ", T0 + 12 * 3600 + 5 * 60 + 3),  # the blank is trimmed
+    ("2020-04-07T12:05:3.+02:00", T0 + 10 * 3600 + 5 * 60 + 3),  # an empty fraction
+    ("2020-04-07 12:05:30+02:00", T0 + 10 * 3600 + 5 * 60 + 30),  # a blank for the T
 ])
 def test_iso_times_in_the_feeds_form_and_any_other(spark, text, seconds):
     row = typed(spark, [text_row(t=text, **{S.MODIFIED_AT: text})]).collect()[0]
@@ -208,6 +214,19 @@ def test_iso_times_in_the_feeds_form_and_any_other(spark, text, seconds):
     modified = row[S.MODIFIED_AT]
     assert (None if modified is None else int(modified.timestamp())) == seconds
     assert row[READING_STATUS] == (None if seconds is not None else RS.BAD_OBSERVED_AT)
+
+
+@pytest.mark.parametrize("text, seconds", [
+    ("1969-12-31T23:59:59", -1),
+    ("1969-12-31T23:59:59+01:00", -3601),
+    ("1970-01-01T00:00:00Z", 0),
+    ("0001-01-01T00:00:00", -62135596800),
+])
+def test_times_before_1970_keep_their_second(spark, text, seconds):
+    # The feed's form is parsed with ".0" after its first 19 bytes: that fraction must
+    # move no instant, before 1970 either (where ".5" would have moved it a second on).
+    value = frame(spark, [(text,)], "t string").select(F.unix_seconds(V._iso_instant("t")))
+    assert value.collect()[0][0] == seconds
 
 
 def test_a_malformed_record_is_rejected_first(spark):
