@@ -191,7 +191,7 @@ def ablation(spark, raw: Path, start, end, mode: str) -> list[dict]:
     span = RunRange.for_days(start, end, 60, 24)
     raw_input = sources.read_raw(spark, str(raw), "parquet", span, mode, skip_corrupt=False)
     readings = sources.readings_to_validate(raw_input, span)  # the job's scan filter
-    typed = validation.typed_readings(readings, span.context)
+    typed = validation.typed_readings(readings, validation.left_to_judge(readings, span.context))
     statused = typed.transform(transforms.with_reading_status)
     curated = pipeline.curated_minutes(typed, mode, span).rows
     prefixes = [

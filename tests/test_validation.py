@@ -179,6 +179,30 @@ def test_a_run_judges_only_the_readings_of_its_context(spark):
     assert sorted(r[S.LANE_ID] for r in quarantined.collect()) == ["1", "2", "5"]
 
 
+def test_after_the_scan_filter_no_reading_needs_the_context(spark):
+    """Where the time is an integer column, the scan's filter (`validated_by_run`) leaves
+    only readings of the context and readings without a usable time: all the run's to
+    judge, so `typed_readings` needs no context to test them against (`left_to_judge`)
+    and judges them as it would with one."""
+    times = {1: NOON - 3600, 2: NOON + 3600, 3: None, 4: -5, 5: NOON, 6: V.MAX_EPOCH_SECONDS,
+             7: NOON - 3601}
+    raw = frame(spark, [
+        tuple(raw_reading(lane, 1, t, modified="soon" if lane == 1 else MODIFIED)[name]
+              for name in S.RAW_COLUMNS)
+        for lane, t in times.items()
+    ], S.RAW_SCHEMA)
+    scanned = raw.where(V.validated_by_run(raw, CONTEXT))
+    assert V.left_to_judge(scanned, CONTEXT) is None
+    judged = V.typed_readings(scanned, V.left_to_judge(scanned, CONTEXT))
+    assert_df_equality(judged, V.typed_readings(scanned, CONTEXT), ignore_nullable=True)
+    assert sorted((r[S.LANE_ID], r[READING_STATUS]) for r in judged.collect()) == [
+        (1, RS.BAD_MODIFIED_AT), (3, RS.BAD_OBSERVED_AT), (4, RS.BAD_OBSERVED_AT), (5, None),
+        (6, RS.BAD_OBSERVED_AT),
+    ]
+    # Text times are filtered by no scan: every reading is tested against the context.
+    assert V.left_to_judge(text_df(spark, [text_row()]), CONTEXT) == CONTEXT
+
+
 @pytest.mark.parametrize("text, seconds", [
     # The feed's form, with the offsets Flanders uses: the offset is subtracted.
     ("2020-04-07T14:05:30+02:00", T0 + 12 * 3600 + 5 * 60 + 30),

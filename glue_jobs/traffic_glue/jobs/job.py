@@ -243,7 +243,8 @@ def compute(spark: SparkSession, readings: DataFrame, config: JobConfig, span: R
     validates (`sources.readings_to_validate`), as a plan: nothing runs yet."""
     lane_map = configuration_files.configuration_lane_map(spark, snapshots) if snapshots else None
     return pipeline.curated_minutes(
-        validation.typed_readings(readings, span.context), config.semantics, span, config.locations,
+        validation.typed_readings(readings, validation.left_to_judge(readings, span.context)),
+        config.semantics, span, config.locations,
         lane_map=lane_map,
     )
 
