@@ -253,7 +253,8 @@ def _feed_instant(name: str) -> Column:
     regex about 80.
 
     Why no other text gets a value here:
-    - its length and its end are those of one of _FEED_OFFSETS after 19 bytes;
+    - its length and its end are those of one of _FEED_OFFSETS after 19 bytes (any
+      other has no offset, and so no value);
     - its first 19 bytes with ".0" after them parse as a date and time (`try_cast ... AS
       timestamp_ntz`). Spark's parse takes `[+-]yyyy[yy]-[m]m-[d]d[ T][h]h:[m]m:[s]s`, then
       a fraction and a zone, with blanks around it, and fails on any other byte (one above
@@ -267,9 +268,12 @@ def _feed_instant(name: str) -> Column:
     text = F.expr(_text(name))
     binary = f"CAST({_text(name)} AS BINARY)"
     length = F.expr(f"octet_length({_text(name)})")
-    feed_end = _any(
-        (length == 19 + len(form)) & text.endswith(form) for form in _FEED_OFFSETS
-    )
+    # The offset its end names, NULL for any other length and end. The last form wrapped
+    # is tested first: Belgian summer time, then winter time.
+    seconds_east = F.lit(None)
+    for form, seconds in sorted(_FEED_OFFSETS.items(), key=lambda item: item[1]):
+        seconds_east = F.when((length == 19 + len(form)) & text.endswith(form), seconds).otherwise(
+            seconds_east)
     separators = F.expr(f"substr({binary}, 5, 1) = X'2D' AND substr({binary}, 11, 1) = X'54'")
     # The 19 bytes are a wall-clock time; as TIMESTAMP_NTZ their epoch seconds are UTC's
     # whatever the session's zone.
@@ -277,9 +281,7 @@ def _feed_instant(name: str) -> Column:
         f"unix_timestamp(try_cast(CAST(concat(substr({binary}, 1, 19), X'2E30') AS STRING)"
         " AS timestamp_ntz))"
     )
-    return F.when(
-        feed_end & separators, F.timestamp_seconds(wall_clock - _offset_seconds(text))
-    )
+    return F.when(separators, F.timestamp_seconds(wall_clock - seconds_east))
 
 
 def _any_iso_instant(name: str) -> Column:
