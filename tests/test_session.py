@@ -440,6 +440,15 @@ def test_an_archive_is_mapped_with_its_check_logs_off_and_the_environment_can_ch
     assert session.class_archive_options({session.CLASS_ARCHIVE_ENV: "off"}) == []
 
 
+def test_a_local_jvm_collects_with_the_parallel_collector_unless_its_environment_chose_one():
+    assert session.collector_options({}) == ["-XX:+UseParallelGC"]
+    assert session.collector_options({"SPARK_SUBMIT_OPTS": "-Xss4m"}) == ["-XX:+UseParallelGC"]
+    # The JVM refuses two collectors: one named anywhere in its options is left alone.
+    for name in ("SPARK_SUBMIT_OPTS", "JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS"):
+        assert session.collector_options({name: "-Xss4m -XX:+UseSerialGC"}) == []
+    assert session.collector_options({"SPARK_SUBMIT_OPTS": "-XX:+UseG1GC"}) == []
+
+
 def test_a_new_session_maps_the_archive_before_its_log_config(builder, monkeypatch, tmp_path):
     archive = tmp_path / "classes.jsa"
     archive.write_bytes(b"an archive")
