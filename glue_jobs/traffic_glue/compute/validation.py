@@ -232,7 +232,7 @@ def as_int(raw: DataFrame, name: str) -> Column:
 def _iso_instant(name: str) -> Column:
     # The feed's own form first, without a regex (`_feed_instant`); every other text, and
     # one of that form that is no date, as before (`_any_iso_instant`): the same instant
-    # or NULL for every text, the regex's cost (a third of a scan's time) only for them.
+    # or NULL for every text, and the regex's cost only for them.
     return F.coalesce(_feed_instant(name), _any_iso_instant(name))
 
 
@@ -249,8 +249,8 @@ def _offset_seconds(text: Column) -> Column:
 def _feed_instant(name: str) -> Column:
     """The instant of a text of _FEED_TIME that is a date, by Spark's own parse of its
     first 19 bytes and no regex; NULL for every other text (and for some of that form:
-    `_any_iso_instant` then decides). Each step costs a few nanoseconds a reading, the
-    regex about 80.
+    `_any_iso_instant` then decides). Each step costs a few nanoseconds of CPU a reading,
+    the regex about 160 (docs/BENCHMARKS.md, "The evening's round").
 
     Why no other text gets a value here:
     - its length and its end are those of one of _FEED_OFFSETS after 19 bytes (any
