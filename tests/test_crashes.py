@@ -33,6 +33,7 @@ from tests.fault_landing import (
 )
 from tests.job_helpers import iceberg_table, job_env, kill_when, last_report, run_job, snapshot_rows
 from tools.sample_data import SampleSpec, generate
+from traffic_glue.compute import pipeline
 from traffic_glue.jobs import maintenance
 from traffic_glue.store import curated, quarantine, tables
 
@@ -159,6 +160,31 @@ def test_a_crash_between_staging_and_the_commit_changes_nothing_and_the_rerun_fi
     assert Counter(row["reject_reason"] for row in shown) == EXPECTED_REJECTED  # once
     assert {row["run_id"] for row in shown} == {report["run_id"]}
     assert_nothing_left_behind(target)
+
+
+def test_a_plan_that_fails_after_the_branch_was_made_drops_it_and_leaves_main(baseline, published):
+    """A run makes its branch while its plan is built (`job.run`): a plan that fails
+    then leaves main as it was, and the branch is dropped."""
+    target, before = published
+    made, real = [], tables.TableRun.branch_off
+
+    def branch_off(self):
+        real(self)
+        made.append(self.branch)
+
+    def failing_plan(*args, **kwargs):
+        raise _Crash("the plan failed")
+
+    with mock.patch.object(tables.TableRun, "branch_off", branch_off), \
+            mock.patch.object(pipeline, "curated_minutes", failing_plan):
+        with pytest.raises(_Crash):
+            baseline.run(baseline.raw, target, DAY, DAY)
+
+    assert len(made) == 1 and made[0].startswith(tables.RUN_BRANCH_PREFIX)  # it was made
+    report = last_report(target)
+    assert report["status"] == "failed" and report["error"] == "the plan failed"
+    assert table_state(target) == before
+    assert_nothing_left_behind(target)  # the branch dropped
 
 
 @pytest.mark.parametrize("emptied", [False, True], ids=["while-emptying", "after-emptying"])

@@ -131,22 +131,32 @@ def run(spark: SparkSession, config: JobConfig, progress: Progress | None = None
         source_root, source_format = resolve_source(spark, config)
         table = open_target(spark, config)
         snapshots = read_configuration(spark, config, span, report, progress)
-        raw_input = read(spark, config, span, source_root, source_format, report, progress)
-        readings = sources.readings_to_validate(raw_input, span)
-        with planned(spark, raw_input, span, report) as work:
-            # The plan is built in a thread (the driver's work: nothing runs yet) while the
-            # table's metadata is prepared, 0.2 s of a daily run; an error of the table's
-            # still comes first.
-            with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-                planning = pool.submit(compute, spark, readings, config, span, snapshots)
+        # The driver's share of the plan (nothing runs yet) is built in a thread while
+        # the main one waits on other steps: the lane map's frame while the raw files
+        # are listed and their footers read; the rest while the table is prepared and
+        # the run's branch made (a commit of metadata, 0.3-0.6 s of a daily run, once
+        # inside the computing phase). Errors still come in the order of the steps: the
+        # files', the table's, the plan's; a plan that fails drops the branch.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            lane_map = pool.submit(configuration_files.configuration_lane_map, spark, snapshots) if snapshots else None
+            raw_input = read(spark, config, span, source_root, source_format, report, progress)
+            readings = sources.readings_to_validate(raw_input, span)
+            with planned(spark, raw_input, span, report) as work:
+                planning = pool.submit(compute, readings, config, span, lane_map)
                 recorded, created = prepare_table(spark, config, table, report)
-                rows = planning.result()
-            try:
-                outcome = write(spark, config, span, table, raw_input, readings, rows, report.run_id,
-                                report.started_at[:10], progress, ruleset, work.write_tasks)
-            except (NoReadingsError, QualityError) as error:
-                report_outcome(report, config, error.outcome, snapshots)
-                raise
+                writing = curated.CuratedWrite(table, report.run_id, span.days, span.days_text, config.semantics)
+                try:
+                    writing.branch_off()
+                    rows = planning.result()
+                except BaseException:
+                    writing.abandon()
+                    raise
+                try:
+                    outcome = write(spark, config, span, writing, raw_input, readings, rows, report.run_id,
+                                    report.started_at[:10], progress, ruleset, work.write_tasks)
+                except (NoReadingsError, QualityError) as error:
+                    report_outcome(report, config, error.outcome, snapshots)
+                    raise
         report_outcome(report, config, outcome, snapshots)
         finish(spark, config, table, recorded, created, outcome, snapshots, report, progress)
     return report
@@ -237,15 +247,16 @@ def prepare_table(spark: SparkSession, config: JobConfig, table: tables.IcebergT
 # --- compute ------------------------------------------------------------------------------
 
 
-def compute(spark: SparkSession, readings: DataFrame, config: JobConfig, span: RunRange,
-            snapshots: list[Snapshot]) -> pipeline.Curated:
+def compute(readings: DataFrame, config: JobConfig, span: RunRange,
+            lane_map: concurrent.futures.Future[DataFrame] | None) -> pipeline.Curated:
     """The curated rows and their counters (`pipeline`) from the raw readings the run
-    validates (`sources.readings_to_validate`), as a plan: nothing runs yet."""
-    lane_map = configuration_files.configuration_lane_map(spark, snapshots) if snapshots else None
+    validates (`sources.readings_to_validate`), as a plan: nothing runs yet. `lane_map`:
+    the configuration's (`configuration_files.configuration_lane_map`), once made; None:
+    no configuration."""
     return pipeline.curated_minutes(
         validation.typed_readings(readings, validation.left_to_judge(readings, span.context)),
         config.semantics, span, config.locations,
-        lane_map=lane_map,
+        lane_map=lane_map.result() if lane_map is not None else None,
     )
 
 
@@ -269,23 +280,23 @@ class Outcome:
         return [day for day in self.days if day not in self.days_replaced]
 
 
-def write(spark: SparkSession, config: JobConfig, span: RunRange, table: tables.IcebergTable,
+def write(spark: SparkSession, config: JobConfig, span: RunRange, writing: curated.CuratedWrite,
           raw_input: sources.RawInput, readings: DataFrame, rows: pipeline.Curated, run_id: str,
           run_date: str, progress: Progress, ruleset: Ruleset | None = None,
           write_tasks: int | None = None) -> Outcome:
-    """Stage the curated rows (the one pass over the data), quarantine the rejected
-    `readings`, check the staged days against `ruleset` (None: no check), and publish the
-    days that hold readings; nothing is published unless all of it succeeded and no
-    blocking rule failed."""
-    staged = rows.rows
-    if config.locations:
-        # Only the chosen locations' rows are replaced: the others' rows of the run's
-        # days go through the same write unchanged, counted on the way.
-        carried = table.read(curated.days_filter(span.days)).where(~curated.of_locations(config.locations))
-        staged = staged.unionByName(rows.counters.count_carried_over(carried))
+    """Stage the curated rows (the one pass over the data) by `writing`, quarantine the
+    rejected `readings`, check the staged days against `ruleset` (None: no check), and
+    publish the days that hold readings; nothing is published unless all of it succeeded
+    and no blocking rule failed (the run's branch is dropped)."""
+    table = writing.table
     days, target = span.days, table.location
-    writing = curated.CuratedWrite(table, run_id, days, span.days_text, config.semantics)
     try:
+        staged = rows.rows
+        if config.locations:
+            # Only the chosen locations' rows are replaced: the others' rows of the run's
+            # days go through the same write unchanged, counted on the way.
+            carried = table.read(curated.days_filter(span.days)).where(~curated.of_locations(config.locations))
+            staged = staged.unionByName(rows.counters.count_carried_over(carried))
         with progress.phase(
             "computing and writing",
             f"{len(days)} day{'s' if len(days) > 1 else ''}, {span.days_text} "

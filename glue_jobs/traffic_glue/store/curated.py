@@ -146,6 +146,10 @@ class CuratedWrite:
         self._hours: tuple[int | None, dict[tuple, tables.PartitionFiles]] = (None, {})  # a snapshot's partitions
         self._settled: tuple[list[dt.date], dict[tuple, tables.PartitionFiles], list[tuple]] | None = None
 
+    def branch_off(self) -> None:
+        """The run's branch, before its rows are staged (`tables.TableRun.branch_off`)."""
+        self.run.branch_off()
+
     def stage(self, rows: DataFrame, tasks: int | None = None) -> None:
         """The run's rows on its branch (the one pass over the data), in `tasks` tasks."""
         self._head = self.run.overwrite_partitions(layout_for_write(rows, tasks),
