@@ -171,6 +171,18 @@ def test_a_folders_table_whose_version_hint_a_killed_run_removed_still_opens_at_
     assert (metadata / "version-hint.text").read_text().strip() == "4"
 
 
+def test_a_partitions_files_add_up_and_the_last_to_add_one_updated_it():
+    files = [tables.DataFile((1,), rows=10, bytes=100, added_by=7, sequence=2, metrics={}),
+             tables.DataFile((2,), rows=1, bytes=10, added_by=4, sequence=1, metrics={}),
+             tables.DataFile((1,), rows=5, bytes=50, added_by=9, sequence=3, metrics={}),
+             tables.DataFile((1,), rows=2, bytes=20, added_by=3, sequence=1, metrics={})]
+    assert tables.partitions_of(files) == {
+        (1,): tables.PartitionFiles((1,), files=3, bytes=170, rows=17, updated_by=9),
+        (2,): tables.PartitionFiles((2,), files=1, bytes=10, rows=1, updated_by=4),
+    }
+    assert tables.partitions_of([]) == {}
+
+
 def test_a_runs_changes_are_invisible_until_its_one_commit(spark, tmp_path):
     table = _table(spark, tmp_path)
     table.create_if_missing()
@@ -184,8 +196,13 @@ def test_a_runs_changes_are_invisible_until_its_one_commit(spark, tmp_path):
         (1,): (1, True, base), (2,): (1, True, head), (3,): (1, True, head)}  # (1,) as main had it
     # The metadata of some partitions only: a filter on the columns `partition.<name>`.
     assert set(run.partitions(head, F.col("partition.part") >= 2)) == {(2,), (3,)}
-    assert sorted(p for p, _ in run.file_metrics(head, F.col("partition.part") == 1)) == [(1,)]
-    assert sorted(p for p, _ in run.file_metrics(head)) == [(1,), (2,), (3,)]
+    # Its files, with the snapshot that added each (main's file of (1,) is the base's).
+    files = run.files(head)
+    assert sorted((f.partition, f.rows, f.added_by) for f in files) == [
+        ((1,), 1, base), ((2,), 1, head), ((3,), 1, head)]
+    assert tables.partitions_of(files) == run.partitions(head)
+    assert [f.metrics["k"]["upper_bound"] for f in sorted(files, key=lambda f: f.partition)] == [1, 3, 4]
+    assert [f.partition for f in run.files(head, F.col("partition.part") == 1)] == [(1,)]
     # Readers of main see nothing of the run yet.
     assert table.snapshot_id() == base and _rows(table) == [(1, 1), (2, 2)]
     assert _rows(table, snapshot_id=head) == [(1, 1), (3, 2), (4, 3)]

@@ -143,7 +143,7 @@ class CuratedWrite:
         self._run_days = days_filter(days, prefix="partition.")
         self._head: int | None = None
         self._written: set[tuple] = set()
-        self._hours: tuple[int | None, dict[tuple, tables.PartitionFiles]] = (None, {})  # a snapshot's partitions
+        self._listed: tuple[int | None, list[tables.DataFile]] = (None, [])  # a snapshot's files of the run's days
         self._settled: tuple[list[dt.date], dict[tuple, tables.PartitionFiles], list[tuple]] | None = None
 
     def branch_off(self) -> None:
@@ -154,8 +154,7 @@ class CuratedWrite:
         """The run's rows on its branch (the one pass over the data), in `tasks` tasks."""
         self._head = self.run.overwrite_partitions(layout_for_write(rows, tasks),
                                                    {**self.properties, **WRITE_OPTIONS})
-        self._hours = (self._head, self.run.partitions(self._head, self._run_days))  # what `settle` reads too
-        self._written = tables.added_by(self._hours[1], self._head)
+        self._written = tables.added_by(tables.partitions_of(self._files(self._head)), self._head)
 
     def settle(self, days: list[dt.date]) -> None:
         """Make the branch what the commit of `days` publishes: the hours the staged rows
@@ -165,7 +164,7 @@ class CuratedWrite:
             return
         wanted = set(days)
         self._restore_unasked_hours(wanted)
-        hours = self._hours[1] if self._hours[0] == self._head else self.run.partitions(self._head, self._run_days)
+        hours = tables.partitions_of(self._files(self._head))
         stale = sorted(h for h in hours.keys() - self._written if day_of(h) in wanted)
         if stale:
             emptied: dict[dt.date, list[int]] = {}
@@ -190,12 +189,19 @@ class CuratedWrite:
         self.settle(days)
         wanted = set(days)
         return [
-            (partition, {column: ColumnMetrics(m.get("value_count"), m.get("null_value_count"),
-                                               m.get("nan_value_count"), m.get("lower_bound"), m.get("upper_bound"))
-                         for column, m in metrics.items() if m is not None})
-            for partition, metrics in self.run.file_metrics(self.run.head(), self._run_days)
-            if day_of(partition) in wanted
+            (file.partition, {column: ColumnMetrics(m.get("value_count"), m.get("null_value_count"),
+                                                    m.get("nan_value_count"), m.get("lower_bound"), m.get("upper_bound"))
+                              for column, m in file.metrics.items() if m is not None})
+            for file in self._files(self.run.head()) if day_of(file.partition) in wanted
         ]
+
+    def _files(self, snapshot_id: int) -> list[tables.DataFile]:
+        """The data files of the run's days in `snapshot_id` (`tables.TableRun.files`), read
+        once a snapshot: staging reads them for the hours it wrote, and the quality check
+        for their metrics unless settling the branch made another snapshot."""
+        if self._listed[0] != snapshot_id:
+            self._listed = (snapshot_id, self.run.files(snapshot_id, self._run_days))
+        return self._listed[1]
 
     def rows_per_day_before(self) -> dict[dt.date, int]:
         """Rows per day as readers saw the table before the run (its metadata only)."""

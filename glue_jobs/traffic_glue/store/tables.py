@@ -497,6 +497,30 @@ class PartitionFiles:
     updated_by: int | None = None  # the snapshot that last added a file to it
 
 
+@dataclass(frozen=True)
+class DataFile:
+    """One data file of a snapshot, as its manifest entry lists it."""
+
+    partition: tuple  # its partition's values
+    rows: int
+    bytes: int
+    added_by: int  # the snapshot that added it
+    sequence: int  # that snapshot's data sequence number: later commits have higher ones
+    metrics: dict[str, dict]  # per column: `value_count`, `null_value_count`, ... (None: none recorded)
+
+
+def partitions_of(files: list[DataFile]) -> dict[tuple, PartitionFiles]:
+    """`files` (`TableRun.files`) per partition, as `TableRun.partitions` gives them."""
+    grouped: dict[tuple, list[DataFile]] = {}
+    for file in files:
+        grouped.setdefault(file.partition, []).append(file)
+    return {
+        partition: PartitionFiles(partition, len(group), sum(f.bytes for f in group), sum(f.rows for f in group),
+                                  max(group, key=lambda f: f.sequence).added_by)
+        for partition, group in grouped.items()
+    }
+
+
 def added_by(partitions: dict[tuple, PartitionFiles], snapshot_id: int) -> set[tuple]:
     """Of a snapshot's `partitions` (`TableRun.partitions`), those `snapshot_id`, the
     snapshot itself, added files to: the latest to add one to them (a snapshot's files
@@ -562,16 +586,19 @@ class TableRun:
         """The branch's snapshot: what `publish` would make current."""
         return self.table.snapshot_id(self.branch)
 
-    def file_metrics(self, snapshot_id: int, where: Column | None = None) -> list[tuple[tuple, dict[str, dict]]]:
+    def files(self, snapshot_id: int, where: Column | None = None) -> list[DataFile]:
         """Each data file of `snapshot_id` (of `where`, on the columns `partition.<name>`):
-        its partition, and per column the metrics the file recorded (`value_count`,
-        `null_value_count`, `nan_value_count`, `lower_bound`, `upper_bound`; None where it
-        recorded none), from the table's metadata."""
+        its partition, rows, size, the snapshot that added it, and the metrics it recorded
+        per column, from the table's metadata (one read of its `entries`: what the run's
+        partitions and its quality check both need)."""
         listed = self.table.spark.sql(
-            f"SELECT partition, readable_metrics FROM {self.table.identifier}.data_files VERSION AS OF {snapshot_id}"
+            f"SELECT data_file.partition AS partition, data_file.record_count AS rows, "
+            f"data_file.file_size_in_bytes AS bytes, snapshot_id, sequence_number, readable_metrics "
+            f"FROM {self.table.identifier}.entries VERSION AS OF {snapshot_id} WHERE status < 2"  # 2: deleted
         )
         return [
-            (tuple(row["partition"]), row["readable_metrics"].asDict(recursive=True))
+            DataFile(tuple(row["partition"]), int(row["rows"]), int(row["bytes"]), int(row["snapshot_id"]),
+                     int(row["sequence_number"]), row["readable_metrics"].asDict(recursive=True))
             for row in (listed if where is None else listed.where(where)).collect()
         ]
 
