@@ -77,7 +77,7 @@ def with_location(readings: DataFrame, lane_map: DataFrame | None) -> DataFrame:
     """
     unconfigured = (-F.col(S.LANE_ID)).cast("int")
     if lane_map is None:
-        return readings.withColumn(S.LOCATION_ID, unconfigured).withColumn(WRONG_WAY, F.lit(False))
+        return readings.withColumns({S.LOCATION_ID: unconfigured, WRONG_WAY: F.lit(False)})
     observed = F.col(S.OBSERVED_AT)
     in_force = (
         (F.col(S.LANE_ID) == F.col(MAP_LANE))
@@ -88,8 +88,8 @@ def with_location(readings: DataFrame, lane_map: DataFrame | None) -> DataFrame:
     mapped = F.coalesce(F.col(_MAPPED), F.lit(False))
     return (
         readings.join(F.broadcast(lanes), in_force, "left")
-        .withColumn(S.LOCATION_ID, F.when(mapped, F.col(MAP_LOCATION)).otherwise(unconfigured))
-        .withColumn(WRONG_WAY, mapped & F.col(MAP_LOCATION).isNull())
+        .withColumns({S.LOCATION_ID: F.when(mapped, F.col(MAP_LOCATION)).otherwise(unconfigured),
+                      WRONG_WAY: mapped & F.col(MAP_LOCATION).isNull()})
         .drop(MAP_LANE, MAP_FROM, MAP_TO, MAP_LOCATION, _MAPPED)
     )
 
@@ -257,9 +257,8 @@ def with_rolling_speeds(rows: DataFrame, semantics: str) -> DataFrame:
     else:
         short = in_series.rangeBetween(-SHORT_WINDOW_SECONDS, Window.currentRow)
         long = in_series.rangeBetween(-LONG_WINDOW_SECONDS, Window.currentRow)
-    return rows.withColumn(S.AVG_SPEED_3, F.avg(S.CURRENT_SPEED).over(short)).withColumn(
-        S.AVG_SPEED_20, F.avg(S.CURRENT_SPEED).over(long)
-    )
+    return rows.withColumns({S.AVG_SPEED_3: F.avg(S.CURRENT_SPEED).over(short),
+                             S.AVG_SPEED_20: F.avg(S.CURRENT_SPEED).over(long)})
 
 
 def jam_indicator(average: Column, semantics: str) -> Column:
@@ -277,9 +276,8 @@ def jam_indicator(average: Column, semantics: str) -> Column:
 
 
 def with_jam_indicators(rows: DataFrame, semantics: str) -> DataFrame:
-    return rows.withColumn(S.JAM, jam_indicator(F.col(S.AVG_SPEED_3), semantics)).withColumn(
-        S.JAM_LONG, jam_indicator(F.col(S.AVG_SPEED_20), semantics)
-    )
+    return rows.withColumns({S.JAM: jam_indicator(F.col(S.AVG_SPEED_3), semantics),
+                             S.JAM_LONG: jam_indicator(F.col(S.AVG_SPEED_20), semantics)})
 
 
 def with_event_hour_partitions(rows: DataFrame) -> DataFrame:
