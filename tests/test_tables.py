@@ -183,6 +183,27 @@ def test_a_partitions_files_add_up_and_the_last_to_add_one_updated_it():
     assert tables.partitions_of([]) == {}
 
 
+def test_a_snapshots_files_are_its_data_files_not_the_delete_files_a_delete_left(spark, tmp_path):
+    """An Athena `DELETE` leaves position delete files beside the data files (merge on
+    read): `files` lists the data files alone, as `partitions` counts them."""
+    table = _table(spark, tmp_path)
+    table.create_if_missing()
+    spark.sql(f"ALTER TABLE {table.identifier} SET TBLPROPERTIES ('write.delete.mode'='merge-on-read')")
+    written = table.overwrite(_frame(spark, [(1, 1), (2, 1), (3, 2)]), F.lit(True), tables.snapshot_properties("run-0"))
+    spark.sql(f"DELETE FROM {table.identifier} WHERE k = 2")
+    head = table.snapshot_id()
+    deletes = spark.sql(f"SELECT count(*) FROM {table.identifier}.entries WHERE data_file.content = 1").first()[0]
+    assert deletes == 1 and _rows(table) == [(1, 1), (3, 2)]
+
+    run = table.begin("run-1")
+    files = run.files(head)
+    assert sorted((f.partition, f.rows, f.added_by) for f in files) == [((1,), 2, written), ((2,), 1, written)]
+    # The data files' count, size and rows, as `partitions` has them (which dates (1,) by
+    # the delete's snapshot: it added a delete file there).
+    counted = {p: (f.files, f.bytes, f.rows) for p, f in run.partitions(head).items()}
+    assert {p: (f.files, f.bytes, f.rows) for p, f in tables.partitions_of(files).items()} == counted
+
+
 def test_a_runs_changes_are_invisible_until_its_one_commit(spark, tmp_path):
     table = _table(spark, tmp_path)
     table.create_if_missing()

@@ -590,11 +590,13 @@ class TableRun:
         """Each data file of `snapshot_id` (of `where`, on the columns `partition.<name>`):
         its partition, rows, size, the snapshot that added it, and the metrics it recorded
         per column, from the table's metadata (one read of its `entries`: what the run's
-        partitions and its quality check both need)."""
+        partitions and its quality check both need). Delete files (an Athena `DELETE`
+        writes them) are not listed, as in `partitions`' file counts."""
         listed = self.table.spark.sql(
             f"SELECT data_file.partition AS partition, data_file.record_count AS rows, "
             f"data_file.file_size_in_bytes AS bytes, snapshot_id, sequence_number, readable_metrics "
-            f"FROM {self.table.identifier}.entries VERSION AS OF {snapshot_id} WHERE status < 2"  # 2: deleted
+            f"FROM {self.table.identifier}.entries VERSION AS OF {snapshot_id} "
+            f"WHERE status < 2 AND data_file.content = 0"  # status 2: removed; content 0: data
         )
         return [
             DataFile(tuple(row["partition"]), int(row["rows"]), int(row["bytes"]), int(row["snapshot_id"]),
