@@ -209,8 +209,8 @@ def test_a_runs_branch_metadata_is_read_for_its_days_only_and_the_other_days_sta
     for name in ("partitions", "files"):
         method = getattr(tables.TableRun, name)
 
-        def recording(self, snapshot_id, where=None, _method=method, _name=name):
-            found = _method(self, snapshot_id, where)
+        def recording(self, snapshot_id, *where, _method=method, _name=name):
+            found = _method(self, snapshot_id, *where)
             partitions = found if isinstance(found, dict) else [file.partition for file in found]
             read.append((_name, sorted(set(map(tuple, partitions)))))
             return found

@@ -567,10 +567,10 @@ class TableRun:
         rows.writeTo(self._on_branch).options(**properties).overwrite(where)
         return self.table.snapshot_id(self.branch)
 
-    def partitions(self, snapshot_id: int, where: Column | None = None) -> dict[tuple, PartitionFiles]:
-        """Every partition of `snapshot_id` (of `where`, on the columns `partition.<name>`)
-        with its files' count, size and rows, and the snapshot that last added a file to
-        it (one read of the table's metadata)."""
+    def partitions(self, snapshot_id: int) -> dict[tuple, PartitionFiles]:
+        """Every partition of `snapshot_id` with its files' count, size and rows, and the
+        snapshot that last added a file to it (one read of the table's metadata, without
+        the files' metrics: `files` has those)."""
         listed = self.table.spark.sql(
             f"SELECT partition, file_count, total_data_file_size_in_bytes AS bytes, record_count, "
             f"last_updated_snapshot_id FROM {self.table.identifier}.partitions VERSION AS OF {snapshot_id}"
@@ -579,7 +579,7 @@ class TableRun:
             tuple(row["partition"]): PartitionFiles(
                 tuple(row["partition"]), int(row["file_count"]), int(row["bytes"]), int(row["record_count"]),
                 int(row["last_updated_snapshot_id"]) if row["last_updated_snapshot_id"] is not None else None)
-            for row in (listed if where is None else listed.where(where)).collect()
+            for row in listed.collect()
         }
 
     def head(self) -> int | None:
