@@ -473,6 +473,39 @@ def test_group_lanes_athena_counts_a_duplicate_twice(spark):
     assert (row[S.CURRENT_SPEED], row[S.class_total(2)], row[S.MEAN_VEHICLES_PER_LANE]) == (90.0, 4, 1)
 
 
+def test_group_lanes_by_status_keeps_only_what_counts_need_of_readings_not_kept(spark):
+    """`athena` groups every reading by its status (`pipeline`); one not kept is only
+    counted, by status and the day it replaces, so readings of other lve_nrs and minutes
+    fall into one row: their lve_nr NULL, their time their day's first second where
+    the status replaces its day (defect, unknown occupancy), else NULL."""
+    day1 = T0 + 86400
+    rows = [
+        reading(11, 1, T0 + 60, counts=(2, 0, 0, 0), speeds=(80, 0, 0, 0)),  # kept
+        reading(12, 1, T0 + 60, counts=(4, 0, 0, 0), speeds=(60, 0, 0, 0)),  # kept, the same minute
+        reading(21, 2, T0 + 60, counts=(1, 0, 0, 0), defect=1),              # defect, day 0
+        reading(22, 3, T0 + 7200, counts=(3, 0, 0, 0), defect=1),            # defect, day 0 again
+        reading(23, 3, day1 + 5, occupancy=-1),                              # unknown occupancy, day 1
+        reading(24, 4, T0 + 120, status=RS.BAD_SPEED),                       # rejected
+        reading(25, 5, T0 + 3 * 86400, status=RS.OUTSIDE_DAYS),              # another run's
+        reading(26, 5, None, status=RS.BAD_OBSERVED_AT),                     # rejected, no time
+    ]
+    grouped = (readings_df(spark, rows).transform(TR.with_reading_status)
+               .transform(TR.with_lane_speed, ATHENA).transform(TR.group_lanes, ATHENA, by_status=True)
+               .select(S.UNIT_ID, S.OBSERVED_AT, READING_STATUS, TR.READINGS, S.LOCATION_ID,
+                       S.CURRENT_SPEED, S.class_total(2)))
+    schema = ("lve_nr int, tijd_waarneming bigint, reading_status int, _readings bigint, "
+              "uniqueid int, currentspeed double, trafficintensityclass2 int")
+    expected = frame(spark, [
+        (1, T0 + 60, int(RS.KEPT), 2, 12, 70.0, 6),         # AVG(80, 60); 2 + 4
+        (None, T0, int(RS.DEFECT), 2, 22, 100.0, 4),        # lve_nrs 2 and 3, minutes apart
+        (None, day1, int(RS.UNKNOWN_OCCUPANCY), 1, 23, 100.0, 1),
+        (None, None, int(RS.BAD_SPEED), 1, 24, 100.0, 1),
+        (None, None, int(RS.OUTSIDE_DAYS), 1, 25, 100.0, 1),
+        (None, None, int(RS.BAD_OBSERVED_AT), 1, 26, 100.0, 1),
+    ], schema)
+    assert_df_equality(grouped, expected, ignore_row_order=True, ignore_nullable=True)
+
+
 def _group_schema(semantics):
     keys = {
         ATHENA: [T.StructField(S.UNIT_ID, T.IntegerType()), T.StructField(S.OBSERVED_AT, T.LongType()),
