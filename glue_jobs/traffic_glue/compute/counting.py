@@ -125,9 +125,9 @@ class RunCounters:
         six). `bit_or` is compiled with the other counts; `collect_set` of the days was
         evaluated reading by reading, and was half the observation's cost. A word's
         readings are found by comparing their time with its days' bounds, and their day
-        by a division of whole numbers: `corrected` observes every reading, and the
-        divisions of doubles, `floor`s and remainders before took a week's observations
-        from 7.5 to 8.9 CPU-s (docs/BENCHMARKS.md)."""
+        by a division of whole numbers. `corrected` observes every reading: with the
+        divisions of doubles, `floor`s and remainders this took before, a week's
+        observations took 8.9 CPU-s instead of 7.5 (docs/BENCHMARKS.md)."""
         observed = F.col(S.OBSERVED_AT)
         replaces = has_status(*REPLACES_ITS_DAY)
         word_seconds = _DAYS_PER_WORD * SECONDS_PER_DAY
