@@ -108,6 +108,18 @@ def test_the_days_with_readings_of_a_year_across_words_of_64_days(spark):
     assert counters.collect().days_with_readings == (0, 62, 63, 64, 127, 128, 191, 192, 200, 300, 364)
 
 
+def test_the_days_with_readings_at_the_seconds_that_bound_a_day_and_a_word(spark):
+    """A day's bit from its first second to its last: the last second of day 63 (word 0's
+    last day) and the first of day 64 (word 1's first), the run's last second (day 364);
+    not the second before the run's first day, nor the first after its last."""
+    span = RunRange.for_days(dt.date(2020, 4, 7), dt.date(2021, 4, 6), 60, 24)  # 365 days
+    times = [T0 - 1, T0, T0 + 64 * 86400 - 1, T0 + 64 * 86400, T0 + 365 * 86400 - 1, T0 + 365 * 86400]
+    rows = [reading(lane, 1, t, status=RS.KEPT) for lane, t in enumerate(times, 1)]
+    counters = RunCounters(span, ATHENA)
+    _run(spark, counters, rows=rows)
+    assert counters.collect().days_with_readings == (0, 63, 64, 364)
+
+
 def test_corrected_counts_what_deduplication_removed_as_duplicates(spark):
     counters = RunCounters(SPAN, CORRECTED)
     # Lanes 1 and 6 configured; 3 is not: a location of its own (-3).
