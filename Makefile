@@ -55,8 +55,9 @@ $(STAMP): pyproject.toml
 	$(call venv_install,$(VENV),-e ".[dev]",$(PYSPARK_WHEEL))
 	@touch $(STAMP)
 
-setup: $(STAMP) ## Make .venv and fetch the pinned JVM jars into .jars/ (quick when done already)
+setup: $(STAMP) ## Make .venv, fetch the pinned JVM jars into .jars/ and dump the class archive (quick when done already)
 	@$(PY) -m tools.jars
+	@$(PY) -m tools.class_archive
 
 $(CHECKOV_VENV)/bin/checkov:
 	$(PYTHON_BOOT) -m venv $(CHECKOV_VENV)
@@ -142,13 +143,12 @@ test: ## Run the test suite (all cores)
 	$(KEEP_BYTECODE) TRAFFIC_GLUE_BROWSER_ENV_DONE=$(BROWSER_ENV_DONE) $(PY) -m pytest -q $(XDIST); \
 	suite=$$?; wait; exit $$suite
 
-# make test does not record the class archive: on a fresh clone it does not win back its
-# recording. Measured on 2 cores (2026-12-05): recorded in the set-up it took ~50 s of it,
-# and the tests took 505-532 s with it against 541-564 s without (the whole command
-# 578-611 s against 587-612 s with pip). A clone that runs the suite again gains ~35 s a
-# run once `make class-archive` is made.
-class-archive: setup ## Record the classes a local run loads, so JVMs start faster (once; tools/class_archive.py)
-	@$(PY) -m tools.class_archive
+# make setup dumps the class archive (tools/class_archive.py, about 20 s once per clone):
+# every local JVM then maps the classes a run loads instead of reading them from the jars.
+# A daily run of a real-sized day starts and ends in 1.7-1.9 s less (docs/BENCHMARKS.md).
+class-archive: $(STAMP) ## Dump the class archive again, even if it is there (tools/class_archive.py)
+	@$(PY) -m tools.jars
+	@$(PY) -m tools.class_archive --force
 
 test-fast: setup ## Run every test that starts no Spark job (under a minute: the edit loop)
 	$(KEEP_BYTECODE) TRAFFIC_GLUE_FAST_TESTS=1 $(PY) -m pytest -q -m "not spark" --durations=5 $(XDIST)

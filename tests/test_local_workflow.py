@@ -333,7 +333,7 @@ MAKE_TARGETS_NOT_HERE = {
     "help": "lists these targets: read here",
     "setup": "what every other target runs first (and make test, so CI)",
     "checkov-env": "make test's set-up", "browser-env": "make test's set-up",
-    "class-archive": "make test's set-up", "test": "the suite itself", "test-fast": "the suite",
+    "class-archive": "make setup dumps it (tests/test_class_archive.py)", "test": "the suite itself", "test-fast": "the suite",
     "run": "the scenario's workflow runs",
     "history": "a server in the foreground: tests/test_history_server.py",
     "bench": "the full network (minutes): benchmarks/",

@@ -9,7 +9,7 @@ import subprocess
 from tests.job_helpers import ROOT
 
 
-def test_make_test_on_a_fresh_clone_makes_the_venv_and_fetches_the_jars_before_the_suite(tmp_path):
+def test_make_test_on_a_fresh_clone_makes_the_venv_fetches_the_jars_and_dumps_the_archive_before_the_suite(tmp_path):
     # Only what make reads: no .venv, no .jars, no stamps, as in a fresh clone.
     for name in ("Makefile", "pyproject.toml"):
         shutil.copy(ROOT / name, tmp_path / name)
@@ -32,7 +32,7 @@ def test_make_test_on_a_fresh_clone_makes_the_venv_and_fetches_the_jars_before_t
     assert first("-m venv .venv") < first('pip installs instead"; .venv/bin/python -m pip install --quiet -e ".[dev]"') < suite
     # pyspark's wheel, built from its source on install, stores its jars as they are (uv only).
     assert 'pyspark:--build-option=--compression=stored' in lines[first('uv pip install --quiet --python .venv/bin/python')]
-    assert first("-m tools.jars") < suite
+    assert first("-m tools.jars") < first("-m tools.class_archive") < suite  # the archive maps the jars
     # The suite keeps the bytecode it compiles, whatever the environment says, and tells
     # the browser test which file says the browser's install is done.
     assert lines[suite].startswith("PYTHONDONTWRITEBYTECODE= TRAFFIC_GLUE_BROWSER_ENV_DONE="

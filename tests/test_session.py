@@ -429,7 +429,7 @@ def test_without_the_jars_no_session_is_built_and_the_error_names_make_setup(bui
 
 
 def test_an_archive_is_mapped_with_its_check_logs_off_and_the_environment_can_choose_or_refuse_it(tmp_path):
-    default = session.CLASS_ARCHIVE  # made by make class-archive, or not (yet)
+    default = session.CLASS_ARCHIVE  # dumped by make setup, or not (yet)
     assert session.class_archive_options({}) == (
         [f"-XX:SharedArchiveFile={default}", "-Xlog:cds*=off"] if default.is_file() else [])
     other = tmp_path / "other.jsa"

@@ -64,7 +64,7 @@ LOCAL_FILES_CONF = {"spark.hadoop.fs.file.impl": "com.globalmentor.apache.hadoop
 JARS_DIR = Path(os.environ.get("TRAFFIC_GLUE_JARS_DIR", Path(__file__).resolve().parents[3] / ".jars"))
 
 
-# A class-data-sharing archive of the classes a local run loads (`make class-archive`:
+# A class-data-sharing archive of the classes a local run loads (dumped by `make setup`:
 # python -m tools.class_archive). A cold JVM spends most of its first seconds reading and
 # verifying Spark's, Iceberg's and Hive's classes from jars; mapped from this archive, a
 # session starts in about half the time. The JVM checks that the archive was made by the
