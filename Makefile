@@ -143,9 +143,11 @@ test: ## Run the test suite (all cores)
 	$(KEEP_BYTECODE) TRAFFIC_GLUE_BROWSER_ENV_DONE=$(BROWSER_ENV_DONE) $(PY) -m pytest -q $(XDIST); \
 	suite=$$?; wait; exit $$suite
 
-# make setup dumps the class archive (tools/class_archive.py, about 20 s once per clone):
+# make setup dumps the class archive (tools/class_archive.py, about 22 s once per clone):
 # every local JVM then maps the classes a run loads instead of reading them from the jars.
-# A daily run of a real-sized day starts and ends in 1.7-1.9 s less (docs/BENCHMARKS.md).
+# Measured on 2 cores (2026-12-07, docs/BENCHMARKS.md): a daily rerun of a real-sized day
+# spent 1.6-2.0 s less outside its computing phase; the suite's tests took 284 s against
+# 300-303 s, so a fresh clone's make test (CI's) took 8 s more, and each later one 16-19 s less.
 class-archive: $(STAMP) ## Dump the class archive again, even if it is there (tools/class_archive.py)
 	@$(PY) -m tools.jars
 	@$(PY) -m tools.class_archive --force
