@@ -128,17 +128,25 @@ def _stamp_file(archive: Path) -> Path:
 
 
 def _stamp(archive: Path, class_list: Path = CLASS_LIST) -> str:
-    """What the archive was dumped from: the JDK, the class list, pyspark, the jars the
-    session puts first on the classpath (`session.local_classpath`) and the jars beside
-    it. A JVM maps an archive only of its own JDK and classpath, so another of any of
-    them means dumping it again."""
+    """What the archive was dumped from: the JDK, the class list, the classpath (its
+    folders: a clone moved, or Spark's own elsewhere), pyspark, the jars the session puts
+    first on the classpath (`session.local_classpath`) and the jars beside it. A JVM maps
+    an archive only of its own JDK and classpath, so another of any of them means dumping
+    it again."""
     import pyspark
 
     jdk = subprocess.run([_java(), "-version"], capture_output=True, text=True).stderr.strip()
     listed = hashlib.sha256(class_list.read_bytes()).hexdigest()
     first = [f"{jar.name} {jar.stat().st_size}" for jar in spark_log4j_api()]
     jars = sorted(f"{jar.name} {jar.stat().st_size}" for jar in archive.parent.glob("*.jar"))
-    return "\n".join([jdk, f"class list {listed}", f"pyspark {pyspark.__version__}", *first, *jars]) + "\n"
+    return "\n".join([jdk, f"class list {listed}", f"classpath {_classpath()}", f"pyspark {pyspark.__version__}",
+                      *first, *jars]) + "\n"
+
+
+def current(archive: Path = CLASS_ARCHIVE, class_list: Path = CLASS_LIST) -> bool:
+    """Whether `archive` is there, dumped from what is here now (`_stamp`)."""
+    stamp = _stamp_file(archive)
+    return archive.is_file() and stamp.is_file() and stamp.read_text() == _stamp(archive, class_list)
 
 
 def build(archive: Path = CLASS_ARCHIVE, class_list: Path = CLASS_LIST) -> int:
@@ -149,7 +157,10 @@ def build(archive: Path = CLASS_ARCHIVE, class_list: Path = CLASS_LIST) -> int:
     with tempfile.TemporaryDirectory(prefix="class-archive-") as work:
         names = Path(work) / "classes.txt"
         names.write_bytes(gzip.decompress(class_list.read_bytes()))
-        dumped = _dump(names, fresh)
+        try:
+            dumped = _dump(names, fresh)
+        except subprocess.TimeoutExpired:
+            dumped = subprocess.CompletedProcess([], 1, "", "the dump took more than 15 minutes")
         if dumped.returncode != 0 or not fresh.is_file():
             fresh.unlink(missing_ok=True)
             said = (dumped.stdout + dumped.stderr).strip().splitlines() or ["no archive was written"]
@@ -157,7 +168,10 @@ def build(archive: Path = CLASS_ARCHIVE, class_list: Path = CLASS_LIST) -> int:
             return 0
         environ = {**os.environ, CLASS_ARCHIVE_ENV: str(fresh), EVENT_LOG_ENV: "off",
                    "SPARK_SUBMIT_OPTS": "-Xshare:on"}
-        checked = _python(["-c", _CHECK], environ, Path(work))
+        try:
+            checked = _python(["-c", _CHECK], environ, Path(work))
+        except subprocess.TimeoutExpired:
+            checked = subprocess.CompletedProcess([], 1, "", "")
     if checked.returncode != 0:
         fresh.unlink(missing_ok=True)
         print("class archive: the JVM cannot map the dumped archive; sessions start without it",
@@ -208,9 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.list:
         return record_list(CLASS_LIST)
-    stamp = _stamp_file(CLASS_ARCHIVE)
-    if CLASS_ARCHIVE.is_file() and stamp.is_file() and stamp.read_text() == _stamp(CLASS_ARCHIVE, CLASS_LIST) \
-            and not args.force:
+    if current(CLASS_ARCHIVE, CLASS_LIST) and not args.force:
         return 0
     return build(CLASS_ARCHIVE, CLASS_LIST)
 
