@@ -3,7 +3,7 @@
     python -m tools.class_archive          # .jars/classes.jsa (`make setup` runs it)
     python -m tools.class_archive --list   # tools/class_list.txt.gz again (maintainers)
 
-A cold Spark JVM spends most of its first seconds reading and verifying some 18,000
+A cold Spark JVM spends most of its first seconds reading and verifying some 20,000
 classes from jars. Java 17's class-data sharing dumps the classes a list names into an
 archive (`java -Xshare:dump`) that later JVMs map instead
 (`traffic_glue.runtime.session.class_archive_options`): a local session then starts in
@@ -18,12 +18,12 @@ the JDK or a jar there lacks is left out of the archive, and a class the list la
 read from its jar as before (slower, nothing else). `--list` records it again (about a
 minute) when the jars or the jobs change what a run loads.
 
-Dumping the archive takes about 15 seconds on two cores, once per clone: `make setup`
+Dumping the archive takes about 20 seconds on two cores, once per clone: `make setup`
 does it. It is written under another name and checked by a session that must map it
 (`-Xshare:on`) before it takes the archive's name: a dump that fails or that the JVM
 cannot map leaves no archive behind, and sessions start without one. Quick when the
-archive is there already and was made from the JDK, the list and the jars there now
-(`classes.jsa.stamp`); `--force` dumps it again.
+archive is there already and was made from the JDK, the list, the classpath and the jars
+there now (`classes.jsa.stamp`); `--force` dumps it again.
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ def build(archive: Path = CLASS_ARCHIVE, class_list: Path = CLASS_LIST) -> int:
     archive.parent.mkdir(parents=True, exist_ok=True)
     fresh = archive.with_name(f".{archive.name}.dumping")
     fresh.unlink(missing_ok=True)
-    print(f"class archive: dumping the classes a local run loads into {archive} (once, about 15 s)")
+    print(f"class archive: dumping the classes a local run loads into {archive} (once, about 20 s)")
     with tempfile.TemporaryDirectory(prefix="class-archive-") as work:
         names = Path(work) / "classes.txt"
         names.write_bytes(gzip.decompress(class_list.read_bytes()))
