@@ -89,37 +89,55 @@ def test_it_is_quick_when_the_archive_was_dumped_from_the_jdk_list_and_jars_ther
                                                                                  monkeypatch):
     archive = tmp_path / "classes.jsa"
     archive.write_bytes(b"classes")
-    (tmp_path / "a-1.jar").write_bytes(b"abc")
+    jar = tmp_path / "a-1.jar"
+    jar.write_bytes(b"abc")
+    monkeypatch.setattr(class_archive, "local_classpath", lambda: [jar])  # the session's own jars
     monkeypatch.setattr(class_archive, "CLASS_ARCHIVE", archive)
     monkeypatch.setattr(class_archive, "CLASS_LIST", class_list)
-    (tmp_path / "classes.jsa.stamp").write_text(class_archive._stamp(archive, class_list))
     built = []
     monkeypatch.setattr(class_archive, "build", lambda *a: built.append(a) or 0)
+
+    def dumped_now():
+        (tmp_path / "classes.jsa.stamp").write_text(class_archive._stamp(archive, class_list))
+
+    dumped_now()
     assert class_archive.main([]) == 0
     assert built == []
-    # Another jar (a new pin): the JVM would refuse the archive, so it is dumped again.
-    (tmp_path / "b-2.jar").write_bytes(b"x")
+    # The jar written again, the same bytes (pyspark installed again, say): the JVM checks
+    # its time too and would map no archive at all, so it is dumped again.
+    os.utime(jar, ns=(jar.stat().st_atime_ns, jar.stat().st_mtime_ns + 1_000_000_000))
     assert class_archive.main([]) == 0
     assert len(built) == 1
-    # So is it for another list (recorded again), on the jars it was made from.
-    (tmp_path / "classes.jsa.stamp").write_text(class_archive._stamp(archive, class_list))
-    class_list.write_bytes(gzip.compress(b"java/lang/Object\n"))
+    # Another jar on the classpath (a new pin): the same.
+    dumped_now()
+    other = tmp_path / "b-2.jar"
+    other.write_bytes(b"x")
+    monkeypatch.setattr(class_archive, "local_classpath", lambda: [jar, other])
     assert class_archive.main([]) == 0
     assert len(built) == 2
+    # So is it for another list (recorded again), on the jars it was made from.
+    dumped_now()
+    class_list.write_bytes(gzip.compress(b"java/lang/Object\n"))
+    assert class_archive.main([]) == 0
+    assert len(built) == 3
 
 
-def test_the_stamp_names_the_jdk_the_list_and_the_jars(tmp_path, class_list):
+def test_the_stamp_names_the_jdk_the_list_the_classpath_and_its_jars(tmp_path, class_list, monkeypatch):
     import hashlib
 
     import pyspark
 
-    (tmp_path / "a-1.jar").write_bytes(b"abc")
+    jar = tmp_path / "a-1.jar"
+    jar.write_bytes(b"abc")
+    monkeypatch.setattr(class_archive, "local_classpath", lambda: [jar])
     lines = class_archive._stamp(tmp_path / "classes.jsa", class_list).splitlines()
     assert lines[0].startswith(("openjdk version", "java version"))
     assert f"class list {hashlib.sha256(class_list.read_bytes()).hexdigest()}" in lines
     assert f"classpath {class_archive._classpath()}" in lines  # a clone moved is dumped again
+    assert class_archive._classpath().startswith(f"{jar}{os.pathsep}")
+    spark_jars = sorted(session.spark_jars_dir().glob("*.jar"))
+    assert class_archive._classpath_jars() == [jar, *spark_jars]
     assert f"pyspark {pyspark.__version__}" in lines
-    assert lines[-1] == "a-1.jar 3"
 
 
 def test_the_dump_is_of_the_classpath_a_session_starts_with(monkeypatch):

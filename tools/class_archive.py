@@ -40,7 +40,7 @@ from pathlib import Path
 
 from traffic_glue.runtime import metastore
 from traffic_glue.runtime.session import (
-    CLASS_ARCHIVE, CLASS_ARCHIVE_ENV, EVENT_LOG_ENV, local_classpath, spark_jars_dir, spark_log4j_api,
+    CLASS_ARCHIVE, CLASS_ARCHIVE_ENV, EVENT_LOG_ENV, local_classpath, spark_jars_dir,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,20 +127,25 @@ def _stamp_file(archive: Path) -> Path:
     return archive.with_name(archive.name + ".stamp")
 
 
+def _classpath_jars() -> list[Path]:
+    """The jars of `_classpath`, in its order (Spark's as the JVM lists its folder's)."""
+    return [*local_classpath(), *sorted(spark_jars_dir().glob("*.jar"))]
+
+
 def _stamp(archive: Path, class_list: Path = CLASS_LIST) -> str:
     """What the archive was dumped from: the JDK, the class list, the classpath (its
-    folders: a clone moved, or Spark's own elsewhere), pyspark, the jars the session puts
-    first on the classpath (`session.local_classpath`) and the jars beside it. A JVM maps
-    an archive only of its own JDK and classpath, so another of any of them means dumping
-    it again."""
+    folders: a clone moved, or Spark's own elsewhere) and each of its jars as the JVM
+    checks them (size and time: pyspark installed again, a jar pinned anew). A JVM maps an
+    archive only of its own JDK and classpath, and starts without any other, silently: so
+    another of any of them means dumping it again."""
     import pyspark
 
     jdk = subprocess.run([_java(), "-version"], capture_output=True, text=True).stderr.strip()
     listed = hashlib.sha256(class_list.read_bytes()).hexdigest()
-    first = [f"{jar.name} {jar.stat().st_size}" for jar in spark_log4j_api()]
-    jars = sorted(f"{jar.name} {jar.stat().st_size}" for jar in archive.parent.glob("*.jar"))
-    return "\n".join([jdk, f"class list {listed}", f"classpath {_classpath()}", f"pyspark {pyspark.__version__}",
-                      *first, *jars]) + "\n"
+    jars = hashlib.sha256("".join(
+        f"{jar} {jar.stat().st_size} {jar.stat().st_mtime_ns}\n" for jar in _classpath_jars()).encode()).hexdigest()
+    return "\n".join([jdk, f"class list {listed}", f"classpath {_classpath()}", f"jars {jars}",
+                      f"pyspark {pyspark.__version__}"]) + "\n"
 
 
 def current(archive: Path = CLASS_ARCHIVE, class_list: Path = CLASS_LIST) -> bool:
