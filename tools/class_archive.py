@@ -158,7 +158,7 @@ def build(archive: Path = CLASS_ARCHIVE, class_list: Path = CLASS_LIST) -> int:
     archive.parent.mkdir(parents=True, exist_ok=True)
     fresh = archive.with_name(f".{archive.name}.dumping")
     fresh.unlink(missing_ok=True)
-    print(f"class archive: dumping the classes a local run loads into {archive} (once, about 20 s)")
+    print(f"class archive: dumping the classes a local run loads into {archive} (once, about 20 s)", flush=True)
     with tempfile.TemporaryDirectory(prefix="class-archive-") as work:
         names = Path(work) / "classes.txt"
         names.write_bytes(gzip.decompress(class_list.read_bytes()))
@@ -192,7 +192,7 @@ def record_list(class_list: Path = CLASS_LIST) -> int:
     """The recording run in a JVM that lists the classes it loads, the list into
     `class_list` (gzip, without its header: only its lines change when what a run loads
     changes)."""
-    print(f"class list: recording the classes a local run loads into {class_list} (about a minute)")
+    print(f"class list: recording the classes a local run loads into {class_list} (about a minute)", flush=True)
     with tempfile.TemporaryDirectory(prefix="class-list-") as work:
         loaded = Path(work) / "loaded.txt"
         environ = {**os.environ, CLASS_ARCHIVE_ENV: "off",
