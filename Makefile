@@ -146,8 +146,9 @@ test: ## Run the test suite (all cores)
 # make setup dumps the class archive (tools/class_archive.py, about 22 s once per clone):
 # every local JVM then maps the classes a run loads instead of reading them from the jars.
 # Measured on 2 cores (2026-12-07, docs/BENCHMARKS.md): a daily rerun of a real-sized day
-# spent 1.6-2.0 s less outside its computing phase; the suite's tests took 284 s against
-# 300-303 s, so a fresh clone's make test (CI's) took 8 s more, and each later one 16-19 s less.
+# spent 1.6-2.0 s less outside its computing phase; the suite's tests took 284-295 s against
+# 300-303 s, so a fresh clone's make test (CI's) takes about as long as before (the dump
+# eats the gain: 315-328 s against 307-328 s), and each later one is quicker.
 class-archive: $(STAMP) ## Dump the class archive again, even if it is there (tools/class_archive.py)
 	@$(PY) -m tools.jars
 	@$(PY) -m tools.class_archive --force
