@@ -98,7 +98,7 @@ def test_it_is_quick_when_the_archive_was_dumped_from_the_jdk_list_and_jars_ther
     monkeypatch.setattr(class_archive, "build", lambda *a: built.append(a) or 0)
 
     def dumped_now():
-        (tmp_path / "classes.jsa.stamp").write_text(class_archive._stamp(archive, class_list))
+        (tmp_path / "classes.jsa.stamp").write_text(class_archive._stamp(class_list))
 
     dumped_now()
     assert class_archive.main([]) == 0
@@ -130,7 +130,7 @@ def test_the_stamp_names_the_jdk_the_list_the_classpath_and_its_jars(tmp_path, c
     jar = tmp_path / "a-1.jar"
     jar.write_bytes(b"abc")
     monkeypatch.setattr(class_archive, "local_classpath", lambda: [jar])
-    lines = class_archive._stamp(tmp_path / "classes.jsa", class_list).splitlines()
+    lines = class_archive._stamp(class_list).splitlines()
     assert lines[0].startswith(("openjdk version", "java version"))
     assert f"class list {hashlib.sha256(class_list.read_bytes()).hexdigest()}" in lines
     assert f"classpath {class_archive._classpath()}" in lines  # a clone moved is dumped again

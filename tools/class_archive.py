@@ -132,7 +132,7 @@ def _classpath_jars() -> list[Path]:
     return [*local_classpath(), *sorted(spark_jars_dir().glob("*.jar"))]
 
 
-def _stamp(archive: Path, class_list: Path = CLASS_LIST) -> str:
+def _stamp(class_list: Path = CLASS_LIST) -> str:
     """What the archive was dumped from: the JDK, the class list, the classpath (its
     folders: a clone moved, or Spark's own elsewhere) and each of its jars as the JVM
     checks them (size and time: pyspark installed again, a jar pinned anew). A JVM maps an
@@ -151,7 +151,7 @@ def _stamp(archive: Path, class_list: Path = CLASS_LIST) -> str:
 def current(archive: Path = CLASS_ARCHIVE, class_list: Path = CLASS_LIST) -> bool:
     """Whether `archive` is there, dumped from what is here now (`_stamp`)."""
     stamp = _stamp_file(archive)
-    return archive.is_file() and stamp.is_file() and stamp.read_text() == _stamp(archive, class_list)
+    return archive.is_file() and stamp.is_file() and stamp.read_text() == _stamp(class_list)
 
 
 def build(archive: Path = CLASS_ARCHIVE, class_list: Path = CLASS_LIST) -> int:
@@ -183,7 +183,7 @@ def build(archive: Path = CLASS_ARCHIVE, class_list: Path = CLASS_LIST) -> int:
               file=sys.stderr)
         return 0
     fresh.replace(archive)
-    _stamp_file(archive).write_text(_stamp(archive, class_list))
+    _stamp_file(archive).write_text(_stamp(class_list))
     print(f"class archive: {archive} ({archive.stat().st_size / 2**20:,.0f} MB)")
     return 0
 
