@@ -142,8 +142,8 @@ def _stamp(class_list: Path = CLASS_LIST) -> str:
 
     jdk = subprocess.run([_java(), "-version"], capture_output=True, text=True).stderr.strip()
     listed = hashlib.sha256(class_list.read_bytes()).hexdigest()
-    jars = hashlib.sha256("".join(
-        f"{jar} {jar.stat().st_size} {jar.stat().st_mtime_ns}\n" for jar in _classpath_jars()).encode()).hexdigest()
+    checked = ((jar, jar.stat()) for jar in _classpath_jars())
+    jars = hashlib.sha256("".join(f"{jar} {st.st_size} {st.st_mtime_ns}\n" for jar, st in checked).encode()).hexdigest()
     return "\n".join([jdk, f"class list {listed}", f"classpath {_classpath()}", f"jars {jars}",
                       f"pyspark {pyspark.__version__}"]) + "\n"
 
