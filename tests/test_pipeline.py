@@ -86,7 +86,7 @@ def test_athena_shuffles_each_tasks_sums_per_cabinet_minute_not_its_readings(spa
     so each task sums its own readings per (`lve_nr`, minute, status) before the shuffle
     (Spark's partial aggregation) and only those sums cross it; the statuses are counted
     from the grouped rows, not reading by reading; the kept minute rows cross a second
-    shuffle to the windows, keyed as the series are."""
+    shuffle to the windows, keyed as the series are, each task's in series order."""
     _, curated = _curated(spark, landing, ATHENA)
     nodes = plans.nodes(curated)
     names = [node.name for node in nodes]
@@ -103,7 +103,11 @@ def test_athena_shuffles_each_tasks_sums_per_cabinet_minute_not_its_readings(spa
     # The statuses are observed on the grouped rows: above the final sums, nowhere below.
     observed = [node for node in nodes if node.name == "CollectMetrics"]
     assert final in observed[0].walk() and not any(o in partial.walk() for o in observed)
-    # The windows sort what the second shuffle gave them.
+    # Each task's kept rows cross the second shuffle in series order, by one long (a
+    # radix sort: transforms.presorted_for_series); the windows sort what it gave them.
+    (presort,) = [node for node in to_windows.walk() if node.name == "Sort"]
+    assert final in presort.walk()
+    assert [e.split(" ")[0] for e in presort.expressions()] == ["_series_key"]
     (sort,) = nodes[names.index("Window")].children
     assert sort.name == "Sort" and sort.children == [to_windows]
 

@@ -1,5 +1,7 @@
 """Every step of docs/SEMANTICS.md ("Step by step"), in both modes, on inline rows worked out by hand."""
 
+from collections import Counter
+
 import pytest
 from chispa import assert_approx_df_equality, assert_df_equality
 from pyspark.sql import functions as F
@@ -569,6 +571,38 @@ def _series(spark, rows=SERIES + OTHER):
 
 def _values(df, column):
     return [r[column] for r in df.where(F.col(S.UNIT_ID) == 1).orderBy(S.OBSERVED_AT).collect()]
+
+
+def test_presorted_for_series_orders_each_tasks_rows_as_the_series_and_keeps_them(spark):
+    """`athena`'s minute rows leave the grouping sorted by (`lve_nr`, minute id, time)
+    within a task; edge values of each field of the key included."""
+    biggest = (1 << 19) - 1, (1 << 16) - 1, (1 << 28) - 1  # lve_nr, uniqueid, seconds
+    ordered = [
+        (0, 0, CONTEXT_START, 1.0),                       # every field at its lowest
+        (0, 5, CONTEXT_START + 60, None),                 # a NULL speed is a row like any
+        (1, 2, CONTEXT_START + biggest[2], 2.0),          # the latest second of the key
+        (1, 3, CONTEXT_START, 3.0),                       # a larger id after it, however early
+        (2, 1, T0, 4.0),
+        (2, 1, T0 + 60, 5.0),
+        (2, biggest[1], T0, 6.0),
+        (biggest[0], 0, T0, 7.0),
+    ]
+    scrambled = [ordered[i] for i in (5, 2, 7, 0, 4, 1, 6, 3)]
+    rows = frame(spark, scrambled, SERIES_SCHEMA).coalesce(1)
+    result = rows.transform(TR.presorted_for_series, CONTEXT_START)
+    assert result.columns == rows.columns
+    assert [tuple(r) for r in result.collect()] == ordered
+    # Outside the key's ranges a row only sorts less well: it is still there, once, and
+    # nothing overflows, even with ANSI arithmetic (which fails on an overflow).
+    beyond = [(1 << 19, 1, T0, 8.0), (1, 1 << 16, T0, 9.0), (-3, 1, T0, 10.0), ((1 << 31) - 1, 1, T0, 11.0)]
+    result = frame(spark, scrambled + beyond, SERIES_SCHEMA).coalesce(1).transform(
+        TR.presorted_for_series, CONTEXT_START)
+    ansi = spark.conf.get("spark.sql.ansi.enabled")
+    spark.conf.set("spark.sql.ansi.enabled", "true")
+    try:
+        assert Counter(tuple(r) for r in result.collect()) == Counter(scrambled + beyond)
+    finally:
+        spark.conf.set("spark.sql.ansi.enabled", ansi)
 
 
 def test_previous_speed_athena_takes_the_previous_row(spark):

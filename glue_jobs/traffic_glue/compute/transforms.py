@@ -249,6 +249,36 @@ def series(semantics: str) -> Window:
     return Window.partitionBy(S.UNIT_ID, S.LOCATION_ID).orderBy(S.OBSERVED_AT)
 
 
+# `presorted_for_series`: the bits of its key, highest first: `lve_nr`, the minute's id,
+# the seconds since the run's context start (8.5 years).
+_SERIES_UNIT_SHIFT, _SERIES_LOCATION_SHIFT = 44, 28
+_SERIES_KEY = "_series_key"
+
+
+def presorted_for_series(rows: DataFrame, context_start: int) -> DataFrame:
+    """`athena`'s minute rows in series order within each task (of the grouping, before
+    they cross the shuffle to the series windows): the same rows, only ordered.
+
+    The windows' sort is by `lve_nr`, the minute's id and the time; Spark's sort compares
+    a 64-bit prefix of the first column only, `lve_nr`, and most of its comparisons reach
+    the rows. Sorted here by one long that orders them the same way, with Spark's radix
+    sort, the rows cross the shuffle as runs already in order: the windows' sort merges
+    them (thirty days of the benchmark's network: 6.5 s less there, 2.6 s more here).
+
+    The key orders the rows exactly as the series do while `lve_nr` is in [0, 2^19), the
+    minute's id (a lane id) in [0, 2^16) and the time within 2^28 s (8.5 years) of the
+    context start: the feed's numbers are below 5,000. Any other row only sorts less
+    well here; the windows' own sort still orders every row.
+    """
+    # Shifts and ORs: no overflow to fail on, even with ANSI arithmetic.
+    key = (
+        F.shiftleft(F.col(S.UNIT_ID).cast("long"), _SERIES_UNIT_SHIFT)
+        .bitwiseOR(F.shiftleft(F.col(S.LOCATION_ID).cast("long"), _SERIES_LOCATION_SHIFT))
+        .bitwiseOR(F.col(S.OBSERVED_AT).cast("long") - F.lit(context_start))
+    )
+    return rows.withColumn(_SERIES_KEY, key).sortWithinPartitions(_SERIES_KEY).drop(_SERIES_KEY)
+
+
 def with_previous_speed(rows: DataFrame, semantics: str) -> DataFrame:
     """Step 6: the previous row's speed (`corrected`: only if at most 60 s earlier)."""
     in_series = series(semantics)
