@@ -594,12 +594,13 @@ def test_presorted_for_series_orders_each_tasks_rows_as_the_series_and_keeps_the
     assert [tuple(r) for r in result.collect()] == ordered
     # Outside the key's ranges a row only sorts less well: it is still there, once, and
     # nothing overflows, even with ANSI arithmetic (which fails on an overflow).
-    beyond = [(1 << 19, 1, T0, 8.0), (1, 1 << 16, T0, 9.0), (-3, 1, T0, 10.0), ((1 << 31) - 1, 1, T0, 11.0)]
-    result = frame(spark, scrambled + beyond, SERIES_SCHEMA).coalesce(1).transform(
-        TR.presorted_for_series, CONTEXT_START)
+    beyond = [(1 << 19, 1, T0, 8.0), (1, 1 << 16, T0, 9.0), (-3, 1, T0, 10.0),
+              ((1 << 31) - 1, 1, T0, 11.0)]
     ansi = spark.conf.get("spark.sql.ansi.enabled")
-    spark.conf.set("spark.sql.ansi.enabled", "true")
+    spark.conf.set("spark.sql.ansi.enabled", "true")  # before the plan: its arithmetic takes it then
     try:
+        result = frame(spark, scrambled + beyond, SERIES_SCHEMA).coalesce(1).transform(
+            TR.presorted_for_series, CONTEXT_START)
         assert Counter(tuple(r) for r in result.collect()) == Counter(scrambled + beyond)
     finally:
         spark.conf.set("spark.sql.ansi.enabled", ansi)
