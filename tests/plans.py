@@ -42,6 +42,10 @@ class Node:
         """A HashAggregate's modes (Partial, Final, ...), one per aggregate function."""
         return {e.mode().toString() for e in _seq(self.java.aggregateExpressions())}
 
+    def aggregate_functions(self) -> list[str]:
+        """A HashAggregate's aggregate functions, as SQL: `sum(x)`, `count(1)`, ..."""
+        return [e.aggregateFunction().sql() for e in _seq(self.java.aggregateExpressions())]
+
     def shuffle_origin(self) -> str:
         return self.java.shuffleOrigin().toString()
 

@@ -99,6 +99,12 @@ def test_athena_shuffles_each_tasks_sums_per_cabinet_minute_not_its_readings(spa
     assert to_grouping.children == [partial]
     assert partial.aggregate_modes() == {"Partial"} and final.aggregate_modes() == {"Final"}
     assert to_grouping.shuffle() == ("HashPartitioning", ["lve_nr", "tijd_waarneming", "reading_status"])
+    # What a partial row carries: the minute's id, its readings, the speed's mean and the
+    # four class totals. A kept reading's vehicles are its class totals' sum, so neither
+    # they nor the readings that counted them are summed apart (transforms.group_lanes).
+    classes = [f"sum(verkeersintensiteit_klasse{k})" for k in (2, 3, 4, 5)]
+    assert sorted(partial.aggregate_functions()) == sorted(
+        ["max(unieke_id)", "count(1)", "avg(lane_speed)", *classes])
     assert to_windows.shuffle() == ("HashPartitioning", ["lve_nr", "uniqueid"])
     # The statuses are observed on the grouped rows: above the final sums, nowhere below.
     observed = [node for node in nodes if node.name == "CollectMetrics"]
