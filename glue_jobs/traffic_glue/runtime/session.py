@@ -32,6 +32,13 @@ COMMON_CONF = {
     "spark.sql.adaptive.optimizer.excludedRules": (
         "org.apache.spark.sql.execution.adaptive.AQEPropagateEmptyRelation"
     ),
+    # Spark's grouping looks each row up in a small first map (2^16 keys) and, once that
+    # is full, in its general one too. A scan task of a backfill sums its readings into
+    # far more keys (thirty days of `athena`: ~600 K per task), so nearly every reading
+    # was looked up twice. Without the first map: thirty days of `athena` 110.7 and
+    # 110.1 s -> 107.2 and 107.4 s (the scan's stage 46.5 -> 43.5 s); a day of either
+    # mode the same or faster (docs/BENCHMARKS.md).
+    "spark.sql.codegen.aggregate.map.twolevel.enabled": "false",
 }
 
 # Maven coordinates of the JVM libraries a local session needs, at Glue 5.1's versions:
