@@ -369,16 +369,19 @@ def _run(raw: Path, work: Path, logs: Path, label: str, days: int, start: dt.dat
     warm_page_cache(raw)
     spark_env = {**os.environ, "TRAFFIC_GLUE_MASTER": JOB_MASTER}
     jobs, duckdbs, floors = {}, {}, {}
-    for mode in modes if "job" in runs else ():
-        out, log = work / f"days{days}-job-{mode}", logs / f"days{days}-job-{mode}.log"
-        jobs[mode] = measure(f"job {mode}", _job_command(raw, out, start, end, mode), spark_env, out, log,
-                             patience, _job_counts, inspect(mode))
-    for mode in modes if "duckdb" in runs else ():
-        out, log = work / f"days{days}-duckdb-{mode}", logs / f"days{days}-duckdb-{mode}.log"
-        duckdbs[mode] = measure(f"duckdb {mode}", _duckdb_command(raw, out, start, end, mode), dict(os.environ),
-                                out, log, patience, _printed_counts(readings))
-    if "floor" in runs:
-        for mode in modes:
+    # Mode by mode, so that the runs a ratio divides follow each other: this machine's
+    # speed drifts by 10-15% within half an hour (docs/BENCHMARKS.md), and thirty days of
+    # `corrected` took six minutes between `athena`'s job and its DuckDB run.
+    for mode in modes:
+        if "job" in runs:
+            out, log = work / f"days{days}-job-{mode}", logs / f"days{days}-job-{mode}.log"
+            jobs[mode] = measure(f"job {mode}", _job_command(raw, out, start, end, mode), spark_env, out,
+                                 log, patience, _job_counts, inspect(mode))
+        if "duckdb" in runs:
+            out, log = work / f"days{days}-duckdb-{mode}", logs / f"days{days}-duckdb-{mode}.log"
+            duckdbs[mode] = measure(f"duckdb {mode}", _duckdb_command(raw, out, start, end, mode),
+                                    dict(os.environ), out, log, patience, _printed_counts(readings))
+        if "floor" in runs:
             out, log = work / f"days{days}-floor-{mode}", logs / f"days{days}-floor-{mode}.log"
             floors[mode] = measure(f"spark floor {mode}", _floor_command(raw, out, start, end, mode),
                                    spark_env, out, log, patience, _printed_counts(readings))

@@ -111,6 +111,22 @@ def test_a_run_is_related_to_duckdb_of_its_own_mode():
     assert jobs["corrected"]["to_floor"] == 1.25 and "to_floor" not in jobs["athena"]
 
 
+def test_a_modes_runs_follow_each_other(monkeypatch, tmp_path):
+    """The runs a ratio divides are measured one after the other, mode by mode: the
+    machine's speed drifts within the quarter of an hour a long case takes."""
+    measured = []
+    monkeypatch.setattr(bench, "readings_in_files", lambda raw, start, end: (2, 1_000))
+    monkeypatch.setattr(bench, "warm_page_cache", lambda raw: None)
+    monkeypatch.setattr(bench, "measure", lambda name, *args, **kwargs: measured.append(name) or {
+        "name": name, "wall_seconds": float(len(measured))})
+    case = bench.run_case(tmp_path, tmp_path, tmp_path, 1, 30, ["athena", "corrected"], patience=None)
+    assert measured == ["job athena", "duckdb athena", "spark floor athena",
+                        "job corrected", "duckdb corrected", "spark floor corrected"]
+    # Each job over the DuckDB run and the floor measured right after it: 1 / 2, 1 / 3.
+    (athena,) = [run for run in case["runs"] if run["name"] == "job athena"]
+    assert (athena["to_duckdb"], athena["to_floor"]) == (0.5, 0.33)
+
+
 def test_the_error_line_is_the_jobs_own_else_the_last():
     assert bench.error_line("a\ntraffic_transform: error: out of memory: the driver\nTraceback\n  at x\n") == (
         "traffic_transform: error: out of memory: the driver")
