@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import stat
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -49,6 +50,17 @@ def test_the_suites_session_is_local_utc_with_few_shuffle_partitions_and_no_ui(s
     assert spark.conf.get("spark.sql.shuffle.partitions") == "2"
     assert {key: spark.conf.get(key) for key in COMMON_CONF} == COMMON_CONF
     assert spark.conf.get(MIN_SPLITS) == str(3 * spark.sparkContext.defaultParallelism)
+
+
+def test_the_settings_the_job_sets_on_glue_are_the_ones_docs_list():
+    """docs/GLUE_VS_ATHENA.md, "Which Spark settings Glue sets, and which the job sets":
+    each of COMMON_CONF (set on Glue's session too: `apply_job_conf`), with its value."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "GLUE_VS_ATHENA.md").read_text()
+    listed = {cells[1].strip().strip("`"): cells[2] for cells in
+              (line.split("|") for line in text.splitlines() if line.startswith("| `spark."))}
+    for key, value in COMMON_CONF.items():
+        assert key in listed, key
+        assert value.rsplit(".", 1)[-1] in listed[key], (key, listed[key])
 
 
 def test_the_suites_jvms_take_the_suites_options(spark):
