@@ -145,8 +145,10 @@ def _record(command: str, work: Path) -> list[dict]:
     done = subprocess.run(["bash", "-c", command], cwd=work, input=stdin, text=True, capture_output=True,
                           env=dict(os.environ, README_RECORDED=str(recorded), PWD=str(work)), timeout=120)
     entries = [json.loads(line) for line in recorded.read_text().splitlines()] if recorded.exists() else []
-    # make's set-up runs `python -m tools.jars` and `-m tools.class_archive` first: not the command.
-    entries = [e for e in entries if e["argv"][:2] not in (["-m", "tools.jars"], ["-m", "tools.class_archive"])]
+    # make's set-up runs `python -m compileall`, `-m tools.jars` and `-m tools.class_archive`
+    # first: not the command.
+    setup = (["-m", "compileall"], ["-m", "tools.jars"], ["-m", "tools.class_archive"])
+    entries = [e for e in entries if e["argv"][:2] not in setup]
     if not entries:  # a recipe of the shell's alone (make sample, once there)
         return [{"status": done.returncode, "shell": done.stdout + done.stderr}]
     return [{**entry, "shell": done.stdout + done.stderr} for entry in entries]
