@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -61,6 +63,78 @@ def test_the_settings_the_job_sets_on_glue_are_the_ones_docs_list():
     for key, value in COMMON_CONF.items():
         assert key in listed, key
         assert value.rsplit(".", 1)[-1] in listed[key], (key, listed[key])
+
+
+class _Gateway:
+    """py4j's gateway as `session.end_local_jvm` sees it: the JVM's process if this one
+    launched it (`proc`), and whether it was shut down."""
+
+    def __init__(self, proc):
+        self.proc, self.shut = proc, False
+
+    def shutdown(self):
+        self.shut = True
+
+
+@pytest.mark.parametrize("proc, shut", [
+    (None, False),  # Glue, spark-submit: the JVM launched this process
+    (SimpleNamespace(poll=lambda: 1), False),  # the JVM is gone already
+    (SimpleNamespace(poll=lambda: None), True),  # this process's JVM, running
+], ids=["launched-elsewhere", "gone", "running"])
+def test_only_a_running_jvm_this_process_launched_is_let_go(monkeypatch, proc, shut):
+    from pyspark import SparkContext
+
+    gateway = _Gateway(proc)
+    monkeypatch.setattr(SparkContext, "_gateway", gateway)
+    session.end_local_jvm()
+    assert gateway.shut is shut
+
+
+# A process that launches its JVM through `local_spark_session`: whether the gateway
+# accepts a connection before and after Python's exit handlers run, then the JVM's own
+# end once its stdin closes.
+_LET_GO = """
+import atexit, socket, time
+from pyspark import SparkContext
+from traffic_glue.runtime import session
+
+def accepts(port, for_seconds=0.0):
+    # Whether the port still takes a connection, asked until it does not or
+    # `for_seconds` pass (the gateway closes its socket on a thread of its own).
+    deadline = time.monotonic() + for_seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=10).close()
+        except ConnectionRefusedError:
+            return "refuses"
+        if time.monotonic() >= deadline:
+            return "accepts"
+        time.sleep(0.02)
+
+spark = session.local_spark_session(app_name="let-go")
+assert session.local_spark_session() is spark  # a second call launches nothing
+print("count", spark.range(3).count())
+gateway = SparkContext._gateway
+port = gateway.gateway_parameters.port
+print("before", accepts(port))
+atexit._run_exitfuncs()  # what the process's exit runs
+print("after", accepts(port, for_seconds=30))
+gateway.proc.stdin.close()
+print("jvm", gateway.proc.wait(timeout=120))
+"""
+
+
+def test_the_jvm_a_process_launched_is_let_go_when_it_exits(tmp_path):
+    """`local_spark_session`, launching the JVM, has `end_local_jvm` run at the
+    process's exit: py4j's gateway stops accepting connections, and the JVM, its stdin
+    closed, ends by itself with status 0 (its shutdown hook stops Spark)."""
+    from tests.job_helpers import job_env
+
+    done = subprocess.run([sys.executable, "-c", _LET_GO], env=job_env(), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split("\n")[:4] == ["count 3", "before accepts", "after refuses", "jvm 0"], \
+        done.stdout + done.stderr[-3000:]
 
 
 def test_the_suites_jvms_take_the_suites_options(spark):
