@@ -432,7 +432,9 @@ def finish(spark: SparkSession, config: JobConfig, table: tables.IcebergTable, r
            progress: Progress) -> None:
     """After the commit: the table's mode, the locations table (`corrected`: the
     locations of the configuration `snapshots` and the unconfigured lanes), and the top
-    jam locations of the rows the run wrote (of its chosen locations, if any)."""
+    jam locations of the rows the run wrote (of its chosen locations, if any). The last
+    two are Spark jobs of their own, independent of each other: they run side by side,
+    the top jam locations on a thread of their own."""
     if not created and recorded != config.semantics:
         table.record_mode(config.semantics)
     report.output.update(
@@ -440,23 +442,30 @@ def finish(spark: SparkSession, config: JobConfig, table: tables.IcebergTable, r
         table=table.name,
         semantics_replaced=recorded if recorded and recorded != config.semantics else None,
     )
-    labels: dict[int, str] = {}
-    if config.semantics == CORRECTED:
-        # Right after the curated table's commit: two tables cannot commit as one
-        # (docs/SEMANTICS.md, "The locations table", says what a crash in between leaves).
-        store = locations.open_store(spark, report.run_id, table)
-        rows = locations.rows_of(snapshots, outcome.unconfigured_lanes)
-        report.output["locations"] = locations.record(store, rows)
-        labels = locations.label_of(rows)
     chosen = "chosen " if config.locations else ""
-    with progress.phase("summarising", f"the {chosen}locations with the most jam minutes"):
-        written = table.read(curated.days_filter(outcome.days_replaced), options=tables.COUNTING_READ)
-        if config.locations:
-            written = written.where(curated.of_locations(config.locations))
+    with progress.phase("summarising", f"the {chosen}locations with the most jam minutes"), \
+            concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        top = pool.submit(top_jam_rows, table, config.locations, outcome.days_replaced)
+        labels: dict[int, str] = {}
+        if config.semantics == CORRECTED:
+            # Right after the curated table's commit: two tables cannot commit as one
+            # (docs/SEMANTICS.md, "The locations table", says what a crash in between leaves).
+            store = locations.open_store(spark, report.run_id, table)
+            rows = locations.rows_of(snapshots, outcome.unconfigured_lanes)
+            report.output["locations"] = locations.record(store, rows)
+            labels = locations.label_of(rows)
         report.top_jam_locations = [
-            {**row.asDict(), "name": labels.get(row[S.LOCATION_ID])}
-            for row in transforms.top_jam_locations(written, TOP_JAM_LOCATIONS).collect()
+            {**row.asDict(), "name": labels.get(row[S.LOCATION_ID])} for row in top.result()
         ]
+
+
+def top_jam_rows(table: tables.IcebergTable, chosen: tuple[int, ...] | None, days: list[dt.date]) -> list:
+    """The `TOP_JAM_LOCATIONS` locations (of `chosen` ones, if any) with the most jam
+    minutes in `table`'s rows of `days` (`transforms.top_jam_locations`)."""
+    written = table.read(curated.days_filter(days), options=tables.COUNTING_READ)
+    if chosen:
+        written = written.where(curated.of_locations(chosen))
+    return transforms.top_jam_locations(written, TOP_JAM_LOCATIONS).collect()
 
 
 def stale_summary(config: JobConfig, days: list[dt.date], succeeded: bool) -> dict:
