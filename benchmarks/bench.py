@@ -104,10 +104,11 @@ def _marker_content(spec: SampleSpec) -> dict:
     return {key: str(value) for key, value in dataclasses.asdict(spec).items()}
 
 
-def ensure_raw_data(cache_dir: Path, spec: SampleSpec, longest: int) -> Path:
-    """The cached landing for `spec`; generated (into a temporary folder, then renamed)
-    when missing, incomplete or made from another spec."""
-    root = cache_dir / f"lanes{spec.lanes}-days{longest}-seed{spec.seed}"
+def ensure_raw_data(cache_dir: Path, spec: SampleSpec, longest: int, name: str | None = None) -> Path:
+    """The cached landing for `spec` (in the folder `name`, by default named by its lanes,
+    days and seed); generated (into a temporary folder, then renamed) when missing,
+    incomplete or made from another spec."""
+    root = cache_dir / (name or f"lanes{spec.lanes}-days{longest}-seed{spec.seed}")
     marker = root / MARKER
     if marker.is_file() and json.loads(marker.read_text()).get("spec") == _marker_content(spec):
         print(f"raw data: {root} (cached)")

@@ -1,5 +1,5 @@
-"""`make bench`'s own arithmetic (benchmarks/bench.py, benchmarks/year.py), without
-running a job: the targets it reports met or not from figures written out here, and the
+"""`make bench`'s own arithmetic (benchmarks/bench.py, benchmarks/year.py,
+benchmarks/daily_rerun.py), without running a job: the targets it reports met or not from figures written out here, and the
 year case's comparison of a run's rows with the DuckDB reference. No Spark."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from benchmarks import bench, year
+from benchmarks import bench, daily_rerun, year
 from tools import duckdb_reference
 from tools.sample_data import SampleSpec, generate
 
@@ -207,3 +207,61 @@ def test_the_work_per_task_is_added_to_the_users_pyspark_submit_args(current, ex
 
     assert bench.READINGS_PER_TASK_CONF == "spark.traffic_glue.readingsPerTask"
     assert submit_args_with({bench.READINGS_PER_TASK_CONF: "2000000"}, current) == expected
+
+
+# A rerun's lines as `daily_rerun.timed_run` keeps them: when each arrived (seconds from
+# the start) and its text; the run's output closed at 10.0 s.
+RERUN_LINES = [
+    (1.30, "traffic-glue [0:00] reading the configuration: config/miv-config-2017-05-18.xml.gz"),
+    (1.45, "traffic-glue [0:00] 1 snapshot, 4,254 lanes in all (0.1 s)"),
+    (1.45, "traffic-glue [0:00] reading: raw files under raw, processing hours ..."),
+    (1.90, "traffic-glue [0:00] read 30 folders, 30 files, 6,064,025 readings (0.4 s)"),
+    (2.80, "traffic-glue [0:01] computing and writing: 1 day, 2020-04-08..2020-04-08"),
+    (5.00, "traffic-glue [0:04] still computing and writing (0:02): Spark stage 3, 1 of 4 tasks done"),
+    (7.50, "traffic-glue [0:06] computed and staged 3,372,224 rows (4.7 s)"),
+    (7.50, "traffic-glue [0:06] checking data quality: 7 rules of quality_rules.json on the staged rows"),
+    (8.60, "traffic-glue [0:07] 7 rules: 6 passed, 1 skipped (1.1 s)"),
+    (8.60, "traffic-glue [0:07] committing: 1 day with raw readings"),
+    (8.65, "traffic-glue [0:07] committed 24 hour partitions: snapshot 42 (0.0 s)"),
+    (8.70, "traffic-glue [0:07] summarising: the locations with the most jam minutes"),
+    (9.10, "traffic-glue [0:07] summarising: done (0.4 s)"),
+    (9.12, "traffic-glue [0:07] report: file:curated/_reports/run_date=2026-12-07/r.json"),
+    (9.15, "traffic-glue run r: succeeded in 7.8 s"),
+    (9.75, "  the daily summary of 2020-04-08 is now out of date"),
+]
+
+
+def test_a_reruns_steps_are_the_gaps_between_its_lines_named_by_the_running_phase():
+    found = daily_rerun.steps(RERUN_LINES, ended=10.0)
+    expected = {
+        "before the first line": 1.30,
+        "reading the configuration": 0.15,  # 1.30 -> 1.45
+        "reading": 0.45,  # 1.45 -> 1.90
+        "the plan, the table's preparation, the run's branch": 0.90,  # 1.90 -> 2.80
+        "computing and writing": 4.70,  # 2.80 -> 7.50, the heartbeat inside it
+        "checking data quality": 1.10,  # 7.50 -> 8.60
+        "committing": 0.05,  # 8.60 -> 8.65
+        "the table's mode, between phases": 0.05,  # 8.65 -> 8.70
+        "summarising": 0.40,  # 8.70 -> 9.10
+        "the report": 0.65,  # 9.10 -> 9.12 -> 9.75, the summary's lines
+        "after the last line": 0.25,  # 9.75 -> 10.0, the JVM's end
+    }
+    assert found.keys() == expected.keys()
+    assert found == pytest.approx(expected)
+    assert daily_rerun.outside(found) == pytest.approx(10.0 - 4.70)
+
+
+def test_a_rerun_that_printed_no_progress_is_all_before_its_first_line():
+    assert daily_rerun.steps([(2.0, "python: error")], ended=2.5) == {"before the first line": 2.5}
+
+
+def test_the_reruns_table_gives_each_steps_range_and_the_target():
+    rerun = {"wall_seconds": 10.0, "outside_seconds": 5.3,
+             "steps": daily_rerun.steps(RERUN_LINES, ended=10.0)}
+    faster = {**rerun, "outside_seconds": 4.6, "steps": {**rerun["steps"], "before the first line": 0.6}}
+    text = daily_rerun.table({"modes": [{"mode": "corrected", "reruns": [rerun, faster]}]})
+    assert "  before the first line" in text and " 0.60..1.30" in text
+    assert "outside the computing phase" in text and "4.60..5.30" in text
+    assert "(under 5 s asked: not met)" in text
+    text = daily_rerun.table({"modes": [{"mode": "athena", "reruns": [faster]}]})
+    assert "(under 5 s asked: met)" in text
