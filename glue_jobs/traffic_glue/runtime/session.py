@@ -274,8 +274,8 @@ def end_local_jvm() -> None:
 
     At its exit the JVM waits up to 300 ms, in steps of 10 ms, for threads inside native
     code to stop (HotSpot's `VM_Exit`), and the gateway's thread accepting connections is
-    one until the gateway is shut down: a daily rerun's JVM ended 0.42-0.46 s after
-    Python let go of it, 0.11 s with this (docs/BENCHMARKS.md). Spark still stops in the
+    one until the gateway is shut down: a daily rerun's JVM ended 0.45-0.57 s after the
+    job's last line, 0.13-0.21 s with this (docs/BENCHMARKS.md). Spark still stops in the
     JVM's shutdown hook, as before. Nothing may ask the JVM anything after this (py4j's
     finalizers of Python's references send nothing once the gateway is shut). Nothing
     happens where this process did not launch the JVM (Glue and spark-submit hand it the
