@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from benchmarks.bench import (
-    CONFIGURATION, JOB_MASTER, QUIET_OTHER_CORES, REPO, SEED, code_version, ensure_raw_data, machine,
+    JOB_MASTER, QUIET_OTHER_CORES, REPO, SEED, _job_command, code_version, ensure_raw_data, machine,
     warm_page_cache,
 )
 from benchmarks.measure import wait_for_idle
@@ -77,9 +77,10 @@ def steps(lines: list[tuple[float, str]], ended: float) -> dict[str, float]:
     running, previous = None, None
     for (at, text), (until, _) in zip(progress, [*progress[1:], (lines[-1][0], "")]):
         name = next((p for p in PHASES if text == p or text.startswith(p + ":")), None)
-        if name is not None and not _END.search(text):
+        ends = _END.search(text) is not None
+        if name is not None and not ends:
             running = name  # a phase's start line
-        elif running is not None and _END.search(text):
+        elif running is not None and ends:
             previous, running = running, None  # its end line
         if until > at:
             add(running or AFTER.get(previous) or (f"after {previous}" if previous else "between phases"),
@@ -108,20 +109,13 @@ def timed_run(command: list[str], env: dict, log: Path) -> tuple[int, list[tuple
     return status, lines, ended
 
 
-def job_command(raw: Path, table: Path, mode: str) -> list[str]:
-    configuration = ["--configuration_path", str(CONFIGURATION)] if mode == "corrected" else []
-    return [sys.executable, "glue_jobs/traffic_transform.py", "--JOB_NAME", "daily-rerun",
-            "--source_path", str(raw), "--target_path", str(table), "--start_date", DAY.isoformat(),
-            "--end_date", DAY.isoformat(), "--semantics", mode, *configuration]
-
-
 def run_mode(raw: Path, work: Path, logs: Path, mode: str, repeat: int, max_wait: float) -> dict:
     """The first run into a fresh table, then `repeat` timed reruns into it."""
     table = work / f"curated_{mode}"
     shutil.rmtree(table, ignore_errors=True)
     env = {**os.environ, "TRAFFIC_GLUE_MASTER": JOB_MASTER}
     log = logs / f"{mode}.log"
-    command = job_command(raw, table, mode)
+    command = _job_command(raw, table, DAY, DAY, mode)  # the bench's job run, on DAY
     status, _, _ = timed_run(command, env, log)
     if status != 0:
         raise SystemExit(f"daily_rerun: the first run of {mode} failed (exit status {status}): see {log}")
