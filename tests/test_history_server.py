@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import listening
 from tests.job_helpers import ROOT, job_env
 from tools import history
 from traffic_glue.runtime.session import EVENT_LOG_DIR, EVENT_LOG_ENV
@@ -37,27 +38,12 @@ assert spark.range(1000).groupBy((F.col("id") % 7).alias("k")).count().count() =
 print(spark.sparkContext.applicationId)
 spark.stop()
 """
-LOOPBACK = {"0100007F", "0000000000000000FFFF00000100007F"}  # 127.0.0.1 in /proc/net/tcp, tcp6
 
 
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind((history.HOST, 0))
         return probe.getsockname()[1]
-
-
-def listening_addresses(port: int) -> set[str]:
-    """The local addresses of the sockets listening on `port` (Linux's /proc/net)."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        if not os.path.exists(table):
-            continue
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            address, hex_port = fields[1].split(":")
-            if fields[3] == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
-                found.add(address)
-    return found
 
 
 def get(url: str, timeout: float = 30) -> tuple[int, str, str]:
@@ -129,8 +115,12 @@ def test_the_history_server_shows_a_local_runs_spark_ui(tmp_path):
         assert f"<title>{APP_NAME} - Spark Jobs</title>" in page
         assert app_id in page
 
-        if os.path.exists("/proc/net/tcp"):
-            assert listening_addresses(port) and listening_addresses(port) <= LOOPBACK
+        if listening.has_proc_net():
+            # The server's own sockets (those of its process group, the JVM's): another
+            # process may listen on the same port number on another address meanwhile.
+            sockets = listening.listening(listening.process_group(server.pid))
+            assert port in {number for _, number in sockets}, sockets
+            assert {address for address, _ in sockets} <= listening.LOOPBACK, sockets
 
         os.killpg(server.pid, signal.SIGINT)  # Ctrl-C
         assert server.wait(timeout=60) == 128 + signal.SIGINT

@@ -21,6 +21,7 @@ import pytest
 from py4j.java_gateway import java_import
 from pyspark.sql import functions as F
 
+from tests import listening
 from tests.factories import T0
 from traffic_glue.runtime import session
 from traffic_glue.runtime.session import COMMON_CONF, JVM_PACKAGES, MIN_SPLITS, MissingJarsError
@@ -52,6 +53,15 @@ def test_the_suites_session_is_local_utc_with_few_shuffle_partitions_and_no_ui(s
     assert spark.conf.get("spark.sql.shuffle.partitions") == "2"
     assert {key: spark.conf.get(key) for key in COMMON_CONF} == COMMON_CONF
     assert spark.conf.get(MIN_SPLITS) == str(3 * spark.sparkContext.defaultParallelism)
+
+
+@pytest.mark.skipif(not listening.has_proc_net(), reason="reads Linux's /proc/net")
+def test_the_suites_jvm_listens_on_loopback_alone(spark):
+    """The driver's RPC and block manager, and py4j's gateway: none on the machine's
+    network address, which Spark's default picks where the host's name is loopback."""
+    sockets = listening.listening([spark.sparkContext._gateway.proc.pid])
+    assert len(sockets) >= 3, sockets  # py4j, the driver's RPC, its block manager
+    assert {address for address, _ in sockets} <= listening.LOOPBACK, sockets
 
 
 def test_the_settings_the_job_sets_on_glue_are_the_ones_docs_list():
@@ -446,6 +456,8 @@ def test_a_new_session_gets_the_local_settings_then_the_job_conf(builder):
         "spark.sql.codegen.cache.maxEntries": "1000",
         "spark.driver.extraClassPath": os.pathsep.join(
             [str(session.spark_jars_dir() / "log4j-api-2.20.0.jar"), *(str(jars / name) for name in JAR_NAMES)]),
+        "spark.driver.host": "127.0.0.1",
+        "spark.driver.bindAddress": "127.0.0.1",
         "spark.sql.extensions": ICEBERG_EXTENSIONS,
         "spark.hadoop.fs.file.impl": BARE_LOCAL_FILES,
         "spark.hadoop.fs.s3.impl": S3A,
@@ -467,6 +479,14 @@ def test_the_arguments_and_environment_choose_master_memory_partitions_and_endpo
     assert made.settings["log"] == "ERROR"
     session.local_spark_session(master="local[1]")
     assert builder.conf["spark.master"] == "local[1]"  # the argument wins over the environment
+
+
+def test_a_cluster_master_keeps_sparks_own_driver_address(builder, monkeypatch):
+    """Loopback is for a local master alone: a cluster's executors must reach the driver."""
+    monkeypatch.setenv("TRAFFIC_GLUE_MASTER", "spark://cluster:7077")
+    session.local_spark_session()
+    assert builder.conf["spark.master"] == "spark://cluster:7077"
+    assert not {"spark.driver.host", "spark.driver.bindAddress"} & builder.conf.keys()
 
 
 def test_a_catalog_folder_gives_the_hive_catalog_in_derby_under_it_and_icebergs_session_catalog(

@@ -70,6 +70,13 @@ JVM_PACKAGES = (
 # S3A does, and Iceberg's commits look first. S3 (`s3://`, `s3a://`) is untouched, and
 # on Glue no local session is made: nothing changes there.
 LOCAL_FILES_CONF = {"spark.hadoop.fs.file.impl": "com.globalmentor.apache.hadoop.fs.BareLocalFileSystem"}
+
+# A local master's driver (its RPC and block manager, which take no password) listens on
+# the loopback address only. Spark's default is the host's name, and where that resolves
+# to loopback (as on most laptops), the first address of another interface instead: the
+# machine's address on its network. A local[*] session has no executor elsewhere to
+# serve. A master of a cluster (TRAFFIC_GLUE_MASTER=spark://...) keeps Spark's default.
+LOOPBACK_CONF = {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"}
 JARS_DIR = Path(os.environ.get("TRAFFIC_GLUE_JARS_DIR", Path(__file__).resolve().parents[3] / ".jars"))
 
 
@@ -309,9 +316,10 @@ def local_spark_session(
         # caller's session as it is; only the time zone is not negotiable.
         active.conf.set("spark.sql.session.timeZone", "UTC")
         return active
+    master = master or os.environ.get("TRAFFIC_GLUE_MASTER", "local[*]")
     builder = (
         SparkSession.builder.appName(app_name)
-        .master(master or os.environ.get("TRAFFIC_GLUE_MASTER", "local[*]"))
+        .master(master)
         .config("spark.driver.memory", memory.driver_memory())
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
@@ -330,7 +338,8 @@ def local_spark_session(
         # spark.jars would copy the 376 MB into every session's scratch folder.
         .config("spark.driver.extraClassPath", os.pathsep.join(str(j) for j in local_classpath()))
     )
-    for key, value in {**iceberg.EXTENSIONS_CONF, **LOCAL_FILES_CONF, **s3a_conf(s3_endpoint())}.items():
+    loopback = LOOPBACK_CONF if master.startswith("local") else {}
+    for key, value in {**loopback, **iceberg.EXTENSIONS_CONF, **LOCAL_FILES_CONF, **s3a_conf(s3_endpoint())}.items():
         builder = builder.config(key, value)
     java_options = [*class_archive_options(), *LATER_C2, *collector_options(), f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}"]
     if catalog_dir:
