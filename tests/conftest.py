@@ -3,6 +3,8 @@ partitions), no way to reach a real AWS account, and moto's server for the AWS t
 
 import logging
 import os
+import shutil
+import tempfile
 import urllib.request
 from pathlib import Path
 
@@ -35,6 +37,31 @@ from workflows.template import load_template
 TEST_JVM_OPTIONS = (f"-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=512m {SERIAL_GC} {YOUNG_GENERATION} "
                     "-XX:+UnlockDiagnosticVMOptions -XX:-BytecodeVerificationRemote")
 os.environ.setdefault("SPARK_SUBMIT_OPTS", TEST_JVM_OPTIONS)
+
+# The temporary files of the suite's JVMs (Spark's scratch folders, the native libraries
+# LZ4 and Snappy unpack) go into one folder the suite removes as it ends. A JVM removes
+# its own as it exits, but the suite kills some on purpose (tests/test_crashes.py,
+# test_s3.py, test_out_of_memory.py): each run of the suite left a dozen of them in /tmp
+# (28 MB), for good. Made once, by the process that runs pytest: its xdist workers
+# inherit it.
+JVM_TEMP_ENV = "TRAFFIC_GLUE_TEST_JVM_TEMP"
+_MADE_JVM_TEMP = pytest.StashKey[str]()
+
+
+def pytest_configure(config):
+    if os.environ.get(JVM_TEMP_ENV):
+        return  # an xdist worker: its controller made the folder and removes it
+    folder = tempfile.mkdtemp(prefix="traffic-glue-tests-jvm-")
+    config.stash[_MADE_JVM_TEMP] = folder
+    os.environ[JVM_TEMP_ENV] = os.environ["SPARK_LOCAL_DIRS"] = folder
+    os.environ["SPARK_SUBMIT_OPTS"] = f"{os.environ['SPARK_SUBMIT_OPTS']} -Djava.io.tmpdir={folder}"
+
+
+def pytest_unconfigure(config):
+    folder = config.stash.get(_MADE_JVM_TEMP, None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+
 
 # No Spark event logs from the suite's sessions (its own, and its jobs' processes, which
 # inherit this): they would pile up in the project's .local/spark-events, which `make

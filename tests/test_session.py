@@ -14,6 +14,7 @@ import os
 import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -155,6 +156,21 @@ def test_the_suites_jvms_take_the_suites_options(spark):
     runtime = storage.java_class(spark, "java.lang.management.ManagementFactory").getRuntimeMXBean()
     assert set(os.environ["SPARK_SUBMIT_OPTS"].split()) <= set(runtime.getInputArguments())
     assert {"-XX:TieredStopAtLevel=1", "-XX:-BytecodeVerificationRemote"} <= set(TEST_JVM_OPTIONS.split())
+
+
+def test_the_suites_jvms_keep_their_temporary_files_in_the_suites_folder(spark):
+    """conftest's folder, which the suite removes as it ends: the JVM's temporary folder
+    (where LZ4 and Snappy unpack their native libraries) and Spark's scratch folders
+    (its block manager's, the session's files) are in it, not in /tmp."""
+    from tests.conftest import JVM_TEMP_ENV
+
+    folder = Path(os.environ[JVM_TEMP_ENV])
+    assert folder.is_dir() and folder != Path(tempfile.gettempdir())
+    system = storage.java_class(spark, "java.lang.System")
+    assert Path(system.getProperty("java.io.tmpdir")) == folder
+    disk = spark.sparkContext._jsc.sc().env().blockManager().diskBlockManager()
+    scratch = [Path(str(local.getPath())) for local in disk.localDirs()]
+    assert scratch and all(path.parent == folder for path in scratch), scratch
 
 
 def test_the_suites_session_reads_and_writes_times_in_utc(spark):
