@@ -170,6 +170,40 @@ def test_the_days_replaced_are_written_as_iso_dates():
     assert json.loads(report.to_json())["days_replaced"] == ["2020-04-07", "2020-04-09"]
 
 
+def test_a_days_filed_report_is_the_run_with_that_days_partitions_and_outcomes_alone():
+    """`_reports_by_day/day=`: what a run of two days files under each (a year's run filed
+    its whole report 365 times, 2.1 MB each)."""
+    report = _report()
+    d7, d8, d9 = dt.date(2020, 4, 7), dt.date(2020, 4, 8), dt.date(2020, 4, 9)
+    report.source = {"root": "/raw", "readings_per_file": {"/raw/a.parquet": 60, "/raw/b.parquet": 40}}
+    report.output["per_partition"]["year=2020/month=4/day=8/hour=23"] = {"files": 1, "bytes": 5}
+    report.days_replaced = [d7, d8]
+    report.quality = {"ruleset": "rules.json", "checked": True, "rules": [
+        {"name": "key_is_complete", "status": "passed",
+         "days": [{"day": d7, "status": "passed"}, {"day": d8, "status": "passed"}]},
+        {"name": "key_is_unique", "status": "skipped", "days": []}]}
+    whole = json.loads(report.to_json())
+    filed = {day: json.loads(text) for day, text in report.day_jsons([d7, d8, d9])}
+    assert list(filed) == [d7, d8, d9]
+    # Every field of the run as it is, but the readings per file.
+    for day, values in filed.items():
+        assert {key: value for key, value in values.items() if key not in ("source", "output", "quality")} == {
+            key: value for key, value in whole.items() if key not in ("source", "output", "quality")}
+        assert values["source"] == {"root": "/raw"}
+        assert values["days_replaced"] == ["2020-04-07", "2020-04-08"]
+        assert {key: value for key, value in values["output"].items() if key != "per_partition"} == {
+            key: value for key, value in whole["output"].items() if key != "per_partition"}
+    assert filed[d7]["output"]["per_partition"] == {"year=2020/month=4/day=7/hour=0": {"files": 1, "bytes": 1_000_000},
+                                                    "year=2020/month=4/day=7/hour=1": {"files": 1, "bytes": 2_000_000}}
+    assert filed[d8]["output"]["per_partition"] == {"year=2020/month=4/day=8/hour=23": {"files": 1, "bytes": 5}}
+    assert filed[d9]["output"]["per_partition"] == {}
+    assert [r["days"] for r in filed[d8]["quality"]["rules"]] == [[{"day": "2020-04-08", "status": "passed"}], []]
+    assert [r["days"] for r in filed[d9]["quality"]["rules"]] == [[], []]
+    assert filed[d8]["quality"]["ruleset"] == "rules.json"
+    # The report itself is untouched.
+    assert json.loads(report.to_json()) == whole and len(whole["quality"]["rules"][0]["days"]) == 2
+
+
 class FakeConfig:
     run_id, job_name = None, "local-transform"
 

@@ -166,6 +166,27 @@ def test_the_reports_are_a_json_line_each_and_read_as_a_table(runs, spark):
     assert got == sorted([(runs["all"]["report"]["run_id"], 30 + 13), (runs["partial"]["report"]["run_id"], 10)])
 
 
+def test_each_day_files_its_runs_with_that_days_partitions_and_outcomes_and_reads_as_a_table(runs, spark):
+    """`_reports_by_day/day=`: the 7th holds the first run, the 8th both; each file is the
+    run's report for that day (`RunReport.day_jsons`), pointing at the whole one."""
+    by_day = runs["target"] / "_reports_by_day"
+    first, second = runs["all"]["report"], runs["partial"]["report"]
+    filed = {(folder.name, json.loads(path.read_text())["run_id"]): json.loads(path.read_text())
+             for folder in by_day.iterdir() for path in folder.glob("*.json")}
+    assert sorted(filed) == sorted([("day=2020-04-07", first["run_id"]), ("day=2020-04-08", first["run_id"]),
+                                    ("day=2020-04-08", second["run_id"])])
+    on_7th = filed[("day=2020-04-07", first["run_id"])]
+    assert on_7th["report_path"] == first["report_path"] and on_7th["readings"] == first["readings"]
+    assert on_7th["days_replaced"] == ["2020-04-07", "2020-04-08"]
+    assert sorted(on_7th["output"]["per_partition"]) == ["year=2020/month=4/day=7/hour=6"]
+    assert sorted(first["output"]["per_partition"]) == ["year=2020/month=4/day=7/hour=6", "year=2020/month=4/day=8/hour=6"]
+    assert "readings_per_file" in first["source"] and "readings_per_file" not in on_7th["source"]
+    assert {d["day"] for rule in on_7th["quality"]["rules"] for d in rule["days"]} == {"2020-04-07"}
+    assert {d["day"] for rule in first["quality"]["rules"] for d in rule["days"]} == {"2020-04-07", "2020-04-08"}
+    table = spark.read.json(str(by_day / "day=2020-04-08"))
+    assert sorted(r["run_id"] for r in table.select("run_id").collect()) == sorted([first["run_id"], second["run_id"]])
+
+
 def test_the_report_path_is_printed_once_per_run(runs):
     for name in ("all", "partial"):
         said = [line for line in runs[name]["out"] if "report: " in line]

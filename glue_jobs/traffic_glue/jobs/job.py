@@ -484,16 +484,16 @@ def stale_summary(config: JobConfig, days: list[dt.date], succeeded: bool) -> di
 
 
 def _write_report(spark: SparkSession, target: str, report: RunReport, days: list[dt.date]) -> str:
-    """The report filed by the day the run ran (`_reports/run_date=`, its path), and a copy
-    by each day it processed (`_reports_by_day/day=`): the runs that touched a day are one
-    folder's files."""
+    """The report filed by the day the run ran (`_reports/run_date=`, its path), and its
+    share of each day it processed filed by that day (`_reports_by_day/day=`,
+    `RunReport.day_jsons`): the runs that touched a day are one folder's files."""
     root, day = target.rstrip("/"), report.started_at[:10]
     path = f"{root}/{curated.REPORTS}/run_date={day}/{report.run_id}.json"
     report.report_path = path
-    text = report.to_json()
-    storage.write_text(spark, path, text)
-    # A year's run files 365 copies: written a few at a time (one by one: 12 s locally).
+    storage.write_text(spark, path, report.to_json())
+    # A year's run files 365: written a few at a time (one by one: 12 s locally).
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(lambda processed: storage.write_text(
-            spark, f"{root}/{curated.REPORTS_BY_DAY}/day={processed}/{report.run_id}.json", text), days))
+        list(pool.map(lambda filed: storage.write_text(
+            spark, f"{root}/{curated.REPORTS_BY_DAY}/day={filed[0]}/{report.run_id}.json", filed[1]),
+            report.day_jsons(days)))
     return path
