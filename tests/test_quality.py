@@ -259,6 +259,7 @@ def test_the_metrics_of_staged_files_prove_a_clean_day_and_leave_a_broken_one_co
     column to be counted, and the verdict is the one of the full pass."""
     from traffic_glue.jobs.job import INTEGRAL_COLUMNS
     from traffic_glue.store import curated as curated_table
+    from traffic_glue.store import tables
 
     shipped = rulesets.read(None)
     rules = shipped.for_semantics("corrected")
@@ -278,6 +279,10 @@ def test_the_metrics_of_staged_files_prove_a_clean_day_and_leave_a_broken_one_co
         by_hour = quality.times_in_their_hours([(hour, m.get(S.RECORD_TIMESTAMP)) for hour, m in files])
         assert by_hour
         staged = writing.staged_rows([DAY_7])
+        # 24 files of a few kB, each weighed as 1 MB, packed in splits of `counting_read`'s
+        # size (its arithmetic: tests/test_tables.py): Iceberg takes the option.
+        split = int(tables.counting_read([1] * 24, spark.sparkContext.defaultParallelism)["split-size"])
+        assert staged.rdd.getNumPartitions() == -(-24 // max(1, split >> 20))
         fast = quality.evaluate(staged, shipped, "corrected", [DAY_7], {}, proven, by_hour)
         assert fast == quality.evaluate(staged, shipped, "corrected", [DAY_7], {})
         writing.abandon()

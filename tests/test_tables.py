@@ -391,3 +391,15 @@ def test_planned_partitions_come_from_the_metadata_alone(spark, tmp_path):
     snapshot = table.overwrite(_frame(spark, [(1, 1), (2, 2), (3, 3)]), F.lit(True), {})
     found, at, summary = table.planned_partitions([{"part": 1}, {"part": 3}, {"part": 7}])
     assert (sorted(found), at, summary["total-records"]) == ([(1,), (3,)], snapshot, "3")
+
+
+@pytest.mark.parametrize("file_bytes, cores, split", [
+    ([1_000] * 24, 2, 6 << 20),  # a day's 24 small hour files, weighed 1 MB each: 4 tasks of 6
+    ([1_000] * 24, 16, 1 << 20),  # more cores than files: one file a task, not less
+    ([600_000] * 720, 2, 128 << 20),  # thirty days: 180 MB a task, cut to 128 MB (6 tasks)
+    ([50_000] * 8_760, 2, 128 << 20),  # a year of small files: 69 tasks of 128, not 548 of 16
+    ([300 << 20, 100 << 20], 2, 100 << 20),  # big files weigh their size: 400 MB over 4
+    ([], 2, 1 << 20),  # nothing to read
+])
+def test_a_counting_read_takes_two_tasks_a_core_of_at_most_128_mb(file_bytes, cores, split):
+    assert tables.counting_read(file_bytes, cores) == {"file-open-cost": str(1 << 20), "split-size": str(split)}

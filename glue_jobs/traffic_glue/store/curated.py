@@ -178,9 +178,12 @@ class CuratedWrite:
 
     def staged_rows(self, days: list[dt.date]) -> DataFrame:
         """The rows of `days` as the commit of `days` would publish them (from the branch),
-        read to be counted (`tables.COUNTING_READ`: the quality check)."""
+        read to be counted (`tables.counting_read` of their files: the quality check)."""
         self.settle(days)
-        return self.run.read(days_filter(days), options=tables.COUNTING_READ)
+        wanted = set(days)
+        sizes = [file.bytes for file in self._files(self.run.head()) if day_of(file.partition) in wanted]
+        options = tables.counting_read(sizes, self.table.spark.sparkContext.defaultParallelism)
+        return self.run.read(days_filter(days), options=options)
 
     def staged_file_metrics(self, days: list[dt.date]) -> list[tuple[tuple, dict[str, ColumnMetrics]]]:
         """Each data file of `days` as the commit of `days` would publish them (the branch,
