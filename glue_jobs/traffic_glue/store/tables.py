@@ -60,8 +60,8 @@ def counting_read(file_bytes: Sequence[int], cores: int) -> dict[str, str]:
     tasks a core where the files are enough for them, at most COUNTING_SPLIT_MAX a task,
     each file weighed as Iceberg weighs it (at least the open cost). Left to Iceberg, its
     adaptive split size cuts a read of small files into splits of 16 MB: a year's 8,760
-    hour files of 50 kB were 548 tasks of 16 files, and its quality pass took 7.5-11.7 s;
-    in 69 tasks 3.8-4.5 s (docs/BENCHMARKS.md)."""
+    hour files of 50 kB were 548 tasks of 16 files, and the quality check's aggregation of
+    them took 7.5-11.7 s; in 69 tasks 3.8-4.5 s (docs/BENCHMARKS.md)."""
     cost = int(COUNTING_READ["file-open-cost"])
     weighed = sum(max(size, cost) for size in file_bytes)
     split = min(COUNTING_SPLIT_MAX, max(cost, -(-weighed // (2 * max(cores, 1)))))
