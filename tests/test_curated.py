@@ -261,3 +261,18 @@ def test_a_run_that_writes_every_hour_its_day_held_reads_the_branchs_files_once(
     assert [(p.partition, p.files) for p in published.written] == [
         ("year=2020/month=4/day=8/hour=1", 1), ("year=2020/month=4/day=8/hour=2", 1), ("year=2020/month=4/day=8/hour=3", 1)]
     assert published.removed == []
+
+
+@pytest.mark.parametrize("name, day", [
+    ("year=2020/month=4/day=7/hour=5", dt.date(2020, 4, 7)),
+    ("year=2021/month=12/day=31/hour=23", dt.date(2021, 12, 31)),
+    ("year=2020/month=2/day=30/hour=0", None),  # no such day
+    ("year=2020/month=4/hour=5", None),  # no day
+    ("_reports", None),
+])
+def test_partition_day_reads_the_day_of_a_partition_name(name, day):
+    from traffic_glue.store.curated import partition_day, partition_name
+
+    assert partition_day(name) == day
+    if day is not None:
+        assert partition_name((day.year, day.month, day.day, int(name.rsplit("=", 1)[1]))) == name

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import re
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -21,6 +20,7 @@ from typing import Callable, ClassVar, Iterable, Iterator
 
 from traffic_glue.compute.counting import ReadingCounts
 from traffic_glue.compute.quality import Verdict
+from traffic_glue.store.curated import partition_day
 
 SUCCEEDED, FAILED, RUNNING = "succeeded", "failed", "running"
 
@@ -120,15 +120,6 @@ def _json_value(value):
 
 def _one_line(values: dict) -> str:
     return json.dumps(values, sort_keys=True, default=_json_value) + "\n"
-
-
-def partition_day(partition: str) -> dt.date | None:
-    """The day of an hour partition's name (`year=2020/month=4/day=7/hour=0`)."""
-    found = dict(re.findall(r"(year|month|day)=(\d+)", partition))
-    try:
-        return dt.date(int(found["year"]), int(found["month"]), int(found["day"]))
-    except (KeyError, ValueError):
-        return None
 
 
 @dataclass

@@ -53,6 +53,15 @@ def partition_name(hour: tuple) -> str:
     return "/".join(f"{key}={int(value)}" for key, value in zip(S.EVENT_PARTITIONS, hour))
 
 
+def partition_day(name: str) -> dt.date | None:
+    """The day of an hour partition named as `partition_name` names it; None for another name."""
+    values = dict(part.partition("=")[::2] for part in name.split("/"))
+    try:
+        return dt.date(int(values["year"]), int(values["month"]), int(values["day"]))
+    except (KeyError, ValueError):
+        return None
+
+
 def day_of(hour: tuple) -> dt.date:
     return dt.date(int(hour[0]), int(hour[1]), int(hour[2]))
 
