@@ -188,9 +188,7 @@ class CuratedWrite:
     def staged_rows(self, days: list[dt.date]) -> DataFrame:
         """The rows of `days` as the commit of `days` would publish them (from the branch),
         read to be counted (`tables.counting_read` of their files: the quality check)."""
-        self.settle(days)
-        wanted = set(days)
-        sizes = [file.bytes for file in self._files(self.run.head()) if day_of(file.partition) in wanted]
+        sizes = [file.bytes for file in self._staged_files(days)]
         options = tables.counting_read(sizes, self.table.spark.sparkContext.defaultParallelism)
         return self.run.read(days_filter(days), options=options)
 
@@ -198,14 +196,19 @@ class CuratedWrite:
         """Each data file of `days` as the commit of `days` would publish them (the branch,
         settled): its hour partition and its column metrics, what `quality.proven_columns`
         and `quality.times_in_their_hours` read."""
-        self.settle(days)
-        wanted = set(days)
         return [
             (file.partition, {column: ColumnMetrics(m.get("value_count"), m.get("null_value_count"),
                                                     m.get("nan_value_count"), m.get("lower_bound"), m.get("upper_bound"))
                               for column, m in file.metrics.items() if m is not None})
-            for file in self._files(self.run.head()) if day_of(file.partition) in wanted
+            for file in self._staged_files(days)
         ]
+
+    def _staged_files(self, days: list[dt.date]) -> list[tables.DataFile]:
+        """The data files of `days` as the commit of `days` would publish them (the branch,
+        settled)."""
+        self.settle(days)
+        wanted = set(days)
+        return [file for file in self._files(self.run.head()) if day_of(file.partition) in wanted]
 
     def _files(self, snapshot_id: int) -> list[tables.DataFile]:
         """The data files of the run's days in `snapshot_id` (`tables.TableRun.files`), read
